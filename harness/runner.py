@@ -1,0 +1,301 @@
+"""The stage runner: generate -> verify -> grade -> score -> results.json, per task.
+
+Every model call happens here (through :mod:`harness.backends`). Each stage reads
+what the store already holds and asks the model only for what is missing, in
+chunks that are appended to disk as they finish.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from harness import __version__, backends, scoring
+from harness.config import RunConfig, Sampling
+from harness.errors import GapbenchError
+from harness.filters import parse_filter
+from harness.store import RunStore
+from tasks import TASKS, Doc, Task
+from verifiers import VERIFIERS, Verifier
+from verifiers import prompts as verification_prompts
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunOptions:
+    model: str | None = None
+    model_args: str | None = None
+    verifier_model: str | None = None
+    verifier_model_args: str | None = None
+    tasks: list[str] = field(default_factory=lambda: ["arith"])
+    task_args: dict[str, dict] = field(default_factory=dict)
+    verifiers: list[str] = field(default_factory=lambda: ["mc"])
+    n: int = 4
+    m: int = 1
+    limit: int | None = None
+    split: str | None = None
+    data_dir: str | None = None
+    filter: str = "quantile:0.5"
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_gen_toks: int | None = None  # None: the task's own default, else 512
+    verify_max_gen_toks: int = 512
+    batch_size: int | str = 8
+    seed: int = 1234
+    out: str | None = None
+    n_boot: int = 1000
+    model_meta: dict = field(default_factory=dict)
+
+
+class LazyModel:
+    """Loads the model on first use, so a run whose work is all stored makes no model call."""
+
+    def __init__(self, spec: backends.ModelSpec, batch_size, log):
+        self.spec, self.batch_size, self.log = spec, batch_size, log
+        self._lm = None
+        self.calls = 0
+
+    @property
+    def lm(self):
+        if self._lm is None:
+            self.log(f"loading {self.spec.label} ({self.spec.backend}, {self.spec.arg_string()}) ...")
+            self._lm = backends.load(self.spec, self.batch_size)
+        return self._lm
+
+    @property
+    def loaded(self) -> bool:
+        return self._lm is not None
+
+    def generate(self, requests):
+        self.calls += len(requests)
+        return backends.generate(self.lm, requests)
+
+    def loglikelihood(self, requests):
+        self.calls += len(requests)
+        return backends.loglikelihood(self.lm, requests)
+
+
+def build_verifiers(specs: list[str], m: int) -> list[Verifier]:
+    """Verifier objects for ``--verifiers`` specs (``name`` or ``name:arg``), ensemble members added."""
+    out: dict[str, Verifier] = {}
+    for spec in specs:
+        name, _, arg = spec.partition(":")
+        v = VERIFIERS.get(name)(arg or None, m=m)
+        out[v.method] = v
+    for v in list(out.values()):
+        if hasattr(v, "bind"):
+            v.bind([k for k in out if out[k].uses_model])
+        for member in v.members():
+            if member not in out:
+                name, _, arg = member.partition(":")
+                out[member] = VERIFIERS.get(name)(arg or None, m=m)
+    return list(out.values())
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip("/")).strip("-")[-60:] or "model"
+
+
+class Runner:
+    def __init__(self, opts: RunOptions, log=print):
+        self.opts = opts
+        self.log = log
+        self.rule = parse_filter(opts.filter)
+        if opts.n < 1 or opts.m < 1:
+            raise GapbenchError(f"--n and --m must be at least 1 (got n={opts.n}, m={opts.m}).")
+        self.tasks: list[Task] = [TASKS.get(name)(**opts.task_args.get(name, {})) for name in opts.tasks]
+        unknown = set(opts.task_args) - set(opts.tasks)
+        if unknown:
+            raise GapbenchError(f"--task-args names {', '.join(sorted(unknown))}, which is not in --tasks {','.join(opts.tasks)}.")
+        self.verifiers = build_verifiers(opts.verifiers, opts.m)
+        self.spec = backends.resolve(opts.model, opts.model_args, log=log)
+        self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
+        self.model = LazyModel(self.spec, opts.batch_size, log)
+        self.vmodel = LazyModel(self.vspec, opts.batch_size, log) if self.vspec else self.model
+
+    # --- configuration ---------------------------------------------------------
+    def config(self, task: Task) -> RunConfig:
+        o = self.opts
+        sampling = Sampling(o.temperature, o.top_p, o.max_gen_toks or task.max_gen_toks or 512)
+        vsampling = Sampling(o.temperature, o.top_p, o.verify_max_gen_toks)
+        return RunConfig(
+            model=self.spec.identity(),
+            verifier_model=self.vspec.identity() if self.vspec else None,
+            task={**task.config(), "verification_prompts": verification_prompts.VERSION},
+            split=o.split or task.default_split,
+            limit=o.limit,
+            n=o.n,
+            m=o.m,
+            sampling=asdict(sampling),
+            verification_sampling=asdict(vsampling),
+            seed=o.seed,
+            verifiers=[v.method for v in self.verifiers],
+            filter=self.rule.spec,
+        )
+
+    def store_dir(self, task: Task, config: RunConfig) -> Path:
+        if self.opts.out:
+            return Path(self.opts.out) / task.name
+        return Path("runs") / slug(self.spec.label) / f"{task.name}-{config.hash()[:8]}"
+
+    # --- the run -------------------------------------------------------------
+    def run(self) -> list[dict]:
+        plans = []
+        for task in self.tasks:  # every check that needs no model comes first
+            config = self.config(task)
+            docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
+            if not docs:
+                raise GapbenchError(f"task {task.name!r} has no documents in split {config.split!r} with --limit {self.opts.limit}.")
+            store = RunStore(self.store_dir(task, config))
+            resumed = store.open(config)
+            plans.append((task, config, docs, store, resumed))
+        results = []
+        for task, config, docs, store, resumed in plans:
+            self.log(f"{task.name}: {len(docs)} prompts x {config.n} samples -> {store.dir}" + (" (resuming)" if resumed else ""))
+            self.generate_stage(task, config, docs, store)
+            self.verify_stage(task, config, docs, store)
+            results.append(self.score_stage(task, config, docs, store))
+        return results
+
+    def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
+        have = store.samples()
+        todo = [(doc, i) for doc in docs for i in range(config.n) if i not in have.get(doc.doc_id, {})]
+        if not todo:
+            return
+        _seed(config.seed + sum(len(v) for v in have.values()))
+        gen_kwargs = Sampling(**config.sampling).gen_kwargs(list(task.stop))
+        start = time.perf_counter()
+        with tqdm(total=len(todo), desc=f"{task.name}: generate", unit="sample", dynamic_ncols=True) as bar:
+            for chunk in _chunks(todo, self._chunk_size()):
+                contexts = [task.generation_prompt(doc) for doc, _ in chunk]
+                replies = self.model.generate([(c, gen_kwargs) for c in contexts])
+                lm = self.model.lm
+                store.add_samples(
+                    {
+                        "doc_id": doc.doc_id,
+                        "sample": i,
+                        "response": y,
+                        "prompt_tokens": backends.count_tokens(lm, ctx),
+                        "gen_tokens": backends.count_tokens(lm, y),
+                    }
+                    for (doc, i), ctx, y in zip(chunk, contexts, replies)
+                )
+                bar.update(len(chunk))
+        store.add_timing("generate", time.perf_counter() - start, calls=len(todo))
+
+    def verify_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
+        samples = self._responses(docs, store, config.n)
+        vsampling = Sampling(**config.verification_sampling)
+        for v in self.verifiers:
+            if not v.uses_model:
+                continue
+            rnd = 0
+            while True:
+                stored = store.replies().get(v.method, {})
+                todo = []
+                for doc in docs:
+                    got = stored.get(doc.doc_id, {})
+                    todo += [(doc, r) for r in v.requests(task, doc, samples[doc.doc_id], got) if r.key not in got]
+                if not todo:
+                    break
+                rnd += 1
+                _seed(config.seed + rnd)
+                start = time.perf_counter()
+                label = f"{task.name}: verify {v.method}" + (f" (round {rnd})" if rnd > 1 else "")
+                with tqdm(total=len(todo), desc=label, unit="call", dynamic_ncols=True) as bar:
+                    for chunk in _chunks(todo, self._chunk_size()):
+                        store.add_verdicts(self._call(chunk, v.method, vsampling))
+                        bar.update(len(chunk))
+                store.add_timing(f"verify:{v.method}", time.perf_counter() - start, calls=len(todo))
+
+    def _call(self, chunk, method: str, vsampling: Sampling) -> list[dict]:
+        gens = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "generate"]
+        lls = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "loglikelihood"]
+        replies: dict[int, object] = {}
+        if gens:
+            kwargs = [{**vsampling.gen_kwargs(r.gen.get("until", [])), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
+            out = self.vmodel.generate([(r.context, kw) for (_, _, r), kw in zip(gens, kwargs)])
+            replies.update({i: y for (i, _, _), y in zip(gens, out)})
+        if lls:
+            out = self.vmodel.loglikelihood([(r.context, r.continuation) for _, _, r in lls])
+            replies.update({i: y for (i, _, _), y in zip(lls, out)})
+        return [{"doc_id": d.doc_id, "method": method, "key": r.key, "kind": r.kind, "reply": replies[i]} for i, (d, r) in enumerate(chunk)]
+
+    def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> dict:
+        start = time.perf_counter()
+        samples = self._responses(docs, store, config.n)
+        grades = scoring.grade_all(task, docs, samples)
+        store.write_grades(scoring.grade_records(docs, grades))
+        replies = store.replies()
+        verdicts = scoring.verifier_scores(task, docs, samples, replies, self.verifiers, grades)
+        metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed)
+        tokens = _token_counts(store)
+        store.add_timing("score", time.perf_counter() - start)
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "gapbench_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "run": {"dir": str(store.dir), "config_hash": config.hash()},
+            "model": self._model_meta(self.model, self.spec),
+            "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
+            "task": {**config.task, "split": config.split},
+            "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
+            "sampling": config.sampling,
+            "verification_sampling": config.verification_sampling,
+            "filter": self.rule.spec,
+            **metrics,
+            "tokens": tokens,
+            "timings": store.timings(),
+        }
+        store.write_results(results)
+        return results
+
+    def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
+        meta = backends.metadata(model._lm, spec) if model.loaded else {"id": spec.label, "backend": spec.backend, "model_args": spec.identity()["args"]}
+        if model is self.model:
+            meta.update(self.opts.model_meta)
+        return meta
+
+    def _responses(self, docs, store, n) -> dict[str, list[str]]:
+        have = store.samples()
+        out = {}
+        for doc in docs:
+            got = have.get(doc.doc_id, {})
+            missing = [i for i in range(n) if i not in got]
+            if missing:
+                raise GapbenchError(f"{store.samples_path}: doc {doc.doc_id} lacks samples {missing}; run again to generate them.")
+            out[doc.doc_id] = [got[i]["response"] for i in range(n)]
+        return out
+
+    def _chunk_size(self) -> int:
+        bs = self.opts.batch_size
+        return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def _chunks(items: list, size: int):
+    for k in range(0, len(items), size):
+        yield items[k : k + size]
+
+
+def _seed(seed: int) -> None:
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def _token_counts(store: RunStore) -> dict:
+    prompt = generated = 0
+    for per_doc in store.samples().values():
+        for r in per_doc.values():
+            prompt += r.get("prompt_tokens") or 0
+            generated += r.get("gen_tokens") or 0
+    return {"prompt": prompt, "generated": generated}

@@ -1,0 +1,120 @@
+"""The grade and score stages: ground truth per sample, u per method, the filter,
+and every metric, overall and per group (e.g. per level or subject)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.filters import FilterRule, sweep_levels
+from harness.metrics import PromptScores, filter_sweep, summarize
+from tasks.base import Doc, Grade, Task
+
+
+def grade_all(task: Task, docs: list[Doc], samples: dict[str, list[str]]) -> dict[str, list[Grade]]:
+    return {doc.doc_id: [task.grade(doc, y) for y in samples[doc.doc_id]] for doc in docs}
+
+
+def grade_records(docs, grades) -> list[dict]:
+    return [
+        {"doc_id": doc.doc_id, "sample": i, "g": gr.g, "answer": gr.answer, "variants": gr.variants}
+        for doc in docs
+        for i, gr in enumerate(grades[doc.doc_id])
+    ]
+
+
+def verifier_scores(task, docs, samples, replies, verifiers, grades) -> dict[str, dict[str, list]]:
+    """method -> doc_id -> list of Verdict. Members are scored before the ensembles that use them."""
+    out: dict[str, dict[str, list]] = {}
+    for v in sorted(verifiers, key=lambda v: bool(v.members())):
+        per_doc = {}
+        for doc in docs:
+            ys = samples[doc.doc_id]
+            g = [gr.g for gr in grades[doc.doc_id]]
+            r = replies.get(v.method, {}).get(doc.doc_id, {})
+            if v.members():
+                member_u = {m: [x.u for x in out[m][doc.doc_id]] for m in v.members()}
+                per_doc[doc.doc_id] = v.score(task, doc, ys, r, g, member_u=member_u)
+            else:
+                per_doc[doc.doc_id] = v.score(task, doc, ys, r, g)
+        out[v.method] = per_doc
+    return out
+
+
+def score(
+    task: Task,
+    docs: list[Doc],
+    grades: dict[str, list[Grade]],
+    verdicts: dict[str, dict[str, list]],
+    verifiers: list,
+    rule: FilterRule,
+    *,
+    n_boot: int,
+    seed: int,
+) -> dict:
+    """The metric blocks of results.json: ``generation`` and ``verifiers``."""
+    g = {d.doc_id: [gr.g for gr in grades[d.doc_id]] for d in docs}
+    answers = {d.doc_id: [gr.answer for gr in grades[d.doc_id]] for d in docs}
+    u = {m: {d: [x.u for x in vs] for d, vs in per_doc.items()} for m, per_doc in verdicts.items()}
+
+    def keep_for(v, r: FilterRule, doc_id: str) -> list[bool]:
+        mask = v.keep({m: u[m][doc_id] for m in u}, r)
+        return mask if mask is not None else r.keep(u[v.method][doc_id])
+
+    def prompts_for(v, subset: list[Doc], r: FilterRule) -> list[PromptScores]:
+        return [
+            PromptScores(d.doc_id, g[d.doc_id], u[v.method][d.doc_id], keep_for(v, r, d.doc_id), answers[d.doc_id], d.meta)
+            for d in subset
+        ]
+
+    generation = {
+        **_gen_summary(docs, g, answers, n_boot, seed),
+        "variants": _variant_means(docs, grades),
+        "unanswered": sum(gr.answer is None for d in docs for gr in grades[d.doc_id]),
+        "by_group": _by_group(task, docs, lambda sub: _gen_summary(sub, g, answers, n_boot, seed)),
+    }
+
+    methods = {}
+    for v in verifiers:
+        prompts = prompts_for(v, docs, rule)
+        block = summarize(prompts, n_boot=n_boot, seed=seed)
+        block["unparsed"] = sum(x.unparsed for vs in verdicts[v.method].values() for x in vs)
+        block["sweep"] = {
+            "kind": rule.kind,
+            "levels": filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind)),
+        }
+        block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))
+        methods[v.method] = block
+    return {"generation": generation, "verifiers": methods}
+
+
+def _gen_summary(sub, g, answers, n_boot, seed):
+    """J with its interval, pass@k and maj@k: the method-independent numbers."""
+    s = summarize(
+        [PromptScores(d.doc_id, g[d.doc_id], [0.0] * len(g[d.doc_id]), [True] * len(g[d.doc_id]), answers[d.doc_id], d.meta) for d in sub],
+        n_boot=n_boot,
+        seed=seed,
+    )
+    return {k: s[k] for k in ("n_prompts", "n_samples", "J", "pass@k", "maj@k")}
+
+
+def _by_group(task: Task, docs: list[Doc], summarise) -> dict:
+    out = {}
+    for key in task.group_keys:
+        groups: dict[str, list[Doc]] = defaultdict(list)
+        for d in docs:
+            groups[str(d.meta.get(key))].append(d)
+        out[key] = {name: summarise(sub) for name, sub in groups.items()}
+    return out
+
+
+def _variant_means(docs, grades) -> dict[str, float]:
+    """Mean over prompts of each extra grading (e.g. GSM8K strict/flexible, NQ F1)."""
+    sums: dict[str, float] = defaultdict(float)
+    for d in docs:
+        per: dict[str, float] = defaultdict(float)
+        for gr in grades[d.doc_id]:
+            for k, val in gr.variants.items():
+                per[k] += float(val)
+        for k, val in per.items():
+            sums[k] += val / len(grades[d.doc_id])
+    return {k: v / len(docs) for k, v in sums.items()} if docs else {}

@@ -1,0 +1,62 @@
+"""CoT-Binary and CoT-Score: the model reasons about a response, then gives a
+verdict (correct/incorrect) or a score from 1 to 10; ``m`` sampled verifications
+per response. u is the mean verdict, or the mean score mapped to [0, 1] by
+(s - 1) / 9. Replies without a readable verdict are counted as unparsed and left
+out of the mean; a response with no readable verdict at all gets u = 0 (it was
+not verified, so a filter does not keep it on merit)."""
+
+from __future__ import annotations
+
+from verifiers import Request, Verdict, Verifier, register
+from verifiers import prompts
+
+
+class _CoT(Verifier):
+    render = None  # example renderer
+    extra_ask = ""
+
+    def context(self, task, doc, response: str) -> str:
+        head = prompts.fewshot(task, type(self).render)
+        body = prompts.block(doc.question, task.show_response(doc, response), task.verification_question() + self.extra_ask)
+        return head + body + "Check:"
+
+    def requests(self, task, doc, samples, replies):
+        gen = {"until": prompts.STOP}
+        return [
+            Request(key=f"{i}:{j}", kind="generate", context=self.context(task, doc, response), gen=gen)
+            for i, response in enumerate(samples)
+            for j in range(self.m)
+        ]
+
+    def parse(self, text: str) -> float | None:
+        raise NotImplementedError
+
+    def score(self, task, doc, samples, replies, g):
+        verdicts = []
+        for i in range(len(samples)):
+            values = [self.parse(replies[f"{i}:{j}"]) for j in range(self.m)]
+            read = [v for v in values if v is not None]
+            verdicts.append(Verdict(u=sum(read) / len(read) if read else 0.0, unparsed=len(values) - len(read)))
+        return verdicts
+
+
+@register
+class CoTBinary(_CoT):
+    name = "cot-binary"
+    description = "chain of thought, then Correct/Incorrect; u = mean verdict over m verifications"
+    render = staticmethod(prompts.cot_binary_example)
+
+    def parse(self, text):
+        return prompts.parse_verdict(text)
+
+
+@register
+class CoTScore(_CoT):
+    name = "cot-score"
+    description = "chain of thought, then a score 1-10; u = (mean score - 1) / 9"
+    render = staticmethod(prompts.cot_score_example)
+    extra_ask = prompts.SCORE_ASK
+
+    def parse(self, text):
+        s = prompts.parse_score(text)
+        return None if s is None else (s - 1) / 9

@@ -1,0 +1,80 @@
+"""Few-shot verification prompts built from a task's worked examples.
+
+Every verification prompt shows the problem, one proposed response as the task
+shows it, and the task's verification question, after the task's own few-shot
+examples in the same format. The prompts' wording is versioned: change
+``VERSION`` with it, so stored verdicts are never mixed with a new wording.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tasks.base import Doc, Task, VerificationExample
+
+VERSION = "1"
+HEADER = "Each proposed solution below is checked carefully, then judged.\n\n"
+STOP = ["\n\n", "Question:", "</s>", "<|im_end|>"]
+
+
+def block(question: str, response: str, ask: str) -> str:
+    return f"Question: {question.strip()}\nProposed solution: {response.strip()}\n{ask}\n"
+
+
+def fewshot(task: Task, render) -> str:
+    """The header and every example rendered by ``render(example, ask) -> text``."""
+    ask = task.verification_question()
+    return HEADER + "".join(render(e, ask) + "\n" for e in task.verification_examples())
+
+
+def target(task: Task, doc: Doc, response: str) -> str:
+    return block(doc.question, task.show_response(doc, response), task.verification_question())
+
+
+# --- binary verdicts (mc, cot-binary) -----------------------------------------
+MC_ASK = "Answer Correct or Incorrect."
+SCORE_ASK = " Score it from 1 (surely wrong) to 10 (surely right)."
+
+
+def mc_example(e: VerificationExample, ask: str) -> str:
+    return block(e.question, e.response, f"{ask} {MC_ASK}") + f"Answer: {'Correct' if e.correct else 'Incorrect'}\n"
+
+
+def cot_binary_example(e: VerificationExample, ask: str) -> str:
+    return block(e.question, e.response, ask) + f"Check: {e.rationale.strip()}\nVerdict: {'Correct' if e.correct else 'Incorrect'}\n"
+
+
+def cot_score_example(e: VerificationExample, ask: str) -> str:
+    return block(e.question, e.response, ask + SCORE_ASK) + (
+        f"Check: {e.rationale.strip()}\nScore: {e.score}\n"
+    )
+
+
+_VERDICT = re.compile(r"verdict\W{0,4}(correct|incorrect|wrong|right|true|false|yes|no)\b", re.I)
+_LAST_WORD = re.compile(r"\b(correct|incorrect|wrong)\b\W*$", re.I)
+_SCORE = re.compile(r"score[^0-9\n]{0,12}(\d+(?:\.\d+)?)(?:\s*/\s*10)?", re.I)
+
+
+def parse_verdict(text: str) -> int | None:
+    """1 (correct), 0 (incorrect), or None when the reply gives no verdict.
+
+    Reads the last ``Verdict: ...``; without one, a reply ending in the word
+    correct/incorrect/wrong.
+    """
+    found = _VERDICT.findall(text)
+    word = found[-1] if found else None
+    if word is None:
+        last = _LAST_WORD.search(text.strip())
+        word = last.group(1) if last else None
+    if word is None:
+        return None
+    return 1 if word.lower() in ("correct", "right", "true", "yes") else 0
+
+
+def parse_score(text: str) -> float | None:
+    """The last ``Score: s`` with 1 <= s <= 10, or None."""
+    for value in reversed(_SCORE.findall(text)):
+        s = float(value)
+        if 1 <= s <= 10:
+            return s
+    return None

@@ -1,0 +1,100 @@
+"""Tournament: single-elimination pairwise comparisons among a prompt's samples.
+
+Round 1 pairs samples (0, 1), (2, 3), ...; an odd one out advances without a
+match; winners meet in the next round until one remains. Each match asks the
+model which of two solutions is correct, scored from the log-probabilities of
+" A" and " B" with both orders shown (so position bias cancels); the sample with
+the higher mean probability wins (ties: the lower index). u = wins / matches
+played (1.0 for a sample that never played, i.e. n = 1). Survivors of the later
+rounds have the highest u, so a quantile filter keeps them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from verifiers import Request, Verdict, Verifier, register
+from verifiers import prompts
+
+ASK = "Which proposed solution is correct, A or B?"
+
+
+def pair_block(question: str, a: str, b: str) -> str:
+    return f"Question: {question.strip()}\nProposed solution A: {a.strip()}\nProposed solution B: {b.strip()}\n{ASK}\n"
+
+
+def fewshot_pairs(task) -> str:
+    """Pairs of a correct and an incorrect example on the same question, both orders."""
+    examples = task.verification_examples()
+    text = "Each question below has two proposed solutions; exactly one is correct.\n\n"
+    for good in (e for e in examples if e.correct):
+        for bad in (e for e in examples if not e.correct and e.question == good.question):
+            text += pair_block(good.question, good.response, bad.response) + "Answer: A\n\n"
+            text += pair_block(good.question, bad.response, good.response) + "Answer: B\n\n"
+    return text
+
+
+@register
+class Tournament(Verifier):
+    name = "tournament"
+    description = "single-elimination pairwise comparisons (loglikelihood); u = win rate"
+
+    def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None):
+        """Play the bracket as far as the replies allow. Returns (wins, played, complete);
+        appends the requests of unplayed matches of the current round to ``ask``."""
+        wins = [0] * len(samples)
+        played = [0] * len(samples)
+        alive = list(range(len(samples)))
+        rnd = 0
+        while len(alive) > 1:
+            rnd += 1
+            nxt, pending = [], False
+            for k in range(0, len(alive) - 1, 2):
+                i, j = alive[k], alive[k + 1]
+                keys = [f"r{rnd}:{i}-{j}:{o}:{c}" for o in ("ab", "ba") for c in ("A", "B")]
+                if all(key in replies for key in keys):
+                    p_ab = _p_first(replies[keys[0]], replies[keys[1]])  # P(i) with i shown as A
+                    p_ba = _p_first(replies[keys[3]], replies[keys[2]])  # P(i) with i shown as B
+                    winner = i if (p_ab + p_ba) / 2 >= 0.5 else j
+                    wins[winner] += 1
+                    played[i] += 1
+                    played[j] += 1
+                    nxt.append(winner)
+                else:
+                    pending = True
+                    if ask is not None:
+                        ask.extend(self._match(task, doc, samples, rnd, i, j))
+            if len(alive) % 2:
+                nxt.append(alive[-1])
+            if pending:
+                return wins, played, False
+            alive = nxt
+        return wins, played, True
+
+    def _match(self, task, doc, samples, rnd, i, j):
+        head = fewshot_pairs(task)
+        a, b = task.show_response(doc, samples[i]), task.show_response(doc, samples[j])
+        out = []
+        for order, (x, y) in (("ab", (a, b)), ("ba", (b, a))):
+            ctx = head + pair_block(doc.question, x, y) + "Answer:"
+            out += [Request(f"r{rnd}:{i}-{j}:{order}:{c}", "loglikelihood", ctx, f" {c}") for c in ("A", "B")]
+        return out
+
+    def requests(self, task, doc, samples, replies):
+        ask: list = []
+        self.bracket(samples, replies, task, doc, ask)
+        return ask
+
+    def score(self, task, doc, samples, replies, g):
+        wins, played, complete = self.bracket(samples, replies)
+        if not complete:
+            raise RuntimeError(f"tournament for {doc.doc_id} is incomplete")
+        return [
+            Verdict(u=(w / p if p else 1.0), detail={"wins": w, "played": p}) for w, p in zip(wins, played)
+        ]
+
+
+def _p_first(lp_first: float, lp_second: float) -> float:
+    top = max(lp_first, lp_second)
+    a, b = math.exp(lp_first - top), math.exp(lp_second - top)
+    return a / (a + b)
