@@ -275,7 +275,7 @@ class Runner:
 
     def _chunk_size(self) -> int:
         bs = self.opts.batch_size
-        return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+        return max(8, int(bs) * 2) if str(bs).isdigit() else 64
 
 
 def _chunks(items: list, size: int):

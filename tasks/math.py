@@ -81,8 +81,8 @@ def extract_answer(response: str | None) -> str | None:
     """The final answer of a response: its last box; failing that, what follows
     "The final answer is"; None when there is neither."""
     boxed = last_boxed(response)
-    if boxed:
-        return boxed
+    if boxed is not None:
+        return boxed or None  # an empty box is no answer
     if not response:
         return None
     matches = list(_FINAL_ANSWER.finditer(response))
@@ -191,7 +191,7 @@ class _MathBase(Task):
     local_name: ClassVar[str]
     group_keys = ("subject", "level")
     stop = ("Problem:", "\n\n\n", "</s>", "<|im_end|>")
-    max_gen_toks = 1024  # worked solutions run long; 512 cuts off a few percent of them
+    max_gen_toks = None  # the paper's 512; --max-gen-toks 1024 for long worked solutions
     defaults = {"num_fewshot": 4, "path": None}
 
     def __init__(self, **options):

@@ -91,7 +91,7 @@ def is_equivalent(pred: str | None, gold: str | None, timeout_s: float = 2.0) ->
 
 # --- the fast path -------------------------------------------------------------
 
-_SPACING = re.compile(r"\\[!,;:> ]|\\q?quad\b")
+_SPACING = re.compile(r"\\[,;:> ]|\\q?quad\b")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _UNIT_WORD = r"(?:\\(?:text|textbf|mbox|mathrm)\{\s*[a-zA-Z][a-zA-Z .]*\}(?:\^\{?\d\}?)?)"
@@ -116,6 +116,7 @@ def normalize_answer(answer: str) -> str:
     s = s.replace("\\$", "").replace("$", "")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = _LEFT_RIGHT.sub("", s)
+    s = s.replace("\\!", "")  # a negative thin space, as in 1,\!000
     s = _SPACING.sub(" ", s)
     s = s.replace("\\displaystyle", "")
     s = _DEGREES.sub("", s)
@@ -150,6 +151,8 @@ def _frac_fix(m: re.Match) -> str:
 
 def _as_rational(s: str) -> tuple[Fraction, bool] | None:
     """A normalised plain number as an exact fraction, and whether it was written as a decimal."""
+    if len(s) > 100:  # beyond any MATH answer, and near int()'s digit limit
+        return None
     if _NUMBER.match(s):
         return Fraction(s), "." in s
     m = _FRACTION.match(s)
@@ -210,27 +213,40 @@ def _math_verify_guarded(pred: str, gold: str, timeout_s: float) -> bool:
     if timeout_s is None or timeout_s <= 0:
         return _math_verify(pred, gold)
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        return _with_alarm(pred, gold, timeout_s)
+        try:
+            return _with_alarm(pred, gold, timeout_s)
+        except _NoSignals:
+            pass
     return _WORKER.compare(pred, gold, timeout_s)
+
+
+class _NoSignals(Exception):
+    """This interpreter may not set signal handlers (e.g. a subinterpreter)."""
 
 
 def _with_alarm(pred: str, gold: str, timeout_s: float) -> bool:
     def on_alarm(signum, frame):
+        if frame is not None and frame.f_code is _with_alarm.__code__:
+            # It landed in our own bookkeeping, not in the comparison: raising
+            # here could skip the clean-up below. The 0.1 s repeat fires again.
+            return
         raise _Timeout()
 
-    old_handler = signal.signal(signal.SIGALRM, on_alarm)
-    # Re-fire every 0.1 s after the deadline in case library code swallowed one.
+    try:
+        old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    except ValueError:
+        raise _NoSignals() from None
+    # Re-fire every 0.1 s after the deadline, in case library code swallowed one.
     old_timer = signal.setitimer(signal.ITIMER_REAL, timeout_s, 0.1)
     try:
-        try:
-            return _math_verify(pred, gold)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler if old_handler is not None else signal.SIG_DFL)
-            if old_timer[0] > 0:  # someone else's timer: put it back (with its time as of our call)
-                signal.setitimer(signal.ITIMER_REAL, *old_timer)
+        return _math_verify(pred, gold)
     except _Timeout:
         return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler if old_handler is not None else signal.SIG_DFL)
+        if old_timer[0] > 0:  # someone else's timer: put it back (with its time as of our call)
+            signal.setitimer(signal.ITIMER_REAL, *old_timer)
 
 
 def _worker_loop() -> None:
@@ -286,7 +302,6 @@ class _Worker:
             return False
 
     def _start(self) -> bool:
-        import os
         import queue
         import subprocess
         import sys
@@ -295,16 +310,17 @@ class _Worker:
         if self._process is not None and self._process.poll() is None:
             return True
         self._stop()
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[1])  # the folder holding the tasks package
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        root = str(Path(__file__).resolve().parents[1])  # the folder holding this tasks package, first on
+        # sys.path so that no other "tasks" (say, one in the working directory) shadows it
+        bootstrap = "import sys; sys.path.insert(0, sys.argv[1]); from tasks.math_equivalence import _worker_loop; _worker_loop()"
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", "from tasks.math_equivalence import _worker_loop; _worker_loop()"],
+                [sys.executable, "-c", bootstrap, root],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, encoding="utf-8", bufsize=1, env=env,
+                text=True, encoding="utf-8", bufsize=1,
             )
         except OSError:
+            logging.getLogger(__name__).warning("could not start the math-verify helper process (%s)", sys.executable)
             return False
         replies: queue.Queue = queue.Queue()
 
@@ -321,6 +337,10 @@ class _Worker:
         except queue.Empty:
             pass
         self._stop()
+        logging.getLogger(__name__).warning(
+            "could not start the math-verify helper process (%s); answers that need math-verify "
+            "and are graded outside the main thread count as not equivalent", sys.executable
+        )
         return False
 
     def _stop(self) -> None:

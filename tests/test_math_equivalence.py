@@ -132,7 +132,7 @@ def test_normalize_answer(raw, normal):
 @pytest.mark.parametrize("pred", ["9^{9^{9^{9}}}", "10!!!", "(10^{10})!", "3^{100000000}+1"])
 def test_pathological_answer_times_out(pred):
     start = time.monotonic()
-    assert is_equivalent(pred, "1", timeout_s=1.0) is False
+    assert is_equivalent(pred, "1", timeout_s=0.5) is False
     assert time.monotonic() - start < 5
 
 

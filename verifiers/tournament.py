@@ -4,7 +4,8 @@ Round 1 pairs samples (0, 1), (2, 3), ...; an odd one out advances without a
 match; winners meet in the next round until one remains. Each match asks the
 model which of two solutions is correct, scored from the log-probabilities of
 " A" and " B" with both orders shown (so position bias cancels); the sample with
-the higher mean probability wins (ties: the lower index). u = wins / matches
+the higher mean probability wins (ties: the lower index). The few-shot part
+shows the task's worked verification examples as single-solution judgments. u = wins / matches
 played (1.0 for a sample that never played, i.e. n = 1). Survivors of the later
 rounds have the highest u, so a quantile filter keeps them.
 """
@@ -24,9 +25,10 @@ def pair_block(question: str, a: str, b: str) -> str:
 
 
 def fewshot_pairs(task) -> str:
-    """Pairs of a correct and an incorrect example on the same question, both orders."""
+    """The task's verification examples as single-solution judgments (as MC shows them),
+    then, where two examples share a question (one correct, one not), that pair in both orders."""
     examples = task.verification_examples()
-    text = "Each question below has two proposed solutions; exactly one is correct.\n\n"
+    text = prompts.fewshot(task, prompts.mc_example)
     for good in (e for e in examples if e.correct):
         for bad in (e for e in examples if not e.correct and e.question == good.question):
             text += pair_block(good.question, good.response, bad.response) + "Answer: A\n\n"

@@ -1,0 +1,190 @@
+"""``gapbench ladder``: the difficulty chart of one run of a task with a ``level`` group (``arith``).
+
+Per level, from results.json ``generation.by_group.level`` and ``verifiers.<method>.by_group.level``:
+J(f), J(f[w(u)]), the gap, the relative gap (each with its 95% bootstrap interval) and the verification
+AUROC. Levels are ordered as ``tasks.arith.LEVELS`` (the ladder, easy to hard) when they are known
+names, then any others in the order results.json lists them. Prints a table per verifier and writes
+``ladder-<task>.png`` (one panel per quantity, a line per verifier, intervals as error bars).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import GapbenchError
+
+GROUP = "level"
+PANELS = (
+    ("J", "J(f)"),
+    ("J_filtered", "J(f[w(u)])"),
+    ("gap", "gap"),
+    ("relative_gap", "relative gap"),
+    ("auroc", "verification AUROC"),
+)
+
+
+def find_results(path: str | Path) -> Path:
+    """The results.json a path names: the file, ``<dir>/results.json``, or the single one under ``<dir>``
+    with a level breakdown."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise GapbenchError(f"{p}: no such run directory or results.json.")
+    if (p / "results.json").is_file():
+        return p / "results.json"
+    hits = sorted(p.rglob("results.json"))
+    with_levels = [h for h in hits if GROUP in (_read(h).get("generation", {}).get("by_group") or {})]
+    if len(with_levels) == 1:
+        return with_levels[0]
+    if not hits:
+        raise GapbenchError(f"{p}: no results.json under this folder. Give a run directory of a task with levels, e.g. arith.")
+    if not with_levels:
+        raise GapbenchError(f"{p}: none of its results ({', '.join(map(str, hits[:4]))}) has a per-level breakdown; the ladder needs a task with a `level` group, such as arith.")
+    raise GapbenchError(f"{p} holds several runs with levels: {', '.join(map(str, with_levels[:6]))}. Name one directory.")
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GapbenchError(f"{path}: cannot read results ({exc}).") from None
+    if not isinstance(data, dict):
+        raise GapbenchError(f"{path}: not a gapbench results.json.")
+    return data
+
+
+def level_order(names) -> list[str]:
+    """Known ladder levels in ladder order, then the others as found."""
+    try:
+        from tasks.arith import LEVELS
+
+        ladder = list(LEVELS)
+    except ImportError:  # pragma: no cover - arith is part of this repository
+        ladder = []
+    names = list(names)
+    known = [n for n in ladder if n in names]
+    return known + [n for n in names if n not in ladder]
+
+
+def _block(b: dict | None) -> dict:
+    if not b:
+        return {"value": None, "ci": None}
+    return {"value": b.get("value"), "ci": b.get("ci")}
+
+
+def ladder_data(results: dict, source: str | Path = "results.json") -> dict:
+    """``{"task", "levels", "generation": {level: {...}}, "verifiers": {method: {level: {...}}}}``."""
+    gen_groups = ((results.get("generation") or {}).get("by_group") or {}).get(GROUP)
+    if not gen_groups:
+        task = (results.get("task") or {}).get("name", "?")
+        raise GapbenchError(
+            f"{source}: the results of task {task!r} have no per-level breakdown (generation.by_group.level); "
+            "the ladder needs a task with a `level` group, such as arith."
+        )
+    levels = level_order(gen_groups)
+    generation = {lv: {"n_prompts": gen_groups[lv].get("n_prompts"), "J": _block(gen_groups[lv].get("J"))} for lv in levels}
+    verifiers = {}
+    for method, vb in (results.get("verifiers") or {}).items():
+        groups = (vb.get("by_group") or {}).get(GROUP) or {}
+        verifiers[method] = {
+            lv: {
+                "J_filtered": _block(groups.get(lv, {}).get("J_filtered")),
+                "gap": _block(groups.get(lv, {}).get("gap")),
+                "relative_gap": _block(groups.get(lv, {}).get("relative_gap")),
+                "auroc": {"value": (groups.get(lv, {}).get("verification") or {}).get("auroc"), "ci": None},
+            }
+            for lv in levels
+        }
+    return {"task": (results.get("task") or {}).get("name"), "model": (results.get("model") or {}).get("id"), "levels": levels, "generation": generation, "verifiers": verifiers}
+
+
+def tables(data: dict, fmt_name: str = "simple") -> list[str]:
+    from tabulate import tabulate
+
+    from harness.report import fmt, with_ci
+
+    out = []
+    for method, per_level in data["verifiers"].items():
+        rows = [
+            [
+                lv,
+                data["generation"][lv]["n_prompts"],
+                with_ci(data["generation"][lv]["J"]),
+                with_ci(per_level[lv]["J_filtered"]),
+                with_ci(per_level[lv]["gap"]),
+                with_ci(per_level[lv]["relative_gap"]),
+                fmt(per_level[lv]["auroc"]["value"]),
+            ]
+            for lv in data["levels"]
+        ]
+        headers = ["level", "prompts", "J(f)", f"J(f[w(u)]) {method}", "gap", "relative gap", "AUROC"]
+        out.append(tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True))
+    if not out:  # no verifier: the generation column alone
+        rows = [[lv, data["generation"][lv]["n_prompts"], with_ci(data["generation"][lv]["J"])] for lv in data["levels"]]
+        out.append(tabulate(rows, headers=["level", "prompts", "J(f)"], tablefmt=fmt_name, disable_numparse=True))
+    return out
+
+
+def plot(data: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = data["levels"]
+    xs = list(range(len(levels)))
+    fig, axes = plt.subplots(2, 3, figsize=(12.5, 7.2), squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, (key, title) in zip(axes.flat, PANELS):
+        if key == "J":
+            series = {"generation": {lv: data["generation"][lv]["J"] for lv in levels}}
+        else:
+            series = {m: {lv: per[lv][key] for lv in levels} for m, per in data["verifiers"].items()}
+        for k, (name, per_level) in enumerate(series.items()):
+            offset = (k - (len(series) - 1) / 2) * 0.06  # keep overlapping error bars apart
+            ys, lo, hi = [], [], []
+            for lv in levels:
+                v, ci = per_level[lv]["value"], per_level[lv]["ci"]
+                ys.append(float("nan") if v is None else v)
+                lo.append(max(0.0, v - ci[0]) if v is not None and ci else 0.0)
+                hi.append(max(0.0, ci[1] - v) if v is not None and ci else 0.0)
+            colour = "0.3" if name == "generation" else f"C{list(data['verifiers']).index(name) % 10}"
+            line = ax.errorbar([x + offset for x in xs], ys, yerr=[lo, hi], marker="o", ms=4, capsize=3, label=name, color=colour)
+            handles.setdefault("J(f), generation" if name == "generation" else f"verifier {name}", line)
+        if key in ("gap", "relative_gap"):
+            ax.axhline(0.0, color="0.6", lw=0.8)
+        if key == "auroc":
+            ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_xticks(xs)
+        ax.set_xticklabels(levels, rotation=30, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("level (easy to hard)", fontsize=8)
+    legend_ax = axes.flat[len(PANELS)]
+    legend_ax.axis("off")
+    legend_ax.legend(list(handles.values()), list(handles), loc="center", fontsize=9, frameon=False)
+    fig.suptitle(f"{data['task']}: the difficulty ladder of {data['model']} (95% intervals)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ladder", help="J(f), J(f[w(u)]), gap, relative gap and AUROC per difficulty level of one run")
+    p.add_argument("run", metavar="RUN_DIR_OR_RESULTS", help="a run directory of a task with levels (arith), or its results.json")
+    p.add_argument("--out", help="folder for ladder-<task>.png (default: the run's directory)")
+    p.add_argument("--markdown", action="store_true", help="print the tables as GitHub Markdown")
+    p.set_defaults(func=cmd_ladder)
+
+
+def cmd_ladder(args) -> int:
+    path = find_results(args.run)
+    data = ladder_data(_read(path), path)
+    print("\n\n".join(tables(data, "github" if args.markdown else "simple")))
+    out = Path(args.out) if args.out else path.parent
+    png = plot(data, out / f"ladder-{data['task']}.png")
+    print(f"\nwrote {png}")
+    return 0

@@ -1,0 +1,481 @@
+"""Build a board: results.json files in, ``README.md``, ``leaderboard.json``, PNG plots and the recorded
+results out.
+
+The output is a pure function of the input files' contents: inputs are sorted by their file name in
+the board (``results/<slug>.json``, from the task, split, checkpoint and round), numbers are written
+with fixed formats (3 decimals in README.md, rounded to 6 in leaderboard.json), and no clock or path
+of the machine that builds is written, so rebuilding an unchanged board gives the same text
+(``gapbench leaderboard check``). Timestamps in leaderboard.json are the ones copied from results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import GapbenchError
+from leaderboards.entries import Entry, load_entries
+from leaderboards.scaling import linear_fit
+
+BOARD_SCHEMA_VERSION = 1
+RESULTS_DIR = "results"
+MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md and leaderboard.json
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+
+
+def rnd(x, digits: int = 6):
+    """A float rounded for leaderboard.json (no -0.0); None and non-floats pass through."""
+    if isinstance(x, bool) or x is None:
+        return x
+    if isinstance(x, (int, float)):
+        y = round(float(x), digits)
+        return 0.0 if y == 0 else y
+    return x
+
+
+def f3(x, signed: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    y = round(float(x), 3)
+    if y == 0:
+        y = 0.0
+    return f"{y:+.3f}" if signed else f"{y:.3f}"
+
+
+def with_ci(block: dict | None) -> str:
+    if not block or block.get("value") is None:
+        return "n/a"
+    ci = block.get("ci")
+    text = f3(block["value"])
+    return f"{text} [{f3(ci[0])}, {f3(ci[1])}]" if ci else text
+
+
+def human(x: float | None, unit: str = "") -> str:
+    """134515008 -> 134.5M; 1.8e13 -> 18T."""
+    if x is None:
+        return "n/a"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.4g}{suffix}{unit}"
+    return f"{x:.4g}{unit}"
+
+
+def sci(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _metric(block: dict | None, extra: tuple[str, ...] = ()) -> dict:
+    block = block or {}
+    ci = block.get("ci")
+    out = {"value": rnd(block.get("value")), "ci": [rnd(ci[0]), rnd(ci[1])] if ci else None}
+    for k in extra:
+        out[k] = block.get(k)
+    return out
+
+
+def _diff(a, b):
+    return None if a is None or b is None else rnd(a - b)
+
+
+def verifier_order(methods) -> list[str]:
+    """Model verifiers alphabetically, then ensembles, the oracle last."""
+    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
+
+
+# ---------------------------------------------------------------------------------------------
+# the board's content
+
+
+def _baseline(e: Entry, table_entries: list[Entry]) -> Entry | None:
+    if not e.derived or not e.base:
+        return None
+    want = e.base.lower()
+    for b in table_entries:
+        if not b.derived and want in b.names():
+            return b
+    return None
+
+
+def _settings(e: Entry) -> dict:
+    r = e.results
+    task = r["task"]
+    return {
+        "task_version": task.get("version"),
+        "task_options": task.get("options"),
+        "n_prompts": r["sizes"].get("n_prompts"),
+        "n": r["sizes"].get("n"),
+        "m": r["sizes"].get("m"),
+        "filter": r.get("filter"),
+        "sampling": r.get("sampling"),
+    }
+
+
+def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]]:
+    """(entry, its baseline, group name) in board order: groups by base model, base first, then rounds."""
+    out = []
+    for e in table_entries:
+        base = _baseline(e, table_entries)
+        group = base.checkpoint if base else (e.base if e.derived and e.base else e.checkpoint)
+        out.append((e, base, group))
+    out.sort(key=lambda t: (t[2].lower(), t[0].round_key, t[0].checkpoint.lower()))
+    return out
+
+
+def board_content(entries: list[Entry], name: str) -> dict:
+    """leaderboard.json as a dict."""
+    tables: dict[str, list[Entry]] = {}
+    for e in entries:
+        tables.setdefault(e.table, []).append(e)
+    out_tables = []
+    model_rows: dict[tuple, dict] = {}
+    for table in sorted(tables):
+        ordered = _ordered(tables[table])
+        rows = []
+        for e, base, group in ordered:
+            gen = e.results["generation"]
+            for method in verifier_order(e.results["verifiers"]):
+                b = e.results["verifiers"][method]
+                row = {
+                    "checkpoint": e.checkpoint,
+                    "round": e.round,
+                    "base": e.base,
+                    "group": group,
+                    "derived": e.derived,
+                    "verifier": method,
+                    "J": _metric(gen["J"]),
+                    "J_filtered": _metric(b.get("J_filtered")),
+                    "gap": _metric(b.get("gap")),
+                    "relative_gap": _metric(b.get("relative_gap"), ("n_excluded",)),
+                    "auroc": rnd((b.get("verification") or {}).get("auroc")),
+                    "best_of_n": rnd(b.get("best_of_n")),
+                    "baseline": None,
+                    "delta": None,
+                    "source": f"{RESULTS_DIR}/{e.slug}.json",
+                }
+                if base is not None:
+                    row["baseline"] = base.checkpoint
+                    bb = base.results["verifiers"].get(method)
+                    if bb is not None:
+                        row["delta"] = {
+                            "J": _diff(gen["J"]["value"], base.results["generation"]["J"]["value"]),
+                            "J_filtered": _diff(b["J_filtered"]["value"], bb["J_filtered"]["value"]),
+                            "gap": _diff(b["gap"]["value"], bb["gap"]["value"]),
+                            "relative_gap": _diff(b["relative_gap"]["value"], bb["relative_gap"]["value"]),
+                        }
+                rows.append(row)
+            mkey = (group.lower(), e.round_key, e.checkpoint.lower())
+            model_rows.setdefault(mkey, _model_row(e))
+        settings = {}
+        for e, _, _ in ordered:
+            settings.setdefault(json.dumps(_settings(e), sort_keys=True), []).append(e.label)
+        first = tables[table][0]
+        out_tables.append(
+            {
+                "table": table,
+                "task": first.task,
+                "split": first.split,
+                "settings": [{**json.loads(k), "checkpoints": v} for k, v in sorted(settings.items())],
+                "rows": rows,
+                "scaling": _scaling(ordered),
+                "plots": plot_names(table),
+            }
+        )
+    sources = [
+        {
+            "file": f"{RESULTS_DIR}/{e.slug}.json",
+            "checkpoint": e.checkpoint,
+            "round": e.round,
+            "table": e.table,
+            "created": e.results.get("created"),
+            "gapbench_version": e.results.get("gapbench_version"),
+            "config_hash": (e.results.get("run") or {}).get("config_hash"),
+        }
+        for e in entries
+    ]
+    files = ["README.md", "leaderboard.json"]
+    files += sorted(p for t in out_tables for p in t["plots"].values())
+    files += [s["file"] for s in sources]
+    return {
+        "schema_version": BOARD_SCHEMA_VERSION,
+        "name": name,
+        "sources": sources,
+        "models": [model_rows[k] for k in sorted(model_rows)],
+        "tables": out_tables,
+        "files": files,
+    }
+
+
+def _model_row(e: Entry) -> dict:
+    m = e.results["model"]
+    info = e.info
+    return {
+        "checkpoint": e.checkpoint,
+        "round": e.round,
+        "base": e.base,
+        "id": m.get("id"),
+        "hub_id": m.get("hub_id"),
+        "revision": m.get("revision"),
+        "family": info.family,
+        "params": info.params,
+        "params_source": info.params_source,
+        "tokens": info.tokens,
+        "tokens_source": info.tokens_source,
+        "flops": info.flops,
+        "flops_source": info.flops_source,
+        "uncertain": info.uncertain,
+    }
+
+
+def _scaling(ordered) -> list[dict]:
+    """Per verifier and family: the base models' (FLOPs, relative gap) points and their fit.
+    Self-improved checkpoints share their base's FLOPs and are left out."""
+    points: dict[tuple[str, str], list[dict]] = {}
+    for e, _, _ in ordered:
+        if e.derived:
+            continue
+        for method in verifier_order(e.results["verifiers"]):
+            rel = e.results["verifiers"][method].get("relative_gap", {}).get("value")
+            if e.info.flops is None or rel is None:
+                continue
+            family = e.info.family or "other"
+            points.setdefault((method, family), []).append({"checkpoint": e.checkpoint, "flops": e.info.flops, "relative_gap": rnd(rel)})
+    order = verifier_order({m for m, _ in points})
+    out = []
+    for method, family in sorted(points, key=lambda k: (order.index(k[0]), k[1].lower())):
+        pts = sorted(points[(method, family)], key=lambda p: (p["flops"], p["checkpoint"].lower()))
+        fit = linear_fit([p["flops"] for p in pts], [p["relative_gap"] for p in pts])
+        out.append(
+            {
+                "verifier": method,
+                "family": family,
+                "points": pts,
+                "fit": None if fit is None else {"slope": rnd(fit.slope), "intercept": rnd(fit.intercept), "r2": rnd(fit.r2), "n": fit.n},
+            }
+        )
+    return out
+
+
+def plot_names(table: str) -> dict[str, str]:
+    return {
+        "accuracy": f"accuracy-{table}.png",
+        "gap_vs_filter": f"gap-filter-{table}.png",
+        "scaling": f"scaling-{table}.png",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# README.md
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _settings_line(s: dict) -> str:
+    opts = s.get("task_options") or {}
+    opt_text = ", ".join(f"{k}={v}" for k, v in opts.items() if v is not None)
+    samp = s.get("sampling") or {}
+    return (
+        f"{s['n_prompts']} prompts x {s['n']} samples (m={s['m']}), filter {s['filter']}, "
+        f"temperature {samp.get('temperature')}, top-p {samp.get('top_p')}, max {samp.get('max_gen_toks')} tokens; "
+        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "")
+    )
+
+
+def render_readme(board: dict) -> str:
+    name = board["name"]
+    n_ckpt = len(board["models"])
+    parts = [
+        f"# gapbench leaderboard: {name}",
+        f"Generation accuracy, self-verification and the generation-verification gap (Song et al., \"Mind the Gap\", "
+        f"ICLR 2025) of {n_ckpt} checkpoint{'s' if n_ckpt != 1 else ''} on {len(board['tables'])} task table"
+        f"{'s' if len(board['tables']) != 1 else ''}, built by `gapbench leaderboard build` from the results in "
+        f"[`{RESULTS_DIR}/`]({RESULTS_DIR}/).",
+        "\n".join(
+            [
+                "- **J(f)**: generation accuracy, the mean ground truth g over prompts and samples.",
+                "- **J(f[w(u)])**: the same after the run's filter keeps, per prompt, the samples that the model's own "
+                "verification score u ranks highest.",
+                "- **gap** = J(f[w(u)]) - J(f). **relative gap**: per prompt (J(f[w(u)]|x) - J(f|x)) / (1 - J(f|x)), "
+                "averaged over the prompts with J(f|x) < 1.",
+                "- **AUROC**: u as a score for g. **best-of-n**: g of the sample with the highest u.",
+                "- `[lo, hi]`: 95% bootstrap interval over prompts, from each run. The `oracle` verifier (u = g) is the "
+                "upper bound, not self-verification.",
+                "- Self-improved checkpoints (round 1, 2, ...) sit under their base model; the **Δ** columns are point "
+                "differences against the base model's row (same task, same verifier). For a paired interval and test, "
+                "run `gapbench leaderboard compare BASE_RUN NEW_RUN` on the two run directories.",
+            ]
+        ),
+    ]
+    for t in board["tables"]:
+        parts.append(f"## {t['task']} ({t['split']})" if t["split"] else f"## {t['task']}")
+        if len(t["settings"]) == 1:
+            parts.append("Settings: " + _settings_line(t["settings"][0]) + ".")
+        else:
+            parts.append(
+                "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
+                + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
+            )
+        headers = ["checkpoint", "round", "verifier", "J(f)", "J(f[w(u)])", "gap", "relative gap", "AUROC", "best-of-n", "ΔJ(f)", "ΔJ(f[w(u)])", "Δgap"]
+        rows = []
+        previous = None
+        for r in t["rows"]:
+            ident = (r["checkpoint"], r["round"], r["derived"])
+            if r["derived"]:
+                shown = f"↳ {r['checkpoint']}" if ident != previous else ""
+                rnd_text = str(r["round"]) if r["round"] is not None else "?"
+            else:
+                shown = r["checkpoint"] if ident != previous else ""
+                rnd_text = "base"
+            if r["delta"] is not None:
+                d = r["delta"]
+                deltas = [f3(d["J"], True), f3(d["J_filtered"], True), f3(d["gap"], True)]
+            elif r["derived"]:
+                why = "no base" if r["baseline"] is None else "n/a"
+                deltas = [why, why, why]
+            else:
+                deltas = ["", "", ""]
+            rows.append(
+                [
+                    shown if shown else "",
+                    rnd_text if ident != previous else "",
+                    r["verifier"],
+                    with_ci(r["J"]),
+                    with_ci(r["J_filtered"]),
+                    with_ci(r["gap"]),
+                    with_ci(r["relative_gap"]),
+                    f3(r["auroc"]),
+                    f3(r["best_of_n"]),
+                    *deltas,
+                ]
+            )
+            previous = ident
+        parts.append(md_table(headers, rows))
+        missing = sorted({r["base"] for r in t["rows"] if r["derived"] and r["baseline"] is None and r["base"]})
+        if missing:
+            parts.append("No base model on this board for: " + ", ".join(f"`{m}`" for m in missing) + " (Δ columns left empty).")
+        p = t["plots"]
+        parts.append(
+            f"![J(f) and J(f[w(u)]) per checkpoint, {t['table']}]({p['accuracy']})\n\n"
+            f"![gap against the filter level, {t['table']}]({p['gap_vs_filter']})\n\n"
+            f"![relative gap against pre-training FLOPs, {t['table']}]({p['scaling']})"
+        )
+        fit_rows = [
+            [s["verifier"], s["family"], len(s["points"]), f3(s["fit"]["slope"], True), f3(s["fit"]["r2"])]
+            for s in t["scaling"]
+            if s["fit"] is not None
+        ]
+        if fit_rows:
+            parts.append(
+                "Relative gap against log10 pre-training FLOPs, base models, least-squares line per family "
+                "(slope: change per decade of FLOPs):\n\n" + md_table(["verifier", "family", "points", "slope", "R²"], fit_rows)
+            )
+        else:
+            parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
+    parts.append("## Models")
+    mrows = []
+    for m in board["models"]:
+        star = " *" if m["uncertain"] else ""
+        mrows.append(
+            [
+                m["checkpoint"],
+                "base" if not (m["base"] or m["round"]) else (str(m["round"]) if m["round"] is not None else "?"),
+                m["base"] or "",
+                m["family"] or "unknown",
+                human(m["params"]) + (f" ({m['params_source']})" if m["params_source"] else ""),
+                human(m["tokens"]) + (f" ({m['tokens_source']})" if m["tokens_source"] else ""),
+                sci(m["flops"]) + star,
+            ]
+        )
+    parts.append(md_table(["checkpoint", "round", "base", "family", "parameters N", "pre-training tokens D", "FLOPs 6ND"], mrows))
+    parts.append(
+        "Sources: `model-meta` = `gapbench run --model-meta`, `table` = `leaderboards/model_meta.json` (published "
+        "model cards), `checkpoint` = counted from the loaded weights. * = a table value marked uncertain there."
+    )
+    parts.append(
+        "## Rebuild and check\n\n"
+        "From the repository root:\n\n"
+        "```\n"
+        f"gapbench leaderboard build leaderboards/{name}/{RESULTS_DIR} --out leaderboards/{name}\n"
+        f"gapbench leaderboard check leaderboards/{name}\n"
+        f"gapbench leaderboard check leaderboards/{name} --against NEW_RUN_DIR...\n"
+        "```"
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def dump_json(board: dict) -> str:
+    return json.dumps(board, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# writing a board
+
+
+@dataclass
+class Built:
+    out: Path
+    board: dict
+    entries: list[Entry]
+
+
+def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, plots: bool = True) -> Built:
+    """Read every results file under ``paths`` and write the board into ``out``.
+
+    Files a previous build of ``out`` wrote (listed in its leaderboard.json) and this build does not are
+    removed, so the board always shows exactly its inputs; nothing else in ``out`` is touched.
+    """
+    out = Path(out)
+    entries = load_entries(paths)
+    if not entries:
+        raise GapbenchError("no results to build a board from.")
+    name = name or out.resolve().name
+    board = board_content(entries, name)
+    out.mkdir(parents=True, exist_ok=True)
+    old_files = _previous_files(out)
+    (out / RESULTS_DIR).mkdir(exist_ok=True)
+    for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
+        _write_bytes(out / RESULTS_DIR / f"{e.slug}.json", e.raw)
+    _write_text(out / "leaderboard.json", dump_json(board))
+    _write_text(out / "README.md", render_readme(board))
+    if plots:
+        from leaderboards import plots as plotting
+
+        plotting.draw_board(board, entries, out)
+    for rel in sorted(set(old_files) - set(board["files"])):
+        p = out / rel
+        if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
+            p.unlink()
+    return Built(out, board, entries)
+
+
+def _previous_files(out: Path) -> list[str]:
+    try:
+        old = json.loads((out / "leaderboard.json").read_text())
+        return [f for f in old.get("files", []) if isinstance(f, str) and ".." not in f]
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return []
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    if path.is_file() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+

@@ -1,0 +1,129 @@
+"""``gapbench leaderboard check``: the committed board is what its recorded results build, and (with
+``--against``) no tracked checkpoint has regressed.
+
+1. Rebuild the board from ``<board>/results/*.json`` into a temporary folder and compare README.md and
+   leaderboard.json as text; the PNGs only by presence (their bytes vary with the matplotlib version).
+2. For each new result given with ``--against`` whose checkpoint, round and task are on the board:
+   fail when its J(f), or a verifier's J(f[w(u)]), is below the recorded value minus the half-width of
+   the recorded 95% interval (a recorded value without an interval allows no drop at all).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import GapbenchError
+from leaderboards.builder import RESULTS_DIR, build, verifier_order
+from leaderboards.entries import Entry, load_entries
+
+TOLERANCE = 1e-9  # float noise allowed below the threshold
+TEXT_FILES = ("README.md", "leaderboard.json")
+
+
+@dataclass
+class CheckReport:
+    board: Path
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: int = 0  # new results matched against tracked checkpoints
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _first_difference(name: str, committed: str, rebuilt: str, context: int = 2) -> str:
+    a, b = committed.splitlines(), rebuilt.splitlines()
+    diff = list(difflib.unified_diff(a, b, f"{name} (committed)", f"{name} (rebuilt)", n=context, lineterm=""))
+    shown = diff[:14]
+    more = len(diff) - len(shown)
+    return "\n".join("    " + line for line in shown) + (f"\n    ... ({more} more diff lines)" if more > 0 else "")
+
+
+def check_board(board: str | Path, against: list[str | Path] | None = None) -> CheckReport:
+    board = Path(board)
+    report = CheckReport(board)
+    meta_path = board / "leaderboard.json"
+    if not meta_path.is_file():
+        raise GapbenchError(f"{board}: no leaderboard.json; build the board first with `gapbench leaderboard build RESULTS... --out {board}`.")
+    try:
+        committed_meta = json.loads(meta_path.read_text())
+        name = committed_meta["name"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise GapbenchError(f"{meta_path}: not a board's leaderboard.json ({type(exc).__name__}: {exc}); rebuild the board.") from None
+    recorded_files = sorted((board / RESULTS_DIR).glob("*.json"))
+    for src in committed_meta.get("sources", []):
+        f = src.get("file") if isinstance(src, dict) else None
+        if f and not (board / f).is_file():
+            report.failures.append(f"{board / f}: listed in leaderboard.json but missing; restore it or rebuild the board.")
+    if not recorded_files:
+        report.failures.append(f"{board / RESULTS_DIR}: no recorded results to rebuild the board from.")
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="gapbench-board-") as tmp:
+        rebuilt = build(recorded_files, Path(tmp) / name, name)
+        for fname in TEXT_FILES:
+            mine, theirs = board / fname, rebuilt.out / fname
+            if not mine.is_file():
+                report.failures.append(f"{mine}: missing; rebuild the board.")
+                continue
+            a, b = mine.read_text(encoding="utf-8"), theirs.read_text(encoding="utf-8")
+            if a != b:
+                report.failures.append(
+                    f"{mine} differs from a rebuild from {board / RESULTS_DIR}/ (edited by hand, or built by another "
+                    f"gapbench version; rebuild with `gapbench leaderboard build {board / RESULTS_DIR} --out {board}`):\n"
+                    + _first_difference(fname, a, b)
+                )
+        want = {p.name for p in rebuilt.out.glob("*.png")}
+        have = {p.name for p in board.glob("*.png")}
+        for missing in sorted(want - have):
+            report.failures.append(f"{board / missing}: missing (the rebuild draws it); rebuild the board.")
+        for extra in sorted(have - want):
+            report.failures.append(f"{board / extra}: not drawn by a rebuild of this board; remove it or rebuild the board.")
+        tracked = {e.key: e for e in rebuilt.entries}
+
+    if against:
+        for e in load_entries(against):
+            rec = tracked.get(e.key)
+            if rec is None:
+                report.notes.append(f"{e.source}: {e.label} on {e.table} is not on the board; not checked.")
+                continue
+            report.checked += 1
+            report.failures += regressions(rec, e)
+            for m in verifier_order(set(rec.results["verifiers"]) - set(e.results["verifiers"])):
+                report.notes.append(f"{e.source}: has no verifier {m} (tracked for {rec.label} on {rec.table}); not checked.")
+    return report
+
+
+def _drop(name: str, rec_block: dict, new_block: dict, rec: Entry, new: Entry, verifier: str | None) -> str | None:
+    old, now = rec_block.get("value"), new_block.get("value")
+    if old is None or now is None:
+        return None
+    ci = rec_block.get("ci")
+    half = (ci[1] - ci[0]) / 2.0 if ci else 0.0
+    floor = old - half
+    if now < floor - TOLERANCE:
+        where = f"verifier {verifier}" if verifier else "generation"
+        ci_text = f"[{ci[0]:.3f}, {ci[1]:.3f}], half-width {half:.3f}" if ci else "no recorded interval, half-width 0"
+        return (
+            f"regression: {rec.label} on {rec.table}, {where}: {name} = {now:.3f} ({new.source}) is below the recorded "
+            f"{old:.3f} minus the half-width of its 95% interval {ci_text}: floor {floor:.3f}."
+        )
+    return None
+
+
+def regressions(rec: Entry, new: Entry) -> list[str]:
+    """Failures of ``new`` against the recorded ``rec`` of the same checkpoint and task."""
+    out = []
+    msg = _drop("J(f)", rec.results["generation"]["J"], new.results["generation"]["J"], rec, new, None)
+    if msg:
+        out.append(msg)
+    for m in verifier_order(set(rec.results["verifiers"]) & set(new.results["verifiers"])):
+        msg = _drop("J(f[w(u)])", rec.results["verifiers"][m]["J_filtered"], new.results["verifiers"][m]["J_filtered"], rec, new, m)
+        if msg:
+            out.append(msg)
+    return out

@@ -1,0 +1,96 @@
+"""``gapbench leaderboard build | compare | check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("leaderboard", help="build, compare and check leaderboards of results.json files")
+    lsub = p.add_subparsers(dest="leaderboard_command", metavar="{build,compare,check}")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    b = lsub.add_parser(
+        "build",
+        help="write README.md, leaderboard.json, plots and the recorded results of a board",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    b.add_argument("results", nargs="+", metavar="RESULTS", help="results.json files or run directories (searched recursively)")
+    b.add_argument("--out", required=True, help="the board folder, e.g. leaderboards/main")
+    b.add_argument("--name", help="the board's name (default: the --out folder's name)")
+    b.set_defaults(func=cmd_build)
+
+    c = lsub.add_parser(
+        "compare",
+        help="a checkpoint against its baseline over the same prompts: paired bootstrap and McNemar",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument("base", metavar="BASE_RUN", help="the baseline's run directory (or its results.json)")
+    c.add_argument("new", metavar="NEW_RUN", help="the new checkpoint's run directory (or its results.json)")
+    c.add_argument("--task", help="the task to compare when a directory holds runs of several tasks")
+    c.add_argument("--filter", help="score both runs with this filter (quantile:Q or threshold:T) instead of their own")
+    c.add_argument("--n-boot", type=int, default=2000, help="paired bootstrap resamples")
+    c.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    c.add_argument("--force", action="store_true", help="compare even when prompts, task or sampling differ (on the shared prompts)")
+    c.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
+    c.set_defaults(func=cmd_compare)
+
+    k = lsub.add_parser(
+        "check",
+        help="fail when a board differs from a rebuild of its recorded results, or a tracked checkpoint regressed",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    k.add_argument("board", metavar="BOARD", help="the board folder, e.g. leaderboards/main")
+    k.add_argument("--against", nargs="+", metavar="RESULTS", help="new results.json files or run directories of tracked checkpoints")
+    k.set_defaults(func=cmd_check)
+
+
+def cmd_build(args) -> int:
+    from leaderboards.builder import build
+
+    built = build(args.results, args.out, args.name)
+    n_rows = sum(len(t["rows"]) for t in built.board["tables"])
+    print(
+        f"built board {built.board['name']!r} in {built.out}: {len(built.entries)} results, "
+        f"{len(built.board['tables'])} task table(s), {n_rows} rows; files: {', '.join(built.board['files'][:2])}, "
+        f"{sum(f.endswith('.png') for f in built.board['files'])} plots, {len(built.entries)} recorded results"
+    )
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from harness.errors import GapbenchError
+    from leaderboards.compare import compare_runs, render
+    from leaderboards.rundata import load_run
+
+    if not 0 < args.alpha < 1:
+        raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
+    base = load_run(args.base, args.task)
+    new = load_run(args.new, args.task)
+    report = compare_runs(base, new, force=args.force, filter_spec=args.filter, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
+    print(render(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from leaderboards.check import check_board
+
+    report = check_board(args.board, args.against)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not report.ok:
+        print(f"gapbench: leaderboard check failed for {report.board}:", file=sys.stderr)
+        for f in report.failures:
+            print(f"- {f}", file=sys.stderr)
+        return 1
+    msg = f"board {report.board} matches a rebuild from its recorded results"
+    if args.against:
+        msg += f"; {report.checked} tracked checkpoint result(s) checked, no regression"
+    print(msg)
+    return 0

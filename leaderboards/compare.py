@@ -1,0 +1,319 @@
+"""A checkpoint against its baseline, paired over the same prompts.
+
+For two runs of the same task, prompts (doc_id set) and sampling settings:
+
+- the difference (new - base) in J(f), and per verifier in J(f[w(u)]), the gap and the relative gap,
+  with a 95% **paired bootstrap** interval: prompts are resampled jointly (the same resampled prompts
+  for both runs), ``n_boot`` times, seeded;
+- a **paired test** (McNemar). For J(f): per sample, pairing g by (doc_id, sample), when both runs have
+  the same n; else per prompt on majority correctness (J(f|x) > 1/2). For J(f[w(u)]): per prompt on
+  majority correctness of the kept samples (J(f[w(u)]|x) > 1/2), since the runs keep different samples.
+  With b = pairs right in base only and c = right in new only, the two-sided p-value is exact binomial,
+  2 P(X <= min(b, c)) for X ~ Bin(b + c, 1/2) capped at 1, when b + c <= ``EXACT_MAX``; else the
+  chi-squared test with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 degree of freedom.
+
+A difference in J(f) or J(f[w(u)]) is called significant when the test's p < alpha; a difference in the
+gap or the relative gap (no paired test) when its interval excludes 0.
+
+Runs over different prompts, tasks (name, version, options, split, verification prompts) or sampling
+settings, or scored with different filters, are refused with what differs, unless ``force`` (then the
+shared prompts are compared).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.config import differences
+from harness.errors import GapbenchError
+from harness.filters import parse_filter
+from harness.metrics import CI_LEVEL, _per_prompt, _relative
+from leaderboards.builder import f3, verifier_order
+from leaderboards.rundata import RunData
+
+EXACT_MAX = 25  # b + c up to this: exact binomial McNemar
+
+
+# ---------------------------------------------------------------------------------------------
+# the statistics
+
+
+@dataclass(frozen=True)
+class McNemar:
+    b: int  # right in base, wrong in new
+    c: int  # wrong in base, right in new
+    p: float
+    method: str  # "exact binomial" or "chi-squared (continuity corrected)"
+    unit: str  # what was paired
+
+    def to_json(self) -> dict:
+        return {"b": self.b, "c": self.c, "p": self.p, "method": self.method, "unit": self.unit}
+
+
+def mcnemar(b: int, c: int, unit: str = "") -> McNemar:
+    """Two-sided McNemar test of b discordant pairs one way against c the other way."""
+    n = b + c
+    if n == 0:
+        return McNemar(b, c, 1.0, "exact binomial", unit)
+    if n <= EXACT_MAX:
+        tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+        return McNemar(b, c, min(1.0, 2.0 * tail), "exact binomial", unit)
+    chi2 = (abs(b - c) - 1) ** 2 / n
+    return McNemar(b, c, math.erfc(math.sqrt(chi2 / 2.0)), "chi-squared (continuity corrected)", unit)
+
+
+def mcnemar_pairs(base: np.ndarray, new: np.ndarray, unit: str = "") -> McNemar:
+    """McNemar from paired 0/1 outcomes (any shape, paired elementwise)."""
+    base = np.asarray(base, dtype=bool).ravel()
+    new = np.asarray(new, dtype=bool).ravel()
+    return mcnemar(int((base & ~new).sum()), int((~base & new).sum()), unit)
+
+
+def interval(values: np.ndarray) -> list[float] | None:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    tail = (1.0 - CI_LEVEL) / 2.0 * 100.0
+    lo, hi = np.percentile(values, [tail, 100.0 - tail])
+    return [float(lo), float(hi)]
+
+
+def resample(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
+    """Indices of ``n_boot`` bootstrap resamples of the prompts (rows), shared by both runs."""
+    return np.random.default_rng(seed).integers(0, n_prompts, size=(n_boot, n_prompts))
+
+
+def paired_mean_diff(base_x: np.ndarray, new_x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per resample: mean over the resampled prompts of new_x minus that of base_x."""
+    return new_x[idx].mean(axis=1) - base_x[idx].mean(axis=1)
+
+
+def _ratio_of(rel_x: np.ndarray, included: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    n_inc = included[idx].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_inc > 0, (rel_x * included)[idx].sum(axis=1) / n_inc, np.nan)
+
+
+def paired_relative_diff(base_J: np.ndarray, base_Jw: np.ndarray, new_J: np.ndarray, new_Jw: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per resample: the relative gap of new minus that of base (NaN where either is undefined)."""
+    rb, ib = _relative(base_J, base_Jw)
+    rn, in_ = _relative(new_J, new_Jw)
+    return _ratio_of(rn, in_, idx) - _ratio_of(rb, ib, idx)
+
+
+def _rel_value(J_x: np.ndarray, Jw_x: np.ndarray) -> tuple[float | None, int]:
+    rel_x, included = _relative(J_x, Jw_x)
+    return (float(rel_x[included].mean()) if included.any() else None), int((~included).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# checking that two runs can be paired
+
+
+def incompatibilities(base: RunData, new: RunData, filter_spec: str | None = None) -> list[str]:
+    """What differs between two runs that a paired comparison needs to be the same."""
+    out = []
+    out += differences(base.results["task"], new.results["task"], "task.")
+    out += differences(base.results.get("sampling") or {}, new.results.get("sampling") or {}, "sampling.")
+    out += differences(base.results.get("verification_sampling") or {}, new.results.get("verification_sampling") or {}, "verification_sampling.")
+    if filter_spec is None and base.filter != new.filter:
+        out.append(f"filter: {base.filter} -> {new.filter} (pass --filter to score both runs with one rule)")
+    only_base = [d for d in base.doc_ids if d not in set(new.doc_ids)]
+    only_new = [d for d in new.doc_ids if d not in set(base.doc_ids)]
+    if only_base or only_new:
+        out.append(
+            f"prompts: {len(only_base)} doc_ids only in BASE ({_examples(only_base)}), "
+            f"{len(only_new)} only in NEW ({_examples(only_new)}); {len(base.doc_ids)} vs {len(new.doc_ids)} prompts"
+        )
+    return out
+
+
+def _examples(ids: list[str], k: int = 3) -> str:
+    if not ids:
+        return "none"
+    return ", ".join(ids[:k]) + (", ..." if len(ids) > k else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# the comparison
+
+
+def _delta_block(base_v, new_v, diffs: np.ndarray, test: McNemar | None, alpha: float) -> dict:
+    delta = None if base_v is None or new_v is None else new_v - base_v
+    ci = interval(diffs)
+    if test is not None:
+        significant = test.p < alpha
+    else:
+        significant = ci is not None and (ci[0] > 0 or ci[1] < 0)
+    return {
+        "base": base_v,
+        "new": new_v,
+        "delta": delta,
+        "ci": ci,
+        "test": test.to_json() if test else None,
+        "significant": bool(significant) if delta is not None else False,
+    }
+
+
+def compare_runs(
+    base: RunData,
+    new: RunData,
+    *,
+    force: bool = False,
+    filter_spec: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict:
+    """The paired comparison of ``new`` against ``base`` (see the module docstring), JSON-serialisable."""
+    problems = incompatibilities(base, new, filter_spec)
+    if problems and not force:
+        raise GapbenchError(
+            f"refusing to compare {new.dir} with {base.dir}: a paired comparison needs the same prompts, task and "
+            "sampling settings, and these differ: " + "; ".join(problems) + ". Rerun one with the other's settings, "
+            "or pass --force to compare them anyway (on the prompts they share)."
+        )
+    new_pos = {d: i for i, d in enumerate(new.doc_ids)}
+    docs = [d for d in base.doc_ids if d in new_pos]
+    if not docs:
+        raise GapbenchError(f"{base.dir} and {new.dir} share no prompt (doc_id); there is nothing to pair.")
+    if n_boot < 1:
+        raise GapbenchError(f"--n-boot must be at least 1 (got {n_boot}).")
+    base_pos = {d: i for i, d in enumerate(base.doc_ids)}
+    bi = np.array([base_pos[d] for d in docs])
+    ni = np.array([new_pos[d] for d in docs])
+    Gb, Gn = base.G[bi], new.G[ni]
+    idx = resample(len(docs), n_boot, seed)
+
+    Jb_x, Jn_x = Gb.mean(axis=1), Gn.mean(axis=1)
+    if base.n == new.n:
+        test = mcnemar_pairs(Gb, Gn, "per sample, paired by (doc_id, sample)")
+    else:
+        test = mcnemar_pairs(Jb_x > 0.5, Jn_x > 0.5, f"per prompt, majority correct (n = {base.n} vs {new.n})")
+    generation = _delta_block(float(Jb_x.mean()), float(Jn_x.mean()), paired_mean_diff(Jb_x, Jn_x, idx), test, alpha)
+
+    rule_b = parse_filter(filter_spec or base.filter)
+    rule_n = parse_filter(filter_spec or new.filter)
+    methods = verifier_order(set(base.verifiers) & set(new.verifiers))
+    skipped = {}
+    for m in sorted(set(base.results["verifiers"]) ^ set(new.results["verifiers"])):
+        skipped[m] = "in BASE only" if m in base.results["verifiers"] else "in NEW only"
+    for run, name in ((base, "BASE"), (new, "NEW")):
+        for m, why in run.unscored.items():
+            skipped.setdefault(m, f"{name}: {why}")
+    verifiers = {}
+    for m in methods:
+        Kb = base.keep(m, rule_b, docs)
+        Kn = new.keep(m, rule_n, docs)
+        _, Jwb_x, _ = _per_prompt(Gb, Kb)
+        _, Jwn_x, _ = _per_prompt(Gn, Kn)
+        rel_b, exc_b = _rel_value(Jb_x, Jwb_x)
+        rel_n, exc_n = _rel_value(Jn_x, Jwn_x)
+        verifiers[m] = {
+            "J_filtered": _delta_block(
+                float(Jwb_x.mean()),
+                float(Jwn_x.mean()),
+                paired_mean_diff(Jwb_x, Jwn_x, idx),
+                mcnemar_pairs(Jwb_x > 0.5, Jwn_x > 0.5, "per prompt, majority of kept samples correct"),
+                alpha,
+            ),
+            "gap": _delta_block(
+                float((Jwb_x - Jb_x).mean()), float((Jwn_x - Jn_x).mean()), paired_mean_diff(Jwb_x - Jb_x, Jwn_x - Jn_x, idx), None, alpha
+            ),
+            "relative_gap": {
+                **_delta_block(rel_b, rel_n, paired_relative_diff(Jb_x, Jwb_x, Jn_x, Jwn_x, idx), None, alpha),
+                "n_excluded": [exc_b, exc_n],
+            },
+        }
+    notes = []
+    for run, name, rule in ((base, "BASE", rule_b), (new, "NEW", rule_n)):
+        for m in methods:
+            recorded = (run.results["verifiers"][m].get("J_filtered") or {}).get("value")
+            if rule.spec == run.filter and recorded is not None and len(docs) == len(run.doc_ids):
+                again = verifiers[m]["J_filtered"]["base" if run is base else "new"]
+                if abs(again - recorded) > 1e-9:
+                    notes.append(
+                        f"{name} {m}: J(f[w(u)]) rescored from the stored verdicts is {again:.4f}, results.json records "
+                        f"{recorded:.4f}; the run was scored by other code; rerun `gapbench run` on {run.dir} to rescore it."
+                    )
+    if problems:
+        notes.append("compared despite differences (--force): " + "; ".join(problems))
+    if filter_spec:
+        notes.append(f"both runs scored with the filter {filter_spec}")
+    return {
+        "base": {"dir": str(base.dir), "checkpoint": base.label, "n": base.n},
+        "new": {"dir": str(new.dir), "checkpoint": new.label, "n": new.n},
+        "task": base.results["task"].get("name"),
+        "split": base.results["task"].get("split"),
+        "n_prompts": len(docs),
+        "filter": {"base": rule_b.spec, "new": rule_n.spec},
+        "n_boot": n_boot,
+        "seed": seed,
+        "alpha": alpha,
+        "generation": generation,
+        "verifiers": verifiers,
+        "skipped": skipped,
+        "notes": notes,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the text report
+
+
+def _ci_text(ci) -> str:
+    return "n/a" if not ci else f"[{f3(ci[0], True)}, {f3(ci[1], True)}]"
+
+
+def _test_text(t: dict | None) -> str:
+    if not t:
+        return "bootstrap only"
+    return f"McNemar {t['unit']}: b={t['b']}, c={t['c']}, {t['method']} p={t['p']:.3g}"
+
+
+def verdict(name: str, block: dict, alpha: float) -> str:
+    if block["delta"] is None:
+        return f"{name}: undefined in one of the runs (every prompt has J(f|x) = 1)."
+    d = f3(block["delta"], True)
+    ci = _ci_text(block["ci"])
+    t = block["test"]
+    if t is not None:
+        reason = f"McNemar p = {t['p']:.3g}" + (" < " if t["p"] < alpha else " >= ") + f"{alpha:g}"
+    else:
+        reason = "the 95% interval " + ("excludes 0" if block["significant"] else "includes 0")
+    if block["significant"]:
+        direction = "better" if block["delta"] > 0 else "worse"
+        return f"{name}: {d} {ci}, significant ({reason}): NEW is {direction}."
+    return f"{name}: {d} {ci}, NOT significant ({reason}): no evidence of a difference."
+
+
+def render(report: dict) -> str:
+    from tabulate import tabulate
+
+    b, n = report["base"], report["new"]
+    head = (
+        f"NEW {n['checkpoint']} ({n['dir']})\n vs BASE {b['checkpoint']} ({b['dir']})\n"
+        f"on {report['task']} ({report['split']}): {report['n_prompts']} paired prompts, n = {b['n']} (base) and {n['n']} (new) samples, "
+        f"filter {report['filter']['base']}" + (f" / {report['filter']['new']}" if report["filter"]["new"] != report["filter"]["base"] else "")
+        + f"; paired bootstrap over prompts, {report['n_boot']} resamples (seed {report['seed']}), 95% intervals; alpha {report['alpha']:g}"
+    )
+    rows = []
+    lines = []
+    g = report["generation"]
+    rows.append(["J(f)", "", f3(g["base"]), f3(g["new"]), f3(g["delta"], True), _ci_text(g["ci"]), _test_text(g["test"])])
+    lines.append(verdict("J(f)", g, report["alpha"]))
+    for m, blocks in report["verifiers"].items():
+        for key, name in (("J_filtered", "J(f[w(u)])"), ("gap", "gap"), ("relative_gap", "relative gap")):
+            x = blocks[key]
+            rows.append([name, m, f3(x["base"]), f3(x["new"]), f3(x["delta"], True), _ci_text(x["ci"]), _test_text(x["test"])])
+            lines.append(verdict(f"{name} ({m})", x, report["alpha"]))
+    table = tabulate(rows, headers=["quantity", "verifier", "base", "new", "Δ new-base", "95% interval", "paired test"], disable_numparse=True)
+    parts = [head, table, "\n".join("- " + s for s in lines)]
+    if report["skipped"]:
+        parts.append("not compared: " + "; ".join(f"{m} ({why})" for m, why in sorted(report["skipped"].items())))
+    parts += [f"note: {x}" for x in report["notes"]]
+    return "\n\n".join(parts)

@@ -1,0 +1,162 @@
+"""Reading results.json files into board entries: one checkpoint's run of one task.
+
+A checkpoint is named by results.json ``model.name`` (``--model-meta name=...``), else ``model.hub_id``,
+else ``model.id``. ``model.base`` (the base model's name or hub id) and ``model.round`` (the
+self-improvement round) mark a self-improved checkpoint; a checkpoint without them is a base model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import GapbenchError
+from leaderboards.model_meta import ModelInfo, model_info
+
+SUPPORTED_SCHEMA = (1,)
+
+
+@dataclass
+class Entry:
+    source: Path  # the file it was read from
+    raw: bytes  # its bytes, copied verbatim into the board
+    results: dict
+    checkpoint: str
+    base: str | None
+    round: int | None
+    info: ModelInfo
+
+    @property
+    def task(self) -> str:
+        return str(self.results["task"]["name"])
+
+    @property
+    def split(self) -> str:
+        return str(self.results["task"].get("split") or "")
+
+    @property
+    def table(self) -> str:
+        """The board table this entry belongs to: task and split, e.g. ``arith-test``."""
+        return f"{self.task}-{self.split}" if self.split else self.task
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.base) or bool(self.round)
+
+    @property
+    def round_key(self) -> int:
+        """0 for a base model; the round of a self-improved one (a missing round sorts last)."""
+        if not self.derived:
+            return 0
+        return int(self.round) if self.round is not None else 10**6
+
+    @property
+    def key(self) -> tuple:
+        """What identifies a tracked checkpoint: the table, the checkpoint (case-insensitive) and its round."""
+        return (self.table, self.checkpoint.lower(), self.round_key)
+
+    @property
+    def slug(self) -> str:
+        text = f"{self.table}--{slugify(self.checkpoint)}"
+        return text + (f"--r{self.round}" if self.round is not None and self.derived else "")
+
+    @property
+    def label(self) -> str:
+        return self.checkpoint + (f" (round {self.round})" if self.derived and self.round is not None else "")
+
+    def names(self) -> set[str]:
+        """Every name this checkpoint answers to (lower case), for matching a ``base``."""
+        m = self.results["model"]
+        return {str(x).lower() for x in (self.checkpoint, m.get("hub_id"), m.get("id"), m.get("name")) if x}
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
+
+
+def find_results(paths: list[str | Path]) -> list[Path]:
+    """results.json files named directly, or found under directories (recursively); a directory with no
+    results.json inside gives its own ``*.json`` files (a board's ``results/`` folder). Sorted, unique."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            hits = sorted(p.rglob("results.json"))
+            if not hits:
+                hits = sorted(x for x in p.glob("*.json") if x.is_file())
+            if not hits:
+                raise GapbenchError(f"{p}: no results.json under this folder. Give run directories or results.json files.")
+            found.extend(hits)
+        else:
+            raise GapbenchError(f"{p}: no such file or folder. Give run directories or results.json files.")
+    unique = sorted({x.resolve(): x for x in found}.items())
+    return [x for _, x in unique]
+
+
+def read_results(path: Path) -> tuple[dict, bytes]:
+    """A results.json, checked for what the boards read; errors name the file and field."""
+    try:
+        raw = path.read_bytes()
+        results = json.loads(raw)
+    except OSError as exc:
+        raise GapbenchError(f"{path}: cannot read it ({exc}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GapbenchError(f"{path}: not valid JSON ({exc}). Is it a gapbench results.json?") from None
+    if not isinstance(results, dict) or "schema_version" not in results:
+        raise GapbenchError(f"{path}: no schema_version field; this is not a gapbench results.json.")
+    if results["schema_version"] not in SUPPORTED_SCHEMA:
+        raise GapbenchError(
+            f"{path}: results schema_version {results['schema_version']!r} is not one this gapbench reads "
+            f"({', '.join(map(str, SUPPORTED_SCHEMA))}). Upgrade gapbench or rescore the run."
+        )
+    for dotted in ("model.id", "task.name", "generation.J", "verifiers", "sizes.n_prompts", "filter"):
+        node = results
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise GapbenchError(f"{path}: missing field {dotted!r}; this results.json is incomplete.")
+            node = node[part]
+    return results, raw
+
+
+def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
+    results, raw = read_results(path)
+    model = results["model"]
+    checkpoint = str(model.get("name") or model.get("hub_id") or model["id"])
+    rnd = model.get("round")
+    if rnd is not None:
+        try:
+            rnd = int(rnd)
+        except (TypeError, ValueError):
+            raise GapbenchError(f"{path}: model.round is {rnd!r}, not a whole number (set with --model-meta round=N).") from None
+    base = model.get("base")
+    return Entry(path, raw, results, checkpoint, str(base) if base else None, rnd, model_info(model, table))
+
+
+def load_entries(paths: list[str | Path], table: tuple[dict, ...] | None = None) -> list[Entry]:
+    """Entries of every results file under ``paths``, sorted by board position; refuses two results of the
+    same checkpoint, round and task unless their files are identical (then one is kept)."""
+    entries: dict[tuple, Entry] = {}
+    slugs: dict[str, Entry] = {}
+    for path in find_results(paths):
+        e = load_entry(path, table)
+        old = entries.get(e.key)
+        if old is not None:
+            if old.raw == e.raw:
+                continue
+            raise GapbenchError(
+                f"two results for checkpoint {e.label!r} on {e.table}: {old.source} and {e.source}. A board holds one "
+                "result per checkpoint, round and task: drop one, or tell them apart with "
+                "`gapbench run --model-meta name=...` (or round=...)."
+            )
+        clash = slugs.get(e.slug)
+        if clash is not None:
+            raise GapbenchError(
+                f"checkpoints {clash.checkpoint!r} ({clash.source}) and {e.checkpoint!r} ({e.source}) give the same file "
+                f"name {e.slug}.json; rename one with `gapbench run --model-meta name=...`."
+            )
+        entries[e.key] = e
+        slugs[e.slug] = e
+    return sorted(entries.values(), key=lambda e: e.slug)

@@ -1,0 +1,184 @@
+"""The board's PNG plots, per task table:
+
+- ``accuracy-<table>.png``: J(f) and each verifier's J(f[w(u)]) per checkpoint, with 95% intervals;
+- ``gap-filter-<table>.png``: the gap against the filter level (each verifier's ``sweep``), a line per checkpoint;
+- ``scaling-<table>.png``: the relative gap against pre-training FLOPs (log axis), base models, a
+  least-squares line per family with its slope and R^2 in the legend (no line with fewer than 2 points).
+
+PNG bytes depend on the matplotlib version, so ``check`` compares only their presence.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+
+from leaderboards.builder import verifier_order  # noqa: E402
+from leaderboards.entries import Entry  # noqa: E402
+
+PNG_META = {"Software": None}  # no matplotlib version stamp in the file
+DPI = 110
+
+
+def save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=DPI, metadata=PNG_META)
+    plt.close(fig)
+
+
+def short(name: str, width: int = 28) -> str:
+    name = name.rstrip("/").rsplit("/", 1)[-1]
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def yerr(blocks: list[dict]) -> list[list[float]]:
+    """Asymmetric error bars from {value, ci} blocks (0 where there is no interval)."""
+    lo, hi = [], []
+    for b in blocks:
+        v, ci = b.get("value"), b.get("ci")
+        if v is None or not ci:
+            lo.append(0.0)
+            hi.append(0.0)
+        else:
+            lo.append(max(0.0, v - ci[0]))
+            hi.append(max(0.0, ci[1] - v))
+    return [lo, hi]
+
+
+def colors(names: list[str]) -> dict[str, str]:
+    """One colour per name, the same in every panel (matplotlib's default cycle, by position)."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
+
+
+def _val(b: dict) -> float:
+    return math.nan if b.get("value") is None else b["value"]
+
+
+def draw_board(board: dict, entries: list[Entry], out: Path) -> None:
+    by_source = {f"results/{e.slug}.json": e for e in entries}
+    for t in board["tables"]:
+        draw_accuracy(t, out / t["plots"]["accuracy"])
+        draw_gap_vs_filter(t, by_source, out / t["plots"]["gap_vs_filter"])
+        draw_scaling(t, out / t["plots"]["scaling"])
+
+
+def _checkpoints(t: dict) -> list[tuple[str, dict]]:
+    """(label, rows by verifier) per checkpoint, in board order."""
+    out: dict[str, dict] = {}
+    for r in t["rows"]:
+        label = short(r["checkpoint"]) + (f" r{r['round']}" if r["derived"] and r["round"] is not None else "")
+        out.setdefault(label, {})[r["verifier"]] = r
+    return list(out.items())
+
+
+def draw_accuracy(t: dict, path: Path) -> None:
+    ckpts = _checkpoints(t)
+    methods = verifier_order({m for _, rows in ckpts for m in rows})
+    series = ["J(f)"] + [f"J(f[w(u)]) {m}" for m in methods]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(min(24.0, max(6.0, 1.5 + 0.35 * len(ckpts) * len(series))), 4.2))
+    for k, name in enumerate(series):
+        xs, blocks = [], []
+        for i, (_, rows) in enumerate(ckpts):
+            if k == 0:
+                block = next(iter(rows.values()))["J"]
+            else:
+                row = rows.get(methods[k - 1])
+                if row is None:
+                    continue
+                block = row["J_filtered"]
+            xs.append(i - 0.4 + width * (k + 0.5))
+            blocks.append(block)
+        ax.bar(xs, [_val(b) for b in blocks], width, yerr=yerr(blocks), capsize=2, label=name,
+               color="0.55" if k == 0 else None)
+    ax.set_xticks(range(len(ckpts)))
+    ax.set_xticklabels([label for label, _ in ckpts], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{t['table']}: generation J(f) vs verified J(f[w(u)]) (95% intervals)")
+    ax.legend(fontsize=7, ncol=min(4, len(series)))
+    fig.tight_layout()
+    save(fig, path)
+
+
+def draw_gap_vs_filter(t: dict, by_source: dict[str, Entry], path: Path) -> None:
+    ckpts = _checkpoints(t)
+    methods = verifier_order({m for _, rows in ckpts for m in rows})
+    cols = min(3, len(methods))
+    nrows = math.ceil(len(methods) / cols)
+    color = colors([label for label, _ in ckpts])
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    for ax, method in zip(axes.flat, methods):
+        kind = None
+        for label, rows in ckpts:
+            row = rows.get(method)
+            if row is None:
+                continue
+            sweep = by_source[row["source"]].results["verifiers"][method].get("sweep") or {}
+            levels = sweep.get("levels") or []
+            kind = sweep.get("kind", kind)
+            if levels:
+                ax.plot([p["level"] for p in levels], [p["gap"] for p in levels], marker="o", ms=3, label=label, color=color[label])
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind, "filter level"), fontsize=8)
+        ax.set_ylabel("gap J(f[w(u)]) - J(f)", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    fig.suptitle(f"{t['table']}: the gap against the filter level")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def fit_label(s: dict) -> str:
+    fit = s["fit"]
+    n = len(s["points"])
+    if fit is None:
+        return f"{s['family']} (n={n}, no fit)"
+    r2 = "n/a" if fit["r2"] is None else f"{fit['r2']:.2f}"
+    return f"{s['family']}: slope {fit['slope']:+.3f}/decade, R²={r2} (n={n})"
+
+
+def draw_scaling(t: dict, path: Path) -> None:
+    methods = verifier_order({s["verifier"] for s in t["scaling"]})
+    if not methods:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.text(0.5, 0.5, "no base checkpoint with known pre-training FLOPs\n(add one with gapbench run --model-meta params=...,tokens=...)",
+                ha="center", va="center", fontsize=9, transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(f"{t['table']}: relative gap vs pre-training FLOPs")
+        save(fig, path)
+        return
+    cols = min(3, len(methods))
+    nrows = math.ceil(len(methods) / cols)
+    color = colors(sorted({s["family"] for s in t["scaling"]}, key=str.lower))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), squeeze=False)
+    for ax, method in zip(axes.flat, methods):
+        for s in [s for s in t["scaling"] if s["verifier"] == method]:
+            xs = [p["flops"] for p in s["points"]]
+            ys = [p["relative_gap"] for p in s["points"]]
+            ax.scatter(xs, ys, s=18, label=fit_label(s), color=color[s["family"]])
+            fit = s["fit"]
+            if fit is not None:
+                lo, hi = math.log10(min(xs)), math.log10(max(xs))
+                grid = [10 ** (lo + (hi - lo) * i / 20) for i in range(21)]
+                ax.plot(grid, [fit["intercept"] + fit["slope"] * math.log10(x) for x in grid], color=color[s["family"]], lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("pre-training FLOPs (6ND)", fontsize=8)
+        ax.set_ylabel("relative gap", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    fig.suptitle(f"{t['table']}: relative gap vs pre-training FLOPs (base models)")
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,194 @@
+"""Per-sample data of one run directory, for paired comparisons: g per (doc_id, sample) from
+``grades.jsonl``, and each verifier's u per sample rescored from ``samples.jsonl`` and
+``verdicts.jsonl`` with the verifier plugins (no model call), so any filter rule can be applied.
+
+Verifier plugins score from the stored replies; they are given stand-in docs that carry only the
+``doc_id`` (the prompts' text is not needed to turn replies into u, and loading a task's data may
+need the network).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import GapbenchError
+from harness.filters import FilterRule
+from harness.jsonl import read_jsonl, require
+from leaderboards.entries import read_results
+
+NEEDS_RUN_DIR = (
+    "a paired comparison needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
+    "results.json), not only results.json"
+)
+
+
+@dataclass
+class RunData:
+    dir: Path
+    results: dict
+    doc_ids: list[str]  # in the run's order
+    G: np.ndarray  # prompts x n, ground truth g
+    u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
+    verifiers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
+    unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
+
+    @property
+    def n(self) -> int:
+        return int(self.G.shape[1])
+
+    @property
+    def filter(self) -> str:
+        return str(self.results["filter"])
+
+    @property
+    def label(self) -> str:
+        m = self.results["model"]
+        name = str(m.get("name") or m.get("hub_id") or m.get("id"))
+        return name + (f" (round {m['round']})" if m.get("round") is not None else "")
+
+    def keep(self, method: str, rule: FilterRule, doc_ids: list[str]) -> np.ndarray:
+        """The filter's keep mask (prompts x n) of ``method`` under ``rule`` for the given prompts."""
+        v = self.verifiers[method]
+        rows = []
+        for d in doc_ids:
+            scores = {m: per_doc[d] for m, per_doc in self.u.items()}
+            mask = v.keep(scores, rule)
+            rows.append(mask if mask is not None else rule.keep(self.u[method][d]))
+        return np.array(rows, dtype=bool).reshape(len(doc_ids), self.n)
+
+
+def locate(path: str | Path, task: str | None = None) -> Path:
+    """The results.json a path names: the file itself, ``<dir>/results.json``, or the one results.json
+    under ``<dir>`` (of ``task`` when given)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise GapbenchError(f"{p}: no such run directory or results.json.")
+    if (p / "results.json").is_file():
+        return p / "results.json"
+    hits = sorted(p.rglob("results.json"))
+    if task:
+        hits = [h for h in hits if _task_name(h) == task]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        what = f" of task {task!r}" if task else ""
+        raise GapbenchError(f"{p}: no results.json{what} under this folder. Give a run directory (gapbench run --out DIR gives DIR/<task>).")
+    listing = ", ".join(f"{h} ({_task_name(h)})" for h in hits[:6])
+    raise GapbenchError(f"{p} holds several runs: {listing}. Name one directory, or pick a task with --task.")
+
+
+def _task_name(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text())["task"]["name"]
+    except Exception:
+        return None
+
+
+def run_dir_of(results_path: Path, results: dict) -> Path:
+    """The directory with the per-sample files: beside results.json, else the recorded ``run.dir``
+    when it still holds the same run."""
+    here = results_path.parent
+    if (here / "grades.jsonl").is_file():
+        return here
+    recorded = (results.get("run") or {}).get("dir")
+    if recorded and (Path(recorded) / "grades.jsonl").is_file():
+        try:
+            there = json.loads((Path(recorded) / "results.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            there = {}
+        if (there.get("run") or {}).get("config_hash") == (results.get("run") or {}).get("config_hash"):
+            return Path(recorded)
+    raise GapbenchError(
+        f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
+        + (f" nor in its recorded run directory {recorded}" if recorded else "")
+        + ". Give the directory `gapbench run --out` wrote (it holds results.json and the .jsonl files)."
+    )
+
+
+def load_run(path: str | Path, task: str | None = None) -> RunData:
+    results_path = locate(path, task)
+    results, _ = read_results(results_path)
+    rdir = run_dir_of(results_path, results)
+    n = int(results["sizes"]["n"])
+    grades_path = rdir / "grades.jsonl"
+    per_doc: dict[str, dict[int, int]] = {}
+    for r in read_jsonl(grades_path):
+        doc = str(require(r, "doc_id", grades_path))
+        per_doc.setdefault(doc, {})[int(require(r, "sample", grades_path))] = int(require(r, "g", grades_path))
+    if not per_doc:
+        raise GapbenchError(f"{grades_path}: no graded samples. Run `gapbench run` again on this directory to score it.")
+    doc_ids = list(per_doc)
+    for d in doc_ids:
+        if sorted(per_doc[d]) != list(range(n)):
+            raise GapbenchError(
+                f"{grades_path}: doc {d} has samples {sorted(per_doc[d])}, expected 0..{n - 1} (results.json sizes.n = {n}). "
+                "Run `gapbench run` again on this directory to rescore it."
+            )
+    G = np.array([[per_doc[d][i] for i in range(n)] for d in doc_ids], dtype=float)
+    recorded_J = results["generation"]["J"]["value"]
+    if recorded_J is not None and abs(float(G.mean(axis=1).mean()) - recorded_J) > 1e-9:
+        raise GapbenchError(
+            f"{grades_path} gives J(f) = {G.mean(axis=1).mean():.6f} but {results_path} records {recorded_J:.6f}: "
+            "the files are from different scorings. Run `gapbench run` again on this directory to rescore it."
+        )
+    data = RunData(rdir, results, doc_ids, G)
+    _rescore(data, per_doc)
+    return data
+
+
+def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
+    """Fill ``data.u`` and ``data.verifiers`` from the stored replies, method by method."""
+    from harness.runner import build_verifiers
+    from harness.store import RunStore
+    from tasks import TASKS, Doc
+
+    results = data.results
+    store = RunStore(data.dir)
+    if not store.samples_path.is_file():
+        raise GapbenchError(f"{store.samples_path}: missing; {NEEDS_RUN_DIR}.")
+    stored = store.samples()
+    samples = {}
+    for d in data.doc_ids:
+        got = stored.get(d, {})
+        if any(i not in got for i in range(data.n)):
+            raise GapbenchError(f"{store.samples_path}: doc {d} lacks some of its {data.n} samples; run `gapbench run` again on {data.dir}.")
+        samples[d] = [got[i]["response"] for i in range(data.n)]
+    replies = store.replies()
+    try:
+        task = TASKS.get(results["task"]["name"])(**(results["task"].get("options") or {}))
+    except Exception:
+        task = None  # an unknown or changed task plugin: verifiers score from replies alone
+    try:
+        verifiers = build_verifiers(list(results["verifiers"]), int(results["sizes"].get("m") or 1))
+    except GapbenchError as exc:
+        raise GapbenchError(f"{data.dir}: cannot rebuild the run's verifiers: {exc}") from None
+    docs = [Doc(d, "", None, {}) for d in data.doc_ids]
+    for v in sorted(verifiers, key=lambda v: bool(v.members())):
+        if v.method not in results["verifiers"]:
+            continue
+        missing = [m for m in v.members() if m not in data.u]
+        if missing:
+            data.unscored[v.method] = f"its members {', '.join(missing)} could not be rescored"
+            continue
+        out = {}
+        try:
+            for doc in docs:
+                g = [per_doc[doc.doc_id][i] for i in range(data.n)]
+                r = replies.get(v.method, {}).get(doc.doc_id, {})
+                if v.members():
+                    member_u = {m: data.u[m][doc.doc_id] for m in v.members()}
+                    verdicts = v.score(task, doc, samples[doc.doc_id], r, g, member_u=member_u)
+                else:
+                    verdicts = v.score(task, doc, samples[doc.doc_id], r, g)
+                out[doc.doc_id] = [float(x.u) for x in verdicts]
+        except (KeyError, RuntimeError, AttributeError, TypeError) as exc:
+            data.unscored[v.method] = f"its stored verdicts do not rescore ({type(exc).__name__}: {exc})"
+            continue
+        data.u[v.method] = out
+        data.verifiers[v.method] = v

@@ -1,0 +1,103 @@
+"""Synthetic run directories for tests and demos: the files ``gapbench run`` writes (results.json,
+grades.jsonl, samples.jsonl, verdicts.jsonl, run.json), made from given ground truth g and ``mc``
+probabilities u, with every metric computed by :mod:`harness.metrics` as a real run computes it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from harness.filters import parse_filter, sweep_levels
+from harness.metrics import PromptScores, filter_sweep, summarize
+
+
+def _level(doc_id: str) -> str:
+    return doc_id.split("-")[0]
+
+
+def write_run(
+    directory: str | Path,
+    g: dict[str, list[int]],
+    u_mc: dict[str, list[float]] | None = None,
+    *,
+    model: dict | None = None,
+    task_options: dict | None = None,
+    task_name: str = "arith",
+    sampling: dict | None = None,
+    filter_spec: str = "quantile:0.5",
+    n_boot: int = 200,
+    seed: int = 0,
+    created: str = "2025-01-01T00:00:00+00:00",
+) -> Path:
+    """Write a run of ``task_name`` with the ``mc`` verifier (when ``u_mc`` is given) and ``oracle``.
+    Doc ids look like ``<level>-<k>`` (e.g. ``add1-0``): the level is the text before the dash.
+    Returns the run directory."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    docs = list(g)
+    n = len(g[docs[0]])
+    rule = parse_filter(filter_spec)
+    u_all = {"oracle": {k: [float(x) for x in g[k]] for k in docs}}
+    if u_mc is not None:
+        u_all = {"mc": {k: list(u_mc[k]) for k in docs}, **u_all}
+
+    def prompts(method, subset, r=rule):
+        return [PromptScores(k, g[k], u_all[method][k], r.keep(u_all[method][k]), [str(x) for x in g[k]], {"level": _level(k)}) for k in subset]
+
+    levels: dict[str, list[str]] = {}
+    for k in docs:
+        levels.setdefault(_level(k), []).append(k)
+
+    def gen(subset):
+        s = summarize([PromptScores(k, g[k], [0.0] * n, [True] * n, [str(x) for x in g[k]]) for k in subset], n_boot=n_boot, seed=seed)
+        return {key: s[key] for key in ("n_prompts", "n_samples", "J", "pass@k", "maj@k")}
+
+    verifiers = {}
+    for method in u_all:
+        block = summarize(prompts(method, docs), n_boot=n_boot, seed=seed)
+        block["unparsed"] = 0
+        ps = prompts(method, docs)
+        block["sweep"] = {
+            "kind": rule.kind,
+            "levels": filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind)),
+        }
+        block["by_group"] = {"level": {lv: summarize(prompts(method, sub), n_boot=n_boot, seed=seed) for lv, sub in levels.items()}}
+        verifiers[method] = block
+    results = {
+        "schema_version": 1,
+        "gapbench_version": "0.1.0",
+        "created": created,
+        "run": {"dir": str(d), "config_hash": "synthetic"},
+        "model": model or {"id": "test-model", "backend": "hf", "parameters": 1000},
+        "verifier_model": None,
+        "task": {
+            "name": task_name,
+            "version": "1",
+            "options": task_options if task_options is not None else {"levels": "+".join(levels), "per_level": len(docs) // max(1, len(levels)), "seed": 0},
+            "verification_prompts": "1",
+            "split": "test",
+        },
+        "sizes": {"n_prompts": len(docs), "n": n, "m": 1, "n_samples": len(docs) * n},
+        "sampling": sampling or {"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 16},
+        "verification_sampling": {"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 48},
+        "filter": rule.spec,
+        "generation": {**gen(docs), "variants": {}, "unanswered": 0, "by_group": {"level": {lv: gen(sub) for lv, sub in levels.items()}}},
+        "verifiers": verifiers,
+        "tokens": {"prompt": 0, "generated": 0},
+        "timings": {},
+    }
+    (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (d / "run.json").write_text(json.dumps({"n": n, "m": 1, "verifiers": list(verifiers), "filter": rule.spec}) + "\n")
+    lines = lambda recs: "".join(json.dumps(r, sort_keys=True) + "\n" for r in recs)  # noqa: E731
+    (d / "grades.jsonl").write_text(lines({"doc_id": k, "sample": i, "g": int(g[k][i]), "answer": str(g[k][i]), "variants": {}} for k in docs for i in range(n)))
+    (d / "samples.jsonl").write_text(lines({"doc_id": k, "sample": i, "response": f" {g[k][i]}"} for k in docs for i in range(n)))
+    verdicts = []
+    if u_mc is not None:
+        for k in docs:
+            for i, p in enumerate(u_mc[k]):
+                p = min(max(p, 1e-9), 1 - 1e-9)
+                verdicts.append({"doc_id": k, "method": "mc", "key": f"{i}:Correct", "kind": "loglikelihood", "reply": math.log(p)})
+                verdicts.append({"doc_id": k, "method": "mc", "key": f"{i}:Incorrect", "kind": "loglikelihood", "reply": math.log(1 - p)})
+    (d / "verdicts.jsonl").write_text(lines(verdicts))
+    return d

@@ -1,0 +1,292 @@
+"""Every gapbench task as an lm-eval task: the generated folder, how lm-eval loads it,
+and (marked ``model``) lm-eval's accuracy against gapbench's J(f), sample by sample."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import lm_eval_bridge, lm_eval_tasks
+from harness.errors import GapbenchError
+from tasks import TASKS
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+N_DOCS = 3  # docs per task compared in the unit tests
+
+
+@pytest.fixture(autouse=True)
+def _quiet_lm_eval():
+    for name in ("lm_eval", "lm-eval"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def task_manager(folder: Path):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(folder), include_defaults=False)
+
+
+def load_lm_eval(folder: Path, names: list[str]) -> dict:
+    """{gapbench task name: lm-eval task object} loaded through lm-eval's TaskManager."""
+    loaded = task_manager(folder).load([lm_eval_tasks.lm_eval_name(n) for n in names])["tasks"]
+    return {n: loaded[lm_eval_tasks.lm_eval_name(n)] for n in names}
+
+
+def available(names, data_dir=SHARED_DATA) -> list[str]:
+    """The tasks whose docs load here (the hub is not used: data-backed tasks need the shared data)."""
+    out = []
+    for name in names:
+        try:
+            TASKS.get(name)().docs(None, data_dir if data_dir.is_dir() else None, limit=1)
+        except GapbenchError:
+            continue
+        out.append(name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    data = SHARED_DATA if SHARED_DATA.is_dir() else None
+    return lm_eval_tasks.generate(tmp_path_factory.mktemp("lm_eval_tasks"), data_dir=data)
+
+
+# --- the generated folder -------------------------------------------------------------------
+def test_one_yaml_per_registered_task_and_the_hook_module(folder):
+    names = TASKS.names()
+    yamls = sorted(p.name for p in folder.glob("*.yaml"))
+    assert yamls == sorted(f"gapbench_{n}.yaml" for n in names)
+    assert (folder / f"{lm_eval_tasks.MODULE}.py").is_file()
+    module = (folder / f"{lm_eval_tasks.MODULE}.py").read_text()
+    assert "from harness import lm_eval_bridge" in module
+    for name in names:
+        text = (folder / f"gapbench_{name}.yaml").read_text()
+        assert text.startswith(lm_eval_tasks.MARKER)
+        ident = lm_eval_tasks._ident(name)
+        for hook in ("dataset", "doc_to_text", "doc_to_target", "process_results"):
+            assert f"!function {lm_eval_tasks.MODULE}.{ident}_{hook}\n" in text
+            assert f"def {ident}_{hook}(" in module
+
+
+def test_yaml_content_follows_the_plugin(folder):
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    for name, cls in TASKS.items():
+        cfg = load_yaml(folder / f"gapbench_{name}.yaml", resolve_func=False)
+        assert cfg["task"] == f"gapbench_{name}" and cfg["tag"] == "gapbench"
+        assert cfg["output_type"] == "generate_until" and cfg["num_fewshot"] == 0
+        assert cfg["target_delimiter"] == "" and cfg["fewshot_delimiter"] == "" and cfg["description"] == ""
+        assert cfg["test_split"] == cls.default_split
+        assert cfg["generation_kwargs"] == {
+            "until": list(cls.stop),
+            "max_gen_toks": cls.max_gen_toks or 512,
+            "do_sample": False,
+            "temperature": 0.0,
+        }
+        assert cfg["metric_list"] == [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]
+        assert cfg["metadata"]["gapbench"]["task"] == name
+        assert cfg["metadata"]["gapbench"]["config"]["version"] == cls.version
+
+
+def test_taskmanager_finds_every_task_and_the_tag(folder):
+    tm = task_manager(folder)
+    for name in TASKS.names():
+        assert f"gapbench_{name}" in tm.all_subtasks
+    assert "gapbench" in tm.all_tags
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_prompts_and_grades_are_gapbench_own(folder, name):
+    if name not in available([name]):
+        pytest.skip(f"{name}: no local data at {SHARED_DATA}")
+    task = TASKS.get(name)()
+    docs = task.docs(None, SHARED_DATA if SHARED_DATA.is_dir() else None)
+    lm_task = load_lm_eval(folder, [name])[name]
+    rows = list(lm_task.eval_docs)
+    assert [r["doc_id"] for r in rows] == [d.doc_id for d in docs]  # same docs, same order: --limit agrees
+    for doc, row in list(zip(docs, rows))[:N_DOCS]:
+        prompt = task.generation_prompt(doc)
+        assert lm_task.doc_to_text(row) == prompt
+        assert lm_task.fewshot_context(row, 0) == prompt  # what lm-eval actually sends
+        gold = doc.target if isinstance(doc.target, str) else json.dumps(doc.target, sort_keys=True)
+        assert lm_task.doc_to_target(row) == gold
+        answer = doc.target if isinstance(doc.target, str) else (doc.target[0] if isinstance(doc.target, list) and doc.target and isinstance(doc.target[0], str) else gold)
+        for response in ("", " 42", f" {answer}", f" The answer is {answer}.\n", f" \\boxed{{{answer}}}", " #### 18"):
+            assert lm_task.process_results(row, [response]) == {"acc": task.grade(doc, response).g}, response
+
+
+def test_grading_is_not_trivially_zero(folder):
+    lm_task = load_lm_eval(folder, ["arith"])["arith"]
+    row = list(lm_task.eval_docs)[0]
+    task = TASKS.get("arith")()
+    doc = task.docs()[0]
+    assert lm_task.process_results(row, [f" {doc.target}\n"]) == {"acc": 1}
+    assert lm_task.process_results(row, [f" {int(doc.target) + 1}"]) == {"acc": 0}
+
+
+def test_task_args_split_and_per_task_budgets(tmp_path):
+    out = lm_eval_tasks.generate(
+        tmp_path,
+        tasks=["arith", "sudoku"],
+        task_args={"arith": {"levels": "add2", "per_level": "5", "num_fewshot": "2"}, "sudoku": {"count": "6"}},
+        split="train",
+        max_gen_toks={"sudoku": 48},
+    )
+    assert sorted(p.name for p in out.glob("*.yaml")) == ["gapbench_arith.yaml", "gapbench_sudoku.yaml"]
+    lm = load_lm_eval(out, ["arith", "sudoku"])
+    arith = TASKS.get("arith")(levels="add2", per_level="5", num_fewshot="2")
+    docs = arith.docs("train")
+    rows = list(lm["arith"].eval_docs)
+    assert len(rows) == 5 and [r["doc_id"] for r in rows] == [d.doc_id for d in docs]
+    assert [lm["arith"].doc_to_text(r) for r in rows] == [arith.generation_prompt(d) for d in docs]
+    assert lm["arith"].config.generation_kwargs["max_gen_toks"] == 16  # the task's own
+    assert lm["sudoku"].config.generation_kwargs["max_gen_toks"] == 48  # the override
+    assert lm["sudoku"].config.test_split == "train"
+    # one budget for every task
+    out2 = lm_eval_tasks.generate(tmp_path / "b", tasks=["arith"], max_gen_toks=7)
+    assert load_lm_eval(out2, ["arith"])["arith"].config.generation_kwargs["max_gen_toks"] == 7
+
+
+def test_regenerating_replaces_the_earlier_generation_only(tmp_path):
+    lm_eval_tasks.generate(tmp_path, tasks=["arith", "sudoku"])
+    (tmp_path / "mine.yaml").write_text("task: mine\n")
+    lm_eval_tasks.generate(tmp_path, tasks=["arith"])
+    assert sorted(p.name for p in tmp_path.glob("*.yaml")) == ["gapbench_arith.yaml", "mine.yaml"]
+    (tmp_path / "gapbench_sudoku.yaml").write_text("task: not_ours\n")
+    with pytest.raises(GapbenchError, match="not written by gapbench"):
+        lm_eval_tasks.generate(tmp_path, tasks=["sudoku"])
+
+
+def test_user_errors_are_caught_at_generation(tmp_path):
+    with pytest.raises(GapbenchError, match="unknown task"):
+        lm_eval_tasks.generate(tmp_path, tasks=["nope"])
+    with pytest.raises(GapbenchError, match="has no option"):
+        lm_eval_tasks.generate(tmp_path, tasks=["arith"], task_args={"arith": {"colour": "red"}})
+    with pytest.raises(GapbenchError, match="not among the tasks"):
+        lm_eval_tasks.generate(tmp_path, tasks=["arith"], task_args={"sudoku": {"count": "3"}})
+    with pytest.raises(GapbenchError, match="no split"):
+        lm_eval_tasks.generate(tmp_path, tasks=["arith"], split="dev")
+    with pytest.raises(GapbenchError, match="no such folder"):
+        lm_eval_tasks.generate(tmp_path, tasks=["arith"], data_dir=tmp_path / "missing")
+    with pytest.raises(GapbenchError, match="max-gen-toks"):
+        lm_eval_tasks.parse_budgets("gsm8k:48")
+    assert lm_eval_tasks.parse_budgets("48") == 48
+    assert lm_eval_tasks.parse_budgets("gsm8k=48,math=96") == {"gsm8k": 48, "math": 96}
+
+
+def test_data_dir_from_the_environment(tmp_path, monkeypatch):
+    if "gsm8k" not in available(["gsm8k"]):
+        pytest.skip(f"no GSM8K data at {SHARED_DATA}")
+    out = lm_eval_tasks.generate(tmp_path, tasks=["gsm8k"])  # nothing baked in
+    text = (out / "gapbench_gsm8k.yaml").read_text()
+    assert "GAPBENCH_DATA_DIR" in text
+    monkeypatch.setenv(lm_eval_bridge.DATA_DIR_ENV, str(SHARED_DATA))
+    rows = list(load_lm_eval(out, ["gsm8k"])["gsm8k"].eval_docs)
+    assert len(rows) == len(TASKS.get("gsm8k")().docs(None, SHARED_DATA))
+
+
+def test_a_stale_folder_is_refused():
+    spec = lm_eval_tasks.task_spec("arith")
+    with pytest.raises(GapbenchError, match="Regenerate"):
+        lm_eval_bridge.make_task({**spec, "stop": ["\n"]})
+    with pytest.raises(GapbenchError, match="Regenerate"):
+        lm_eval_bridge.make_task({**spec, "version": "0"})
+
+
+def test_cli_prints_the_folder_and_an_example_command(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["lm-eval-tasks", "--out", str(tmp_path), "--tasks", "arith,sudoku", "--task-args", "sudoku.count=4", "--max-gen-toks", "sudoku=40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(tmp_path.resolve())
+    assert "gapbench_arith, gapbench_sudoku" in lines[1]
+    command = lines[-1].strip()
+    assert command.startswith("lm_eval ") and f"--include_path {tmp_path.resolve()}" in command and "--tasks gapbench_" in command
+    cfg = yaml.safe_load((tmp_path / "gapbench_sudoku.yaml").read_text().replace("!function", ""))
+    assert cfg["generation_kwargs"]["max_gen_toks"] == 40
+    assert main(["lm-eval-tasks", "--out", str(tmp_path), "--tasks", "nope"]) == 2
+
+
+# --- the real model: lm-eval's acc equals gapbench's J(f), sample by sample -------------------
+MODEL_LIMIT = 2  # prompts per task
+SHORT = 48  # new tokens for the long-form tasks, on both sides
+BUDGETS = {"gsm8k": SHORT, "math": SHORT, "math500": SHORT, "sudoku": SHORT}
+BATCH = 1  # no padding: both sides decode each prompt alone
+
+
+@pytest.fixture(scope="module")
+def both_sides(tmp_path_factory, embedded_model):
+    """Greedy decoding of the same prompts by lm-eval (through the generated folder) and by gapbench."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from harness.runner import RunOptions, Runner
+
+    names = available(TASKS.names())
+    if not names:
+        pytest.skip("no task has data here")
+    budgets = {n: b for n, b in BUDGETS.items() if n in names}
+    folder = lm_eval_tasks.generate(tmp_path_factory.mktemp("lm_eval_model"), tasks=names, data_dir=SHARED_DATA, max_gen_toks=budgets)
+
+    start = time.perf_counter()
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={embedded_model},device=cpu",
+        tasks=[lm_eval_tasks.lm_eval_name(n) for n in names],
+        task_manager=TaskManager(include_path=str(folder)),  # with lm-eval's own tasks, as the CLI loads them
+        limit=MODEL_LIMIT,
+        batch_size=BATCH,
+        log_samples=True,
+        gen_kwargs="do_sample=False,temperature=0",
+    )
+    lm_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    runs = tmp_path_factory.mktemp("gapbench_runs")
+    results = {}
+    for budget in sorted({budgets.get(n) for n in names}, key=lambda b: b or 0):  # one run per token budget
+        group = [n for n in names if budgets.get(n) == budget]
+        opts = RunOptions(
+            model_args="device=cpu",
+            tasks=group,
+            n=1,
+            temperature=0.0,
+            limit=MODEL_LIMIT,
+            verifiers=["oracle"],
+            data_dir=str(SHARED_DATA),
+            max_gen_toks=budget,
+            batch_size=BATCH,
+            n_boot=10,
+            out=str(runs),
+        )
+        for r in Runner(opts, log=lambda *_: None).run():
+            results[r["task"]["name"]] = r
+    gap_seconds = time.perf_counter() - start
+    print(f"\nlm-eval: {lm_seconds:.1f}s, gapbench: {gap_seconds:.1f}s for {len(names)} tasks x {MODEL_LIMIT} prompts")
+    return names, out, results, runs
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", TASKS.names())
+def test_lm_eval_acc_equals_gapbench_J(both_sides, name):
+    from harness.jsonl import read_jsonl
+
+    names, out, results, runs = both_sides
+    if name not in names:
+        pytest.skip(f"{name}: no local data at {SHARED_DATA}")
+    key = lm_eval_tasks.lm_eval_name(name)
+    lm_samples = {s["doc"]["doc_id"]: s for s in out["samples"][key]}
+    responses = {r["doc_id"]: r["response"] for r in read_jsonl(runs / name / "samples.jsonl")}
+    grades = {r["doc_id"]: r["g"] for r in read_jsonl(runs / name / "grades.jsonl")}
+    assert sorted(lm_samples) == sorted(responses) == sorted(grades) and len(responses) == MODEL_LIMIT
+    for doc_id, s in lm_samples.items():
+        assert s["filtered_resps"][0] == responses[doc_id], doc_id  # the same greedy text
+        assert s["acc"] == grades[doc_id], doc_id  # the same grade
+    acc = out["results"][key]["acc,none"]
+    J = results[name]["generation"]["J"]["value"]
+    print(f"{name}: lm-eval acc {acc:.3f}, gapbench J(f) {J:.3f}, {MODEL_LIMIT} prompts, responses identical")
+    assert acc == pytest.approx(J)

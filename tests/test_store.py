@@ -1,0 +1,90 @@
+"""The run store and JSONL handling: refusal of a different config, torn lines, file:line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.config import RunConfig, differences
+from harness.errors import GapbenchError
+from harness.jsonl import append_jsonl, read_jsonl
+from harness.store import RunStore
+
+
+def config(**over) -> RunConfig:
+    base = dict(
+        model={"backend": "hf", "args": {"pretrained": "m"}, "label": "m"},
+        verifier_model=None,
+        task={"name": "arith", "version": "1", "options": {"per_level": 5}},
+        split="test",
+        limit=None,
+        n=4,
+        m=1,
+        sampling={"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 16},
+        verification_sampling={"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 512},
+        seed=1,
+    )
+    base.update(over)
+    return RunConfig(**base)
+
+
+def test_same_config_reopens_and_reports_resume(tmp_path):
+    store = RunStore(tmp_path / "run")
+    assert store.open(config()) is False
+    store.add_samples([{"doc_id": "a", "sample": 0, "response": "1"}])
+    assert RunStore(tmp_path / "run").open(config()) is True
+
+
+def test_scoring_settings_may_change(tmp_path):
+    RunStore(tmp_path).open(config(verifiers=["mc"], filter="quantile:0.5"))
+    RunStore(tmp_path).open(config(verifiers=["mc", "cot-score"], filter="threshold:0.8"))
+    assert json.loads((tmp_path / "run.json").read_text())["filter"] == "threshold:0.8"
+
+
+def test_different_config_is_refused_naming_the_fields(tmp_path):
+    RunStore(tmp_path).open(config())
+    with pytest.raises(GapbenchError) as err:
+        RunStore(tmp_path).open(config(n=8, task={"name": "arith", "version": "1", "options": {"per_level": 9}}))
+    msg = str(err.value)
+    assert "n: 4 -> 8" in msg and "task.options.per_level: 5 -> 9" in msg and str(tmp_path) in msg
+
+
+def test_differences_nested():
+    assert differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}, "d": 0}) == ["a.c: 2 -> 3", 'd: "<absent>" -> 0']
+
+
+def test_torn_tail_is_dropped_on_open(tmp_path):
+    store = RunStore(tmp_path)
+    store.open(config())
+    store.add_samples([{"doc_id": "a", "sample": 0, "response": "1"}])
+    with store.samples_path.open("a") as fh:
+        fh.write('{"doc_id": "a", "sample": 1, "resp')  # a kill in the middle of a write
+    store.open(config())
+    store.add_samples([{"doc_id": "a", "sample": 1, "response": "2"}])
+    got = store.samples()
+    assert sorted(got["a"]) == [0, 1] and got["a"][1]["response"] == "2"
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\nnot json\n{"a": 4}\n')
+    with pytest.raises(GapbenchError, match=r"data\.jsonl:3: not a valid JSON line"):
+        list(read_jsonl(path))
+
+
+def test_missing_field_names_file_line_and_field(tmp_path):
+    store = RunStore(tmp_path)
+    store.open(config())
+    append_jsonl(store.samples_path, [{"doc_id": "a", "sample": 0, "response": "x"}, {"doc_id": "a", "sample": 1}])
+    with pytest.raises(GapbenchError, match=r"samples\.jsonl:2: missing field 'response'"):
+        store.samples()
+
+
+def test_timings_accumulate_over_invocations(tmp_path):
+    store = RunStore(tmp_path)
+    store.open(config())
+    store.add_timing("generate", 1.5)
+    store.add_timing("generate", 2.0)
+    store.add_timing("score", 0.25)
+    assert store.timings() == {"generate": 3.5, "score": 0.25}

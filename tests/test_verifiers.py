@@ -1,0 +1,147 @@
+"""Verifiers without a model: verdict parsing, u from replies, the tournament bracket, the ensemble's AND."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.errors import GapbenchError
+from harness.filters import parse_filter
+from harness.runner import build_verifiers
+from tasks import TASKS
+from verifiers import VERIFIERS
+from verifiers.prompts import parse_score, parse_verdict
+
+
+@pytest.fixture(scope="module")
+def task():
+    return TASKS.get("arith")(per_level=2, levels="add1")
+
+
+@pytest.fixture(scope="module")
+def doc(task):
+    return task.docs()[0]
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        (" 2 + 3 = 5, which matches.\nVerdict: Correct", 1),
+        ("The sum is 6, not 5.\nVerdict: Incorrect", 0),
+        ("verdict - INCORRECT", 0),
+        ("Verdict: **Correct**", 1),
+        ("Verdict: Correct\nQuestion: x\nVerdict: Incorrect", 0),  # the last verdict counts
+        ("I think the answer is wrong", 0),
+        ("so it is correct.", 1),
+        ("The answer 5 looks plausible", None),
+        ("", None),
+    ],
+)
+def test_parse_verdict(text, want):
+    assert parse_verdict(text) == want
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [("Check...\nScore: 7", 7.0), ("Score: 10/10", 10.0), ("score = 3.5", 3.5), ("Score: 0", None), ("Score: 11", None), ("no score", None), ("Score: 2\nScore: 9", 9.0)],
+)
+def test_parse_score(text, want):
+    assert parse_score(text) == want
+
+
+def test_mc_u_is_normalised_probability_of_correct(task, doc):
+    mc = VERIFIERS.get("mc")()
+    reqs = mc.requests(task, doc, ["5", "7"], {})
+    assert len(reqs) == 4 and {r.kind for r in reqs} == {"loglikelihood"}
+    assert reqs[0].context.endswith("Answer:") and doc.question in reqs[0].context
+    replies = {"0:Correct": math.log(0.3), "0:Incorrect": math.log(0.1), "1:Correct": -5.0, "1:Incorrect": -5.0}
+    u = [v.u for v in mc.score(task, doc, ["5", "7"], replies, [1, 0])]
+    assert u == pytest.approx([0.75, 0.5])
+
+
+def test_cot_binary_mean_over_m_and_unparsed_counted(task, doc):
+    v = VERIFIERS.get("cot-binary")(m=3)
+    reqs = v.requests(task, doc, ["5"], {})
+    assert [r.key for r in reqs] == ["0:0", "0:1", "0:2"] and reqs[0].context.endswith("Check:")
+    replies = {"0:0": "Verdict: Correct", "0:1": "Verdict: Incorrect", "0:2": "hmm"}
+    (verdict,) = v.score(task, doc, ["5"], replies, [1])
+    assert verdict.u == pytest.approx(0.5) and verdict.unparsed == 1
+
+
+def test_cot_binary_nothing_readable_gives_u_zero(task, doc):
+    v = VERIFIERS.get("cot-binary")()
+    (verdict,) = v.score(task, doc, ["5"], {"0:0": "no idea"}, [1])
+    assert verdict.u == 0.0 and verdict.unparsed == 1
+
+
+def test_cot_score_maps_1_to_10_onto_unit_interval(task, doc):
+    v = VERIFIERS.get("cot-score")(m=2)
+    replies = {"0:0": "Score: 10", "0:1": "Score: 1", "1:0": "Score: 4", "1:1": "Score: 4"}
+    u = [x.u for x in v.score(task, doc, ["a", "b"], replies, [1, 0])]
+    assert u == pytest.approx([0.5, 1 / 3])
+
+
+def _play(v, task, doc, samples, strength):
+    """Answer each match request from a fixed per-sample strength; return the requests per round."""
+    replies, rounds = {}, []
+    while True:
+        reqs = v.requests(task, doc, samples, replies)
+        if not reqs:
+            return replies, rounds
+        rounds.append(reqs)
+        for r in reqs:
+            _, pair, order, choice = r.key.split(":")
+            i, j = map(int, pair.split("-"))
+            shown = (i, j) if order == "ab" else (j, i)
+            picked = shown[0] if choice == "A" else shown[1]
+            replies[r.key] = math.log(strength[picked])
+
+
+def test_tournament_single_elimination(task, doc):
+    v = VERIFIERS.get("tournament")()
+    samples = [str(k) for k in range(5)]
+    strength = [0.1, 0.9, 0.5, 0.2, 0.8]  # sample 1 should win everything it plays
+    replies, rounds = _play(v, task, doc, samples, strength)
+    # 5 samples: round 1 plays (0,1),(2,3), 4 has a bye; round 2 (1,2); round 3 (1,4)
+    assert [len(r) // 4 for r in rounds] == [2, 1, 1]
+    verdicts = v.score(task, doc, samples, replies, [0] * 5)
+    assert [x.u for x in verdicts] == [0.0, 1.0, 0.5, 0.0, 0.0]
+    assert [x.detail["played"] for x in verdicts] == [1, 3, 2, 1, 1]
+
+
+def test_tournament_position_bias_cancels(task, doc):
+    v = VERIFIERS.get("tournament")()
+    # the model always prefers whatever is shown as A, slightly more for sample 1
+    replies = {"r1:0-1:ab:A": math.log(0.6), "r1:0-1:ab:B": math.log(0.4), "r1:0-1:ba:A": math.log(0.7), "r1:0-1:ba:B": math.log(0.3)}
+    verdicts = v.score(task, doc, ["a", "b"], replies, [0, 0])
+    assert [x.u for x in verdicts] == [0.0, 1.0]
+
+
+def test_ensemble_keeps_only_what_every_member_keeps():
+    verifiers = build_verifiers(["mc", "cot-score", "ensemble"], m=1)
+    ens = [v for v in verifiers if v.name == "ensemble"][0]
+    assert ens.members() == ["mc", "cot-score"]
+    rule = parse_filter("threshold:0.5")
+    keep = ens.keep({"mc": [0.9, 0.9, 0.1, 0.6], "cot-score": [0.8, 0.2, 0.9, 0.5]}, rule)
+    assert keep == [True, False, False, True]
+
+
+def test_ensemble_members_are_added_to_the_run():
+    methods = [v.method for v in build_verifiers(["ensemble:mc+cot-binary"], m=1)]
+    assert set(methods) == {"ensemble:mc+cot-binary", "mc", "cot-binary"}
+
+
+def test_ensemble_needs_two_members():
+    with pytest.raises(GapbenchError, match="at least two"):
+        build_verifiers(["mc", "ensemble"], m=1)
+
+
+def test_oracle_is_ground_truth(task, doc):
+    assert [v.u for v in VERIFIERS.get("oracle")().score(task, doc, ["a", "b"], {}, [1, 0])] == [1.0, 0.0]
+
+
+def test_unknown_verifier_lists_known():
+    with pytest.raises(GapbenchError) as err:
+        build_verifiers(["mcq"], m=1)
+    assert "unknown verifier 'mcq'" in str(err.value) and "cot-binary" in str(err.value)
