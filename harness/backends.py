@@ -147,6 +147,12 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
     """log P(continuation | context) per request."""
     if not requests:
         return []
+    from harness import prefix_cache
+
+    if prefix_cache.supported(lm):
+        shared = prefix_cache.loglikelihood(lm, requests)
+        if shared is not None:
+            return shared
     instances = _instances("loglikelihood", requests)
     try:
         out = lm.loglikelihood(instances, disable_tqdm=True)

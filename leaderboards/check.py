@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.config import differences
 from harness.errors import GapbenchError
 from leaderboards.builder import RESULTS_DIR, build, verifier_order
 from leaderboards.entries import Entry, load_entries
@@ -93,10 +94,21 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
                 report.notes.append(f"{e.source}: {e.label} on {e.table} is not on the board; not checked.")
                 continue
             report.checked += 1
+            changed = differences(_setting(rec), _setting(e))
+            if changed:
+                report.notes.append(
+                    f"{e.source}: {e.label} on {e.table} was run with other settings than recorded ({'; '.join(changed)}); "
+                    "its numbers are checked all the same."
+                )
             report.failures += regressions(rec, e)
             for m in verifier_order(set(rec.results["verifiers"]) - set(e.results["verifiers"])):
                 report.notes.append(f"{e.source}: has no verifier {m} (tracked for {rec.label} on {rec.table}); not checked.")
     return report
+
+
+def _setting(e: Entry) -> dict:
+    r = e.results
+    return {"task": r["task"], "sizes": r.get("sizes"), "sampling": r.get("sampling"), "filter": r.get("filter")}
 
 
 def _drop(name: str, rec_block: dict, new_block: dict, rec: Entry, new: Entry, verifier: str | None) -> str | None:

@@ -212,6 +212,15 @@ def test_check_against_allows_a_drop_within_the_interval(runs, tmp_path):
     assert not [f for f in check_board(out, [slightly]).failures if "J(f) =" in f]
 
 
+def test_check_against_notes_other_settings(runs, tmp_path):
+    out = tmp_path / "main"
+    build([runs["r1"]], out)
+    r1_meta = json.loads((runs["r1"] / "results.json").read_text())["model"]
+    hot = write_run(tmp_path / "hot" / "arith", G_R1, U_R1, model=r1_meta, sampling={"temperature": 1.0, "top_p": 0.9, "max_gen_toks": 16})
+    report = check_board(out, [hot])
+    assert report.ok and any("other settings than recorded (sampling.temperature: 0.7 -> 1.0)" in n for n in report.notes)
+
+
 # --- model metadata and FLOPs ----------------------------------------------------------------
 
 

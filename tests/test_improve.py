@@ -1,0 +1,316 @@
+"""The self-improvement loop: SFT data, keep logic, diversity counts, settings refusal, the
+completion-only loss, and (marked ``model``) one tiny round on the embedded model, re-run for free."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from harness import improve, sft
+from harness.errors import GapbenchError
+from harness.filters import parse_filter
+
+
+class CharTokenizer:
+    """One token per character: enough to check which positions carry loss."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [ord(c) for c in text]}
+
+
+def _rows():
+    """Two prompts x 3 samples with u, g and answers."""
+    out = []
+    for doc, us, gs, answers in (
+        ("a-0", [0.9, 0.2, 0.9], [1, 0, 0], ["7", "8", "9"]),
+        ("a-1", [0.1, 0.2, 0.8], [0, 0, 0], ["5", "5", None]),
+    ):
+        for i, (u, g, a) in enumerate(zip(us, gs, answers)):
+            out.append({"doc_id": doc, "sample": i, "prompt": f"Q: {doc}?\nA:", "response": f" {a}\n" if a else " dunno", "u": u, "g": g, "answer": a})
+    return out
+
+
+class FakeVerifier:
+    method = "fake"
+
+    def __init__(self, mask=None):
+        self.mask = mask
+
+    def keep(self, scores, rule):
+        return self.mask
+
+
+# --- keep selection and the SFT data set ------------------------------------------------------
+
+
+def test_self_verification_keep_uses_the_scorer_rule_and_sft_has_exactly_the_kept_samples(tmp_path):
+    rows = _rows()
+    rule = parse_filter("quantile:0.5")
+    u = {"fake": {}}
+    for r in rows:
+        u["fake"].setdefault(r["doc_id"], []).append(r["u"])
+    masks = {d: improve.keep_mask(FakeVerifier(), u, rule, d) for d in ("a-0", "a-1")}
+    assert masks == {"a-0": [True, False, True], "a-1": [False, True, True]}
+    assert improve.keep_mask(FakeVerifier(), {"fake": {"t": [0.1, 0.1, 0.8]}}, rule, "t") == [True, True, True]  # ties at the cut stay
+    for r in rows:
+        r["keep"] = masks[r["doc_id"]][r["sample"]]
+    records = sft.sft_records(2, rows)
+    assert [(r["doc_id"], r["sample"]) for r in records] == [("a-0", 0), ("a-0", 2), ("a-1", 1), ("a-1", 2)]
+    first = records[0]
+    assert first == {"prompt": "Q: a-0?\nA:", "completion": " 7\n\n", "round": 2, "doc_id": "a-0", "sample": 0, "u": 0.9, "g": 1}
+    assert records[3]["completion"] == " dunno\n\n"  # trailing whitespace cut, the few-shot delimiter added
+
+    path = tmp_path / "sft.jsonl"
+    digest = sft.write_dataset(path, records)
+    assert digest == sft.sha256_file(path)
+    assert sft.read_dataset(path) == records
+    mtime = path.stat().st_mtime_ns
+    assert sft.write_dataset(path, records) == digest and path.stat().st_mtime_ns == mtime  # unchanged: untouched
+    assert sft.write_dataset(path, records[:1]) != digest and len(sft.read_dataset(path)) == 1
+
+
+def test_a_verifier_with_its_own_keep_decides_for_itself():
+    u = {"fake": {"d": [0.1, 0.9]}}
+    assert improve.keep_mask(FakeVerifier([True, False]), u, parse_filter("quantile:0.5"), "d") == [True, False]
+
+
+def test_oracle_filter_keeps_exactly_the_correct_samples_and_may_keep_none():
+    rows = _rows()
+    for r in rows:
+        r["keep"] = improve.oracle_mask([x["g"] for x in rows if x["doc_id"] == r["doc_id"]])[r["sample"]]
+    records = sft.sft_records(0, rows)
+    assert [(r["doc_id"], r["sample"], r["g"]) for r in records] == [("a-0", 0, 1)]
+    stats = improve.filter_stats(rows)
+    assert stats["kept"] == 1 and stats["precision"] == 1.0
+    assert stats["prompts_none_kept"] == 1 and stats["prompts_kept"] == 1
+    assert stats["J"] == pytest.approx((1 / 3 + 0) / 2)
+    assert stats["J_filtered"] == pytest.approx((1 + 0) / 2)  # a-1 kept none: falls back to all its samples
+
+
+def test_filter_stats_precision_and_answers():
+    rows = _rows()
+    keep = {("a-0", 0): True, ("a-0", 1): True, ("a-1", 0): True}
+    for r in rows:
+        r["keep"] = keep.get((r["doc_id"], r["sample"]), False)
+    stats = improve.filter_stats(rows)
+    assert stats["kept"] == 3 and stats["kept_share"] == pytest.approx(0.5)
+    assert stats["precision"] == pytest.approx(1 / 3)
+    assert stats["prompts_none_kept"] == 0
+    assert stats["distinct_answers"]["mean"] == pytest.approx((3 + 1) / 2)
+    assert stats["distinct_kept_answers"]["mean"] == pytest.approx((2 + 1) / 2)
+
+
+# --- diversity ----------------------------------------------------------------------------------
+
+
+def test_distinct_answers_ignore_missing_answers():
+    got = improve.distinct_answers({"x": ["1", "1", "2", None], "y": [None, None, None, None], "z": ["3", "3", "3", "3"]})
+    assert got["mean"] == pytest.approx((2 + 0 + 1) / 3)
+    assert (got["min"], got["max"]) == (0, 2)
+    assert got["histogram"] == {"0": 1, "1": 1, "2": 1}
+    assert got["unanswered_share"] == pytest.approx(5 / 12)
+    assert improve.distinct_answers({})["mean"] is None
+
+
+def test_pass_at_k_curve_has_every_k():
+    G = np.array([[1, 0, 0, 0], [1, 1, 0, 0]], dtype=float)
+    curve = improve.pass_at_k_curve(G)
+    assert list(curve) == ["1", "2", "3", "4"]
+    assert curve["1"] == pytest.approx((0.25 + 0.5) / 2)
+    assert curve["2"] == pytest.approx(((1 - 3 / 6) + (1 - 1 / 6)) / 2)
+    assert curve["4"] == pytest.approx(1.0)
+
+
+def test_realised_compares_the_next_round_with_the_filtered_accuracy():
+    before = {"J": {"value": 0.4}, "J_filtered_train_filter": 0.5}
+    after = {"J": {"value": 0.45}}
+    r = improve.realised(before, after)
+    assert r["improvement"] == pytest.approx(0.05) and r["predicted_gap"] == pytest.approx(0.1)
+    assert r["J_minus_J_filtered_t"] == pytest.approx(-0.05) and r["realised_share"] == pytest.approx(0.5)
+    assert improve.realised({"J": {"value": 0.4}, "J_filtered_train_filter": 0.4}, after)["realised_share"] is None
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_an_out_dir_with_other_settings_is_refused_naming_the_difference(tmp_path):
+    path = tmp_path / "improve.json"
+    opts = improve.ImproveOptions(out=str(tmp_path), n=4, rounds=2)
+    assert improve.check_settings(path, opts) is False
+    assert json.loads(path.read_text())["settings"]["n"] == 4
+    # more rounds, another generation batch size: the same loop, resumed and extended
+    assert improve.check_settings(path, improve.ImproveOptions(out=str(tmp_path), n=4, rounds=3, gen_batch_size=2)) is True
+    with pytest.raises(GapbenchError) as err:
+        improve.check_settings(path, improve.ImproveOptions(out=str(tmp_path), n=8, rounds=3, oracle_filter=True))
+    assert "n: 4 -> 8" in str(err.value) and "oracle_filter: false -> true" in str(err.value)
+    assert json.loads(path.read_text())["settings"]["n"] == 4  # the refused settings were not written
+
+
+def test_bad_training_settings_are_user_errors():
+    with pytest.raises(GapbenchError, match="--lr"):
+        sft.TrainSettings(lr=0).check()
+    with pytest.raises(GapbenchError, match="--epochs"):
+        sft.TrainSettings(epochs=0).check()
+
+
+def test_schedule_covers_every_example_once_per_epoch_and_stops_at_max_steps():
+    steps = sft.TrainSettings(batch_size=4, epochs=2, seed=3).schedule(10)
+    assert [len(s) for s in steps] == [4, 4, 2, 4, 4, 2]
+    assert sorted(i for s in steps[:3] for i in s) == list(range(10))
+    assert steps[:3] != steps[3:]  # reshuffled per epoch
+    assert len(sft.TrainSettings(batch_size=4, max_steps=1).schedule(10)) == 1
+
+
+def test_cli_registers_improve_and_maps_the_options():
+    from harness.cli import build_parser
+    from harness.improve_cli import options_from_args
+
+    args = build_parser().parse_args(
+        ["improve", "--out", "x", "--task", "arith", "--task-args", "arith.levels=add2", "--verifiers", "cot-binary",
+         "--oracle-filter", "--n", "4", "--rounds", "2", "--lr", "3e-5", "--max-steps", "5", "--eval-limit", "20"]
+    )
+    opts = options_from_args(args)
+    assert (opts.verifier, opts.oracle_filter, opts.n, opts.rounds, opts.lr, opts.max_steps, opts.eval_limit) == ("cot-binary", True, 4, 2, 3e-5, 5, 20)
+    assert opts.task_args == {"levels": "add2"}
+    bad = build_parser().parse_args(["improve", "--out", "x", "--task", "arith", "--task-args", "gsm8k.num_fewshot=2"])
+    with pytest.raises(GapbenchError, match="not --task arith"):
+        options_from_args(bad)
+
+
+# --- the completion-only loss --------------------------------------------------------------------
+
+
+def test_prompt_tokens_get_label_minus_100():
+    e = sft.encode_example(CharTokenizer(), "Q: 1+1?\nA:", " 2\n\n", max_length=100)
+    assert len(e["input_ids"]) == len("Q: 1+1?\nA:") + 4
+    assert e["labels"][: len("Q: 1+1?\nA:")] == [sft.IGNORE] * len("Q: 1+1?\nA:")
+    assert e["labels"][-4:] == [ord(c) for c in " 2\n\n"]
+    # too long: the prompt loses its start, the completion stays whole
+    e = sft.encode_example(CharTokenizer(), "abcdefgh", "XY", max_length=5)
+    assert e["input_ids"] == [ord(c) for c in "fghXY"] and e["labels"] == [sft.IGNORE] * 3 + [ord("X"), ord("Y")]
+
+
+def test_the_loss_ignores_prompt_and_padding_positions():
+    import torch
+
+    short = sft.encode_example(CharTokenizer(), "ab", "c", max_length=10)
+    long = sft.encode_example(CharTokenizer(), "abcd", "ef", max_length=10)
+    short = {"input_ids": [i % 7 for i in short["input_ids"]], "labels": [l if l < 0 else l % 7 for l in short["labels"]]}
+    long = {"input_ids": [i % 7 for i in long["input_ids"]], "labels": [l if l < 0 else l % 7 for l in long["labels"]]}
+    ids, mask, labels = sft.collate([short, long], pad_id=0)
+    assert ids.shape == (2, 6) and mask[0].tolist() == [1, 1, 1, 0, 0, 0]
+    assert labels[0].tolist() == [-100, -100, "c".encode()[0] % 7, -100, -100, -100]
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 7)
+    loss, count = sft.completion_loss(logits, labels)
+    assert count == 3  # one completion token in the first example, two in the second
+    # the loss is the cross-entropy of exactly those three predictions
+    expected = sum(-torch.log_softmax(logits[b, p - 1], -1)[labels[b, p]] for b, p in ((0, 2), (1, 4), (1, 5)))
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    moved = logits.clone()
+    moved[0, 0, 1] += 5.0  # predicts a prompt token
+    moved[0, 4, 2] -= 3.0  # predicts padding
+    assert float(sft.completion_loss(moved, labels)[0]) == pytest.approx(float(loss), rel=1e-6)
+    moved[1, 3, 1] += 5.0  # predicts the first completion token of the second example
+    assert not math.isclose(float(sft.completion_loss(moved, labels)[0]), float(loss), rel_tol=1e-6)
+
+
+# --- the real model, end to end ------------------------------------------------------------------
+
+
+def _lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.model
+def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_model):
+    import torch
+    from safetensors import safe_open
+
+    out = tmp_path / "improve"
+    opts = improve.ImproveOptions(
+        out=str(out),
+        task="arith",
+        task_args={"levels": "add1", "per_level": "4"},
+        limit=2,
+        eval_limit=2,
+        n=2,
+        verifier="mc",
+        rounds=1,
+        max_steps=1,
+        lr=5e-5,
+        n_boot=50,
+    )
+    improver = improve.Improver(opts, log=lambda *_: None)
+    summary = improver.run()
+    assert improver.trained == 1 and improver.model_calls > 0
+
+    # the data set: exactly the samples the filter kept, with provenance
+    r0 = json.loads((out / "round-0" / "round.json").read_text())
+    sft_rows = [json.loads(line) for line in _lines(out / "round-0" / "sft.jsonl")]
+    assert len(sft_rows) == r0["train"]["kept"] == r0["sft"]["examples"] > 0
+    grades = {(g["doc_id"], g["sample"]): g for g in map(json.loads, _lines(out / "round-0" / "train" / "arith" / "grades.jsonl"))}
+    samples = {(s["doc_id"], s["sample"]): s for s in map(json.loads, _lines(out / "round-0" / "train" / "arith" / "samples.jsonl"))}
+    verdicts = [json.loads(line) for line in _lines(out / "round-0" / "train" / "arith" / "verdicts.jsonl")]
+    assert len(samples) == 4 and {v["method"] for v in verdicts} == {"mc"}
+    for row in sft_rows:
+        key = (row["doc_id"], row["sample"])
+        assert row["round"] == 0 and row["g"] == grades[key]["g"] and 0.0 <= row["u"] <= 1.0
+        assert row["completion"] == samples[key]["response"].rstrip() + "\n\n"
+        assert row["prompt"].endswith("A:") and "Q: What is" in row["prompt"]
+    # quantile:0.5 keeps per prompt the samples at or above the median u: at least one each
+    assert {r["doc_id"] for r in sft_rows} == {d for d, _ in samples}
+
+    # the round-1 checkpoint loads and differs from the base
+    ckpt = out / "round-1" / "model"
+    meta = json.loads((ckpt / "gapbench_meta.json").read_text())
+    assert meta["round"] == 1 and meta["base"] == "smollm2-135m-instruct" and meta["kept"] == len(sft_rows)
+    assert meta["dataset"]["sha256"] == sft.sha256_file(out / "round-0" / "sft.jsonl")
+    assert meta["training"]["steps"] == 1 and meta["training"]["lr"] == 5e-5
+    with safe_open(str(embedded_model / "model.safetensors"), "pt") as base_w, safe_open(str(ckpt / "model.safetensors"), "pt") as new_w:
+        assert set(base_w.keys()) == set(new_w.keys())
+        assert any(not torch.equal(base_w.get_tensor(k), new_w.get_tensor(k)) for k in base_w.keys())
+
+    # the evaluation of f_1 ran on the checkpoint and carries base/round
+    res1 = json.loads((out / "round-1" / "eval" / "arith" / "results.json").read_text())
+    assert res1["model"]["base"] == "smollm2-135m-instruct" and res1["model"]["round"] == 1
+    assert res1["model"]["id"] == str(ckpt.resolve()) and res1["model"]["parameters"] > 100_000_000  # it loaded
+    res0 = json.loads((out / "round-0" / "eval" / "arith" / "results.json").read_text())
+    assert res0["model"]["round"] == 0 and res0["task"]["split"] == "test"
+
+    # the reported fields
+    for key in ("J", "J_filtered", "gap", "relative_gap", "pass@k", "distinct_answers", "J_filtered_oracle"):
+        assert key in r0["eval"], key
+    assert list(r0["eval"]["pass@k"]) == ["1", "2"]
+    for key in ("kept", "precision", "prompts_none_kept", "J", "J_filtered"):
+        assert key in r0["train"], key
+    assert r0["next"]["J"] == res1["generation"]["J"]["value"]
+    assert r0["next"]["J_filtered_t"] == res0["verifiers"]["mc"]["J_filtered"]["value"]
+    r1 = json.loads((out / "round-1" / "round.json").read_text())
+    assert r1["train"] is None and r1["eval"]["J"]["value"] == res1["generation"]["J"]["value"]
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert [r["round"] for r in on_disk["rounds"]] == [0, 1] == [r["round"] for r in summary["rounds"]]
+    md = (out / "summary.md").read_text()
+    assert "| 0 |" in md and "| 1 |" in md and "pass@2" in md and "filter precision" in md
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the same command again: no model call, no training, nothing new sampled
+    mtime = (ckpt / "model.safetensors").stat().st_mtime_ns
+    sft_mtime = (out / "round-0" / "sft.jsonl").stat().st_mtime_ns
+    counts = {p: len(_lines(p)) for p in out.rglob("*.jsonl")}
+    again = improve.Improver(improve.ImproveOptions(**{**opts.__dict__}), log=lambda *_: None)
+    summary2 = again.run()
+    assert again.model_calls == 0 and again.trained == 0
+    assert (ckpt / "model.safetensors").stat().st_mtime_ns == mtime
+    assert (out / "round-0" / "sft.jsonl").stat().st_mtime_ns == sft_mtime
+    assert {p: len(_lines(p)) for p in counts if p.name in ("samples.jsonl", "verdicts.jsonl")} == {
+        p: n for p, n in counts.items() if p.name in ("samples.jsonl", "verdicts.jsonl")
+    }
+    assert summary2["rounds"][1]["eval"]["J"] == summary["rounds"][1]["eval"]["J"]
+
+    # other settings in the same out dir are refused before any work
+    with pytest.raises(GapbenchError, match="n: 2 -> 3"):
+        improve.Improver(improve.ImproveOptions(**{**opts.__dict__, "n": 3}), log=lambda *_: None).run()
