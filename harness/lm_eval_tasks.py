@@ -23,7 +23,6 @@ carry the tag ``gapbench``, so ``--tasks gapbench`` runs them all.
 
 from __future__ import annotations
 
-import argparse
 import json
 import pprint
 import re
@@ -248,13 +247,18 @@ def generate(
 
     specs = {name: task_spec(name, task_args.get(name), split=split, data_dir=data_dir) for name in names}
     folder = Path(out).expanduser() if out else default_folder()
+    files = {folder / f"{MODULE}.py": render_module(specs)}
+    for name, spec in specs.items():
+        files[folder / f"{lm_eval_name(name)}.yaml"] = render_yaml(name, task_config(name, spec, _budget(max_gen_toks, name)))
+    for path in files:  # check before touching anything
+        if path.exists() and not _ours(path):
+            raise GapbenchError(f"{path} exists and was not written by gapbench; choose another --out or remove it.")
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{PREFIX}*.yaml"):  # an earlier generation's tasks, and only those
-        if _ours(old):
+        if old not in files and _ours(old):
             old.unlink()
-    _write(folder / f"{MODULE}.py", render_module(specs))
-    for name, spec in specs.items():
-        _write(folder / f"{lm_eval_name(name)}.yaml", render_yaml(name, task_config(name, spec, _budget(max_gen_toks, name))))
+    for path, text in files.items():
+        _write(path, text)
     return folder.resolve()
 
 
@@ -267,8 +271,6 @@ def _ours(path: Path) -> bool:
 
 
 def _write(path: Path, text: str) -> None:
-    if path.exists() and not _ours(path):
-        raise GapbenchError(f"{path} exists and was not written by gapbench; choose another --out or remove it.")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
@@ -316,7 +318,6 @@ def add_parser(sub) -> None:
             f"{MODULE}.py). lm-eval then runs a task's generation side with gapbench's own prompts, "
             "extraction and grader; its metric acc is gapbench's J(f) for one greedy sample per prompt."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", help=f"the folder to write (default: {default_folder()})")
     p.add_argument("--tasks", help="comma-separated gapbench task names (default: all registered)")
