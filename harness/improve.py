@@ -48,12 +48,14 @@ from harness.jsonl import read_jsonl
 from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
 from harness.runner import RunOptions, Runner, build_verifiers
 from harness.store import RunStore
+from tasks import TASKS
 
 SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1
 SETTINGS_FILE = "improve.json"
 # settings that may change between invocations of one out dir: they do not change what is computed
-NOT_IDENTITY = ("out", "rounds", "gen_batch_size", "micro_batch_size", "n_boot", "data_dir")
+# (task_args: the resolved task configuration, defaults included, is compared instead)
+NOT_IDENTITY = ("out", "rounds", "gen_batch_size", "micro_batch_size", "n_boot", "data_dir", "task_args")
 
 
 @dataclass
@@ -182,16 +184,18 @@ def filter_stats(rows: Sequence[dict]) -> dict:
     }
 
 
-def check_settings(path: Path, opts: ImproveOptions) -> bool:
+def check_settings(path: Path, opts: ImproveOptions, resolved: dict | None = None) -> bool:
     """Refuse an out dir whose ``improve.json`` holds other settings (naming what differs);
-    write the settings when new. Returns True when the out dir was already started."""
-    new = opts.identity()
+    write the settings when new. ``resolved`` adds what the options resolve to (the task's
+    configuration with its defaults, the verifier's): it is compared too. Returns True when the
+    out dir was already started."""
+    new = {**opts.identity(), **(resolved or {})}
     if path.is_file():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise GapbenchError(f"{path}: not valid JSON ({exc}). Restore it, or use another --out.") from None
-        old_identity = {k: v for k, v in (old.get("settings") or {}).items() if k not in NOT_IDENTITY}
+        old_identity = {k: v for k, v in {**(old.get("settings") or {}), **(old.get("resolved") or {})}.items() if k not in NOT_IDENTITY}
         diff = differences(_jsonable(old_identity), _jsonable(new))
         if diff:
             raise GapbenchError(
@@ -203,7 +207,7 @@ def check_settings(path: Path, opts: ImproveOptions) -> bool:
     else:
         started = False
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(path, {"schema_version": SCHEMA_VERSION, "gapbench_version": __version__, "settings": opts.settings()})
+    _write_json(path, {"schema_version": SCHEMA_VERSION, "gapbench_version": __version__, "settings": opts.settings(), "resolved": resolved or {}})
     return started
 
 
@@ -223,6 +227,11 @@ class Improver:
         self.rule = parse_filter(opts.filter)
         opts.train_settings().check()
         self.verifier = build_verifiers([opts.verifier], opts.m)[0]
+        task = TASKS.get(opts.task)(**opts.task_args)
+        for split in (opts.split, opts.eval_split):
+            if split not in task.splits:
+                raise GapbenchError(f"task {opts.task!r} has no split {split!r}; its splits are: {', '.join(task.splits)}.")
+        self.resolved = {"task_config": task.config(), "verifier_config": self.verifier.config()}
         if self.verifier.name == "oracle" and not opts.oracle_filter:
             self.log("note: --verifier oracle filters by ground truth; --oracle-filter is the documented control.")
         self.base = backends.resolve(opts.model, opts.model_args, log=log)
@@ -335,13 +344,16 @@ class Improver:
 
     def evaluate(self, t: int) -> dict:
         self.log(f"== round {t}: evaluate f_{t} on {self.opts.eval_split}")
+        start = time.perf_counter()
         results = self._runner(t, "eval").run()[0]
-        store_dir = Path(results["run"]["dir"])
-        return eval_stats(results, store_dir, self.verifier.method, self.opts.oracle_filter)
+        stats = eval_stats(results, Path(results["run"]["dir"]), self.verifier.method, self.opts.oracle_filter)
+        stats["seconds_this_invocation"] = round(time.perf_counter() - start, 2)
+        return stats
 
     def train_samples(self, t: int) -> tuple[list[dict], dict]:
         """Rows (doc_id, sample, prompt, response, u, g, answer, keep) of f_t's training run, and its results."""
         self.log(f"== round {t}: sample and verify f_{t} on {self.opts.split}")
+        start = time.perf_counter()
         runner = self._runner(t, "train")
         results = runner.run()[0]
         task = runner.tasks[0]
@@ -370,23 +382,32 @@ class Improver:
                 "g": grades[d.doc_id][i].g,
                 "answer": grades[d.doc_id][i].answer,
                 "keep": bool(keeps[d.doc_id][i]),
+                "truncated": (stored[d.doc_id][i].get("gen_tokens") or 0) >= config.sampling["max_gen_toks"],
             }
             for d in docs
             for i in range(config.n)
         ]
+        results = {**results, "seconds_this_invocation": round(time.perf_counter() - start, 2)}
         return rows, results
+
+    def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
+        """The metadata of a finished f_{t+1}, None when there is none; refused when it was trained
+        on other data than round t's data set (of sha256 ``digest``) now is."""
+        target = self.model_dir(t + 1)
+        meta = sft.read_meta(target)
+        if meta is not None and meta.get("dataset", {}).get("sha256") != digest:
+            raise GapbenchError(
+                f"{target} was trained on a data set with sha256 {meta.get('dataset', {}).get('sha256')}, but the kept "
+                f"samples of round {t} now make one with sha256 {digest} (the stored samples, the grader or the SFT format "
+                f"changed). Delete {target} and every later round to train again, or use another --out."
+            )
+        return meta
 
     def fine_tune(self, t: int, sft_path: Path, digest: str, kept: int) -> dict:
         """f_{t+1} from f_t and round t's data set; a finished checkpoint is reused."""
         target = self.model_dir(t + 1)
-        meta = sft.read_meta(target)
+        meta = self.check_checkpoint(t, sft_path, digest)
         if meta is not None:
-            if meta.get("dataset", {}).get("sha256") != digest:
-                raise GapbenchError(
-                    f"{target} was trained on a data set with sha256 {meta.get('dataset', {}).get('sha256')}, but "
-                    f"{sft_path} now has sha256 {digest} (the stored samples or the grader changed). Delete {target} "
-                    f"and everything after round {t} to train again, or use another --out."
-                )
             self.log(f"== round {t}: f_{t + 1} already trained ({target})")
             return meta
         self.log(f"== round {t}: fine-tune f_{t} on {kept} kept samples -> f_{t + 1}")
@@ -413,22 +434,23 @@ class Improver:
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> dict:
-        started = check_settings(self.out / SETTINGS_FILE, self.opts)
+        started = check_settings(self.out / SETTINGS_FILE, self.opts, self.resolved)
         self.log(f"self-improvement of {self.base.label} on {self.opts.task}: {self.opts.rounds} round(s), "
                  f"filter {self.filter_label()} -> {self.out}" + (" (resuming)" if started else ""))
         rounds: list[dict] = []
         evals = {0: self.evaluate(0)}
         for t in range(self.opts.rounds + 1):
-            start = time.perf_counter()
             record = {"round": t, "model": self.model_label(t), "base": self.base.label, "eval": evals[t], "train": None, "sft": None, "next": None}
             if t < self.opts.rounds:
                 rows, train_results = self.train_samples(t)
                 stats = filter_stats(rows)
                 stats["dir"] = train_results["run"]["dir"]
                 stats["timings"] = train_results["timings"]
+                stats["seconds_this_invocation"] = train_results["seconds_this_invocation"]
                 record["train"] = stats
                 sft_path = self.round_dir(t) / "sft.jsonl"
                 records = sft.sft_records(t, rows)
+                self.check_checkpoint(t, sft_path, sft.sha256_text(sft.dataset_text(records)))  # before touching the file it was trained on
                 digest = sft.write_dataset(sft_path, records)
                 record["sft"] = {"path": str(sft_path), "sha256": digest, "examples": len(records), "format": "prompt/completion"}
                 if not records:
@@ -439,11 +461,15 @@ class Improver:
                         f"samples, so there is nothing to fine-tune on (see {sft_path}). Use a looser --filter, more samples (--n), "
                         "or more prompts (--limit)."
                     )
+                ft_start = time.perf_counter()
                 meta = self.fine_tune(t, sft_path, digest, len(records))
-                record["checkpoint"] = {"path": str(self.model_dir(t + 1)), "training": meta.get("training")}
+                record["checkpoint"] = {
+                    "path": str(self.model_dir(t + 1)),
+                    "training": meta.get("training"),
+                    "seconds_this_invocation": round(time.perf_counter() - ft_start, 2),
+                }
                 evals[t + 1] = self.evaluate(t + 1)
                 record["next"] = realised(evals[t], evals[t + 1])
-            record["seconds_this_invocation"] = round(time.perf_counter() - start, 2)
             self._write_round(record, rounds)
         self.release()
         summary = {
@@ -619,6 +645,9 @@ def plot(summary: dict, path: Path) -> None:
         curve = r["eval"]["pass@k"]
         ax.plot([int(k) for k in curve], list(curve.values()), "o-", label=f"round {r['round']}")
     ax.set(xlabel="k", ylabel="pass@k", title="pass@k (evaluation split)")
+    n_max = max((len(r["eval"]["pass@k"]) for r in rounds), default=1)
+    if n_max <= 16:
+        ax.set_xticks(range(1, n_max + 1))
     ax.legend()
     for ax in axes[:2]:
         ax.set_xticks(ts)

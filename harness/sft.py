@@ -6,9 +6,10 @@ turns: ``prompt`` is exactly the context the sample was generated from
 (``task.generation_prompt(doc)``, few-shot examples included) and ``completion`` is
 the sampled response with trailing whitespace cut and the few-shot delimiter
 :data:`COMPLETION_END` (``"\\n\\n"``, what separates worked examples in every gapbench
-prompt) appended, so the model also learns where an answer ends. Each record carries
-its provenance: ``round``, ``doc_id``, ``sample``, ``u`` (the filtering score) and
-``g`` (the ground truth, never used for selection unless the oracle filter is on).
+prompt) appended, so the model also learns where an answer ends (a response that hit
+the token limit is kept as it is, with no delimiter). Each record carries its
+provenance: ``round``, ``doc_id``, ``sample``, ``u`` (the filtering score), ``g`` (the
+ground truth, never used for selection unless the oracle filter is on) and ``truncated``.
 
 Training is a full fine-tune in a plain torch loop: AdamW, linear decay of the
 learning rate to 0, ``batch_size`` examples per optimizer step (in micro-batches of
@@ -44,25 +45,27 @@ META_FILE = "gapbench_meta.json"
 # the data set
 
 
-def completion_text(response: str) -> str:
-    """The training target for one sampled response (see the module docstring)."""
-    return response.rstrip() + COMPLETION_END
+def completion_text(response: str, truncated: bool = False) -> str:
+    """The training target for one sampled response (see the module docstring). A response cut by
+    the token limit never ended: it is kept as it is, without the delimiter that would teach a stop."""
+    return response if truncated else response.rstrip() + COMPLETION_END
 
 
 def sft_records(round_: int, rows: Sequence[dict]) -> list[dict]:
     """The SFT records of the kept samples, in the order given.
 
-    Each row has ``doc_id``, ``sample``, ``prompt``, ``response``, ``u``, ``g`` and ``keep``;
-    rows with ``keep`` false are left out."""
+    Each row has ``doc_id``, ``sample``, ``prompt``, ``response``, ``u``, ``g`` and ``keep`` (and
+    optionally ``truncated``: the response hit the token limit); rows with ``keep`` false are left out."""
     return [
         {
             "prompt": r["prompt"],
-            "completion": completion_text(r["response"]),
+            "completion": completion_text(r["response"], bool(r.get("truncated"))),
             "round": int(round_),
             "doc_id": str(r["doc_id"]),
             "sample": int(r["sample"]),
             "u": None if r["u"] is None else float(r["u"]),
             "g": int(r["g"]),
+            "truncated": bool(r.get("truncated")),
         }
         for r in rows
         if r["keep"]

@@ -77,8 +77,8 @@ def test_killed_run_resumes_with_every_sample_once(tmp_path, embedded_model):
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "harness.cli", "run",
-        "--task-args", "arith.per_level=6,arith.levels=add1+add2+mul1",
-        "--n", "3", "--verifiers", "mc,tournament", "--batch-size", "2", "--out", str(out), "--n-boot", "100",
+        "--task-args", "arith.per_level=6,arith.levels=add1+add2",
+        "--n", "2", "--verifiers", "mc", "--batch-size", "2", "--out", str(out), "--n-boot", "100",
     ]  # fmt: skip
     samples = out / "arith" / "samples.jsonl"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -88,17 +88,17 @@ def test_killed_run_resumes_with_every_sample_once(tmp_path, embedded_model):
     os.killpg(proc.pid, signal.SIGKILL)  # mid-generation: a chunk may be half done
     proc.wait()
     done_before = len(_lines(samples))
-    assert 0 < done_before < 54, "the kill should land inside the generation stage"
+    assert 0 < done_before < 24, "the kill should land inside the generation stage"
 
     finished = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
     records = [json.loads(line) for line in _lines(samples)]
     keys = Counter((r["doc_id"], r["sample"]) for r in records)
-    assert len(keys) == 18 * 3 and max(keys.values()) == 1  # every sample exactly once
+    assert len(keys) == 12 * 2 and max(keys.values()) == 1  # every sample exactly once
     timings = [json.loads(line) for line in _lines(out / "arith" / "timings.jsonl")]
     generated = [t["calls"] for t in timings if t["stage"] == "generate"]
-    assert generated == [54 - done_before]  # the resumed run asked only for what was missing
+    assert generated == [24 - done_before]  # the resumed run asked only for what was missing
     verdict_keys = Counter((v["doc_id"], v["method"], v["key"]) for v in map(json.loads, _lines(out / "arith" / "verdicts.jsonl")))
     assert max(verdict_keys.values()) == 1
     results = json.loads((out / "arith" / "results.json").read_text())
-    assert results["sizes"]["n_samples"] == 54 and "stored in" in finished.stdout
+    assert results["sizes"]["n_samples"] == 24 and "stored in" in finished.stdout

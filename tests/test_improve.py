@@ -60,8 +60,10 @@ def test_self_verification_keep_uses_the_scorer_rule_and_sft_has_exactly_the_kep
     records = sft.sft_records(2, rows)
     assert [(r["doc_id"], r["sample"]) for r in records] == [("a-0", 0), ("a-0", 2), ("a-1", 1), ("a-1", 2)]
     first = records[0]
-    assert first == {"prompt": "Q: a-0?\nA:", "completion": " 7\n\n", "round": 2, "doc_id": "a-0", "sample": 0, "u": 0.9, "g": 1}
+    assert first == {"prompt": "Q: a-0?\nA:", "completion": " 7\n\n", "round": 2, "doc_id": "a-0", "sample": 0, "u": 0.9, "g": 1, "truncated": False}
     assert records[3]["completion"] == " dunno\n\n"  # trailing whitespace cut, the few-shot delimiter added
+    cut = sft.sft_records(2, [{**rows[0], "keep": True, "response": " 7 + 8 = ", "truncated": True}])
+    assert cut[0]["completion"] == " 7 + 8 = " and cut[0]["truncated"] is True  # hit the token limit: no stop taught
 
     path = tmp_path / "sft.jsonl"
     digest = sft.write_dataset(path, records)
@@ -147,6 +149,21 @@ def test_an_out_dir_with_other_settings_is_refused_naming_the_difference(tmp_pat
         improve.check_settings(path, improve.ImproveOptions(out=str(tmp_path), n=8, rounds=3, oracle_filter=True))
     assert "n: 4 -> 8" in str(err.value) and "oracle_filter: false -> true" in str(err.value)
     assert json.loads(path.read_text())["settings"]["n"] == 4  # the refused settings were not written
+
+
+def test_the_resolved_task_configuration_is_compared_not_its_spelling(tmp_path):
+    from tasks import TASKS
+
+    path = tmp_path / "improve.json"
+    resolved = lambda args: {"task_config": TASKS.get("arith")(**args).config()}  # noqa: E731
+    old = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2"})
+    improve.check_settings(path, old, resolved({"levels": "add2"}))
+    default = TASKS.get("arith").defaults["per_level"]
+    spelled = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default)})
+    assert improve.check_settings(path, spelled, resolved({"levels": "add2", "per_level": str(default)})) is True
+    other = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default + 1)})
+    with pytest.raises(GapbenchError, match=f"task_config.options.per_level: {default} -> {default + 1}"):
+        improve.check_settings(path, other, resolved({"levels": "add2", "per_level": str(default + 1)}))
 
 
 def test_bad_training_settings_are_user_errors():
@@ -259,7 +276,7 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     for row in sft_rows:
         key = (row["doc_id"], row["sample"])
         assert row["round"] == 0 and row["g"] == grades[key]["g"] and 0.0 <= row["u"] <= 1.0
-        assert row["completion"] == samples[key]["response"].rstrip() + "\n\n"
+        assert row["completion"] == samples[key]["response"].rstrip() + "\n\n" or row["truncated"]
         assert row["prompt"].endswith("A:") and "Q: What is" in row["prompt"]
     # quantile:0.5 keeps per prompt the samples at or above the median u: at least one each
     assert {r["doc_id"] for r in sft_rows} == {d for d, _ in samples}
@@ -314,3 +331,19 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     # other settings in the same out dir are refused before any work
     with pytest.raises(GapbenchError, match="n: 2 -> 3"):
         improve.Improver(improve.ImproveOptions(**{**opts.__dict__, "n": 3}), log=lambda *_: None).run()
+
+
+def test_a_finished_checkpoint_is_reused_and_one_from_other_data_is_refused(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    out = tmp_path / "improve"
+    improver = improve.Improver(improve.ImproveOptions(out=str(out), model=str(base), rounds=1), log=lambda *_: None)
+    assert improver.model_options(0) == (str(base), None)
+    assert improver.model_options(1) == (str((out / "round-1" / "model").resolve()), None)
+    ckpt = out / "round-1" / "model"
+    ckpt.mkdir(parents=True)
+    (ckpt / sft.META_FILE).write_text(json.dumps({"round": 1, "dataset": {"sha256": "aaa"}}))
+    sft_path = out / "round-0" / "sft.jsonl"
+    assert improver.fine_tune(0, sft_path, "aaa", 3)["round"] == 1 and improver.trained == 0  # no training
+    with pytest.raises(GapbenchError, match="sha256 aaa"):
+        improver.fine_tune(0, sft_path, "bbb", 3)
