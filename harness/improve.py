@@ -115,13 +115,6 @@ class ImproveOptions:
 # pure pieces (unit-tested)
 
 
-def keep_mask(verifier, u: dict[str, dict[str, list[float]]], rule: FilterRule, doc_id: str) -> list[bool]:
-    """The scorer's keep decision for one prompt (see ``scoring.score``): the verifier's own ``keep``
-    (ensembles, tournaments) given every method's u, else the rule on its u."""
-    mask = verifier.keep({m: u[m][doc_id] for m in u}, rule)
-    return list(mask) if mask is not None else rule.keep(u[verifier.method][doc_id])
-
-
 def oracle_mask(g: Sequence[int]) -> list[bool]:
     """The oracle filter: keep exactly the correct samples (may keep none of a prompt's)."""
     return ORACLE_RULE.keep([float(x) for x in g])
@@ -371,7 +364,7 @@ class Improver:
             by_method = {m: {d: [x.u for x in vs] for d, vs in per.items()} for m, per in verdicts.items()}
             verifier = next(v for v in runner.verifiers if v.method == self.verifier.method)
             u = by_method[verifier.method]
-            keeps = {d.doc_id: keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
+            keeps = {d.doc_id: scoring.keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
         rows = [
             {
                 "doc_id": d.doc_id,

@@ -104,7 +104,7 @@ def _arrays(prompts: Sequence[PromptScores], n: int) -> tuple[np.ndarray, np.nda
     return G, U, K
 
 
-def _per_prompt(G: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def per_prompt_accuracy(G: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per prompt: J(f|x), J(f[w]|x) with the none-kept fallback, and whether none was kept."""
     J_x = G.mean(axis=1)
     kept = K.sum(axis=1)
@@ -113,7 +113,7 @@ def _per_prompt(G: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return J_x, Jw_x, none_kept
 
 
-def _relative(J_x: np.ndarray, Jw_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def per_prompt_relative_gap(J_x: np.ndarray, Jw_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt: the relative gap (0 where excluded) and whether the prompt counts (J(f|x) < 1)."""
     included = J_x < 1.0
     rel_x = np.where(included, (Jw_x - J_x) / np.where(included, 1.0 - J_x, 1.0), 0.0)
@@ -131,7 +131,7 @@ def generation_accuracy(G: np.ndarray) -> float:
 
 def filtered_accuracy(G: np.ndarray, K: np.ndarray) -> tuple[float, int]:
     """J(f[w]) and the number of prompts whose filter kept none (those fall back to all samples)."""
-    _, Jw_x, none_kept = _per_prompt(G, K)
+    _, Jw_x, none_kept = per_prompt_accuracy(G, K)
     return float(Jw_x.mean()), int(none_kept.sum())
 
 
@@ -140,8 +140,8 @@ def relative_gap(G: np.ndarray, K: np.ndarray) -> tuple[float | None, int]:
 
     The value is None when every prompt has J(f|x) = 1.
     """
-    J_x, Jw_x, _ = _per_prompt(G, K)
-    rel_x, included = _relative(J_x, Jw_x)
+    J_x, Jw_x, _ = per_prompt_accuracy(G, K)
+    rel_x, included = per_prompt_relative_gap(J_x, Jw_x)
     n_excluded = int((~included).sum())
     if not included.any():
         return None, n_excluded
@@ -351,7 +351,7 @@ def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> d
         return {"J": None, "J_filtered": None, "gap": None, "relative_gap": None}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, J_x.size, size=(n_boot, J_x.size))
-    rel_x, included = _relative(J_x, Jw_x)
+    rel_x, included = per_prompt_relative_gap(J_x, Jw_x)
     J_b = J_x[idx].mean(axis=1)
     Jw_b = Jw_x[idx].mean(axis=1)
     n_inc = included[idx].sum(axis=1)
@@ -379,8 +379,8 @@ def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int 
     """
     n = _check(prompts)
     G, U, K = _arrays(prompts, n)
-    J_x, Jw_x, none_kept = _per_prompt(G, K)
-    rel_x, included = _relative(J_x, Jw_x)
+    J_x, Jw_x, none_kept = per_prompt_accuracy(G, K)
+    rel_x, included = per_prompt_relative_gap(J_x, Jw_x)
     J = float(J_x.mean())
     Jw = float(Jw_x.mean())
     ci = bootstrap(J_x, Jw_x, n_boot=n_boot, seed=seed)
@@ -433,7 +433,7 @@ def filter_sweep(
                 )
             masks.append(mask)
         K = np.array(masks, dtype=bool).reshape(len(prompts), n)
-        _, Jw_x, _ = _per_prompt(G, K)
+        _, Jw_x, _ = per_prompt_accuracy(G, K)
         rel, _ = relative_gap(G, K)
         Jw = float(Jw_x.mean())
         out.append(

@@ -57,8 +57,7 @@ def score(
     u = {m: {d: [x.u for x in vs] for d, vs in per_doc.items()} for m, per_doc in verdicts.items()}
 
     def keep_for(v, r: FilterRule, doc_id: str) -> list[bool]:
-        mask = v.keep({m: u[m][doc_id] for m in u}, r)
-        return mask if mask is not None else r.keep(u[v.method][doc_id])
+        return keep_mask(v, u, r, doc_id)
 
     def prompts_for(v, subset: list[Doc], r: FilterRule) -> list[PromptScores]:
         return [
@@ -85,6 +84,13 @@ def score(
         block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))
         methods[v.method] = block
     return {"generation": generation, "verifiers": methods}
+
+
+def keep_mask(verifier, u: dict[str, dict[str, list[float]]], rule: FilterRule, doc_id: str) -> list[bool]:
+    """Which samples of one prompt a method keeps: the verifier's own ``keep`` (ensembles)
+    given every method's u, else the rule applied to its own u."""
+    mask = verifier.keep({m: u[m][doc_id] for m in u}, rule)
+    return list(mask) if mask is not None else rule.keep(u[verifier.method][doc_id])
 
 
 def _gen_summary(sub, g, answers, n_boot, seed):

@@ -30,7 +30,7 @@ import numpy as np
 from harness.config import differences
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
-from harness.metrics import CI_LEVEL, _per_prompt, _relative
+from harness.metrics import CI_LEVEL, per_prompt_accuracy, per_prompt_relative_gap
 from leaderboards.builder import f3, verifier_order
 from leaderboards.rundata import RunData
 
@@ -100,13 +100,13 @@ def _ratio_of(rel_x: np.ndarray, included: np.ndarray, idx: np.ndarray) -> np.nd
 
 def paired_relative_diff(base_J: np.ndarray, base_Jw: np.ndarray, new_J: np.ndarray, new_Jw: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Per resample: the relative gap of new minus that of base (NaN where either is undefined)."""
-    rb, ib = _relative(base_J, base_Jw)
-    rn, in_ = _relative(new_J, new_Jw)
+    rb, ib = per_prompt_relative_gap(base_J, base_Jw)
+    rn, in_ = per_prompt_relative_gap(new_J, new_Jw)
     return _ratio_of(rn, in_, idx) - _ratio_of(rb, ib, idx)
 
 
 def _rel_value(J_x: np.ndarray, Jw_x: np.ndarray) -> tuple[float | None, int]:
-    rel_x, included = _relative(J_x, Jw_x)
+    rel_x, included = per_prompt_relative_gap(J_x, Jw_x)
     return (float(rel_x[included].mean()) if included.any() else None), int((~included).sum())
 
 
@@ -209,8 +209,8 @@ def compare_runs(
     for m in methods:
         Kb = base.keep(m, rule_b, docs)
         Kn = new.keep(m, rule_n, docs)
-        _, Jwb_x, _ = _per_prompt(Gb, Kb)
-        _, Jwn_x, _ = _per_prompt(Gn, Kn)
+        _, Jwb_x, _ = per_prompt_accuracy(Gb, Kb)
+        _, Jwn_x, _ = per_prompt_accuracy(Gn, Kn)
         rel_b, exc_b = _rel_value(Jb_x, Jwb_x)
         rel_n, exc_n = _rel_value(Jn_x, Jwn_x)
         verifiers[m] = {
