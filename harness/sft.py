@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from harness.digest import sha256_file
 from harness.errors import GapbenchError
 
 COMPLETION_END = "\n\n"
@@ -109,14 +110,6 @@ def read_dataset(path: Path) -> list[dict]:
                 raise GapbenchError(f"{path}:{line_no}: field {key!r} is missing or not a string.")
         out.append(rec)
     return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------

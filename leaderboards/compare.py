@@ -30,7 +30,7 @@ import numpy as np
 from harness.config import differences
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
-from harness.metrics import CI_LEVEL, per_prompt_accuracy, per_prompt_relative_gap
+from harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
 from leaderboards.builder import f3, verifier_order
 from leaderboards.rundata import RunData
 
@@ -70,16 +70,6 @@ def mcnemar_pairs(base: np.ndarray, new: np.ndarray, unit: str = "") -> McNemar:
     base = np.asarray(base, dtype=bool).ravel()
     new = np.asarray(new, dtype=bool).ravel()
     return mcnemar(int((base & ~new).sum()), int((~base & new).sum()), unit)
-
-
-def interval(values: np.ndarray) -> list[float] | None:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    tail = (1.0 - CI_LEVEL) / 2.0 * 100.0
-    lo, hi = np.percentile(values, [tail, 100.0 - tail])
-    return [float(lo), float(hi)]
 
 
 def resample(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:

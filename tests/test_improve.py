@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from harness import improve, scoring, sft
+from harness.digest import sha256_file
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
 
@@ -67,7 +68,7 @@ def test_self_verification_keep_uses_the_scorer_rule_and_sft_has_exactly_the_kep
 
     path = tmp_path / "sft.jsonl"
     digest = sft.write_dataset(path, records)
-    assert digest == sft.sha256_file(path)
+    assert digest == sha256_file(path)
     assert sft.read_dataset(path) == records
     mtime = path.stat().st_mtime_ns
     assert sft.write_dataset(path, records) == digest and path.stat().st_mtime_ns == mtime  # unchanged: untouched
@@ -285,7 +286,7 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     ckpt = out / "round-1" / "model"
     meta = json.loads((ckpt / "gapbench_meta.json").read_text())
     assert meta["round"] == 1 and meta["base"] == "smollm2-135m-instruct" and meta["kept"] == len(sft_rows)
-    assert meta["dataset"]["sha256"] == sft.sha256_file(out / "round-0" / "sft.jsonl")
+    assert meta["dataset"]["sha256"] == sha256_file(out / "round-0" / "sft.jsonl")
     assert meta["training"]["steps"] == 1 and meta["training"]["lr"] == 5e-5
     with safe_open(str(embedded_model / "model.safetensors"), "pt") as base_w, safe_open(str(ckpt / "model.safetensors"), "pt") as new_w:
         assert set(base_w.keys()) == set(new_w.keys())
