@@ -102,3 +102,22 @@ def test_killed_run_resumes_with_every_sample_once(tmp_path, embedded_model):
     assert max(verdict_keys.values()) == 1
     results = json.loads((out / "arith" / "results.json").read_text())
     assert results["sizes"]["n_samples"] == 24 and "stored in" in finished.stdout
+
+
+def test_cross_verification_uses_the_verifier_model(tmp_path, embedded_model):
+    opts = RunOptions(
+        tasks=["arith"],
+        task_args={"arith": {"levels": "add1", "per_level": "2"}},
+        verifiers=["mc"],
+        n=2,
+        verifier_model=str(embedded_model),  # a second copy, loaded as another model
+        n_boot=50,
+        out=str(tmp_path),
+    )
+    runner = Runner(opts, log=lambda *_: None)
+    (results,) = runner.run()
+    assert runner.vmodel is not runner.model
+    assert runner.model.calls == 4 and runner.vmodel.calls == 8  # 4 samples; 2 options each verified by g
+    assert results["verifier_model"]["id"] == str(embedded_model) and results["model"]["id"] == "smollm2-135m-instruct"
+    stored = json.loads((tmp_path / "arith" / "run.json").read_text())
+    assert stored["verifier_model"]["args"]["pretrained"] == str(embedded_model)
