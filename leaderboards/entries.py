@@ -2,7 +2,7 @@
 
 A checkpoint is named by results.json ``model.name`` (``--model-meta name=...``), else ``model.hub_id``,
 else ``model.id``. ``model.base`` (the base model's name or hub id) and ``model.round`` (the
-self-improvement round) mark a self-improved checkpoint; a checkpoint without them is a base model.
+self-improvement round) mark a self-improved checkpoint; a checkpoint without them, or with round 0, is a base model.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ class Entry:
 
     @property
     def derived(self) -> bool:
-        return bool(self.base) or bool(self.round)
+        """Self-improved: a round of 1 or more, or a base without a round. Round 0 (f_0 of
+        `gapbench improve`) is the base model itself."""
+        if self.round is not None:
+            return int(self.round) > 0
+        return bool(self.base)
 
     @property
     def round_key(self) -> int:

@@ -392,3 +392,15 @@ def test_two_real_runs_build_check_and_compare(tmp_path, embedded_model, capsys)
     shutil.rmtree(tmp_path / "base")
     assert main(["leaderboard", "compare", str(recorded[0]), str(recorded[1])]) == 2
     assert "needs the run directory" in capsys.readouterr().err
+
+
+def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
+    """`gapbench improve` marks f_0's evaluation base=<itself>, round=0: it is the baseline, not a round."""
+    from leaderboards.entries import load_entry
+    from leaderboards.testing import write_run
+
+    g = {"a-0": [1, 0], "a-1": [0, 0]}
+    for rnd, derived in ((0, False), (1, True), (None, True)):
+        run = write_run(tmp_path / f"r{rnd}", g, model={"id": "m", "base": "m", "round": rnd})
+        results = run / "results.json" if (run / "results.json").exists() else next(run.rglob("results.json"))
+        assert load_entry(results).derived is derived
