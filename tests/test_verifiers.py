@@ -145,3 +145,9 @@ def test_unknown_verifier_lists_known():
     with pytest.raises(GapbenchError) as err:
         build_verifiers(["mcq"], m=1)
     assert "unknown verifier 'mcq'" in str(err.value) and "cot-binary" in str(err.value)
+
+
+def test_cot_requests_stop_where_a_looping_reply_restarts(task, doc):
+    (req,) = VERIFIERS.get("cot-score")().requests(task, doc, ["5"], {})
+    until = req.gen["until"]
+    assert "\n\n" in until and "\nCheck:" in until and task.verification_question() in until

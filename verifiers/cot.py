@@ -21,7 +21,7 @@ class _CoT(Verifier):
         return head + body + "Check:"
 
     def requests(self, task, doc, samples, replies):
-        gen = {"until": prompts.STOP}
+        gen = {"until": prompts.cot_stop(task)}
         return [
             Request(key=f"{i}:{j}", kind="generate", context=self.context(task, doc, response), gen=gen)
             for i, response in enumerate(samples)

@@ -12,9 +12,16 @@ import re
 
 from tasks.base import Doc, Task, VerificationExample
 
-VERSION = "1"
+VERSION = "2"  # 2: CoT replies also stop where the model starts a new check or repeats the question
 HEADER = "Each proposed solution below is checked carefully, then judged.\n\n"
 STOP = ["\n\n", "Question:", "</s>", "<|im_end|>"]
+
+
+def cot_stop(task: Task) -> list[str]:
+    """Where a CoT verification reply ends: a blank line, or the start of another block. Small
+    models often loop, repeating the verification question and a new "Check:" without a verdict;
+    stopping there saves up to the whole token budget per reply (the reply counts as unparsed)."""
+    return STOP + ["\nCheck:", "\nProposed solution:", task.verification_question()]
 
 
 def block(question: str, response: str, ask: str) -> str:
