@@ -27,14 +27,12 @@ PANELS = (
 def find_results(path: str | Path) -> Path:
     """The results.json a path names: the file, ``<dir>/results.json``, or the single one under ``<dir>``
     with a level breakdown."""
+    from leaderboards.rundata import candidates
+
     p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise GapbenchError(f"{p}: no such run directory or results.json.")
-    if (p / "results.json").is_file():
-        return p / "results.json"
-    hits = sorted(p.rglob("results.json"))
+    hits = candidates(p)
+    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
+        return hits[0]
     with_levels = [h for h in hits if GROUP in (_read(h).get("generation", {}).get("by_group") or {})]
     if len(with_levels) == 1:
         return with_levels[0]

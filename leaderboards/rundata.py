@@ -61,17 +61,25 @@ class RunData:
         return np.array(rows, dtype=bool).reshape(len(doc_ids), self.n)
 
 
+def candidates(path: Path) -> list[Path]:
+    """The results.json files a path names: the file itself, ``<dir>/results.json``, or every
+    results.json under ``<dir>``."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise GapbenchError(f"{path}: no such run directory or results.json.")
+    if (path / "results.json").is_file():
+        return [path / "results.json"]
+    return sorted(path.rglob("results.json"))
+
+
 def locate(path: str | Path, task: str | None = None) -> Path:
     """The results.json a path names: the file itself, ``<dir>/results.json``, or the one results.json
     under ``<dir>`` (of ``task`` when given)."""
     p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise GapbenchError(f"{p}: no such run directory or results.json.")
-    if (p / "results.json").is_file():
-        return p / "results.json"
-    hits = sorted(p.rglob("results.json"))
+    hits = candidates(p)
+    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
+        return hits[0]
     if task:
         hits = [h for h in hits if _task_name(h) == task]
     if len(hits) == 1:
