@@ -46,7 +46,7 @@ from harness.errors import GapbenchError
 from harness.filters import FilterRule, parse_filter
 from harness.jsonl import read_jsonl
 from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
-from harness.runner import RunOptions, Runner, build_verifiers
+from harness.runner import RunOptions, Runner, build_verifiers, slug
 from harness.store import RunStore
 from tasks import TASKS
 
@@ -261,7 +261,11 @@ class Improver:
         return self.base.backend, ",".join(f"{k}={v}" for k, v in args.items())
 
     def model_meta(self, t: int) -> dict:
-        return {"base": self.base.label, "round": t, "improve_filter": self.filter_label()}
+        """base/round for leaderboards; f_t (t >= 1) gets a display name instead of its folder path."""
+        meta = {"base": self.base.label, "round": t, "improve_filter": self.filter_label()}
+        if t >= 1:
+            meta["name"] = f"{slug(self.base.label)}-{self.out.resolve().name}-r{t}"
+        return meta
 
     def filter_label(self) -> str:
         return "oracle (g = 1)" if self.opts.oracle_filter else f"{self.verifier.method} {self.rule.spec}"

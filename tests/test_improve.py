@@ -295,6 +295,7 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     # the evaluation of f_1 ran on the checkpoint and carries base/round
     res1 = json.loads((out / "round-1" / "eval" / "arith" / "results.json").read_text())
     assert res1["model"]["base"] == "smollm2-135m-instruct" and res1["model"]["round"] == 1
+    assert res1["model"]["name"].endswith("-r1") and "/" not in res1["model"]["name"]  # a display name, not a path
     assert res1["model"]["id"] == str(ckpt.resolve()) and res1["model"]["parameters"] > 100_000_000  # it loaded
     res0 = json.loads((out / "round-0" / "eval" / "arith" / "results.json").read_text())
     assert res0["model"]["round"] == 0 and res0["task"]["split"] == "test"
