@@ -302,13 +302,9 @@ class Arith(Task):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.levels = self._resolve_levels()
-        for key in ("per_level", "num_fewshot", "seed"):
-            if not isinstance(self.options[key], int) or isinstance(self.options[key], bool):
-                raise GapbenchError(f"task option arith.{key}={self.options[key]!r} must be an integer.")
-        if self.options["per_level"] < 1:
-            raise GapbenchError(f"task option arith.per_level={self.options['per_level']} must be at least 1.")
-        if self.options["num_fewshot"] < 0:
-            raise GapbenchError(f"task option arith.num_fewshot={self.options['num_fewshot']} must be 0 or more.")
+        self.require_whole("per_level", 1)
+        self.require_whole("num_fewshot", 0)
+        self.require_whole("seed")
         self._check_sizes()
         self._doc_cache: dict[str, list[Doc]] = {}
         self._fewshot_cache: dict[tuple[str, str], list[str]] = {}

@@ -71,6 +71,21 @@ class Task:
         for key, value in options.items():
             self.options[key] = _coerce(self.name, key, value, self.defaults[key])
 
+    def require_whole(self, key: str, low: int | None = None, high: int | None = None) -> int:
+        """The option ``key`` as a whole number within [low, high], or an error naming it."""
+        value = self.options[key]
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok and ((low is not None and value < low) or (high is not None and value > high)):
+            ok = False
+        if not ok:
+            bound = (
+                f" from {low} to {high}" if low is not None and high is not None
+                else f" of {low} or more" if low is not None
+                else ""
+            )
+            raise GapbenchError(f"task option {self.name}.{key}={value!r}: give a whole number{bound}.")
+        return value
+
     def config(self) -> dict:
         """What identifies this task's prompts and data in run.json."""
         return {"name": self.name, "version": self.version, "options": dict(self.options)}

@@ -103,8 +103,7 @@ class GSM8K(Task):
 
     def __init__(self, **options):
         super().__init__(**options)
-        if not isinstance(self.options["num_fewshot"], int) or self.options["num_fewshot"] < 0:
-            raise GapbenchError(f"gsm8k.num_fewshot must be a whole number >= 0, got {self.options['num_fewshot']!r}.")
+        self.require_whole("num_fewshot", 0)
         self._data_dir: Path | None = None
         self._fewshot: list[tuple[str, str]] | None = None
 

@@ -196,11 +196,7 @@ class _MathBase(Task):
 
     def __init__(self, **options):
         super().__init__(**options)
-        n = self.options["num_fewshot"]
-        if not isinstance(n, int) or not 0 <= n <= len(FEWSHOT):
-            raise GapbenchError(
-                f"task option {self.name}.num_fewshot={n!r}: give a whole number from 0 to {len(FEWSHOT)}."
-            )
+        self.require_whole("num_fewshot", 0, len(FEWSHOT))
 
     def _rows(self, split: str, data_dir: Path | None) -> tuple[list[dict], str]:
         raise NotImplementedError

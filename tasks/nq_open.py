@@ -132,11 +132,7 @@ class NQOpenTask(Task):
 
     def __init__(self, **options):
         super().__init__(**options)
-        n = self.options["num_fewshot"]
-        if not isinstance(n, int) or not 0 <= n <= len(FEWSHOT):
-            raise GapbenchError(
-                f"task option {self.name}.num_fewshot={n!r}: give a whole number from 0 to {len(FEWSHOT)}."
-            )
+        self.require_whole("num_fewshot", 0, len(FEWSHOT))
 
     def load_docs(self, split: str, data_dir: Path | None) -> list[Doc]:
         path = self.options["path"]

@@ -414,13 +414,10 @@ class Sudoku(Task):
 
     def __init__(self, **options):
         super().__init__(**options)
-        size, count, fewshot = self.options["size"], self.options["count"], self.options["num_fewshot"]
-        if size not in SIZES:
-            raise GapbenchError(f"sudoku.size must be 4 or 9, got {size!r}.")
-        if not isinstance(count, int) or count < 1:
-            raise GapbenchError(f"sudoku.count must be a whole number >= 1, got {count!r}.")
-        if not isinstance(fewshot, int) or not 0 <= fewshot <= EXAMPLE_POOL:
-            raise GapbenchError(f"sudoku.num_fewshot must be between 0 and {EXAMPLE_POOL}, got {fewshot!r}.")
+        if self.options["size"] not in SIZES:
+            raise GapbenchError(f"sudoku.size must be 4 or 9, got {self.options['size']!r}.")
+        self.require_whole("count", 1)
+        self.require_whole("num_fewshot", 0, EXAMPLE_POOL)
         self._docs: dict[str, list[Doc]] = {}
 
     @property
