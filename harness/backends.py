@@ -136,6 +136,11 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
     """Sample one continuation per (context, gen_kwargs)."""
     if not requests:
         return []
+    from harness import prefix_generate
+
+    shared = prefix_generate.generate(lm, requests)
+    if shared is not None:
+        return shared
     instances = _instances("generate_until", requests)
     try:
         return list(lm.generate_until(instances, disable_tqdm=True))

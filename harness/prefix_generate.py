@@ -1,0 +1,343 @@
+"""Sampling for lm-eval's ``hf`` models with a shared few-shot head and continuous batching.
+
+lm-eval's ``hf`` ``generate_until`` runs every request's whole context through the
+model, and runs each batch until its *longest* member stops. gapbench's generation
+and CoT-verification requests all start with the same few-shot examples, and small
+models' answers vary from a few tokens to the token limit, so on a CPU most of that
+work is repeated prefill and padding rows. Here:
+
+- the token prefix shared by all of a call's contexts runs once; its key/value cache
+  is copied into every row;
+- up to ``batch_size`` rows decode together; a row that stops (a stop sequence, the
+  end-of-sequence token, or ``max_gen_toks``) leaves the batch at once and waiting
+  requests take its place (continuous batching); the gaps this leaves in the cache
+  are masked out and cut away as they grow.
+
+The result of each request follows lm-eval exactly: the same tokenisation and left
+truncation (``tok_batch_encode``), the same stop sequences (the request's ``until``
+plus the end-of-sequence string), the same ``max_gen_toks``, the same decoding and
+cut at the first stop sequence (``postprocess_generated_text``). Greedy decoding gives
+lm-eval's tokens up to float rounding (a test checks equal strings); sampling uses the
+warpers of Hugging Face ``generate`` in its order (temperature, top-k from the model's
+generation config or 50, top-p), so the distribution is the same, though the random
+draws differ from lm-eval's padded batches. ``benchmarks/generate_prefix.py`` measures
+the speed-up. ``GAPBENCH_PREFIX_CACHE=0`` turns this path off with the loglikelihood one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from harness import prefix_cache
+
+# Settings of a model's generation config under which generate() would change the
+# distribution beyond temperature/top-k/top-p: such models go through lm-eval.
+_NEUTRAL = {
+    "repetition_penalty": (None, 1.0),
+    "no_repeat_ngram_size": (None, 0),
+    "encoder_no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None,),
+    "min_length": (None, 0),
+    "min_new_tokens": (None, 0),
+    "typical_p": (None, 1.0),
+    "epsilon_cutoff": (None, 0.0),
+    "eta_cutoff": (None, 0.0),
+    "min_p": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,),
+    "sequence_bias": (None,),
+    "num_beams": (None, 1),
+}
+_ALLOWED_KWARGS = {"do_sample", "temperature", "top_p", "top_k"}
+COMPACT_AT = 16  # cut masked cache columns once every row has this many
+
+
+def generate(lm, requests: list[tuple[str, dict]]) -> list[str] | None:
+    """One continuation per (context, gen_kwargs), or None when this path does not apply
+    (another backend, a model whose generation config or cache this loop does not cover,
+    or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k)."""
+    if not requests or not prefix_cache.supported(lm) or not _model_ok(lm):
+        return None
+    groups: dict[str, list[int]] = {}
+    for i, (_, kwargs) in enumerate(requests):
+        groups.setdefault(json.dumps(kwargs, sort_keys=True, default=str), []).append(i)
+    out: list[str | None] = [None] * len(requests)
+    for idx in groups.values():
+        texts = _generate_group(lm, [requests[i][0] for i in idx], requests[idx[0]][1])
+        if texts is None:
+            return None
+        for i, t in zip(idx, texts):
+            out[i] = t
+    return out  # type: ignore[return-value]
+
+
+def _model_ok(lm) -> bool:
+    model = lm.model
+    config = getattr(model, "generation_config", None)
+    if config is None or getattr(model.config, "is_encoder_decoder", False):
+        return False
+    return all(getattr(config, key, None) in ok for key, ok in _NEUTRAL.items())
+
+
+def _settings(lm, gen_kwargs: dict):
+    """lm-eval's own reading of gen_kwargs: (until, max_gen_toks, do_sample, warpers) or None."""
+    from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
+
+    kwargs = normalize_gen_kwargs(dict(gen_kwargs), lm.max_gen_toks)
+    until = handle_stop_sequences(kwargs.pop("until", None), eos=lm.tok_decode(lm.eot_token_id, skip_special_tokens=False))
+    max_gen_toks = int(kwargs.pop("max_gen_toks"))
+    if set(kwargs) - _ALLOWED_KWARGS:
+        return None
+    temperature = float(kwargs.get("temperature") or 0.0)
+    do_sample = kwargs.get("do_sample")
+    if do_sample is None:
+        do_sample = temperature > 0
+    warpers = _warpers(lm, temperature, kwargs.get("top_p"), kwargs.get("top_k")) if do_sample else None
+    return until, max_gen_toks, bool(do_sample), warpers
+
+
+def _warpers(lm, temperature: float, top_p, top_k):
+    """The logits warpers of Hugging Face ``generate`` for these settings, in its order."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    config = lm.model.generation_config
+    if top_k is None:
+        top_k = config.top_k if config.top_k is not None else 50
+    if top_p is None:
+        top_p = config.top_p if config.top_p is not None else 1.0
+    if not temperature:
+        temperature = config.temperature if config.temperature is not None else 1.0
+    warpers = LogitsProcessorList()
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(float(temperature)))
+    if top_k and top_k != 0:
+        warpers.append(TopKLogitsWarper(top_k=int(top_k), min_tokens_to_keep=1))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=float(top_p), min_tokens_to_keep=1))
+    return warpers
+
+
+def _eos_ids(lm) -> set[int]:
+    ids = {int(lm.eot_token_id)}
+    config_eos = lm.model.generation_config.eos_token_id
+    if config_eos is not None:
+        ids |= {int(x) for x in (config_eos if isinstance(config_eos, (list, tuple)) else [config_eos])}
+    return ids
+
+
+def _encode(lm, contexts: list[str], max_ctx_len: int) -> list[list[int]]:
+    out = []
+    for c in contexts:
+        ids, mask = lm.tok_batch_encode([c], left_truncate_len=max_ctx_len, truncation=lm.truncation)
+        out.append([int(t) for t, m in zip(ids[0].tolist(), mask[0].tolist()) if m])
+    return out
+
+
+class _Batch:
+    """The rows decoding together: one DynamicCache (rows x heads x T x dim per layer),
+    a (rows x T) attention mask with 0 on gaps, each row's next position and next-token logits.
+    Columns [0, P) hold the shared prefix in every row."""
+
+    def __init__(self, prefix_len: int):
+        self.P = prefix_len
+        self.cache = None
+        self.mask = None
+        self.pos = None
+        self.logits = None
+        self.rows: list[int] = []  # request index per row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def width(self) -> int:
+        return 0 if self.mask is None else self.mask.shape[1]
+
+    def _layers(self):
+        return self.cache.layers
+
+    def widen(self, width: int) -> None:
+        """Insert masked columns right after the prefix until the cache is ``width`` wide."""
+        import torch
+
+        extra = width - self.width()
+        if extra <= 0 or not self.rows:
+            return
+        P = self.P
+        for layer in self._layers():
+            for name in ("keys", "values"):
+                t = getattr(layer, name)
+                pad = t.new_zeros(t.shape[0], t.shape[1], extra, t.shape[3])
+                setattr(layer, name, torch.cat([t[:, :, :P], pad, t[:, :, P:]], dim=2))
+        pad = self.mask.new_zeros(self.mask.shape[0], extra)
+        self.mask = torch.cat([self.mask[:, :P], pad, self.mask[:, P:]], dim=1)
+
+    def merge(self, other: "_Batch") -> None:
+        import torch
+
+        if not self.rows:
+            self.cache, self.mask, self.pos, self.logits, self.rows = other.cache, other.mask, other.pos, other.logits, list(other.rows)
+            return
+        width = max(self.width(), other.width())
+        self.widen(width)
+        other.widen(width)
+        for mine, theirs in zip(self._layers(), other._layers()):
+            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
+            mine.values = torch.cat([mine.values, theirs.values], dim=0)
+        self.mask = torch.cat([self.mask, other.mask], dim=0)
+        self.pos = torch.cat([self.pos, other.pos], dim=0)
+        self.logits = torch.cat([self.logits, other.logits], dim=0)
+        self.rows += other.rows
+
+    def keep(self, keep: list[int]) -> None:
+        """Keep only these row positions."""
+        import torch
+
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[k] for k in keep]
+        if not keep:
+            self.cache = self.mask = self.pos = self.logits = None
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.mask, self.pos, self.logits = self.mask[index], self.pos[index], self.logits[index]
+
+    def compact(self) -> None:
+        """Cut the columns after the prefix that every row masks."""
+        import torch
+
+        if not self.rows:
+            return
+        P = self.P
+        body = self.mask[:, P:]
+        live = body.any(dim=0).nonzero()
+        gap = int(live[0]) if len(live) else body.shape[1]
+        if gap < COMPACT_AT:
+            return
+        for layer in self._layers():
+            layer.keys = torch.cat([layer.keys[:, :, :P], layer.keys[:, :, P + gap :]], dim=2)
+            layer.values = torch.cat([layer.values[:, :, :P], layer.values[:, :, P + gap :]], dim=2)
+        self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
+
+
+def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | None:
+    import torch
+    from lm_eval.models.utils import postprocess_generated_text
+
+    settings = _settings(lm, gen_kwargs)
+    if settings is None:
+        return None
+    until, max_gen_toks, do_sample, warpers = settings
+    max_ctx_len = lm.max_length - max_gen_toks
+    if max_ctx_len <= 0:
+        return None
+    encoded = _encode(lm, contexts, max_ctx_len)
+    if any(not e for e in encoded):
+        return None
+    P = prefix_cache.shared_prefix([(e, []) for e in encoded])
+    model, device = lm.model, lm.device
+    batch_size = int(lm.batch_size) if str(lm.batch_size).isdigit() else 16
+    batch_size = max(1, batch_size)
+    eos = _eos_ids(lm)
+    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    think = lm.think_end_token if isinstance(getattr(lm, "think_end_token", None), str) else None
+    if isinstance(getattr(lm, "think_end_token", None), int):
+        return None
+    autocast = torch.autocast(device_type=device.type, dtype=lm.mixed_precision_dtype, enabled=lm.mixed_precision_dtype is not None)
+
+    generated: dict[int, list[int]] = {}
+    results: list[str | None] = [None] * len(contexts)
+    with torch.no_grad(), autocast:
+        head = None
+        if P > 0:
+            head = model(torch.tensor([encoded[0][:P]], device=device), use_cache=True).past_key_values
+            if not _plain_cache(head):
+                return None
+
+        def admit(indices: list[int]) -> _Batch:
+            """Prefill the new rows' own tokens (left-padded) on top of the shared prefix."""
+            rests = [encoded[i][P:] for i in indices]
+            S = max(len(r) for r in rests)
+            ids = torch.full((len(indices), S), pad_id, dtype=torch.long, device=device)
+            mask = torch.zeros((len(indices), P + S), dtype=torch.long, device=device)
+            mask[:, :P] = 1
+            positions = torch.zeros((len(indices), S), dtype=torch.long, device=device)
+            for row, r in enumerate(rests):
+                ids[row, S - len(r) :] = torch.tensor(r, device=device)
+                mask[row, P + S - len(r) :] = 1
+                positions[row, S - len(r) :] = torch.arange(P, P + len(r), device=device)
+            if head is not None:
+                past = copy.deepcopy(head)
+                past.batch_repeat_interleave(len(indices))
+            else:
+                past = None
+            out = model(ids, attention_mask=mask, past_key_values=past, position_ids=positions, use_cache=True)
+            if not _plain_cache(out.past_key_values):
+                raise _Unsupported
+            b = _Batch(P)
+            b.cache, b.mask, b.logits, b.rows = out.past_key_values, mask, out.logits[:, -1, :].float(), list(indices)
+            b.pos = torch.tensor([len(encoded[i]) for i in indices], dtype=torch.long, device=device)
+            return b
+
+        # longest contexts first, as lm-eval orders them
+        queue = sorted(range(len(contexts)), key=lambda i: -len(encoded[i]))
+        batch = _Batch(P)
+        try:
+            while queue or batch.rows:
+                free = batch_size - len(batch)
+                if queue and (free >= max(1, batch_size // 4) or len(queue) <= free or not batch.rows):
+                    take, queue = queue[:free], queue[free:]
+                    batch.merge(admit(take))
+                for i in batch.rows:
+                    generated.setdefault(i, [])
+                logits = batch.logits
+                if do_sample:
+                    scores = warpers(None, logits)
+                    tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+                else:
+                    tokens = logits.argmax(dim=-1)
+                keep = []
+                for row, (i, t) in enumerate(zip(batch.rows, tokens.tolist())):
+                    toks = generated[i]
+                    toks.append(int(t))
+                    done = int(t) in eos or len(toks) >= max_gen_toks
+                    if not done:
+                        text = lm.tok_decode(toks)
+                        done = any(s and s in text for s in until)
+                    if done:
+                        results[i] = postprocess_generated_text(generation=lm.tok_decode(toks), stop=until, think_end_token=think)
+                    else:
+                        keep.append(row)
+                keep_tokens = tokens[keep] if len(keep) != len(batch.rows) else tokens
+                batch.keep(keep)
+                if not batch.rows:
+                    continue
+                batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch), 1)], dim=1)
+                out = model(
+                    keep_tokens.view(-1, 1).to(device),
+                    attention_mask=batch.mask,
+                    past_key_values=batch.cache,
+                    position_ids=batch.pos.view(-1, 1),
+                    use_cache=True,
+                )
+                batch.cache = out.past_key_values
+                batch.logits = out.logits[:, -1, :].float()
+                batch.pos = batch.pos + 1
+                batch.compact()
+        except _Unsupported:
+            return None
+    return results  # type: ignore[return-value]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _plain_cache(cache) -> bool:
+    """A DynamicCache of plain (full-attention) layers: the only kind the row surgery above handles."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
