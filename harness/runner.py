@@ -275,7 +275,9 @@ class Runner:
 
     def _chunk_size(self) -> int:
         bs = self.opts.batch_size
-        return max(8, int(bs) * 2) if str(bs).isdigit() else 64
+        # several batches per chunk: continuous batching (harness/prefix_generate.py) keeps its rows
+        # full across a chunk; a killed run loses at most one chunk
+        return max(8, int(bs) * 4) if str(bs).isdigit() else 64
 
 
 def _chunks(items: list, size: int):

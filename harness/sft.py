@@ -166,6 +166,52 @@ def completion_loss(logits, labels):
     return loss, int((shift_labels != IGNORE).sum())
 
 
+def shared_prompt_prefix(examples: Sequence[dict]) -> int:
+    """Tokens at the start of every example that are prompt (label -100) in all of them, leaving
+    each example at least one prompt token of its own (its last prompt position predicts the
+    first completion token)."""
+    def prompt_len(e):
+        return next((j for j, x in enumerate(e["labels"]) if x != IGNORE), len(e["labels"]))
+
+    first = examples[0]["input_ids"]
+    n = min(prompt_len(e) for e in examples) - 1
+    for e in examples[1:]:
+        ids, k = e["input_ids"], 0
+        while k < n and ids[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
+
+
+def micro_batch_loss(model, examples: Sequence[dict], pad_id: int, device, *, share_prefix: bool = True, min_shared: int = 32):
+    """The summed completion loss of a micro-batch.
+
+    Few-shot prompts share a long head (the same worked examples before every question).
+    With ``share_prefix``, that head runs once per micro-batch, and its key/value cache,
+    repeated for each example, carries the gradient of every example back into it: the loss
+    and the gradients are those of running every example whole (causal attention: the head's
+    states do not depend on what follows it), at a fraction of the compute when the head is
+    most of each example. ``tests/test_improve.py`` checks both paths give the same loss and
+    gradients."""
+    import torch
+
+    shared = shared_prompt_prefix(examples) if share_prefix and len(examples) > 1 else 0
+    if shared < min_shared:
+        ids, mask, labels = collate(examples, pad_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        return completion_loss(logits, labels.to(device))[0]
+    head = torch.tensor([examples[0]["input_ids"][:shared]], dtype=torch.long, device=device)
+    past = model(input_ids=head, use_cache=True).past_key_values
+    past.batch_repeat_interleave(len(examples))
+    rest = [{"input_ids": e["input_ids"][shared:], "labels": e["labels"][shared:]} for e in examples]
+    ids, mask, labels = collate(rest, pad_id)
+    ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+    full_mask = torch.cat([mask.new_ones(len(rest), shared), mask], dim=1)
+    positions = torch.arange(shared, shared + ids.shape[1], device=device).expand(len(rest), -1)
+    logits = model(input_ids=ids, attention_mask=full_mask, past_key_values=past, position_ids=positions, use_cache=True).logits
+    return completion_loss(logits, labels)[0]
+
+
 # ----------------------------------------------------------------------------------------------
 # the training loop
 
@@ -180,6 +226,7 @@ class TrainSettings:
     max_length: int = 2048  # tokens per example (prompt cut from the left beyond it)
     weight_decay: float = 0.0
     seed: int = 1234
+    share_prefix: bool = True  # run a micro-batch's common prompt head once (same loss and gradients)
 
     def check(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -259,11 +306,9 @@ def finetune(
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for k in range(0, len(batch), settings.micro_batch_size):
-            ids, mask, labels = collate([encoded[i] for i in batch[k : k + settings.micro_batch_size]], pad_id)
-            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+            micro = [encoded[i] for i in batch[k : k + settings.micro_batch_size]]
             with autocast:
-                logits = model(input_ids=ids, attention_mask=mask).logits
-            loss_sum, _ = completion_loss(logits, labels)
+                loss_sum = micro_batch_loss(model, micro, pad_id, device, share_prefix=settings.share_prefix)
             (loss_sum / max(n_tokens, 1)).backward()
             step_loss += float(loss_sum.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -349,3 +349,39 @@ def test_a_finished_checkpoint_is_reused_and_one_from_other_data_is_refused(tmp_
     assert improver.fine_tune(0, sft_path, "aaa", 3)["round"] == 1 and improver.trained == 0  # no training
     with pytest.raises(GapbenchError, match="sha256 aaa"):
         improver.fine_tune(0, sft_path, "bbb", 3)
+
+
+def test_the_shared_prompt_prefix_leaves_each_example_a_prompt_token():
+    a = {"input_ids": [1, 2, 3, 4, 5, 6], "labels": [sft.IGNORE] * 4 + [5, 6]}
+    b = {"input_ids": [1, 2, 3, 9, 5], "labels": [sft.IGNORE] * 4 + [5]}
+    c = {"input_ids": [1, 2, 3, 4, 7], "labels": [sft.IGNORE] * 4 + [7]}
+    assert sft.shared_prompt_prefix([a, b]) == 3
+    assert sft.shared_prompt_prefix([a, c]) == 3  # the 4th token is shared but is the last prompt token
+    assert sft.shared_prompt_prefix([a]) == 3
+
+
+@pytest.mark.model
+def test_the_shared_head_gives_the_loss_and_gradients_of_whole_examples(embedded_model):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(embedded_model)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model, dtype=torch.float32)
+    model.train()
+    head = "Q: What is 12 + 30?\nA: 42\n\nQ: What is 7 * 6?\nA: 42\n\nQ: What is 100 - 1?\nA: 99\n\n" * 2
+    examples = [
+        sft.encode_example(tok, head + f"Q: What is {a} + {b}?\nA:", f" {a + b}" + sft.COMPLETION_END, 2048)
+        for a, b in ((3, 4), (15, 27), (120, 5))
+    ]
+    assert sft.shared_prompt_prefix(examples) >= 32
+    results = []
+    for share in (True, False):
+        model.zero_grad()
+        loss = sft.micro_batch_loss(model, examples, tok.pad_token_id or 0, "cpu", share_prefix=share)
+        loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((float(loss.detach()), grads))
+    (shared_loss, shared_grads), (whole_loss, whole_grads) = results
+    assert shared_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert float((shared_grads - whole_grads).norm() / whole_grads.norm()) < 1e-4
+    assert float(whole_grads.norm()) > 0
