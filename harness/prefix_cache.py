@@ -60,32 +60,56 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float] | None:
     model = lm.model
     device = lm.device
     batch = int(lm.batch_size) if str(lm.batch_size).isdigit() else 8
+    pad = lm.tokenizer.pad_token_id or 0
     prefix = torch.tensor([pairs[0][0][:shared]], device=device)
     out: list[float] = [0.0] * len(pairs)
-    # longest first, so a batch pads little
-    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    # each distinct context runs once (MC asks for " Correct" and " Incorrect" after the same one)
+    by_context: dict[tuple, list[int]] = {}
+    for i, (ctx, _) in enumerate(pairs):
+        by_context.setdefault(tuple(ctx), []).append(i)
+    contexts = sorted(by_context, key=len, reverse=True)  # longest first, so a batch pads little
     with torch.no_grad():
         head = model(prefix, use_cache=True)
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            rests = [pairs[i][0][shared:] + pairs[i][1] for i in idx]
-            width = max(len(r) - 1 for r in rests) + 1
-            ids = torch.full((len(idx), width), lm.tokenizer.pad_token_id or 0, device=device)
-            mask = torch.zeros((len(idx), shared + width), dtype=torch.long, device=device)
+        for start in range(0, len(contexts), batch):
+            group = contexts[start : start + batch]
+            rests = [list(c[shared:]) for c in group]
+            width = max(len(r) for r in rests)
+            ids = torch.full((len(group), width), pad, device=device)
+            mask = torch.zeros((len(group), shared + width), dtype=torch.long, device=device)
             mask[:, :shared] = 1
             for row, r in enumerate(rests):
                 ids[row, : len(r)] = torch.tensor(r, device=device)
                 mask[row, shared : shared + len(r)] = 1
             past = copy.deepcopy(head.past_key_values)
-            past.batch_repeat_interleave(len(idx))
-            positions = torch.arange(shared, shared + width, device=device).expand(len(idx), -1)
+            past.batch_repeat_interleave(len(group))
+            positions = torch.arange(shared, shared + width, device=device).expand(len(group), -1)
             logits = model(ids, attention_mask=mask, past_key_values=past, position_ids=positions, use_cache=True).logits
-            logprobs = F.log_softmax(logits.float(), dim=-1)
-            for row, i in enumerate(idx):
-                ctx_rest = len(pairs[i][0]) - shared
-                cont = pairs[i][1]
-                # the token at rest position p is predicted by position p - 1
-                pos = torch.arange(ctx_rest - 1, ctx_rest - 1 + len(cont), device=device)
-                target = torch.tensor(cont, device=device)
-                out[i] = float(logprobs[row, pos, target].sum())
+            last = F.log_softmax(logits[torch.arange(len(group)), [len(r) - 1 for r in rests]].float(), dim=-1)
+            # the first continuation token comes from the context's last position; the rest of a
+            # longer continuation runs on top of its context's cache
+            longer = []
+            for row, c in enumerate(group):
+                for i in by_context[c]:
+                    cont = pairs[i][1]
+                    out[i] = float(last[row, cont[0]])
+                    if len(cont) > 1:
+                        longer.append((row, i))
+            if not longer:
+                continue
+            rows = torch.tensor([row for row, _ in longer], device=device)
+            past.batch_select_indices(rows)
+            tails = [pairs[i][1] for _, i in longer]
+            twidth = max(len(t) - 1 for t in tails)
+            tids = torch.full((len(longer), twidth), pad, device=device)
+            tmask = torch.cat([mask[rows], torch.zeros((len(longer), twidth), dtype=torch.long, device=device)], dim=1)
+            tpos = torch.zeros((len(longer), twidth), dtype=torch.long, device=device)
+            for k, ((row, i), t) in enumerate(zip(longer, tails)):
+                n = len(t) - 1
+                tids[k, :n] = torch.tensor(t[:-1], device=device)
+                tmask[k, shared + width : shared + width + n] = 1
+                tpos[k, :n] = torch.arange(len(pairs[i][0]), len(pairs[i][0]) + n, device=device)
+            tlogits = F.log_softmax(model(tids, attention_mask=tmask, past_key_values=past, position_ids=tpos, use_cache=True).logits.float(), dim=-1)
+            for k, ((_, i), t) in enumerate(zip(longer, tails)):
+                # tail position p (token t[p]) predicts t[p + 1]
+                out[i] += float(tlogits[k, torch.arange(len(t) - 1, device=device), torch.tensor(t[1:], device=device)].sum())
     return out
