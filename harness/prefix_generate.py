@@ -21,7 +21,8 @@ lm-eval's tokens up to float rounding (a test checks equal strings); sampling us
 warpers of Hugging Face ``generate`` in its order (temperature, top-k from the model's
 generation config or 50, top-p), so the distribution is the same, though the random
 draws differ from lm-eval's padded batches. ``benchmarks/generate_prefix.py`` measures
-the speed-up. ``GAPBENCH_PREFIX_CACHE=0`` turns this path off with the loglikelihood one.
+the speed-up. ``GAPBENCH_PREFIX_CACHE=0`` turns this path off with the loglikelihood one;
+``batch_size=auto`` also leaves generation to lm-eval, which sizes batches to the GPU.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str] | None:
     (another backend, a model whose generation config or cache this loop does not cover,
     or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k)."""
     if not requests or not prefix_cache.supported(lm) or not _model_ok(lm):
+        return None
+    if not str(lm.batch_size).isdigit():  # batch_size=auto: lm-eval sizes its batches to the GPU's memory
         return None
     groups: dict[str, list[int]] = {}
     for i, (_, kwargs) in enumerate(requests):
@@ -239,8 +242,7 @@ def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | No
         return None
     P = prefix_cache.shared_prefix([(e, []) for e in encoded])
     model, device = lm.model, lm.device
-    batch_size = int(lm.batch_size) if str(lm.batch_size).isdigit() else 16
-    batch_size = max(1, batch_size)
+    batch_size = max(1, int(lm.batch_size))
     eos = _eos_ids(lm)
     pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     think = lm.think_end_token if isinstance(getattr(lm, "think_end_token", None), str) else None
