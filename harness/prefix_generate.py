@@ -64,12 +64,18 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str] | None:
         return None
     if not str(lm.batch_size).isdigit():  # batch_size=auto: lm-eval sizes its batches to the GPU's memory
         return None
+    if isinstance(getattr(lm, "think_end_token", None), int):  # lm-eval cuts at a thinking token id
+        return None
     groups: dict[str, list[int]] = {}
     for i, (_, kwargs) in enumerate(requests):
         groups.setdefault(json.dumps(kwargs, sort_keys=True, default=str), []).append(i)
+    # every group's settings are read before any generation, so a fallback wastes no work
+    plans = [(idx, _settings(lm, requests[idx[0]][1])) for idx in groups.values()]
+    if any(settings is None for _, settings in plans):
+        return None
     out: list[str | None] = [None] * len(requests)
-    for idx in groups.values():
-        texts = _generate_group(lm, [requests[i][0] for i in idx], requests[idx[0]][1])
+    for idx, settings in plans:
+        texts = _generate_group(lm, [requests[i][0] for i in idx], settings)
         if texts is None:
             return None
         for i, t in zip(idx, texts):
@@ -86,13 +92,14 @@ def _model_ok(lm) -> bool:
 
 
 def _settings(lm, gen_kwargs: dict):
-    """lm-eval's own reading of gen_kwargs: (until, max_gen_toks, do_sample, warpers) or None."""
+    """lm-eval's own reading of gen_kwargs: (until, max_gen_toks, do_sample, warpers), or None for
+    settings this loop does not cover (other kwargs, or no room for the context)."""
     from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
 
     kwargs = normalize_gen_kwargs(dict(gen_kwargs), lm.max_gen_toks)
     until = handle_stop_sequences(kwargs.pop("until", None), eos=lm.tok_decode(lm.eot_token_id, skip_special_tokens=False))
     max_gen_toks = int(kwargs.pop("max_gen_toks"))
-    if set(kwargs) - _ALLOWED_KWARGS:
+    if set(kwargs) - _ALLOWED_KWARGS or lm.max_length - max_gen_toks <= 0:
         return None
     temperature = float(kwargs.get("temperature") or 0.0)
     do_sample = kwargs.get("do_sample")
@@ -116,7 +123,7 @@ def _warpers(lm, temperature: float, top_p, top_k):
     warpers = LogitsProcessorList()
     if temperature != 1.0:
         warpers.append(TemperatureLogitsWarper(float(temperature)))
-    if top_k and top_k != 0:
+    if top_k:
         warpers.append(TopKLogitsWarper(top_k=int(top_k), min_tokens_to_keep=1))
     if top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p=float(top_p), min_tokens_to_keep=1))
@@ -226,18 +233,12 @@ class _Batch:
         self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
 
 
-def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | None:
+def _generate_group(lm, contexts: list[str], settings) -> list[str] | None:
     import torch
     from lm_eval.models.utils import postprocess_generated_text
 
-    settings = _settings(lm, gen_kwargs)
-    if settings is None:
-        return None
     until, max_gen_toks, do_sample, warpers = settings
-    max_ctx_len = lm.max_length - max_gen_toks
-    if max_ctx_len <= 0:
-        return None
-    encoded = _encode(lm, contexts, max_ctx_len)
+    encoded = _encode(lm, contexts, lm.max_length - max_gen_toks)
     if any(not e for e in encoded):
         return None
     P = prefix_cache.shared_prefix([(e, []) for e in encoded])
@@ -246,8 +247,6 @@ def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | No
     eos = _eos_ids(lm)
     pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     think = lm.think_end_token if isinstance(getattr(lm, "think_end_token", None), str) else None
-    if isinstance(getattr(lm, "think_end_token", None), int):
-        return None
     autocast = torch.autocast(device_type=device.type, dtype=lm.mixed_precision_dtype, enabled=lm.mixed_precision_dtype is not None)
 
     generated: dict[int, list[int]] = {}
@@ -282,6 +281,8 @@ def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | No
             b = _Batch(P)
             b.cache, b.mask, b.logits, b.rows = out.past_key_values, mask, out.logits[:, -1, :].float(), list(indices)
             b.pos = torch.tensor([len(encoded[i]) for i in indices], dtype=torch.long, device=device)
+            for i in indices:
+                generated[i] = []
             return b
 
         # longest contexts first, as lm-eval orders them
@@ -293,8 +294,6 @@ def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | No
                 if queue and (free >= max(1, batch_size // 4) or len(queue) <= free or not batch.rows):
                     take, queue = queue[:free], queue[free:]
                     batch.merge(admit(take))
-                for i in batch.rows:
-                    generated.setdefault(i, [])
                 logits = batch.logits
                 if do_sample:
                     scores = warpers(None, logits)
@@ -305,12 +304,9 @@ def _generate_group(lm, contexts: list[str], gen_kwargs: dict) -> list[str] | No
                 for row, (i, t) in enumerate(zip(batch.rows, tokens.tolist())):
                     toks = generated[i]
                     toks.append(int(t))
-                    done = int(t) in eos or len(toks) >= max_gen_toks
-                    if not done:
-                        text = lm.tok_decode(toks)
-                        done = any(s and s in text for s in until)
-                    if done:
-                        results[i] = postprocess_generated_text(generation=lm.tok_decode(toks), stop=until, think_end_token=think)
+                    text = lm.tok_decode(toks)
+                    if int(t) in eos or len(toks) >= max_gen_toks or any(s and s in text for s in until):
+                        results[i] = postprocess_generated_text(generation=text, stop=until, think_end_token=think)
                     else:
                         keep.append(row)
                 keep_tokens = tokens[keep] if len(keep) != len(batch.rows) else tokens

@@ -169,18 +169,13 @@ def completion_loss(logits, labels):
 def shared_prompt_prefix(examples: Sequence[dict]) -> int:
     """Tokens at the start of every example that are prompt (label -100) in all of them, leaving
     each example at least one prompt token of its own (its last prompt position predicts the
-    first completion token)."""
+    first completion token): :func:`harness.prefix_cache.shared_prefix` over the prompt parts."""
+    from harness.prefix_cache import shared_prefix
+
     def prompt_len(e):
         return next((j for j, x in enumerate(e["labels"]) if x != IGNORE), len(e["labels"]))
 
-    first = examples[0]["input_ids"]
-    n = min(prompt_len(e) for e in examples) - 1
-    for e in examples[1:]:
-        ids, k = e["input_ids"], 0
-        while k < n and ids[k] == first[k]:
-            k += 1
-        n = k
-    return max(n, 0)
+    return shared_prefix([(e["input_ids"][: prompt_len(e)], []) for e in examples])
 
 
 def micro_batch_loss(model, examples: Sequence[dict], pad_id: int, device, *, share_prefix: bool = True, min_shared: int = 32):
