@@ -1,5 +1,5 @@
 """Benchmark: sampling through lm-eval's plain ``hf`` generate_until against gapbench's
-shared-prefix, continuous-batching path (``harness/prefix_generate.py``), on the embedded
+shared-prefix, continuous-batching path (``harness/models/prefix_generate.py``), on the embedded
 model, in the same run.
 
     python benchmarks/generate_prefix.py [--task gsm8k --data-dir ../shared/data] [--prompts 8] [--n 4]
@@ -31,7 +31,7 @@ def main() -> None:
 
     import torch
 
-    from harness import backends, default_model, prefix_cache
+    from harness.models import backends, embedded as default_model, prefix_cache
     from harness.config import Sampling
     from tasks import TASKS
 

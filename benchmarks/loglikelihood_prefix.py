@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
 
-    from harness import backends, default_model, prefix_cache
+    from harness.models import backends, embedded as default_model, prefix_cache
     from tasks import TASKS
     from verifiers import VERIFIERS
 

@@ -1,5 +1,5 @@
 """Benchmark: one fine-tuning micro-batch with the shared few-shot head run once
-(``harness.sft.micro_batch_loss(share_prefix=True)``, the default) against every example
+(``harness.improve.sft.micro_batch_loss(share_prefix=True)``, the default) against every example
 run whole, on the embedded model, in the same run.
 
     python benchmarks/sft_prefix.py [--task gsm8k --data-dir ../shared/data] [--examples 8]
@@ -27,7 +27,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness import default_model, sft
+    from harness.models import embedded as default_model
+    from harness.improve import sft
     from tasks import TASKS
 
     path = default_model.ensure(log=lambda *_: None)

@@ -26,7 +26,7 @@ def parse_task_args(text: str | None) -> dict[str, dict]:
 
 
 def parse_meta(text: str | None) -> dict:
-    from harness.backends import parse_model_args
+    from harness.models.backends import parse_model_args
 
     meta: dict = {}
     for key, value in parse_model_args(text).items():
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     add_run_parser(sub)
     add_list_parsers(sub)
-    for module in ("leaderboards.cli", "harness.improve_cli", "harness.lm_eval_tasks", "harness.ladder"):
+    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

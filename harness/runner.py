@@ -1,6 +1,6 @@
 """The stage runner: generate -> verify -> grade -> score -> results.json, per task.
 
-Every model call happens here (through :mod:`harness.backends`). Each stage reads
+Every model call happens here (through :mod:`harness.models.backends`). Each stage reads
 what the store already holds and asks the model only for what is missing, in
 chunks that are appended to disk as they finish.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import __version__, backends, scoring
+from harness import __version__, scoring
+from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
@@ -275,7 +276,7 @@ class Runner:
 
     def _chunk_size(self) -> int:
         bs = self.opts.batch_size
-        # several batches per chunk: continuous batching (harness/prefix_generate.py) keeps its rows
+        # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GapbenchError
-from leaderboards.entries import Entry, load_entries
+from leaderboards.entries import Entry, load_entries, verifier_order
 from leaderboards.scaling import linear_fit
 
 BOARD_SCHEMA_VERSION = 1
@@ -80,11 +80,6 @@ def _metric(block: dict | None, extra: tuple[str, ...] = ()) -> dict:
 
 def _diff(a, b):
     return None if a is None or b is None else rnd(a - b)
-
-
-def verifier_order(methods) -> list[str]:
-    """Model verifiers alphabetically, then ensembles, the oracle last."""
-    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from harness.config import differences
 from harness.errors import GapbenchError
-from leaderboards.builder import RESULTS_DIR, build, verifier_order
-from leaderboards.entries import Entry, load_entries
+from leaderboards.builder import RESULTS_DIR, build
+from leaderboards.entries import Entry, load_entries, verifier_order
 
 TOLERANCE = 1e-9  # float noise allowed below the threshold
 TEXT_FILES = ("README.md", "leaderboard.json")

@@ -31,7 +31,8 @@ from harness.config import differences
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
 from harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
-from leaderboards.builder import f3, verifier_order
+from leaderboards.builder import f3
+from leaderboards.entries import verifier_order
 from leaderboards.rundata import RunData
 
 EXACT_MAX = 25  # b + c up to this: exact binomial McNemar

@@ -76,6 +76,11 @@ class Entry:
         return {str(x).lower() for x in (self.checkpoint, m.get("hub_id"), m.get("id"), m.get("name")) if x}
 
 
+def verifier_order(methods) -> list[str]:
+    """Model verifiers alphabetically, then ensembles, the oracle last."""
+    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
+
+
 def slugify(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
 

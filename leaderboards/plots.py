@@ -19,8 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from leaderboards.builder import verifier_order  # noqa: E402
-from leaderboards.entries import Entry  # noqa: E402
+from leaderboards.entries import Entry, verifier_order  # noqa: E402
 
 PNG_META = {"Software": None}  # no matplotlib version stamp in the file
 DPI = 110

@@ -23,7 +23,7 @@ from leaderboards.compare import (
     resample,
 )
 from leaderboards.rundata import load_run
-from leaderboards.testing import write_run
+from boards_support import write_run
 
 G_BASE = {"add1-0": [1, 1], "add1-1": [1, 0], "mul1-0": [0, 0], "mul1-1": [0, 1]}  # J = 0.5
 G_NEW = {"add1-0": [1, 1], "add1-1": [1, 1], "mul1-0": [0, 1], "mul1-1": [0, 1]}  # J = 0.75

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from harness import improve, scoring, sft
+from harness import scoring
+from harness.improve import loop as improve, sft
 from harness.digest import sha256_file
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
@@ -184,7 +185,7 @@ def test_schedule_covers_every_example_once_per_epoch_and_stops_at_max_steps():
 
 def test_cli_registers_improve_and_maps_the_options():
     from harness.cli import build_parser
-    from harness.improve_cli import options_from_args
+    from harness.improve.cli import options_from_args
 
     args = build_parser().parse_args(
         ["improve", "--out", "x", "--task", "arith", "--task-args", "arith.levels=add2", "--verifiers", "cot-binary",

@@ -8,8 +8,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import GapbenchError
-from harness.ladder import find_results, ladder_data, level_order, tables
-from leaderboards.testing import write_run
+from leaderboards.ladder import find_results, ladder_data, level_order, tables
+from boards_support import write_run
 
 # levels listed out of ladder order, plus one the ladder does not know
 G = {

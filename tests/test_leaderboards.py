@@ -16,7 +16,7 @@ from leaderboards.builder import build, render_readme
 from leaderboards.check import check_board
 from leaderboards.entries import load_entries
 from leaderboards.scaling import linear_fit
-from leaderboards.testing import write_run
+from boards_support import write_run
 
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 QWEN = "Qwen/Qwen2.5-0.5B"
@@ -397,7 +397,7 @@ def test_two_real_runs_build_check_and_compare(tmp_path, embedded_model, capsys)
 def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
     """`gapbench improve` marks f_0's evaluation base=<itself>, round=0: it is the baseline, not a round."""
     from leaderboards.entries import load_entry
-    from leaderboards.testing import write_run
+    from boards_support import write_run
 
     g = {"a-0": [1, 0], "a-1": [0, 0]}
     for rnd, derived in ((0, False), (1, True), (None, True)):

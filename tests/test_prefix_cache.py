@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import backends, prefix_cache
+from harness.models import backends, prefix_cache
 
 pytestmark = pytest.mark.model
 

@@ -1,10 +1,10 @@
-"""Shared-prefix, continuous-batching generation (harness/prefix_generate.py) on the real embedded model."""
+"""Shared-prefix, continuous-batching generation (harness/models/prefix_generate.py) on the real embedded model."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import backends, prefix_cache, prefix_generate
+from harness.models import backends, prefix_cache, prefix_generate
 from tasks import TASKS
 
 pytestmark = pytest.mark.model

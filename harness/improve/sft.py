@@ -169,8 +169,8 @@ def completion_loss(logits, labels):
 def shared_prompt_prefix(examples: Sequence[dict]) -> int:
     """Tokens at the start of every example that are prompt (label -100) in all of them, leaving
     each example at least one prompt token of its own (its last prompt position predicts the
-    first completion token): :func:`harness.prefix_cache.shared_prefix` over the prompt parts."""
-    from harness.prefix_cache import shared_prefix
+    first completion token): :func:`harness.models.prefix_cache.shared_prefix` over the prompt parts."""
+    from harness.models.prefix_cache import shared_prefix
 
     def prompt_len(e):
         return next((j for j, x in enumerate(e["labels"]) if x != IGNORE), len(e["labels"]))

@@ -8,7 +8,7 @@ Round t, for t = 0 .. rounds-1, starting from f_0 = the base model:
    the verifier's own ``keep`` for ensembles, else the rule on its ``u``). With the oracle filter
    (the diversity-preserving STaR-like control) a sample is kept when its ground truth g is 1
    (``threshold:1`` on u = g), whatever ``--filter`` says;
-3. write the kept samples as an SFT data set, ``round-t/sft.jsonl`` (see :mod:`harness.sft`);
+3. write the kept samples as an SFT data set, ``round-t/sft.jsonl`` (see :mod:`harness.improve.sft`);
 4. **fine-tune** f_t on it into f_{t+1}: ``round-{t+1}/model/``, an ordinary HF folder with
    ``gapbench_meta.json``;
 5. **evaluate** f_{t+1} on the evaluation split: a Runner run into ``round-{t+1}/eval/``
@@ -40,7 +40,9 @@ from typing import Sequence
 
 import numpy as np
 
-from harness import __version__, backends, scoring, sft
+from harness import __version__, scoring
+from harness.improve import sft
+from harness.models import backends
 from harness.config import differences
 from harness.errors import GapbenchError
 from harness.filters import FilterRule, parse_filter

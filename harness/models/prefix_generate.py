@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import json
 
-from harness import prefix_cache
+from harness.models import prefix_cache
 
 # Settings of a model's generation config under which generate() would change the
 # distribution beyond temperature/top-k/top-p: such models go through lm-eval.

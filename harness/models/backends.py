@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import default_model
+from harness.models import embedded as default_model
 from harness.errors import GapbenchError
 
 HF_BACKENDS = ("hf", "hf-auto", "huggingface")
@@ -136,7 +136,7 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
     """Sample one continuation per (context, gen_kwargs)."""
     if not requests:
         return []
-    from harness import prefix_generate
+    from harness.models import prefix_generate
 
     shared = prefix_generate.generate(lm, requests)
     if shared is not None:
@@ -152,7 +152,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
     """log P(continuation | context) per request."""
     if not requests:
         return []
-    from harness import prefix_cache
+    from harness.models import prefix_cache
 
     if prefix_cache.supported(lm):
         shared = prefix_cache.loglikelihood(lm, requests)

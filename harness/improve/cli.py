@@ -1,4 +1,4 @@
-"""``gapbench improve``: the self-improvement loop (see :mod:`harness.improve` and docs/improve.md)."""
+"""``gapbench improve``: the self-improvement loop (see :mod:`harness.improve.loop` and docs/improve.md)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
 
 def options_from_args(args):
     from harness.cli import parse_task_args
-    from harness.improve import ImproveOptions
+    from harness.improve.loop import ImproveOptions
 
     task_args = parse_task_args(args.task_args)
     other = sorted(set(task_args) - {args.task})
@@ -95,7 +95,7 @@ def options_from_args(args):
 
 
 def cmd_improve(args) -> int:
-    from harness.improve import Improver
+    from harness.improve.loop import Improver
 
     improver = Improver(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     summary = improver.run()
