@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from harness.filters import DEFAULT_FILTER
+
 # The paper's sampling settings (Song et al. 2025, Sec. 4): temperature 0.7, top-p 0.9, 512 new tokens.
 TEMPERATURE = 0.7
 TOP_P = 0.9
@@ -47,7 +49,7 @@ class RunConfig:
     seed: int
     # scoring settings: recorded, not part of the identity
     verifiers: list = field(default_factory=list)
-    filter: str = "quantile:0.5"
+    filter: str = DEFAULT_FILTER
 
     IDENTITY = ("model", "verifier_model", "task", "split", "limit", "n", "m", "sampling", "verification_sampling", "seed")
 

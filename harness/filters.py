@@ -22,6 +22,7 @@ import numpy as np
 from harness.errors import GapbenchError
 
 KINDS = ("quantile", "threshold")
+DEFAULT_FILTER = "quantile:0.5"  # the paper's default: per prompt, the top half by u
 _VALID_FORMS = (
     "`quantile:Q` with Q in [0, 1) (per prompt, keep the samples at or above the Q-quantile of its scores, "
     "e.g. quantile:0.5 keeps the top half) or `threshold:T` with T in [0, 1] (keep the samples with u >= T, "

@@ -329,9 +329,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_lm_eval_tasks(args) -> int:
-    from harness.cli import _csv, parse_task_args
+    from harness.settings import csv, parse_task_args
 
-    names = _csv(args.tasks) if args.tasks else None
+    names = csv(args.tasks) if args.tasks else None
     folder = generate(
         args.out,
         tasks=names,

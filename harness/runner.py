@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,38 +20,13 @@ from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
+from harness.settings import RunOptions
 from harness.store import RunStore
 from tasks import TASKS, Doc, Task
 from verifiers import VERIFIERS, Verifier
 from verifiers import prompts as verification_prompts
 
 SCHEMA_VERSION = 1
-
-
-@dataclass
-class RunOptions:
-    model: str | None = None
-    model_args: str | None = None
-    verifier_model: str | None = None
-    verifier_model_args: str | None = None
-    tasks: list[str] = field(default_factory=lambda: ["arith"])
-    task_args: dict[str, dict] = field(default_factory=dict)
-    verifiers: list[str] = field(default_factory=lambda: ["mc"])
-    n: int = 4
-    m: int = 1
-    limit: int | None = None
-    split: str | None = None
-    data_dir: str | None = None
-    filter: str = "quantile:0.5"
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_gen_toks: int | None = None  # None: the task's own default, else 512
-    verify_max_gen_toks: int = 512
-    batch_size: int | str = 8
-    seed: int = 1234
-    out: str | None = None
-    n_boot: int = 1000
-    model_meta: dict = field(default_factory=dict)
 
 
 class LazyModel:

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from harness.cli import main, parse_task_args
+from harness.cli import main
+from harness.settings import parse_task_args
 
 
 def run_cli(capsys, *argv):

@@ -34,7 +34,7 @@ import json
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -48,7 +48,8 @@ from harness.errors import GapbenchError
 from harness.filters import FilterRule, parse_filter
 from harness.jsonl import read_jsonl
 from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
-from harness.runner import RunOptions, Runner, build_verifiers, slug
+from harness.runner import Runner, build_verifiers, slug
+from harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from harness.store import RunStore
 from tasks import TASKS
 
@@ -62,38 +63,42 @@ NOT_IDENTITY = ("out", "rounds", "gen_batch_size", "micro_batch_size", "n_boot",
 
 @dataclass
 class ImproveOptions:
-    out: str
-    model: str | None = None  # the base f_0, as `gapbench run --model` takes it
-    model_args: str | None = None
-    task: str = "arith"
-    task_args: dict = field(default_factory=dict)  # the task's options (option -> value)
-    split: str = "train"
-    eval_split: str = "test"
-    limit: int | None = None
-    eval_limit: int | None = None
-    data_dir: str | None = None
-    verifier: str = "mc"  # one verification method spec (ensemble:a+b allowed)
-    verifier_model: str | None = None  # a fixed verifier instead of f_t's own
-    verifier_model_args: str | None = None
-    filter: str = "quantile:0.5"
-    oracle_filter: bool = False
-    n: int = 8
-    eval_n: int | None = None  # samples per evaluation prompt (default: n)
-    m: int = 1
-    rounds: int = 3
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_gen_toks: int | None = None
-    verify_max_gen_toks: int = 512
-    gen_batch_size: int | str = 8
-    lr: float = 2e-5
-    epochs: int = 1
-    batch_size: int = 8
-    micro_batch_size: int = 4
-    max_steps: int | None = None
-    max_length: int = 2048
-    seed: int = 1234
-    n_boot: int = 1000
+    """Everything ``gapbench improve`` takes. The fields it shares with a run (``inherit``) take their
+    defaults and help from :class:`harness.settings.RunOptions`; ``run_options`` derives each round's
+    runs from them."""
+
+    out: str = field(metadata={"help": "folder of the loop (round-t/{train,eval,sft.jsonl,model,round.json}, summary.*)"})
+    model: str | None = inherit("model", help="the base f_0: hub id, local checkpoint folder, or an lm-eval backend with --model-args pretrained=...; default: the embedded smollm2-135m-instruct")
+    model_args: str | None = inherit("model_args", help="lm-eval model arguments, key=value,... (kept for every round's checkpoint, pretrained= replaced)")
+    task: str = option("arith", "one task (see `gapbench tasks`)")
+    task_args: dict = option({}, "task.option=value,... (e.g. arith.levels=add2)", parse=parse_task_args)  # the task's options (option -> value)
+    split: str = inherit("split", default="train", help="split whose prompts are sampled and fine-tuned on")
+    eval_split: str = option("test", "split every f_t is evaluated on")
+    limit: int | None = inherit("limit", help="first N training prompts")
+    eval_limit: int | None = option(None, "first N evaluation prompts", parse=int)
+    data_dir: str | None = inherit("data_dir")
+    verifier: str = option("mc", "the verification method that filters (one; ensemble:a+b allowed)", aliases=("--verifiers",))
+    verifier_model: str | None = inherit("verifier_model", help="a fixed verifier model instead of f_t's own")
+    verifier_model_args: str | None = inherit("verifier_model_args")
+    filter: str = inherit("filter", help="quantile:q or threshold:t on the verifier's u")
+    oracle_filter: bool = option(False, "keep the samples with g = 1 instead (the STaR-like control; --filter is then only reported)")
+    n: int = inherit("n", default=8, help="samples per training prompt")
+    eval_n: int | None = option(None, "samples per evaluation prompt (default: --n); pass@k is reported for k = 1..this", parse=int)
+    m: int = inherit("m")
+    rounds: int = option(3, "fine-tuning rounds (f_0 -> f_rounds); may grow when resuming", parse=int)
+    temperature: float = inherit("temperature")
+    top_p: float = inherit("top_p")
+    max_gen_toks: int | None = inherit("max_gen_toks")
+    verify_max_gen_toks: int = inherit("verify_max_gen_toks")
+    gen_batch_size: int | str = inherit("batch_size", flag="--gen-batch-size", help="lm-eval batch size for sampling and verifying (a number, or auto on GPU)")
+    lr: float = option(2e-5, "fine-tuning learning rate (AdamW, linear decay)", parse=float)
+    epochs: int = option(1, "fine-tuning epochs", parse=int)
+    batch_size: int = option(8, "fine-tuning examples per optimizer step", parse=int)
+    micro_batch_size: int = option(4, "examples per forward pass (gradient accumulation; same result)", parse=int)
+    max_steps: int | None = option(None, "stop each fine-tune after this many optimizer steps (smoke tests)", parse=int)
+    max_length: int = option(2048, "tokens per training example (the prompt is cut from the left)", parse=int)
+    seed: int = inherit("seed")
+    n_boot: int = inherit("n_boot", help="bootstrap resamples for the evaluation intervals")
 
     def settings(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -273,39 +278,27 @@ class Improver:
         return "oracle (g = 1)" if self.opts.oracle_filter else f"{self.verifier.method} {self.rule.spec}"
 
     def run_options(self, t: int, kind: str) -> RunOptions:
+        """f_t's training (``kind="train"``) or evaluation run: the loop's run settings, with the
+        round's model, the split, prompts and samples of that kind, and its own folder."""
         o = self.opts
         model, model_args = self.model_options(t)
-        if kind == "train":
-            split, limit, n = o.split, o.limit, o.n
-            verifiers = ["oracle"] if o.oracle_filter else [o.verifier]
-            n_boot = 0  # the training run's intervals are not reported
-        else:
-            split, limit, n = o.eval_split, o.eval_limit, o.eval_n or o.n
-            verifiers = list(dict.fromkeys([o.verifier, "oracle"]))
-            n_boot = o.n_boot
-        return RunOptions(
+        base = replace(
+            RunOptions(**run_fields_of(o)),
             model=model,
             model_args=model_args,
-            verifier_model=o.verifier_model,
-            verifier_model_args=o.verifier_model_args,
             tasks=[o.task],
             task_args={o.task: dict(o.task_args)} if o.task_args else {},
-            verifiers=verifiers,
-            n=n,
-            m=o.m,
-            limit=limit,
-            split=split,
-            data_dir=o.data_dir,
-            filter=o.filter,
-            temperature=o.temperature,
-            top_p=o.top_p,
-            max_gen_toks=o.max_gen_toks,
-            verify_max_gen_toks=o.verify_max_gen_toks,
-            batch_size=o.gen_batch_size,
-            seed=o.seed,
             out=str(self.round_dir(t) / kind),
-            n_boot=n_boot,
             model_meta=self.model_meta(t),
+        )
+        if kind == "train":  # the training run's intervals are not reported
+            return replace(base, verifiers=["oracle"] if o.oracle_filter else [o.verifier], n_boot=0)
+        return replace(
+            base,
+            split=o.eval_split,
+            limit=o.eval_limit,
+            n=o.eval_n or o.n,
+            verifiers=list(dict.fromkeys([o.verifier, "oracle"])),
         )
 
     # --- stages ---------------------------------------------------------------------------

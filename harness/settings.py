@@ -1,0 +1,180 @@
+"""Run settings: one dataclass holds every field of a run with its default and its command-line help.
+
+:class:`RunOptions` is the one source of truth: ``gapbench run``'s options are generated from its
+fields (:func:`add_options`) and read back into it (:func:`from_args`), and ``gapbench improve``
+(:class:`harness.improve.loop.ImproveOptions`) declares the fields it shares with a run through
+:func:`inherit`, taking their defaults and help from here, and derives each of its runs with
+``dataclasses.replace``. A field's ``metadata`` says how the command line shows it:
+
+- ``help``: the help text; ``flag``: the option name when it is not ``--field-name``;
+- ``parse``: turns the command-line text into the field's value (a list, a dict, a number);
+- ``cli``: False for fields that only code sets (``model_meta`` is set by ``--model-meta``, which
+  has its own parser);
+- ``run_field``: the :class:`RunOptions` field that a field of another options class feeds
+  (``improve --gen-batch-size`` is a run's ``batch_size``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Callable
+
+from harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
+from harness.errors import GapbenchError
+from harness.filters import DEFAULT_FILTER
+
+SEED = 1234
+N_BOOT = 1000
+
+
+def csv(text: str) -> list[str]:
+    """``a, b,,c`` -> ["a", "b", "c"]."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parse_task_args(text: str | None) -> dict[str, dict]:
+    """``gsm8k.num_fewshot=8,arith.levels=add1+add2`` -> {"gsm8k": {"num_fewshot": "8"}, ...}."""
+    out: dict[str, dict] = {}
+    for part in csv(text or ""):
+        key, sep, value = part.partition("=")
+        task, dot, option = key.partition(".")
+        if not sep or not dot:
+            raise GapbenchError(f"--task-args: {part!r} is not task.option=value (example: gsm8k.num_fewshot=8).")
+        out.setdefault(task.strip(), {})[option.strip()] = value.strip()
+    return out
+
+
+def parse_key_values(text: str | None, option: str = "--model-args") -> dict[str, str]:
+    """lm-eval's ``key=value,...`` syntax."""
+    args: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if "=" not in part:
+            raise GapbenchError(f"{option}: {part!r} is not key=value (example: pretrained=/ckpt,dtype=bfloat16).")
+        key, value = part.split("=", 1)
+        args[key.strip()] = value.strip()
+    return args
+
+
+def parse_meta(text: str | None) -> dict:
+    """``--model-meta params=...,tokens=...,base=...,round=...``: numbers where they are numbers."""
+    meta: dict = {}
+    for key, value in parse_key_values(text, "--model-meta").items():
+        try:
+            meta[key] = float(value) if key in ("params", "tokens", "flops") else (int(value) if key == "round" else value)
+        except ValueError:
+            raise GapbenchError(f"--model-meta {key}={value!r}: expected a number.") from None
+    return meta
+
+
+def batch_size(text: str | int) -> int | str:
+    """A number, or lm-eval's ``auto``."""
+    return int(text) if str(text).isdigit() else str(text)
+
+
+def option(default: Any = None, help: str = "", **meta: Any) -> Any:
+    """A settings field: its default and how the command line shows it (see the module docstring)."""
+    meta["help"] = help
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunOptions:
+    """Everything ``gapbench run`` takes. Defaults follow the paper where it has one (sampling) and a
+    CPU where it does not (n = 4 samples; the paper draws 128)."""
+
+    model: str | None = option(None, "hub id, local checkpoint folder, or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
+    model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
+    verifier_model: str | None = option(None, "a different model g to verify f's samples (cross-verification)")
+    verifier_model_args: str | None = option(None, "lm-eval model arguments of --verifier-model")
+    tasks: list[str] = option(["arith"], "comma-separated task names (see `gapbench tasks`)", parse=csv)
+    task_args: dict[str, dict] = option({}, "task.option=value,... (e.g. gsm8k.num_fewshot=8,arith.levels=add1+add2)", parse=parse_task_args)
+    verifiers: list[str] = option(["mc"], "comma-separated methods (see `gapbench verifiers`); ensemble:a+b", parse=csv)
+    n: int = option(4, "samples per prompt (the paper: 128)", parse=int)
+    m: int = option(1, "verifications per sample (the paper: 1)", parse=int)
+    limit: int | None = option(None, "first N prompts of each task", parse=int)
+    split: str | None = option(None, "data split (default: the task's)")
+    data_dir: str | None = option(None, "local data folder (e.g. ../shared/data) instead of the hub")
+    filter: str = option(DEFAULT_FILTER, "quantile:q (per prompt, keep u >= q-quantile) or threshold:t")
+    temperature: float = option(TEMPERATURE, "sampling temperature (the paper: 0.7)", parse=float)
+    top_p: float = option(TOP_P, "nucleus sampling top-p (the paper: 0.9)", parse=float)
+    max_gen_toks: int | None = option(None, f"new tokens per sample (default: the task's, else {MAX_GEN_TOKS})", parse=int)
+    verify_max_gen_toks: int = option(MAX_GEN_TOKS, "new tokens per CoT verification", parse=int)
+    batch_size: int | str = option(8, "lm-eval batch size (a number, or auto on GPU)", parse=batch_size)
+    seed: int = option(SEED, "seed of sampling and of the bootstrap", parse=int)
+    out: str | None = option(None, "run directory (default: runs/<model>/<task>-<config hash>); one subfolder per task")
+    n_boot: int = option(N_BOOT, "bootstrap resamples for the 95%% intervals", parse=int)
+    model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
+
+
+def inherit(name: str, **changes: Any) -> Any:
+    """A field of another options class that is :class:`RunOptions`' field ``name``: the same default
+    and help unless ``changes`` (``default=``, ``help=``, ``flag=``, ...) says otherwise."""
+    base = RUN_FIELDS[name]
+    default = changes.pop("default", base.default_factory() if base.default_factory is not MISSING else base.default)
+    meta = {**base.metadata, "run_field": name, **changes}
+    help = meta.pop("help", "")
+    return option(default, help, **meta)
+
+
+RUN_FIELDS: dict[str, Field] = {f.name: f for f in fields(RunOptions)}
+
+
+def run_fields_of(opts: Any) -> dict[str, Any]:
+    """The :class:`RunOptions` values that another options object (e.g. ``ImproveOptions``) holds,
+    by the ``run_field`` of its fields."""
+    out = {}
+    for f in fields(opts):
+        target = f.metadata.get("run_field")
+        if target:
+            out[target] = getattr(opts, f.name)
+    return out
+
+
+def _flag(f: Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _shown(value: Any) -> Any:
+    """A default as the command line writes it."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return None
+    return value
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One command-line option per field of the dataclass ``cls`` (see the module docstring)."""
+    for f in fields(cls):
+        if f.name in skip or f.metadata.get("cli") is False:
+            continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "")}
+        if isinstance(default, bool):
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["default"] = _shown(default) if default is not MISSING else None
+            parse: Callable | None = f.metadata.get("parse")
+            if parse is not None:
+                kwargs["type"] = parse
+            if default is MISSING:
+                kwargs["required"] = True
+        flags = [_flag(f), *f.metadata.get("aliases", ())]
+        parser.add_argument(*flags, **kwargs)
+
+
+def from_args(cls: type, args: argparse.Namespace, **extra: Any):
+    """The dataclass ``cls`` from parsed options; a field whose option was not given (and has no
+    text form of its default, such as a dict) gets its default."""
+    values = {}
+    for f in fields(cls):
+        if f.name in extra or not hasattr(args, f.name):
+            continue
+        value = getattr(args, f.name)
+        if value is None and f.default_factory is not MISSING:
+            continue
+        values[f.name] = value
+    return cls(**values, **extra)

@@ -1,0 +1,74 @@
+"""Run settings have one source of truth: RunOptions' fields make `gapbench run`'s options, improve's
+shared fields inherit them, and improve's runs are derived from its options."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from harness.cli import build_parser
+from harness.improve.cli import options_from_args
+from harness.improve.loop import ImproveOptions, Improver
+from harness.settings import RUN_FIELDS, RunOptions, from_args, run_fields_of
+
+
+def run_args(*argv):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_run_command_defaults_are_the_dataclass_defaults():
+    assert from_args(RunOptions, run_args()) == RunOptions()
+
+
+def test_every_run_field_has_an_option():
+    args = run_args()
+    assert {f.name for f in fields(RunOptions)} <= set(vars(args))
+
+
+def test_run_options_parse_to_typed_values():
+    opts = from_args(
+        RunOptions,
+        run_args("--tasks", "gsm8k, arith", "--n", "8", "--batch-size", "auto", "--task-args", "gsm8k.num_fewshot=8",
+                 "--model-meta", "params=1e9,round=2,base=x", "--top-p", "0.5"),
+    )
+    assert opts.tasks == ["gsm8k", "arith"] and opts.n == 8 and opts.batch_size == "auto" and opts.top_p == 0.5
+    assert opts.task_args == {"gsm8k": {"num_fewshot": "8"}}
+    assert opts.model_meta == {"params": 1e9, "round": 2, "base": "x"}
+    assert from_args(RunOptions, run_args("--batch-size", "16")).batch_size == 16
+
+
+def test_improve_command_defaults_are_the_dataclass_defaults():
+    args = build_parser().parse_args(["improve", "--out", "x"])
+    assert options_from_args(args) == ImproveOptions(out="x")
+
+
+def test_improve_inherits_the_run_defaults_it_does_not_change():
+    opts = ImproveOptions(out="x")
+    shared = run_fields_of(opts)
+    assert "batch_size" in shared and "filter" in shared and "temperature" in shared
+    changed = {"n", "split"}  # improve samples 8 per training prompt on the train split
+    for name, value in shared.items():
+        if name not in changed:
+            assert value == getattr(RunOptions(), name), name
+    assert opts.n == 8 and opts.split == "train"
+    assert all(RUN_FIELDS[name] for name in shared)
+
+
+def test_improve_derives_its_runs_from_its_options(tmp_path):
+    opts = ImproveOptions(out=str(tmp_path), model="hf", model_args="pretrained=/nowhere", filter="threshold:0.7",
+                          temperature=0.3, gen_batch_size=3, n=6, eval_n=2, limit=5, eval_limit=7, seed=9)
+    imp = Improver(opts, log=lambda *_: None)
+    train, ev = imp.run_options(0, "train"), imp.run_options(0, "eval")
+    for run in (train, ev):
+        assert run.filter == "threshold:0.7" and run.temperature == 0.3 and run.batch_size == 3 and run.seed == 9
+        assert run.tasks == ["arith"] and run.model == "hf"
+    assert (train.split, train.limit, train.n, train.n_boot, train.verifiers) == ("train", 5, 6, 0, ["mc"])
+    assert (ev.split, ev.limit, ev.n, ev.n_boot, ev.verifiers) == ("test", 7, 2, 1000, ["mc", "oracle"])
+    assert train.out.endswith("round-0/train") and ev.out.endswith("round-0/eval")
+
+
+@pytest.mark.parametrize("flag", ["--verifier", "--verifiers"])
+def test_improve_verifier_flag_and_alias(flag):
+    args = build_parser().parse_args(["improve", "--out", "x", flag, "cot-binary"])
+    assert options_from_args(args).verifier == "cot-binary"
