@@ -23,7 +23,7 @@ from harness.filters import parse_filter
 from harness.settings import RunOptions
 from harness.store import RunStore
 from tasks import TASKS, Doc, Task
-from verifiers import VERIFIERS, Verifier
+from verifiers.suite import build_verifiers, score_all
 from verifiers import prompts as verification_prompts
 
 SCHEMA_VERSION = 1
@@ -55,23 +55,6 @@ class LazyModel:
     def loglikelihood(self, requests):
         self.calls += len(requests)
         return backends.loglikelihood(self.lm, requests)
-
-
-def build_verifiers(specs: list[str], m: int) -> list[Verifier]:
-    """Verifier objects for ``--verifiers`` specs (``name`` or ``name:arg``), ensemble members added."""
-    out: dict[str, Verifier] = {}
-    for spec in specs:
-        name, _, arg = spec.partition(":")
-        v = VERIFIERS.get(name)(arg or None, m=m)
-        out[v.method] = v
-    for v in list(out.values()):
-        if hasattr(v, "bind"):
-            v.bind([k for k in out if out[k].uses_model])
-        for member in v.members():
-            if member not in out:
-                name, _, arg = member.partition(":")
-                out[member] = VERIFIERS.get(name)(arg or None, m=m)
-    return list(out.values())
 
 
 def slug(text: str) -> str:
@@ -209,7 +192,7 @@ class Runner:
         grades = scoring.grade_all(task, docs, samples)
         store.write_grades(scoring.grade_records(docs, grades))
         replies = store.replies()
-        verdicts = scoring.verifier_scores(task, docs, samples, replies, self.verifiers, grades)
+        verdicts = score_all(task, docs, samples, replies, self.verifiers, lambda d: [gr.g for gr in grades[d]])
         metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed)
         tokens = _token_counts(store)
         store.add_timing("score", time.perf_counter() - start)

@@ -1,5 +1,6 @@
-"""The grade and score stages: ground truth per sample, u per method, the filter,
-and every metric, overall and per group (e.g. per level or subject)."""
+"""The grade and score stages: ground truth per sample, then every metric from g, each method's u
+(scored by :func:`verifiers.suite.score_all`) and its filter decisions (:func:`verifiers.suite.keep_mask`),
+overall and per group (e.g. per level or subject)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import defaultdict
 from harness.filters import FilterRule, sweep_levels
 from harness.metrics import PromptScores, filter_sweep, summarize
 from tasks.base import Doc, Grade, Task
+from verifiers.suite import keep_mask
 
 
 def grade_all(task: Task, docs: list[Doc], samples: dict[str, list[str]]) -> dict[str, list[Grade]]:
@@ -20,24 +22,6 @@ def grade_records(docs, grades) -> list[dict]:
         for doc in docs
         for i, gr in enumerate(grades[doc.doc_id])
     ]
-
-
-def verifier_scores(task, docs, samples, replies, verifiers, grades) -> dict[str, dict[str, list]]:
-    """method -> doc_id -> list of Verdict. Members are scored before the ensembles that use them."""
-    out: dict[str, dict[str, list]] = {}
-    for v in sorted(verifiers, key=lambda v: bool(v.members())):
-        per_doc = {}
-        for doc in docs:
-            ys = samples[doc.doc_id]
-            g = [gr.g for gr in grades[doc.doc_id]]
-            r = replies.get(v.method, {}).get(doc.doc_id, {})
-            if v.members():
-                member_u = {m: [x.u for x in out[m][doc.doc_id]] for m in v.members()}
-                per_doc[doc.doc_id] = v.score(task, doc, ys, r, g, member_u=member_u)
-            else:
-                per_doc[doc.doc_id] = v.score(task, doc, ys, r, g)
-        out[v.method] = per_doc
-    return out
 
 
 def score(
@@ -84,13 +68,6 @@ def score(
         block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))
         methods[v.method] = block
     return {"generation": generation, "verifiers": methods}
-
-
-def keep_mask(verifier, u: dict[str, dict[str, list[float]]], rule: FilterRule, doc_id: str) -> list[bool]:
-    """Which samples of one prompt a method keeps: the verifier's own ``keep`` (ensembles)
-    given every method's u, else the rule applied to its own u."""
-    mask = verifier.keep({m: u[m][doc_id] for m in u}, rule)
-    return list(mask) if mask is not None else rule.keep(u[verifier.method][doc_id])
 
 
 def _gen_summary(sub, g, answers, n_boot, seed):

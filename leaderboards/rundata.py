@@ -19,6 +19,7 @@ from harness.errors import GapbenchError
 from harness.filters import FilterRule
 from harness.jsonl import read_jsonl, require
 from leaderboards.entries import read_results
+from verifiers.suite import keep_mask
 
 NEEDS_RUN_DIR = (
     "a paired comparison needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
@@ -53,11 +54,7 @@ class RunData:
     def keep(self, method: str, rule: FilterRule, doc_ids: list[str]) -> np.ndarray:
         """The filter's keep mask (prompts x n) of ``method`` under ``rule`` for the given prompts."""
         v = self.verifiers[method]
-        rows = []
-        for d in doc_ids:
-            scores = {m: per_doc[d] for m, per_doc in self.u.items()}
-            mask = v.keep(scores, rule)
-            rows.append(mask if mask is not None else rule.keep(self.u[method][d]))
+        rows = [keep_mask(v, self.u, rule, d) for d in doc_ids]
         return np.array(rows, dtype=bool).reshape(len(doc_ids), self.n)
 
 
@@ -152,9 +149,9 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
 
 def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
     """Fill ``data.u`` and ``data.verifiers`` from the stored replies, method by method."""
-    from harness.runner import build_verifiers
     from harness.store import RunStore
     from tasks import TASKS, Doc
+    from verifiers.suite import build_verifiers, score_all, u_of
 
     results = data.results
     store = RunStore(data.dir)
@@ -177,26 +174,7 @@ def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
     except GapbenchError as exc:
         raise GapbenchError(f"{data.dir}: cannot rebuild the run's verifiers: {exc}") from None
     docs = [Doc(d, "", None, {}) for d in data.doc_ids]
-    for v in sorted(verifiers, key=lambda v: bool(v.members())):
-        if v.method not in results["verifiers"]:
-            continue
-        missing = [m for m in v.members() if m not in data.u]
-        if missing:
-            data.unscored[v.method] = f"its members {', '.join(missing)} could not be rescored"
-            continue
-        out = {}
-        try:
-            for doc in docs:
-                g = [per_doc[doc.doc_id][i] for i in range(data.n)]
-                r = replies.get(v.method, {}).get(doc.doc_id, {})
-                if v.members():
-                    member_u = {m: data.u[m][doc.doc_id] for m in v.members()}
-                    verdicts = v.score(task, doc, samples[doc.doc_id], r, g, member_u=member_u)
-                else:
-                    verdicts = v.score(task, doc, samples[doc.doc_id], r, g)
-                out[doc.doc_id] = [float(x.u) for x in verdicts]
-        except (KeyError, RuntimeError, AttributeError, TypeError) as exc:
-            data.unscored[v.method] = f"its stored verdicts do not rescore ({type(exc).__name__}: {exc})"
-            continue
-        data.u[v.method] = out
-        data.verifiers[v.method] = v
+    recorded = [v for v in verifiers if v.method in results["verifiers"]]
+    verdicts = score_all(task, docs, samples, replies, recorded, lambda d: [per_doc[d][i] for i in range(data.n)], unscored=data.unscored)
+    data.u.update(u_of(verdicts))
+    data.verifiers.update({v.method: v for v in recorded if v.method in verdicts})

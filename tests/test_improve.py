@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import scoring
+from verifiers.suite import keep_mask
 from harness.improve import loop as improve, sft
 from harness.digest import sha256_file
 from harness.errors import GapbenchError
@@ -54,9 +54,9 @@ def test_self_verification_keep_uses_the_scorer_rule_and_sft_has_exactly_the_kep
     u = {"fake": {}}
     for r in rows:
         u["fake"].setdefault(r["doc_id"], []).append(r["u"])
-    masks = {d: scoring.keep_mask(FakeVerifier(), u, rule, d) for d in ("a-0", "a-1")}
+    masks = {d: keep_mask(FakeVerifier(), u, rule, d) for d in ("a-0", "a-1")}
     assert masks == {"a-0": [True, False, True], "a-1": [False, True, True]}
-    assert scoring.keep_mask(FakeVerifier(), {"fake": {"t": [0.1, 0.1, 0.8]}}, rule, "t") == [True, True, True]  # ties at the cut stay
+    assert keep_mask(FakeVerifier(), {"fake": {"t": [0.1, 0.1, 0.8]}}, rule, "t") == [True, True, True]  # ties at the cut stay
     for r in rows:
         r["keep"] = masks[r["doc_id"]][r["sample"]]
     records = sft.sft_records(2, rows)
@@ -78,7 +78,7 @@ def test_self_verification_keep_uses_the_scorer_rule_and_sft_has_exactly_the_kep
 
 def test_a_verifier_with_its_own_keep_decides_for_itself():
     u = {"fake": {"d": [0.1, 0.9]}}
-    assert scoring.keep_mask(FakeVerifier([True, False]), u, parse_filter("quantile:0.5"), "d") == [True, False]
+    assert keep_mask(FakeVerifier([True, False]), u, parse_filter("quantile:0.5"), "d") == [True, False]
 
 
 def test_oracle_filter_keeps_exactly_the_correct_samples_and_may_keep_none():

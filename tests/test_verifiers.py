@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
-from harness.runner import build_verifiers
+from verifiers.suite import build_verifiers
 from tasks import TASKS
 from verifiers import VERIFIERS
 from verifiers.prompts import parse_score, parse_verdict
@@ -56,7 +56,7 @@ def test_mc_u_is_normalised_probability_of_correct(task, doc):
     assert len(reqs) == 4 and {r.kind for r in reqs} == {"loglikelihood"}
     assert reqs[0].context.endswith("Answer:") and doc.question in reqs[0].context
     replies = {"0:Correct": math.log(0.3), "0:Incorrect": math.log(0.1), "1:Correct": -5.0, "1:Incorrect": -5.0}
-    u = [v.u for v in mc.score(task, doc, ["5", "7"], replies, [1, 0])]
+    u = [v.u for v in mc.score(task, doc, ["5", "7"], replies)]
     assert u == pytest.approx([0.75, 0.5])
 
 
@@ -65,20 +65,20 @@ def test_cot_binary_mean_over_m_and_unparsed_counted(task, doc):
     reqs = v.requests(task, doc, ["5"], {})
     assert [r.key for r in reqs] == ["0:0", "0:1", "0:2"] and reqs[0].context.endswith("Check:")
     replies = {"0:0": "Verdict: Correct", "0:1": "Verdict: Incorrect", "0:2": "hmm"}
-    (verdict,) = v.score(task, doc, ["5"], replies, [1])
+    (verdict,) = v.score(task, doc, ["5"], replies)
     assert verdict.u == pytest.approx(0.5) and verdict.unparsed == 1
 
 
 def test_cot_binary_nothing_readable_gives_u_zero(task, doc):
     v = VERIFIERS.get("cot-binary")()
-    (verdict,) = v.score(task, doc, ["5"], {"0:0": "no idea"}, [1])
+    (verdict,) = v.score(task, doc, ["5"], {"0:0": "no idea"})
     assert verdict.u == 0.0 and verdict.unparsed == 1
 
 
 def test_cot_score_maps_1_to_10_onto_unit_interval(task, doc):
     v = VERIFIERS.get("cot-score")(m=2)
     replies = {"0:0": "Score: 10", "0:1": "Score: 1", "1:0": "Score: 4", "1:1": "Score: 4"}
-    u = [x.u for x in v.score(task, doc, ["a", "b"], replies, [1, 0])]
+    u = [x.u for x in v.score(task, doc, ["a", "b"], replies)]
     assert u == pytest.approx([0.5, 1 / 3])
 
 
@@ -105,7 +105,7 @@ def test_tournament_single_elimination(task, doc):
     replies, rounds = _play(v, task, doc, samples, strength)
     # 5 samples: round 1 plays (0,1),(2,3), 4 has a bye; round 2 (1,2); round 3 (1,4)
     assert [len(r) // 4 for r in rounds] == [2, 1, 1]
-    verdicts = v.score(task, doc, samples, replies, [0] * 5)
+    verdicts = v.score(task, doc, samples, replies)
     assert [x.u for x in verdicts] == [0.0, 1.0, 0.5, 0.0, 0.0]
     assert [x.detail["played"] for x in verdicts] == [1, 3, 2, 1, 1]
 
@@ -114,7 +114,7 @@ def test_tournament_position_bias_cancels(task, doc):
     v = VERIFIERS.get("tournament")()
     # the model always prefers whatever is shown as A, slightly more for sample 1
     replies = {"r1:0-1:ab:A": math.log(0.6), "r1:0-1:ab:B": math.log(0.4), "r1:0-1:ba:A": math.log(0.7), "r1:0-1:ba:B": math.log(0.3)}
-    verdicts = v.score(task, doc, ["a", "b"], replies, [0, 0])
+    verdicts = v.score(task, doc, ["a", "b"], replies)
     assert [x.u for x in verdicts] == [0.0, 1.0]
 
 
@@ -138,7 +138,7 @@ def test_ensemble_needs_two_members():
 
 
 def test_oracle_is_ground_truth(task, doc):
-    assert [v.u for v in VERIFIERS.get("oracle")().score(task, doc, ["a", "b"], {}, [1, 0])] == [1.0, 0.0]
+    assert [v.u for v in VERIFIERS.get("oracle")().score(task, doc, ["a", "b"], {}, g=[1, 0])] == [1.0, 0.0]
 
 
 def test_unknown_verifier_lists_known():
@@ -151,3 +151,72 @@ def test_cot_requests_stop_where_a_looping_reply_restarts(task, doc):
     (req,) = VERIFIERS.get("cot-score")().requests(task, doc, ["5"], {})
     until = req.gen["until"]
     assert "\n\n" in until and "\nCheck:" in until and task.verification_question() in until
+
+
+# --- the suite: one scoring path for the runner, the improve loop and the leaderboards ---------------
+
+from verifiers.base import Verdict, Verifier  # noqa: E402
+from verifiers.suite import keep_mask, score_all, scoring_order  # noqa: E402
+
+
+class Recording(Verifier):
+    """Records what score() was given; u = the sample's index / 10."""
+
+    name = "recording"
+    uses_model = False
+    seen: list = []
+
+    def requests(self, task, doc, samples, replies):
+        return []
+
+    def score(self, task, doc, samples, replies, **inputs):
+        Recording.seen.append(sorted(inputs))
+        return [Verdict(u=i / 10) for i in range(len(samples))]
+
+
+def _docs(*ids):
+    from tasks import Doc
+
+    return [Doc(i, "q", None, {}) for i in ids]
+
+
+def test_only_a_verifier_that_needs_the_ground_truth_gets_it():
+    Recording.seen = []
+    verifiers = [Recording(), VERIFIERS.get("oracle")()]
+    out = score_all(None, _docs("a"), {"a": ["x", "y"]}, {}, verifiers, {"a": [0, 1]})
+    assert Recording.seen == [[]]  # no g, no member_u
+    assert [v.u for v in out["oracle"]["a"]] == [0.0, 1.0]
+    assert [v.u for v in out["recording"]["a"]] == [0.0, 0.1]
+
+
+def test_members_are_scored_before_the_ensemble_that_names_them_first():
+    ens, mc, cot = build_verifiers(["ensemble:mc+cot-score"], m=1)
+    assert [v.method for v in scoring_order([ens, mc, cot])] == ["mc", "cot-score", "ensemble:mc+cot-score"]
+    replies = {
+        "mc": {"a": {"0:Correct": -0.1, "0:Incorrect": -2.0, "1:Correct": -3.0, "1:Incorrect": -0.1}},
+        "cot-score": {"a": {"0:0": "Score: 10", "1:0": "Score: 1"}},
+    }
+    out = score_all(None, _docs("a"), {"a": ["5", "7"]}, replies, [ens, mc, cot], {"a": [1, 0]})
+    u = {m: [x.u for x in per["a"]] for m, per in out.items()}
+    assert u["ensemble:mc+cot-score"] == pytest.approx([(u["mc"][i] + u["cot-score"][i]) / 2 for i in range(2)])
+
+
+def test_rescoring_records_what_does_not_score_and_goes_on():
+    ens, mc, cot = build_verifiers(["ensemble:mc+cot-score"], m=1)
+    replies = {"cot-score": {"a": {"0:0": "Score: 10", "1:0": "Score: 1"}}}  # mc's replies are missing
+    unscored: dict = {}
+    out = score_all(None, _docs("a"), {"a": ["5", "7"]}, replies, [ens, mc, cot], {"a": [1, 0]}, unscored=unscored)
+    assert set(out) == {"cot-score"}
+    assert "KeyError" in unscored["mc"] and "mc" in unscored["ensemble:mc+cot-score"]
+    with pytest.raises(KeyError):
+        score_all(None, _docs("a"), {"a": ["5", "7"]}, replies, [mc], {"a": [1, 0]})
+
+
+def test_keep_mask_is_the_rule_on_u_or_the_verifiers_own_keep():
+    from harness.filters import parse_filter
+
+    ens, mc, cot = build_verifiers(["ensemble:mc+cot-score"], m=1)
+    u = {"mc": {"a": [0.9, 0.1, 0.8, 0.2]}, "cot-score": {"a": [0.9, 0.9, 0.1, 0.1]}, "ensemble:mc+cot-score": {"a": [0.9, 0.5, 0.45, 0.15]}}
+    rule = parse_filter("quantile:0.5")
+    assert keep_mask(mc, u, rule, "a") == [True, False, True, False]
+    assert keep_mask(ens, u, rule, "a") == [True, False, False, False]  # AND of the members, not the rule on its mean

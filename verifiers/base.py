@@ -43,6 +43,7 @@ class Verifier:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     uses_model: ClassVar[bool] = True  # False: needs no model call (oracle, ensemble)
+    needs_ground_truth: ClassVar[bool] = False  # True: score() is given g (the oracle); no self-verifier is
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, arg: str | None = None, m: int = 1, **options: Any):
@@ -66,17 +67,31 @@ class Verifier:
         return {"method": self.method, "m": self.m, "options": dict(self.options)}
 
     def members(self) -> list[str]:
-        """Other methods whose verdicts this one combines (ensemble)."""
+        """Other methods whose verdicts this one combines (ensemble): they are scored first, and
+        their u is passed to :meth:`score` as ``member_u``."""
         return []
+
+    def bind(self, run_methods: list[str]) -> None:
+        """Told the run's model-based methods once the suite is built (plain ``ensemble`` takes them
+        as its members); most verifiers ignore it."""
 
     def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         """Every request needed for this prompt, given the replies so far."""
         raise NotImplementedError
 
     def score(
-        self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], g: list[int]
+        self,
+        task: Task,
+        doc: Doc,
+        samples: list[str],
+        replies: dict[str, Reply],
+        *,
+        g: list[int] | None = None,
+        member_u: dict[str, list[float]] | None = None,
     ) -> list[Verdict]:
-        """One verdict per sample. ``g`` is the ground truth: only the oracle may read it."""
+        """One verdict per sample, from the stored ``replies`` (request key -> reply). ``g``, the ground
+        truth, is given only to a verifier that declares ``needs_ground_truth``; ``member_u`` (each
+        member's u per sample) only to one that names :meth:`members`. See :mod:`verifiers.suite`."""
         raise NotImplementedError
 
     def keep(self, scores: dict[str, list[float]], rule) -> list[bool] | None:

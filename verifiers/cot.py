@@ -31,7 +31,7 @@ class _CoT(Verifier):
     def parse(self, text: str) -> float | None:
         raise NotImplementedError
 
-    def score(self, task, doc, samples, replies, g):
+    def score(self, task, doc, samples, replies, **_):
         verdicts = []
         for i in range(len(samples)):
             values = [self.parse(replies[f"{i}:{j}"]) for j in range(self.m)]

@@ -37,7 +37,7 @@ class Ensemble(Verifier):
     def requests(self, task, doc, samples, replies):
         return []
 
-    def score(self, task, doc, samples, replies, g, member_u: dict[str, list[float]] | None = None):
+    def score(self, task, doc, samples, replies, *, member_u: dict[str, list[float]] | None = None, **_):
         if member_u is None:
             raise RuntimeError("ensemble.score needs its members' u")
         n = len(samples)

@@ -29,7 +29,7 @@ class MC(Verifier):
             out += [Request(key=f"{i}:{opt.strip()}", kind="loglikelihood", context=ctx, continuation=opt) for opt in OPTIONS]
         return out
 
-    def score(self, task, doc, samples, replies, g):
+    def score(self, task, doc, samples, replies, **_):
         verdicts = []
         for i in range(len(samples)):
             yes, no = replies[f"{i}:Correct"], replies[f"{i}:Incorrect"]

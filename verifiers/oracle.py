@@ -8,9 +8,10 @@ class Oracle(Verifier):
     name = "oracle"
     description = "u = g (ground truth): the upper bound, not self-verification"
     uses_model = False
+    needs_ground_truth = True
 
     def requests(self, task, doc, samples, replies):
         return []
 
-    def score(self, task, doc, samples, replies, g):
+    def score(self, task, doc, samples, replies, *, g, **_):
         return [Verdict(u=float(x)) for x in g]

@@ -87,7 +87,7 @@ class Tournament(Verifier):
         self.bracket(samples, replies, task, doc, ask)
         return ask
 
-    def score(self, task, doc, samples, replies, g):
+    def score(self, task, doc, samples, replies, **_):
         wins, played, complete = self.bracket(samples, replies)
         if not complete:
             raise RuntimeError(f"tournament for {doc.doc_id} is incomplete")

@@ -48,10 +48,11 @@ from harness.errors import GapbenchError
 from harness.filters import FilterRule, parse_filter
 from harness.jsonl import read_jsonl
 from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
-from harness.runner import Runner, build_verifiers, slug
+from harness.runner import Runner, slug
 from harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from harness.store import RunStore
 from tasks import TASKS
+from verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1
@@ -359,11 +360,11 @@ class Improver:
             u = {d.doc_id: [float(gr.g) for gr in grades[d.doc_id]] for d in docs}
             keeps = {d.doc_id: oracle_mask([gr.g for gr in grades[d.doc_id]]) for d in docs}
         else:
-            verdicts = scoring.verifier_scores(task, docs, samples, store.replies(), runner.verifiers, grades)
-            by_method = {m: {d: [x.u for x in vs] for d, vs in per.items()} for m, per in verdicts.items()}
+            verdicts = score_all(task, docs, samples, store.replies(), runner.verifiers, lambda d: [gr.g for gr in grades[d]])
+            by_method = u_of(verdicts)
             verifier = next(v for v in runner.verifiers if v.method == self.verifier.method)
             u = by_method[verifier.method]
-            keeps = {d.doc_id: scoring.keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
+            keeps = {d.doc_id: keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
         rows = [
             {
                 "doc_id": d.doc_id,
