@@ -45,6 +45,8 @@ def _list(kind: str) -> int:
     width = max(len(n) for n in registry.names())
     for name, cls in registry.items():
         print(f"{name:<{width}}  {cls.description}")
+    for why in registry.failed.values():
+        print(f"failed to load: {why}")
     return 0
 
 
@@ -75,8 +77,31 @@ def _quiet() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
+    _show_plugin_warnings()
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     logging.getLogger("lm-eval").setLevel(logging.ERROR)
+
+
+def _show_plugin_warnings() -> None:
+    """A plugin that failed to load is the user's to fix: show it, as one line on stderr,
+    even though every other warning is silenced."""
+    import warnings
+
+    from harness.registry import PluginLoadWarning
+
+    warnings.filterwarnings("always", category=PluginLoadWarning)
+    original = warnings.showwarning
+    if getattr(original, "gapbench", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginLoadWarning):
+            print(f"gapbench: warning: {message}", file=file or sys.stderr, flush=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    show.gapbench = True
+    warnings.showwarning = show
 
 
 def main(argv: list[str] | None = None) -> int:
