@@ -86,7 +86,7 @@ PACKAGES = {
                 def requests(self, task, doc, samples, replies):
                     return []
 
-                def score(self, task, doc, samples, replies, g):
+                def score(self, task, doc, samples, replies, **_):
                     return [Verdict(u=0.5) for _ in samples]
         """,
         "gapbench_thirdparty/widget.py": """
