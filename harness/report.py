@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from harness.results import Metric, Results
+
 
 def fmt(x, digits: int = 3) -> str:
     if x is None:
@@ -11,68 +13,68 @@ def fmt(x, digits: int = 3) -> str:
     return f"{x:+.{digits}f}" if isinstance(x, float) and x < 0 else f"{x:.{digits}f}"
 
 
-def with_ci(block: dict | None, digits: int = 3) -> str:
-    if not block or block.get("value") is None:
+def with_ci(block: Metric | None, digits: int = 3) -> str:
+    if block is None or block.value is None:
         return "n/a"
-    ci = block.get("ci")
-    text = fmt(block["value"], digits)
+    ci = block.ci
+    text = fmt(block.value, digits)
     return f"{text} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else text
 
 
-def summary_line(results: dict) -> str:
-    gen, sizes, task = results["generation"], results["sizes"], results["task"]
-    ks = list(gen["pass@k"])
-    passes = "  ".join(f"pass@{k} {fmt(gen['pass@k'][k])}" for k in (ks[0], ks[-1])) if ks else ""
-    variants = "  ".join(f"{k} {fmt(v)}" for k, v in gen.get("variants", {}).items())
+def summary_line(results: Results) -> str:
+    gen, sizes, task = results.generation, results.sizes, results.task
+    ks = list(gen.pass_at_k)
+    passes = "  ".join(f"pass@{k} {fmt(gen.pass_at_k[k])}" for k in (ks[0], ks[-1])) if ks else ""
+    variants = "  ".join(f"{k} {fmt(v)}" for k, v in gen.variants.items())
     return (
-        f"{task['name']} ({task['split']}, {sizes['n_prompts']} prompts x {sizes['n']} samples, m={sizes['m']}) "
-        f"model {results['model']['id']}"
-        + (f", verifier model {results['verifier_model']['id']}" if results.get("verifier_model") else "")
-        + f", filter {results['filter']}\n"
-        f"J(f) = {with_ci(gen['J'])}  {passes}  maj@{ks[-1] if ks else 1} {fmt(gen['maj@k'].get(ks[-1]) if ks else None)}"
+        f"{task.name} ({task.split}, {sizes.n_prompts} prompts x {sizes.n} samples, m={sizes.m}) "
+        f"model {results.model.id}"
+        + (f", verifier model {results.verifier_model.id}" if results.verifier_model else "")
+        + f", filter {results.filter}\n"
+        f"J(f) = {with_ci(gen.J)}  {passes}  maj@{ks[-1] if ks else 1} {fmt(gen.maj_at_k.get(ks[-1]) if ks else None)}"
         + (f"  [{variants}]" if variants else "")
     )
 
 
-def verifier_table(results: dict, fmt_name: str = "simple") -> str:
+def verifier_table(results: Results, fmt_name: str = "simple") -> str:
     rows = []
-    for method, b in results["verifiers"].items():
-        rel = b["relative_gap"]
+    for method, b in results.verifiers.items():
+        rel = b.relative_gap
         rows.append(
             [
                 method,
-                with_ci(b["J_filtered"]),
-                with_ci(b["gap"]),
-                with_ci(rel) + (f" ({rel['n_excluded']} excl.)" if rel.get("n_excluded") else ""),
-                fmt(b["verification"]["auroc"]),
-                fmt(b["verification"]["accuracy"]),
-                fmt(b["best_of_n"]),
-                fmt(b["filter"]["kept_share"], 2),
-                b["unparsed"],
+                with_ci(b.J_filtered),
+                with_ci(b.gap),
+                with_ci(rel) + (f" ({rel.n_excluded} excl.)" if rel.n_excluded else ""),
+                fmt(b.verification.auroc),
+                fmt(b.verification.accuracy),
+                fmt(b.best_of_n),
+                fmt(b.filter.kept_share, 2),
+                b.unparsed,
             ]
         )
     headers = ["verifier", "J(f[w(u)])", "gap", "relative gap", "AUROC", "ver. acc", "best-of-n", "kept", "unparsed"]
     return tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True)
 
 
-def group_tables(results: dict, fmt_name: str = "simple") -> list[str]:
+def group_tables(results: Results, fmt_name: str = "simple") -> list[str]:
     """Per group (level, subject, ...): J(f) and each method's gap."""
     out = []
-    for key, groups in results["generation"].get("by_group", {}).items():
-        methods = list(results["verifiers"])
+    for key, groups in results.generation.by_group.items():
+        methods = list(results.verifiers)
         rows = []
         for name, gen in groups.items():
-            row = [name, gen["n_prompts"], with_ci(gen["J"])]
+            row = [name, gen.n_prompts, with_ci(gen.J)]
             for m in methods:
-                b = results["verifiers"][m]["by_group"][key][name]
-                row += [fmt(b["gap"]["value"]), fmt(b["verification"]["auroc"], 2)]
+                b = results.verifiers[m].by_group[key][name]
+                row += [fmt(b.gap.value), fmt(b.verification.auroc, 2)]
             rows.append(row)
         headers = [key, "prompts", "J(f)"] + [h for m in methods for h in (f"gap {m}", f"AUROC {m}")]
         out.append(tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True))
     return out
 
 
-def render(results: dict, fmt_name: str = "simple") -> str:
+def render(results: Results, fmt_name: str = "simple") -> str:
     parts = [summary_line(results), verifier_table(results, fmt_name), *group_tables(results, fmt_name)]
-    parts.append(f"stored in {results['run']['dir']}")
+    parts.append(f"stored in {results.run.dir}")
     return "\n\n".join(parts)

@@ -20,13 +20,13 @@ from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
+from harness.results import SCHEMA_VERSION, Results
+from harness.results import parse as parse_results
 from harness.settings import RunOptions
 from harness.store import RunStore
 from tasks import TASKS, Doc, Task
 from verifiers.suite import build_verifiers, score_all
 from verifiers import prompts as verification_prompts
-
-SCHEMA_VERSION = 1
 
 
 class LazyModel:
@@ -104,7 +104,7 @@ class Runner:
         return Path("runs") / slug(self.spec.label) / f"{task.name}-{config.hash()[:8]}"
 
     # --- the run -------------------------------------------------------------
-    def run(self) -> list[dict]:
+    def run(self) -> list[Results]:
         plans = []
         for task in self.tasks:  # every check that needs no model comes first
             config = self.config(task)
@@ -186,7 +186,7 @@ class Runner:
             replies.update({i: y for (i, _, _), y in zip(lls, out)})
         return [{"doc_id": d.doc_id, "method": method, "key": r.key, "kind": r.kind, "reply": replies[i]} for i, (d, r) in enumerate(chunk)]
 
-    def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> dict:
+    def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> Results:
         start = time.perf_counter()
         samples = self._responses(docs, store, config.n)
         grades = scoring.grade_all(task, docs, samples)
@@ -196,22 +196,25 @@ class Runner:
         metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed)
         tokens = _token_counts(store)
         store.add_timing("score", time.perf_counter() - start)
-        results = {
-            "schema_version": SCHEMA_VERSION,
-            "gapbench_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "run": {"dir": str(store.dir), "config_hash": config.hash()},
-            "model": self._model_meta(self.model, self.spec),
-            "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
-            "task": {**config.task, "split": config.split},
-            "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
-            "sampling": config.sampling,
-            "verification_sampling": config.verification_sampling,
-            "filter": self.rule.spec,
-            **metrics,
-            "tokens": tokens,
-            "timings": store.timings(),
-        }
+        results = parse_results(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "gapbench_version": __version__,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "run": {"dir": str(store.dir), "config_hash": config.hash()},
+                "model": self._model_meta(self.model, self.spec),
+                "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
+                "task": {**config.task, "split": config.split},
+                "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
+                "sampling": config.sampling,
+                "verification_sampling": config.verification_sampling,
+                "filter": self.rule.spec,
+                **metrics,
+                "tokens": tokens,
+                "timings": store.timings(),
+            },
+            store.results_path,
+        )
         store.write_results(results)
         return results
 

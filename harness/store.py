@@ -23,6 +23,8 @@ from pathlib import Path
 from harness.config import RunConfig, differences
 from harness.errors import GapbenchError
 from harness.jsonl import append_jsonl, read_jsonl, require
+from harness.results import Results
+from harness.results import write as write_results
 
 
 class RunStore:
@@ -103,8 +105,9 @@ class RunStore:
                 total[r["stage"]] += float(r["seconds"])
         return {k: round(v, 3) for k, v in total.items()}
 
-    def write_results(self, results: dict) -> None:
-        _write_json(self.results_path, results)
+    def write_results(self, results: Results) -> None:
+        """results.json (a :class:`harness.results.Results`), written atomically."""
+        write_results(self.results_path, results)
 
 
 def _write_json(path: Path, obj) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GapbenchError
+from harness.results import Metric, to_json
 from leaderboards.entries import Entry, load_entries, verifier_order
 from leaderboards.scaling import linear_fit
 
@@ -69,12 +70,11 @@ def sci(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _metric(block: dict | None, extra: tuple[str, ...] = ()) -> dict:
-    block = block or {}
-    ci = block.get("ci")
-    out = {"value": rnd(block.get("value")), "ci": [rnd(ci[0]), rnd(ci[1])] if ci else None}
+def _metric(block: Metric | None, extra: tuple[str, ...] = ()) -> dict:
+    ci = block.ci if block is not None else None
+    out = {"value": rnd(block.value if block is not None else None), "ci": [rnd(ci[0]), rnd(ci[1])] if ci else None}
     for k in extra:
-        out[k] = block.get(k)
+        out[k] = getattr(block, k, None)
     return out
 
 
@@ -98,15 +98,14 @@ def _baseline(e: Entry, table_entries: list[Entry]) -> Entry | None:
 
 def _settings(e: Entry) -> dict:
     r = e.results
-    task = r["task"]
     return {
-        "task_version": task.get("version"),
-        "task_options": task.get("options"),
-        "n_prompts": r["sizes"].get("n_prompts"),
-        "n": r["sizes"].get("n"),
-        "m": r["sizes"].get("m"),
-        "filter": r.get("filter"),
-        "sampling": r.get("sampling"),
+        "task_version": r.task.version,
+        "task_options": r.task.options,
+        "n_prompts": r.sizes.n_prompts,
+        "n": r.sizes.n,
+        "m": r.sizes.m,
+        "filter": r.filter,
+        "sampling": to_json(r.sampling),
     }
 
 
@@ -132,9 +131,9 @@ def board_content(entries: list[Entry], name: str) -> dict:
         ordered = _ordered(tables[table])
         rows = []
         for e, base, group in ordered:
-            gen = e.results["generation"]
-            for method in verifier_order(e.results["verifiers"]):
-                b = e.results["verifiers"][method]
+            gen = e.results.generation
+            for method in verifier_order(e.results.verifiers):
+                b = e.results.verifiers[method]
                 row = {
                     "checkpoint": e.checkpoint,
                     "round": e.round,
@@ -142,25 +141,25 @@ def board_content(entries: list[Entry], name: str) -> dict:
                     "group": group,
                     "derived": e.derived,
                     "verifier": method,
-                    "J": _metric(gen["J"]),
-                    "J_filtered": _metric(b.get("J_filtered")),
-                    "gap": _metric(b.get("gap")),
-                    "relative_gap": _metric(b.get("relative_gap"), ("n_excluded",)),
-                    "auroc": rnd((b.get("verification") or {}).get("auroc")),
-                    "best_of_n": rnd(b.get("best_of_n")),
+                    "J": _metric(gen.J),
+                    "J_filtered": _metric(b.J_filtered),
+                    "gap": _metric(b.gap),
+                    "relative_gap": _metric(b.relative_gap, ("n_excluded",)),
+                    "auroc": rnd(b.verification.auroc),
+                    "best_of_n": rnd(b.best_of_n),
                     "baseline": None,
                     "delta": None,
                     "source": f"{RESULTS_DIR}/{e.slug}.json",
                 }
                 if base is not None:
                     row["baseline"] = base.checkpoint
-                    bb = base.results["verifiers"].get(method)
+                    bb = base.results.verifiers.get(method)
                     if bb is not None:
                         row["delta"] = {
-                            "J": _diff(gen["J"]["value"], base.results["generation"]["J"]["value"]),
-                            "J_filtered": _diff(b["J_filtered"]["value"], bb["J_filtered"]["value"]),
-                            "gap": _diff(b["gap"]["value"], bb["gap"]["value"]),
-                            "relative_gap": _diff(b["relative_gap"]["value"], bb["relative_gap"]["value"]),
+                            "J": _diff(gen.J.value, base.results.generation.J.value),
+                            "J_filtered": _diff(b.J_filtered.value, bb.J_filtered.value),
+                            "gap": _diff(b.gap.value, bb.gap.value),
+                            "relative_gap": _diff(b.relative_gap.value, bb.relative_gap.value),
                         }
                 rows.append(row)
             mkey = (group.lower(), e.round_key, e.checkpoint.lower())
@@ -186,9 +185,9 @@ def board_content(entries: list[Entry], name: str) -> dict:
             "checkpoint": e.checkpoint,
             "round": e.round,
             "table": e.table,
-            "created": e.results.get("created"),
-            "gapbench_version": e.results.get("gapbench_version"),
-            "config_hash": (e.results.get("run") or {}).get("config_hash"),
+            "created": e.results.created,
+            "gapbench_version": e.results.gapbench_version,
+            "config_hash": e.results.run.config_hash if e.results.run else None,
         }
         for e in entries
     ]
@@ -206,15 +205,15 @@ def board_content(entries: list[Entry], name: str) -> dict:
 
 
 def _model_row(e: Entry) -> dict:
-    m = e.results["model"]
+    m = e.results.model
     info = e.info
     return {
         "checkpoint": e.checkpoint,
         "round": e.round,
         "base": e.base,
-        "id": m.get("id"),
-        "hub_id": m.get("hub_id"),
-        "revision": m.get("revision"),
+        "id": m.id,
+        "hub_id": m.hub_id,
+        "revision": m.revision,
         "family": info.family,
         "params": info.params,
         "params_source": info.params_source,
@@ -233,8 +232,8 @@ def _scaling(ordered) -> list[dict]:
     for e, _, _ in ordered:
         if e.derived:
             continue
-        for method in verifier_order(e.results["verifiers"]):
-            rel = e.results["verifiers"][method].get("relative_gap", {}).get("value")
+        for method in verifier_order(e.results.verifiers):
+            rel = e.results.verifiers[method].relative_gap.value
             if e.info.flops is None or rel is None:
                 continue
             family = e.info.family or "other"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.config import differences
 from harness.errors import GapbenchError
+from harness.results import Metric, to_json
 from leaderboards.builder import RESULTS_DIR, build
 from leaderboards.entries import Entry, load_entries, verifier_order
 
@@ -101,21 +102,21 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
                     "its numbers are checked all the same."
                 )
             report.failures += regressions(rec, e)
-            for m in verifier_order(set(rec.results["verifiers"]) - set(e.results["verifiers"])):
+            for m in verifier_order(set(rec.results.verifiers) - set(e.results.verifiers)):
                 report.notes.append(f"{e.source}: has no verifier {m} (tracked for {rec.label} on {rec.table}); not checked.")
     return report
 
 
 def _setting(e: Entry) -> dict:
     r = e.results
-    return {"task": r["task"], "sizes": r.get("sizes"), "sampling": r.get("sampling"), "filter": r.get("filter")}
+    return {"task": to_json(r.task), "sizes": to_json(r.sizes), "sampling": to_json(r.sampling), "filter": r.filter}
 
 
-def _drop(name: str, rec_block: dict, new_block: dict, rec: Entry, new: Entry, verifier: str | None) -> str | None:
-    old, now = rec_block.get("value"), new_block.get("value")
+def _drop(name: str, rec_block: Metric, new_block: Metric, rec: Entry, new: Entry, verifier: str | None) -> str | None:
+    old, now = rec_block.value, new_block.value
     if old is None or now is None:
         return None
-    ci = rec_block.get("ci")
+    ci = rec_block.ci
     half = (ci[1] - ci[0]) / 2.0 if ci else 0.0
     floor = old - half
     if now < floor - TOLERANCE:
@@ -131,11 +132,11 @@ def _drop(name: str, rec_block: dict, new_block: dict, rec: Entry, new: Entry, v
 def regressions(rec: Entry, new: Entry) -> list[str]:
     """Failures of ``new`` against the recorded ``rec`` of the same checkpoint and task."""
     out = []
-    msg = _drop("J(f)", rec.results["generation"]["J"], new.results["generation"]["J"], rec, new, None)
+    msg = _drop("J(f)", rec.results.generation.J, new.results.generation.J, rec, new, None)
     if msg:
         out.append(msg)
-    for m in verifier_order(set(rec.results["verifiers"]) & set(new.results["verifiers"])):
-        msg = _drop("J(f[w(u)])", rec.results["verifiers"][m]["J_filtered"], new.results["verifiers"][m]["J_filtered"], rec, new, m)
+    for m in verifier_order(set(rec.results.verifiers) & set(new.results.verifiers)):
+        msg = _drop("J(f[w(u)])", rec.results.verifiers[m].J_filtered, new.results.verifiers[m].J_filtered, rec, new, m)
         if msg:
             out.append(msg)
     return out

@@ -31,6 +31,7 @@ from harness.config import differences
 from harness.errors import GapbenchError
 from harness.filters import parse_filter
 from harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
+from harness.results import to_json
 from leaderboards.builder import f3
 from leaderboards.entries import verifier_order
 from leaderboards.rundata import RunData
@@ -108,9 +109,10 @@ def _rel_value(J_x: np.ndarray, Jw_x: np.ndarray) -> tuple[float | None, int]:
 def incompatibilities(base: RunData, new: RunData, filter_spec: str | None = None) -> list[str]:
     """What differs between two runs that a paired comparison needs to be the same."""
     out = []
-    out += differences(base.results["task"], new.results["task"], "task.")
-    out += differences(base.results.get("sampling") or {}, new.results.get("sampling") or {}, "sampling.")
-    out += differences(base.results.get("verification_sampling") or {}, new.results.get("verification_sampling") or {}, "verification_sampling.")
+    b, n = base.results, new.results
+    out += differences(to_json(b.task), to_json(n.task), "task.")
+    out += differences(to_json(b.sampling) or {}, to_json(n.sampling) or {}, "sampling.")
+    out += differences(to_json(b.verification_sampling) or {}, to_json(n.verification_sampling) or {}, "verification_sampling.")
     if filter_spec is None and base.filter != new.filter:
         out.append(f"filter: {base.filter} -> {new.filter} (pass --filter to score both runs with one rule)")
     only_base = [d for d in base.doc_ids if d not in set(new.doc_ids)]
@@ -191,8 +193,8 @@ def compare_runs(
     rule_n = parse_filter(filter_spec or new.filter)
     methods = verifier_order(set(base.verifiers) & set(new.verifiers))
     skipped = {}
-    for m in sorted(set(base.results["verifiers"]) ^ set(new.results["verifiers"])):
-        skipped[m] = "in BASE only" if m in base.results["verifiers"] else "in NEW only"
+    for m in sorted(set(base.results.verifiers) ^ set(new.results.verifiers)):
+        skipped[m] = "in BASE only" if m in base.results.verifiers else "in NEW only"
     for run, name in ((base, "BASE"), (new, "NEW")):
         for m, why in run.unscored.items():
             skipped.setdefault(m, f"{name}: {why}")
@@ -223,7 +225,7 @@ def compare_runs(
     notes = []
     for run, name, rule in ((base, "BASE", rule_b), (new, "NEW", rule_n)):
         for m in methods:
-            recorded = (run.results["verifiers"][m].get("J_filtered") or {}).get("value")
+            recorded = run.results.verifiers[m].J_filtered.value
             if rule.spec == run.filter and recorded is not None and len(docs) == len(run.doc_ids):
                 again = verifiers[m]["J_filtered"]["base" if run is base else "new"]
                 if abs(again - recorded) > 1e-9:
@@ -238,8 +240,8 @@ def compare_runs(
     return {
         "base": {"dir": str(base.dir), "checkpoint": base.label, "n": base.n},
         "new": {"dir": str(new.dir), "checkpoint": new.label, "n": new.n},
-        "task": base.results["task"].get("name"),
-        "split": base.results["task"].get("split"),
+        "task": base.results.task.name,
+        "split": base.results.task.split,
         "n_prompts": len(docs),
         "filter": {"base": rule_b.spec, "new": rule_n.spec},
         "n_boot": n_boot,

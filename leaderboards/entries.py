@@ -7,22 +7,20 @@ self-improvement round) mark a self-improved checkpoint; a checkpoint without th
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GapbenchError
+from harness.results import Results
+from harness.results import load as load_results
 from leaderboards.model_meta import ModelInfo, model_info
-
-SUPPORTED_SCHEMA = (1,)
-
 
 @dataclass
 class Entry:
     source: Path  # the file it was read from
     raw: bytes  # its bytes, copied verbatim into the board
-    results: dict
+    results: Results
     checkpoint: str
     base: str | None
     round: int | None
@@ -30,11 +28,11 @@ class Entry:
 
     @property
     def task(self) -> str:
-        return str(self.results["task"]["name"])
+        return str(self.results.task.name)
 
     @property
     def split(self) -> str:
-        return str(self.results["task"].get("split") or "")
+        return str(self.results.task.split or "")
 
     @property
     def table(self) -> str:
@@ -72,8 +70,8 @@ class Entry:
 
     def names(self) -> set[str]:
         """Every name this checkpoint answers to (lower case), for matching a ``base``."""
-        m = self.results["model"]
-        return {str(x).lower() for x in (self.checkpoint, m.get("hub_id"), m.get("id"), m.get("name")) if x}
+        m = self.results.model
+        return {str(x).lower() for x in (self.checkpoint, m.hub_id, m.id, m.name) if x}
 
 
 def verifier_order(methods) -> list[str]:
@@ -105,42 +103,22 @@ def find_results(paths: list[str | Path]) -> list[Path]:
     return [x for _, x in unique]
 
 
-def read_results(path: Path) -> tuple[dict, bytes]:
-    """A results.json, checked for what the boards read; errors name the file and field."""
-    try:
-        raw = path.read_bytes()
-        results = json.loads(raw)
-    except OSError as exc:
-        raise GapbenchError(f"{path}: cannot read it ({exc}).") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GapbenchError(f"{path}: not valid JSON ({exc}). Is it a gapbench results.json?") from None
-    if not isinstance(results, dict) or "schema_version" not in results:
-        raise GapbenchError(f"{path}: no schema_version field; this is not a gapbench results.json.")
-    if results["schema_version"] not in SUPPORTED_SCHEMA:
-        raise GapbenchError(
-            f"{path}: results schema_version {results['schema_version']!r} is not one this gapbench reads "
-            f"({', '.join(map(str, SUPPORTED_SCHEMA))}). Upgrade gapbench or rescore the run."
-        )
-    for dotted in ("model.id", "task.name", "generation.J", "verifiers", "sizes.n_prompts", "filter"):
-        node = results
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise GapbenchError(f"{path}: missing field {dotted!r}; this results.json is incomplete.")
-            node = node[part]
-    return results, raw
+def read_results(path: Path) -> tuple[Results, bytes]:
+    """A results.json, typed and checked (errors name the file and field), and its bytes."""
+    return load_results(path)
 
 
 def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
     results, raw = read_results(path)
-    model = results["model"]
-    checkpoint = str(model.get("name") or model.get("hub_id") or model["id"])
-    rnd = model.get("round")
+    model = results.model
+    checkpoint = str(model.name or model.hub_id or model.id)
+    rnd = model.round
     if rnd is not None:
         try:
             rnd = int(rnd)
         except (TypeError, ValueError):
             raise GapbenchError(f"{path}: model.round is {rnd!r}, not a whole number (set with --model-meta round=N).") from None
-    base = model.get("base")
+    base = model.base
     return Entry(path, raw, results, checkpoint, str(base) if base else None, rnd, model_info(model, table))
 
 

@@ -9,10 +9,12 @@ names, then any others in the order results.json lists them. Prints a table per 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.errors import GapbenchError
+from harness.results import Metric, Results
+from harness.results import load as load_results
+from harness.results import parse as parse_results
 
 GROUP = "level"
 PANELS = (
@@ -33,7 +35,7 @@ def find_results(path: str | Path) -> Path:
     hits = candidates(p)
     if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
         return hits[0]
-    with_levels = [h for h in hits if GROUP in (_read(h).get("generation", {}).get("by_group") or {})]
+    with_levels = [h for h in hits if GROUP in load_results(h)[0].generation.by_group]
     if len(with_levels) == 1:
         return with_levels[0]
     if not hits:
@@ -41,16 +43,6 @@ def find_results(path: str | Path) -> Path:
     if not with_levels:
         raise GapbenchError(f"{p}: none of its results ({', '.join(map(str, hits[:4]))}) has a per-level breakdown; the ladder needs a task with a `level` group, such as arith.")
     raise GapbenchError(f"{p} holds several runs with levels: {', '.join(map(str, with_levels[:6]))}. Name one directory.")
-
-
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GapbenchError(f"{path}: cannot read results ({exc}).") from None
-    if not isinstance(data, dict):
-        raise GapbenchError(f"{path}: not a gapbench results.json.")
-    return data
 
 
 def level_order(names) -> list[str]:
@@ -66,42 +58,48 @@ def level_order(names) -> list[str]:
     return known + [n for n in names if n not in ladder]
 
 
-def _block(b: dict | None) -> dict:
-    if not b:
+def _block(b: Metric | None) -> dict:
+    if b is None:
         return {"value": None, "ci": None}
-    return {"value": b.get("value"), "ci": b.get("ci")}
+    return {"value": b.value, "ci": b.ci}
 
 
-def ladder_data(results: dict, source: str | Path = "results.json") -> dict:
-    """``{"task", "levels", "generation": {level: {...}}, "verifiers": {method: {level: {...}}}}``."""
-    gen_groups = ((results.get("generation") or {}).get("by_group") or {}).get(GROUP)
+def ladder_data(results: Results | dict, source: str | Path = "results.json") -> dict:
+    """``{"task", "levels", "generation": {level: {...}}, "verifiers": {method: {level: {...}}}}``.
+    ``results`` is a typed results document (a plain results.json dict is read into one)."""
+    if not isinstance(results, Results):
+        results = parse_results(results, source)
+    gen_groups = results.generation.by_group.get(GROUP)
     if not gen_groups:
-        task = (results.get("task") or {}).get("name", "?")
         raise GapbenchError(
-            f"{source}: the results of task {task!r} have no per-level breakdown (generation.by_group.level); "
+            f"{source}: the results of task {results.task.name!r} have no per-level breakdown (generation.by_group.level); "
             "the ladder needs a task with a `level` group, such as arith."
         )
     levels = level_order(gen_groups)
-    generation = {lv: {"n_prompts": gen_groups[lv].get("n_prompts"), "J": _block(gen_groups[lv].get("J"))} for lv in levels}
+    generation = {lv: {"n_prompts": gen_groups[lv].n_prompts, "J": _block(gen_groups[lv].J)} for lv in levels}
     verifiers = {}
-    for method, vb in (results.get("verifiers") or {}).items():
-        groups = (vb.get("by_group") or {}).get(GROUP) or {}
-        verifiers[method] = {
-            lv: {
-                "J_filtered": _block(groups.get(lv, {}).get("J_filtered")),
-                "gap": _block(groups.get(lv, {}).get("gap")),
-                "relative_gap": _block(groups.get(lv, {}).get("relative_gap")),
-                "auroc": {"value": (groups.get(lv, {}).get("verification") or {}).get("auroc"), "ci": None},
+    for method, vb in results.verifiers.items():
+        groups = vb.by_group.get(GROUP) or {}
+        verifiers[method] = {}
+        for lv in levels:
+            g = groups.get(lv)
+            verifiers[method][lv] = {
+                "J_filtered": _block(g.J_filtered if g else None),
+                "gap": _block(g.gap if g else None),
+                "relative_gap": _block(g.relative_gap if g else None),
+                "auroc": {"value": g.verification.auroc if g else None, "ci": None},
             }
-            for lv in levels
-        }
-    return {"task": (results.get("task") or {}).get("name"), "model": (results.get("model") or {}).get("id"), "levels": levels, "generation": generation, "verifiers": verifiers}
+    return {"task": results.task.name, "model": results.model.id, "levels": levels, "generation": generation, "verifiers": verifiers}
 
 
 def tables(data: dict, fmt_name: str = "simple") -> list[str]:
     from tabulate import tabulate
 
-    from harness.report import fmt, with_ci
+    from harness.report import fmt
+    from harness.report import with_ci as metric_text
+
+    def with_ci(block: dict) -> str:
+        return metric_text(Metric(block["value"], block["ci"]))
 
     out = []
     for method, per_level in data["verifiers"].items():
@@ -180,7 +178,7 @@ def add_parser(sub) -> None:
 
 def cmd_ladder(args) -> int:
     path = find_results(args.run)
-    data = ladder_data(_read(path), path)
+    data = ladder_data(load_results(path)[0], path)
     print("\n\n".join(tables(data, "github" if args.markdown else "simple")))
     out = Path(args.out) if args.out else path.parent
     png = plot(data, out / f"ladder-{data['task']}.png")

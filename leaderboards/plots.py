@@ -119,11 +119,11 @@ def draw_gap_vs_filter(t: dict, by_source: dict[str, Entry], path: Path) -> None
             row = rows.get(method)
             if row is None:
                 continue
-            sweep = by_source[row["source"]].results["verifiers"][method].get("sweep") or {}
-            levels = sweep.get("levels") or []
-            kind = sweep.get("kind", kind)
+            sweep = by_source[row["source"]].results.verifiers[method].sweep
+            levels = sweep.levels if sweep else []
+            kind = sweep.kind if sweep else kind
             if levels:
-                ax.plot([p["level"] for p in levels], [p["gap"] for p in levels], marker="o", ms=3, label=label, color=color[label])
+                ax.plot([p.level for p in levels], [p.gap for p in levels], marker="o", ms=3, label=label, color=color[label])
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind, "filter level"), fontsize=8)

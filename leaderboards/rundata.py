@@ -18,6 +18,8 @@ import numpy as np
 from harness.errors import GapbenchError
 from harness.filters import FilterRule
 from harness.jsonl import read_jsonl, require
+from harness.results import Results
+from harness.results import load as load_results
 from leaderboards.entries import read_results
 from verifiers.suite import keep_mask
 
@@ -30,7 +32,7 @@ NEEDS_RUN_DIR = (
 @dataclass
 class RunData:
     dir: Path
-    results: dict
+    results: Results
     doc_ids: list[str]  # in the run's order
     G: np.ndarray  # prompts x n, ground truth g
     u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
@@ -43,13 +45,13 @@ class RunData:
 
     @property
     def filter(self) -> str:
-        return str(self.results["filter"])
+        return str(self.results.filter)
 
     @property
     def label(self) -> str:
-        m = self.results["model"]
-        name = str(m.get("name") or m.get("hub_id") or m.get("id"))
-        return name + (f" (round {m['round']})" if m.get("round") is not None else "")
+        m = self.results.model
+        name = str(m.name or m.hub_id or m.id)
+        return name + (f" (round {m.round})" if m.round is not None else "")
 
     def keep(self, method: str, rule: FilterRule, doc_ids: list[str]) -> np.ndarray:
         """The filter's keep mask (prompts x n) of ``method`` under ``rule`` for the given prompts."""
@@ -91,23 +93,23 @@ def locate(path: str | Path, task: str | None = None) -> Path:
 def _task_name(path: Path) -> str | None:
     try:
         return json.loads(path.read_text())["task"]["name"]
-    except Exception:
+    except Exception:  # listing candidates: a damaged file is named when it is loaded
         return None
 
 
-def run_dir_of(results_path: Path, results: dict) -> Path:
+def run_dir_of(results_path: Path, results: Results) -> Path:
     """The directory with the per-sample files: beside results.json, else the recorded ``run.dir``
     when it still holds the same run."""
     here = results_path.parent
     if (here / "grades.jsonl").is_file():
         return here
-    recorded = (results.get("run") or {}).get("dir")
+    recorded = results.run.dir if results.run else None
     if recorded and (Path(recorded) / "grades.jsonl").is_file():
         try:
-            there = json.loads((Path(recorded) / "results.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            there = {}
-        if (there.get("run") or {}).get("config_hash") == (results.get("run") or {}).get("config_hash"):
+            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
+        except GapbenchError:
+            there = None
+        if there == results.run.config_hash:  # type: ignore[union-attr]
             return Path(recorded)
     raise GapbenchError(
         f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
@@ -120,7 +122,7 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
     results_path = locate(path, task)
     results, _ = read_results(results_path)
     rdir = run_dir_of(results_path, results)
-    n = int(results["sizes"]["n"])
+    n = int(results.sizes.n)
     grades_path = rdir / "grades.jsonl"
     per_doc: dict[str, dict[int, int]] = {}
     for r in read_jsonl(grades_path):
@@ -136,7 +138,7 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
                 "Run `gapbench run` again on this directory to rescore it."
             )
     G = np.array([[per_doc[d][i] for i in range(n)] for d in doc_ids], dtype=float)
-    recorded_J = results["generation"]["J"]["value"]
+    recorded_J = results.generation.J.value
     if recorded_J is not None and abs(float(G.mean(axis=1).mean()) - recorded_J) > 1e-9:
         raise GapbenchError(
             f"{grades_path} gives J(f) = {G.mean(axis=1).mean():.6f} but {results_path} records {recorded_J:.6f}: "
@@ -166,15 +168,15 @@ def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
         samples[d] = [got[i]["response"] for i in range(data.n)]
     replies = store.replies()
     try:
-        task = TASKS.get(results["task"]["name"])(**(results["task"].get("options") or {}))
+        task = TASKS.get(results.task.name)(**(results.task.options or {}))
     except Exception:
         task = None  # an unknown or changed task plugin: verifiers score from replies alone
     try:
-        verifiers = build_verifiers(list(results["verifiers"]), int(results["sizes"].get("m") or 1))
+        verifiers = build_verifiers(list(results.verifiers), int(results.sizes.m or 1))
     except GapbenchError as exc:
         raise GapbenchError(f"{data.dir}: cannot rebuild the run's verifiers: {exc}") from None
     docs = [Doc(d, "", None, {}) for d in data.doc_ids]
-    recorded = [v for v in verifiers if v.method in results["verifiers"]]
+    recorded = [v for v in verifiers if v.method in results.verifiers]
     verdicts = score_all(task, docs, samples, replies, recorded, lambda d: [per_doc[d][i] for i in range(data.n)], unscored=data.unscored)
     data.u.update(u_of(verdicts))
     data.verifiers.update({v.method: v for v in recorded if v.method in verdicts})

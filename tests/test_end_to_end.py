@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 from harness import report
+from harness.results import parse as parse_results
 from harness.runner import RunOptions, Runner
 
 pytestmark = pytest.mark.model
@@ -35,8 +36,8 @@ def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_mode
     )
     runner = Runner(opts, log=lambda *_: None)
     results = runner.run()
-    assert [r["task"]["name"] for r in results] == ["gsm8k", "sudoku"]
-    for r in results:
+    assert [r.task.name for r in results] == ["gsm8k", "sudoku"]
+    for r in (x.to_dict() for x in results):
         assert r["schema_version"] == 1 and r["sizes"] == {"n_prompts": 2, "n": 2, "m": 1, "n_samples": 4}
         assert r["model"]["parameters"] > 100_000_000 and r["model"]["id"] == "smollm2-135m-instruct"
         assert set(r["verifiers"]) == {"mc", "cot-binary", "cot-score", "tournament", "oracle", "ensemble"}
@@ -52,9 +53,9 @@ def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_mode
         assert "verify:cot-score" in r["timings"]
         on_disk = json.loads((tmp_path / r["task"]["name"] / "results.json").read_text())
         assert on_disk["verifiers"].keys() == r["verifiers"].keys()
-        table = report.render(r)
+        table = report.render(parse_results(r))
         assert "tournament" in table and "J(f[w(u)])" in table
-    gsm = results[0]
+    gsm = results[0].to_dict()
     assert set(gsm["generation"]["variants"]) == {"strict", "flexible"}
     # every CoT reply was stored once per (sample, verification)
     verdicts = [json.loads(line) for line in (tmp_path / "gsm8k" / "verdicts.jsonl").read_text().splitlines()]
@@ -66,7 +67,7 @@ def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_mode
     again = Runner(opts, log=lambda *_: None)
     results2 = again.run()
     assert not again.model.loaded and again.model.calls == 0
-    assert results2[0]["verifiers"]["mc"]["gap"] == gsm["verifiers"]["mc"]["gap"]
+    assert results2[0].to_dict()["verifiers"]["mc"]["gap"] == gsm["verifiers"]["mc"]["gap"]
 
 
 def _lines(path):
@@ -118,6 +119,6 @@ def test_cross_verification_uses_the_verifier_model(tmp_path, embedded_model):
     (results,) = runner.run()
     assert runner.vmodel is not runner.model
     assert runner.model.calls == 4 and runner.vmodel.calls == 8  # 4 samples; 2 options each verified by g
-    assert results["verifier_model"]["id"] == str(embedded_model) and results["model"]["id"] == "smollm2-135m-instruct"
+    assert results.verifier_model.id == str(embedded_model) and results.model.id == "smollm2-135m-instruct"
     stored = json.loads((tmp_path / "arith" / "run.json").read_text())
     assert stored["verifier_model"]["args"]["pretrained"] == str(embedded_model)

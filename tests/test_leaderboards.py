@@ -363,6 +363,7 @@ def test_two_real_runs_build_check_and_compare(tmp_path, embedded_model, capsys)
         RunOptions(**common, seed=2, out=str(tmp_path / "new"), model_meta={"base": SMOL, "round": 1}),
         log=lambda *_: None,
     ).run()[0]
+    base, new = base.to_dict(), new.to_dict()
     assert base["sizes"]["n_prompts"] == 6 and new["model"]["round"] == 1
 
     board = tmp_path / "leaderboards" / "smoke"

@@ -292,7 +292,7 @@ def both_sides(tmp_path_factory, embedded_model, one_thread):
             out=str(runs),
         )
         for r in Runner(opts, log=lambda *_: None).run():
-            results[r["task"]["name"]] = r
+            results[r.task.name] = r.to_dict()
     gap_seconds = time.perf_counter() - start
     texts = [s["response"] for n in names for s in read_jsonl(runs / n / "samples.jsonl")]
     assert sum(bool(t.strip()) for t in texts) > len(texts) // 2, texts  # the comparison is not of empty strings

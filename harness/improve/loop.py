@@ -48,6 +48,7 @@ from harness.errors import GapbenchError
 from harness.filters import FilterRule, parse_filter
 from harness.jsonl import read_jsonl
 from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
+from harness.results import Results, to_json
 from harness.runner import Runner, slug
 from harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from harness.store import RunStore
@@ -339,12 +340,13 @@ class Improver:
         self.log(f"== round {t}: evaluate f_{t} on {self.opts.eval_split}")
         start = time.perf_counter()
         results = self._runner(t, "eval").run()[0]
-        stats = eval_stats(results, Path(results["run"]["dir"]), self.verifier.method, self.opts.oracle_filter)
+        stats = eval_stats(results, Path(results.run.dir), self.verifier.method, self.opts.oracle_filter)
         stats["seconds_this_invocation"] = round(time.perf_counter() - start, 2)
         return stats
 
-    def train_samples(self, t: int) -> tuple[list[dict], dict]:
-        """Rows (doc_id, sample, prompt, response, u, g, answer, keep) of f_t's training run, and its results."""
+    def train_samples(self, t: int) -> tuple[list[dict], Results, float]:
+        """Rows (doc_id, sample, prompt, response, u, g, answer, keep) of f_t's training run, its results,
+        and the seconds this invocation spent on it."""
         self.log(f"== round {t}: sample and verify f_{t} on {self.opts.split}")
         start = time.perf_counter()
         runner = self._runner(t, "train")
@@ -380,8 +382,7 @@ class Improver:
             for d in docs
             for i in range(config.n)
         ]
-        results = {**results, "seconds_this_invocation": round(time.perf_counter() - start, 2)}
-        return rows, results
+        return rows, results, round(time.perf_counter() - start, 2)
 
     def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
         """The metadata of a finished f_{t+1}, None when there is none; refused when it was trained
@@ -435,11 +436,11 @@ class Improver:
         for t in range(self.opts.rounds + 1):
             record = {"round": t, "model": self.model_label(t), "base": self.base.label, "eval": evals[t], "train": None, "sft": None, "next": None}
             if t < self.opts.rounds:
-                rows, train_results = self.train_samples(t)
+                rows, train_results, train_seconds = self.train_samples(t)
                 stats = filter_stats(rows)
-                stats["dir"] = train_results["run"]["dir"]
-                stats["timings"] = train_results["timings"]
-                stats["seconds_this_invocation"] = train_results["seconds_this_invocation"]
+                stats["dir"] = train_results.run.dir
+                stats["timings"] = train_results.timings
+                stats["seconds_this_invocation"] = train_seconds
                 record["train"] = stats
                 sft_path = self.round_dir(t) / "sft.jsonl"
                 records = sft.sft_records(t, rows)
@@ -504,31 +505,31 @@ def read_grades(store_dir: Path) -> "OrderedDict[str, list[dict]]":
     return by_doc
 
 
-def eval_stats(results: dict, store_dir: Path, method: str, oracle_filter: bool) -> dict:
+def eval_stats(results: Results, store_dir: Path, method: str, oracle_filter: bool) -> dict:
     """One evaluation run's numbers for the round tables."""
     grades = read_grades(store_dir)
     G = np.array([[int(r["g"]) for r in per] for per in grades.values()], dtype=float)
-    block = results["verifiers"][method]
+    block = results.verifiers[method]
     oracle_J = filtered_accuracy(G, np.array([oracle_mask(row) for row in G.astype(int)], dtype=bool))[0]
     return {
         "dir": str(store_dir),
-        "split": results["task"]["split"],
-        "n_prompts": results["sizes"]["n_prompts"],
-        "n": results["sizes"]["n"],
-        "J": results["generation"]["J"],
-        "J_filtered": block["J_filtered"],
-        "gap": block["gap"],
-        "relative_gap": block["relative_gap"],
-        "verification": block["verification"],
-        "filter_precision": block["filter"]["precision"],
-        "best_of_n": block["best_of_n"],
+        "split": results.task.split,
+        "n_prompts": results.sizes.n_prompts,
+        "n": results.sizes.n,
+        "J": to_json(results.generation.J),
+        "J_filtered": to_json(block.J_filtered),
+        "gap": to_json(block.gap),
+        "relative_gap": to_json(block.relative_gap),
+        "verification": to_json(block.verification),
+        "filter_precision": block.filter.precision,
+        "best_of_n": block.best_of_n,
         # J(f_t[w]) for the filter that trains: the self-verification filter, or the oracle (g = 1)
-        "J_filtered_train_filter": oracle_J if oracle_filter else block["J_filtered"]["value"],
+        "J_filtered_train_filter": oracle_J if oracle_filter else block.J_filtered.value,
         "J_filtered_oracle": oracle_J,
         "pass@k": pass_at_k_curve(G),
-        "maj@k": results["generation"]["maj@k"],
+        "maj@k": results.generation.maj_at_k,
         "distinct_answers": distinct_answers({d: [r.get("answer") for r in per] for d, per in grades.items()}),
-        "timings": results["timings"],
+        "timings": results.timings,
         "results": str(Path(store_dir) / "results.json"),
     }
 

@@ -1,0 +1,495 @@
+"""results.json, typed: the document one task's run writes, and every reader reads.
+
+:class:`Results` is the whole document as dataclasses, with ``schema_version``. :func:`load`
+reads a file and checks its version and every field's type, naming the file and the field
+(``results.json: verifiers.mc.gap.value: expected a number or null, got "abc"``);
+:func:`write` writes one atomically. The same classes make the JSON Schema that other tools
+can read runs with (``harness/results.schema.json``, rebuilt by ``python -m harness.results``
+and compared with the code by the test suite).
+
+Field names follow the paper's quantities (see :mod:`harness.metrics` for the definitions);
+``pass@k`` and ``maj@k`` are JSON keys that Python spells ``pass_at_k`` and ``maj_at_k``. Blocks
+that hold free-form facts (a model's metadata from ``--model-meta``, a task plugin's own
+configuration) keep the keys they do not name in ``extra``, in order, so a document is written
+back exactly as it was read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Union
+
+from harness.errors import GapbenchError
+
+SCHEMA_VERSION = 1
+SUPPORTED = (1,)
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+
+
+def key(name: str) -> Any:
+    """A field whose JSON key is not its Python name."""
+    return field(metadata={"key": name})
+
+
+def omit_none(default: Any = None) -> Any:
+    """An optional field that is left out of the JSON when it is None (a model loaded or not)."""
+    return field(default=default, metadata={"omit_none": True})
+
+
+def extra() -> Any:
+    """The field that keeps a block's keys that no other field names."""
+    return field(default_factory=dict, metadata={"extra": True})
+
+
+# --- the blocks -------------------------------------------------------------------------------
+
+
+@dataclass
+class Metric:
+    """A headline number with its 95% bootstrap interval ``[lo, hi]`` (None when not computed)."""
+
+    value: float | None
+    ci: list[float] | None = None
+
+
+@dataclass
+class RelativeGap(Metric):
+    n_excluded: int = 0  # prompts with J(f|x) = 1, left out of the relative gap
+
+
+@dataclass
+class Verification:
+    """Verification quality of u against g, pooled over samples (u >= 0.5 counts as 'correct')."""
+
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    auroc: float | None
+    positive_rate: float | None
+
+
+@dataclass
+class FilterQuality:
+    """What the filter w(u) kept, pooled over samples."""
+
+    kept_share: float | None
+    precision: float | None
+    recall: float | None
+    prompts_none_kept: int
+
+
+@dataclass
+class SweepLevel:
+    level: float
+    J_filtered: float | None
+    gap: float | None
+    relative_gap: float | None
+    kept_share: float | None
+
+
+@dataclass
+class Sweep:
+    kind: str
+    levels: list[SweepLevel]
+
+
+@dataclass
+class GenerationSummary:
+    """The method-independent numbers of a set of prompts."""
+
+    n_prompts: int
+    n_samples: int
+    J: Metric
+    pass_at_k: dict[str, float] = key("pass@k")
+    maj_at_k: dict[str, float] = key("maj@k")
+
+
+@dataclass
+class Generation(GenerationSummary):
+    variants: dict[str, float] = field(default_factory=dict)  # other gradings, e.g. strict/flexible
+    unanswered: int = 0  # samples with no extractable answer
+    by_group: dict[str, dict[str, GenerationSummary]] = field(default_factory=dict)  # group key -> group -> numbers
+
+
+@dataclass
+class VerifierSummary:
+    """One verification method's numbers over a set of prompts."""
+
+    n_prompts: int
+    n_samples: int
+    J: Metric
+    J_filtered: Metric
+    gap: Metric
+    relative_gap: RelativeGap
+    verification: Verification
+    filter: FilterQuality
+    best_of_n: float | None
+    pass_at_k: dict[str, float] = key("pass@k")
+    maj_at_k: dict[str, float] = key("maj@k")
+
+
+@dataclass
+class VerifierResults(VerifierSummary):
+    unparsed: int = 0  # verification replies with no readable verdict
+    sweep: Sweep | None = None  # the gap over filter levels
+    by_group: dict[str, dict[str, VerifierSummary]] = field(default_factory=dict)
+
+
+@dataclass
+class ModelInfo:
+    """The model: how it was named and loaded, what it is, and what ``--model-meta`` says of it
+    (``name``, ``base``, ``round``, ``params``, ``tokens``, ``flops``, ``family``, ... in ``extra``)."""
+
+    id: str
+    backend: str | None = omit_none()
+    model_args: dict[str, Any] | None = omit_none()
+    parameters: int | None = omit_none()
+    revision: str | None = omit_none()
+    architecture: str | None = omit_none()
+    hub_id: str | None = omit_none()
+    source: str | None = omit_none()
+    extra: dict[str, Any] = extra()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A named field or a ``--model-meta`` entry."""
+        if name in _names(type(self)):
+            value = getattr(self, name)
+            return default if value is None else value
+        return self.extra.get(name, default)
+
+    @property
+    def name(self) -> str | None:
+        return self.extra.get("name")
+
+    @property
+    def base(self) -> str | None:
+        return self.extra.get("base")
+
+    @property
+    def round(self) -> Any:
+        return self.extra.get("round")
+
+
+@dataclass
+class TaskInfo:
+    """The task as its plugin configured it (name, version, options), the prompts' version and the split."""
+
+    name: str
+    version: str | None = omit_none()
+    options: dict[str, Any] | None = omit_none()
+    verification_prompts: str | None = omit_none()
+    split: str | None = omit_none()
+    extra: dict[str, Any] = extra()
+
+    def config(self) -> dict:
+        """The block as a plain dict (for comparing two runs' tasks)."""
+        return to_json(self)
+
+
+@dataclass
+class RunRef:
+    dir: str
+    config_hash: str
+
+
+@dataclass
+class Sizes:
+    n_prompts: int
+    n: int  # samples per prompt
+    m: int  # verifications per sample
+    n_samples: int
+
+
+@dataclass
+class SamplingInfo:
+    temperature: float
+    top_p: float
+    max_gen_toks: int
+
+
+@dataclass
+class Tokens:
+    prompt: int
+    generated: int
+
+
+@dataclass(kw_only=True)
+class Results:
+    """One task's run: what was run, on what, and every metric."""
+
+    schema_version: int
+    gapbench_version: str | None = None
+    created: str | None = None  # UTC, ISO 8601
+    run: RunRef | None = None  # where the per-sample files are, and the run's config hash
+    model: ModelInfo
+    verifier_model: ModelInfo | None = None  # a different model g that verified f's samples
+    task: TaskInfo
+    sizes: Sizes
+    sampling: SamplingInfo | None = None
+    verification_sampling: SamplingInfo | None = None
+    filter: str  # the filter w(u), e.g. quantile:0.5
+    generation: Generation
+    verifiers: dict[str, VerifierResults]  # method -> its numbers
+    tokens: Tokens | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds, summed over invocations
+
+    def to_dict(self) -> dict:
+        return to_json(self)
+
+    def to_json(self) -> str:
+        return json.dumps(to_json(self), indent=2, default=str) + "\n"
+
+
+# --- reading and writing ----------------------------------------------------------------------
+
+
+def load(path: str | Path) -> tuple[Results, bytes]:
+    """A results.json and its bytes; a file that is not one, of another schema version, or with a
+    missing or wrongly typed field is a :class:`GapbenchError` naming the file and field."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        data = json.loads(raw)
+    except OSError as exc:
+        raise GapbenchError(f"{path}: cannot read it ({exc}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GapbenchError(f"{path}: not valid JSON ({exc}). Is it a gapbench results.json?") from None
+    return parse(data, path), raw
+
+
+def parse(data: Any, source: str | Path = "results.json") -> Results:
+    """The typed document from parsed JSON (see :func:`load`)."""
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise GapbenchError(f"{source}: no schema_version field; this is not a gapbench results.json.")
+    if data["schema_version"] not in SUPPORTED:
+        raise GapbenchError(
+            f"{source}: results schema_version {data['schema_version']!r} is not one this gapbench reads "
+            f"({', '.join(map(str, SUPPORTED))}). Upgrade gapbench or rescore the run."
+        )
+    return from_json(Results, data, str(source))
+
+
+def write(path: str | Path, results: Results) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(results.to_json())
+    os.replace(tmp, path)
+
+
+# --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@lru_cache(maxsize=None)
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+def _json_key(f) -> str:
+    return f.metadata.get("key", f.name)
+
+
+def _is_optional(tp) -> tuple[bool, Any]:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != len(typing.get_args(tp)):
+            return True, args[0] if len(args) == 1 else Union[tuple(args)]
+    return False, tp
+
+
+def _describe(tp) -> str:
+    optional, inner = _is_optional(tp)
+    if optional:
+        return f"{_describe(inner)} or null"
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        return "an object"
+    if origin is list:
+        return "a list"
+    if origin is dict or tp is dict:
+        return "an object"
+    return {float: "a number", int: "a whole number", str: "a string", bool: "true or false"}.get(tp, "a value")
+
+
+def _first_required(tp, path: str) -> str:
+    """The first field a missing block needs (``task`` -> ``task.name``), for the error message."""
+    if is_dataclass(tp):
+        for f in fields(tp):
+            if f.default is MISSING and f.default_factory is MISSING and not f.metadata.get("extra"):
+                return _first_required(_hints(tp)[f.name], f"{path}.{_json_key(f)}")
+    return path
+
+
+def from_json(tp, value: Any, where: str, path: str = "") -> Any:
+    """``value`` as type ``tp``, or an error naming ``where`` (the file) and the dotted ``path``."""
+
+    expected = _describe(tp)
+
+    def bad() -> GapbenchError:
+        shown = json.dumps(value)[:60]
+        return GapbenchError(
+            f"{where}: {path or 'the document'}: expected {expected}, got {shown}. "
+            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) "
+            "or restore the file."
+        )
+
+    optional, inner = _is_optional(tp)
+    if value is None:
+        if optional or tp is Any:
+            return None
+        raise bad()
+    tp = inner
+    if tp is Any:
+        return value
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        hints = _hints(tp)
+        kwargs: dict[str, Any] = {}
+        rest = dict(value)
+        extra_field = None
+        for f in fields(tp):
+            if f.metadata.get("extra"):
+                extra_field = f
+                continue
+            k = _json_key(f)
+            sub = f"{path}.{k}" if path else k
+            if k not in rest:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise GapbenchError(
+                        f"{where}: missing field {_first_required(hints[f.name], sub)!r}; this results.json is incomplete. "
+                        "Rescore the run (`gapbench run` on its directory) to rewrite it."
+                    )
+                continue
+            kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub)
+        if extra_field is not None:
+            kwargs[extra_field.name] = rest
+        return tp(**kwargs)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad()
+        (item,) = typing.get_args(tp)
+        return [from_json(item, v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        args = typing.get_args(tp)
+        item = args[1] if args else Any
+        return {str(k): from_json(item, v, where, f"{path}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    return value
+
+
+def to_json(obj: Any) -> Any:
+    """Plain JSON values of a typed document (keys in field order, then ``extra``)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        extra_value: dict = {}
+        for f in fields(obj):
+            if f.metadata.get("extra"):
+                extra_value = getattr(obj, f.name)
+                continue
+            value = getattr(obj, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
+            out[_json_key(f)] = to_json(value)
+        out.update({k: to_json(v) for k, v in extra_value.items()})
+        return out
+    if isinstance(obj, dict):
+        return {k: to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    return obj
+
+
+# --- the JSON Schema --------------------------------------------------------------------------
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of results.json, made from the classes above."""
+    defs: dict[str, dict] = {}
+
+    def schema(tp) -> dict:
+        optional, inner = _is_optional(tp)
+        if optional:
+            return {"anyOf": [schema(inner), {"type": "null"}]}
+        tp = inner
+        if tp is Any:
+            return {}
+        if is_dataclass(tp):
+            name = tp.__name__
+            if name not in defs:
+                defs[name] = {}  # placeholder against recursion
+                hints = _hints(tp)
+                props, required, open_ = {}, [], False
+                for f in fields(tp):
+                    if f.metadata.get("extra"):
+                        open_ = True
+                        continue
+                    props[_json_key(f)] = schema(hints[f.name])
+                    if f.default is MISSING and f.default_factory is MISSING:
+                        required.append(_json_key(f))
+                doc = (tp.__doc__ or "").strip()
+                body = {"type": "object"}
+                if doc and not doc.startswith(f"{name}("):
+                    body["description"] = " ".join(doc.split())
+                body.update({"properties": props, "required": required, "additionalProperties": open_})
+                defs[name] = body
+            return {"$ref": f"#/$defs/{name}"}
+        origin = typing.get_origin(tp)
+        if origin is list:
+            return {"type": "array", "items": schema(typing.get_args(tp)[0])}
+        if origin is dict or tp is dict:
+            args = typing.get_args(tp)
+            return {"type": "object", "additionalProperties": schema(args[1]) if args else {}}
+        return {"type": {float: "number", int: "integer", str: "string", bool: "boolean"}[tp]}
+
+    root = schema(Results)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"gapbench results.json (schema_version {SCHEMA_VERSION})",
+        **root,
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+if __name__ == "__main__":  # python -m harness.results [--check]: write (or check) the committed schema
+    import sys
+
+    if "--check" in sys.argv[1:]:
+        ok = SCHEMA_FILE.is_file() and SCHEMA_FILE.read_text() == schema_text()
+        print(f"{SCHEMA_FILE.name}: {'up to date' if ok else 'differs from the code; run python -m harness.results'}")
+        sys.exit(0 if ok else 1)
+    SCHEMA_FILE.write_text(schema_text())
+    print(f"wrote {SCHEMA_FILE}")
