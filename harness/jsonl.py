@@ -1,4 +1,13 @@
-"""JSON Lines reading and appending, with errors that name the file and line."""
+"""JSON Lines reading and appending, with errors that name the file and line.
+
+Two kinds of JSONL file, two readers:
+
+- **input files** (task data, ``sft.jsonl``): :func:`read_records`, on the ``jsonlines`` package;
+- **the run store's stage files** (``samples.jsonl``, ``verdicts.jsonl``, ...): :func:`read_jsonl`
+  and :func:`append_jsonl`, gapbench's own, because the store needs what ``jsonlines`` does not do:
+  appends fsynced a batch at a time, and a last line that a kill tore (no newline) tolerated on
+  reading and cut on the next open (:mod:`harness.store`), so a killed run loses at most one batch.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +46,43 @@ def read_jsonl(path: Path | str, *, tolerate_torn_tail: bool = False) -> Iterato
             raise GapbenchError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}.")
         record["__line__"] = number
         yield record
+
+
+class _Counted:
+    """Lines of a file, counting them: after a record is read, ``n`` is its line number."""
+
+    def __init__(self, fh):
+        self.fh, self.n = fh, 0
+
+    def __iter__(self):
+        for line in self.fh:
+            self.n += 1
+            yield line
+
+
+def read_records(path: Path | str) -> list[dict]:
+    """Every JSON object of an input JSONL file (blank lines skipped), each with its ``__line__``.
+    A line that is not a JSON object raises :class:`GapbenchError` naming ``file:line``."""
+    import jsonlines
+
+    path = Path(path)
+    out = []
+    with path.open("rb") as fh:
+        lines = _Counted(fh)
+        reader = jsonlines.Reader(lines)
+        while True:
+            try:
+                record = reader.read(type=dict, skip_empty=True)
+            except EOFError:
+                break
+            except jsonlines.InvalidLineError as exc:
+                what = str(exc.args[0]).rsplit(" (line", 1)[0]
+                raise GapbenchError(
+                    f"{path}:{exc.lineno}: {what}; every line must be one JSON object. Fix or delete that line and run again."
+                ) from None
+            record["__line__"] = lines.n
+            out.append(record)
+    return out
 
 
 def require(record: dict, field: str, path: Path | str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import GapbenchError
-from harness.jsonl import read_jsonl
+from harness.jsonl import read_records
 
 
 def load_rows(
@@ -27,7 +27,7 @@ def load_rows(
         file = Path(path).expanduser()
         if not file.is_file():
             raise GapbenchError(f"{task}: data file {file} does not exist. Give an existing JSONL file as {task}.path=FILE.")
-        return list(read_jsonl(file))
+        return read_records(file)
     if data_dir is not None:
         file = Path(data_dir).expanduser() / local_name
         if not file.is_file():
@@ -35,7 +35,7 @@ def load_rows(
                 f"{task}: no {split} data at {file}. --data-dir expects the layout DIR/{local_name}; "
                 f"or give the file itself with --task-args {task}.path=FILE."
             )
-        return list(read_jsonl(file))
+        return read_records(file)
     name, config, hub_split = hub
     try:
         import datasets

@@ -88,3 +88,17 @@ def test_timings_accumulate_over_invocations(tmp_path):
     store.add_timing("generate", 2.0)
     store.add_timing("score", 0.25)
     assert store.timings() == {"generate": 3.5, "score": 0.25}
+
+
+def test_input_files_are_read_with_their_line_numbers(tmp_path):
+    from harness.jsonl import read_records
+
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"a": 1}\n\n  \n{"a": 2}\n')
+    assert [(r["a"], r["__line__"]) for r in read_records(path)] == [(1, 1), (2, 4)]
+    path.write_text('{"a": 1}\n\n[1, 2]\n')
+    with pytest.raises(GapbenchError, match=r"data\.jsonl:3: line does not match requested type; every line must be one JSON object"):
+        read_records(path)
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(GapbenchError, match=r"data\.jsonl:2: line contains invalid json"):
+        read_records(path)

@@ -36,6 +36,7 @@ from typing import Sequence
 
 from harness.digest import sha256_file
 from harness.errors import GapbenchError
+from harness.jsonl import read_records
 
 COMPLETION_END = "\n\n"
 IGNORE = -100  # the label of a token that carries no loss
@@ -96,18 +97,14 @@ def write_dataset(path: Path, records: Sequence[dict]) -> str:
 
 
 def read_dataset(path: Path) -> list[dict]:
-    path = Path(path)
+    """The records of an SFT data set; a line that is not one, or lacks a string ``prompt`` or
+    ``completion``, is an error naming ``file:line`` (delete the file to have it written again)."""
     out = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GapbenchError(f"{path}:{line_no}: not valid JSON ({exc}). Delete the file to have it written again.") from None
+    for rec in read_records(path):
+        line_no = rec.pop("__line__")
         for key in ("prompt", "completion"):
             if not isinstance(rec.get(key), str):
-                raise GapbenchError(f"{path}:{line_no}: field {key!r} is missing or not a string.")
+                raise GapbenchError(f"{path}:{line_no}: field {key!r} is missing or not a string. Delete the file to have it written again.")
         out.append(rec)
     return out
 

@@ -1,0 +1,55 @@
+"""pyproject.toml declares every third-party package the code imports, and nothing it does not use."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("harness", "tasks", "verifiers", "leaderboards")
+
+tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.importorskip("tomli")
+
+
+def normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {normal(re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0]) for d in project["dependencies"]}
+
+
+def imported_modules() -> set[str]:
+    out = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    out |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    out.add(node.module.split(".")[0])
+    return out - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
+
+
+def test_every_imported_package_is_declared():
+    dists = packages_distributions()
+    missing = {}
+    for module in sorted(imported_modules()):
+        names = {normal(d) for d in dists.get(module, [module])}
+        if not names & declared():
+            missing[module] = sorted(names)
+    assert not missing, f"imported but not declared in pyproject.toml dependencies: {missing}"
+
+
+def test_every_declared_package_is_imported():
+    dists = packages_distributions()
+    used = {normal(d) for m in imported_modules() for d in dists.get(m, [m])}
+    # accelerate and gguf are needed by transformers' GGUF loading of the embedded model, not imported
+    unused = declared() - used - {"accelerate", "gguf"}
+    assert not unused, f"declared in pyproject.toml but never imported: {sorted(unused)}"
