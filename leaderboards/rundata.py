@@ -9,7 +9,6 @@ need the network).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +91,8 @@ def locate(path: str | Path, task: str | None = None) -> Path:
 
 def _task_name(path: Path) -> str | None:
     try:
-        return json.loads(path.read_text())["task"]["name"]
-    except Exception:  # listing candidates: a damaged file is named when it is loaded
+        return load_results(path)[0].task.name
+    except GapbenchError:  # listing candidates: a damaged file is named when it is loaded
         return None
 
 
