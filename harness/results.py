@@ -10,8 +10,8 @@ and compared with the code by the test suite).
 Field names follow the paper's quantities (see :mod:`harness.metrics` for the definitions);
 ``pass@k`` and ``maj@k`` are JSON keys that Python spells ``pass_at_k`` and ``maj_at_k``. Blocks
 that hold free-form facts (a model's metadata from ``--model-meta``, a task plugin's own
-configuration) keep the keys they do not name in ``extra``, in order, so a document is written
-back exactly as it was read.
+configuration) keep the keys they do not name in ``extra``, in order, and a field a file left
+out stays out, so a document is written back exactly as it was read.
 """
 
 from __future__ import annotations
@@ -35,11 +35,6 @@ SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 def key(name: str) -> Any:
     """A field whose JSON key is not its Python name."""
     return field(metadata={"key": name})
-
-
-def omit_none(default: Any = None) -> Any:
-    """An optional field that is left out of the JSON when it is None (a model loaded or not)."""
-    return field(default=default, metadata={"omit_none": True})
 
 
 def extra() -> Any:
@@ -147,13 +142,13 @@ class ModelInfo:
     (``name``, ``base``, ``round``, ``params``, ``tokens``, ``flops``, ``family``, ... in ``extra``)."""
 
     id: str
-    backend: str | None = omit_none()
-    model_args: dict[str, Any] | None = omit_none()
-    parameters: int | None = omit_none()
-    revision: str | None = omit_none()
-    architecture: str | None = omit_none()
-    hub_id: str | None = omit_none()
-    source: str | None = omit_none()
+    backend: str | None = None
+    model_args: dict[str, Any] | None = None
+    parameters: int | None = None
+    revision: str | None = None
+    architecture: str | None = None
+    hub_id: str | None = None
+    source: str | None = None
     extra: dict[str, Any] = extra()
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -181,10 +176,10 @@ class TaskInfo:
     """The task as its plugin configured it (name, version, options), the prompts' version and the split."""
 
     name: str
-    version: str | None = omit_none()
-    options: dict[str, Any] | None = omit_none()
-    verification_prompts: str | None = omit_none()
-    split: str | None = omit_none()
+    version: str | None = None
+    options: dict[str, Any] | None = None
+    verification_prompts: str | None = None
+    split: str | None = None
     extra: dict[str, Any] = extra()
 
     def config(self) -> dict:
@@ -375,7 +370,11 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
             kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub)
         if extra_field is not None:
             kwargs[extra_field.name] = rest
-        return tp(**kwargs)
+        obj = tp(**kwargs)
+        absent = frozenset(f.name for f in fields(tp) if f.name not in kwargs and not f.metadata.get("extra"))
+        if absent:  # written back as read: a field the file left out stays out while it holds its default
+            object.__setattr__(obj, "_absent", absent)
+        return obj
     origin = typing.get_origin(tp)
     if origin is list:
         if not isinstance(value, list):
@@ -407,6 +406,10 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
     return value
 
 
+def _default(f) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
 def to_json(obj: Any) -> Any:
     """Plain JSON values of a typed document (keys in field order, then ``extra``)."""
     if is_dataclass(obj) and not isinstance(obj, type):
@@ -417,7 +420,7 @@ def to_json(obj: Any) -> Any:
                 extra_value = getattr(obj, f.name)
                 continue
             value = getattr(obj, f.name)
-            if value is None and f.metadata.get("omit_none"):
+            if f.name in getattr(obj, "_absent", ()) and value == _default(f):
                 continue
             out[_json_key(f)] = to_json(value)
         out.update({k: to_json(v) for k, v in extra_value.items()})

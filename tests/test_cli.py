@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.settings import parse_task_args
+from tasks import TASKS
 
 
 def run_cli(capsys, *argv):
@@ -37,15 +39,18 @@ def test_unknown_verifier_lists_known_ones(capsys, tmp_path):
     assert code == 2 and "unknown verifier 'vibes'" in err and "tournament" in err
 
 
+FAKE = ("--model", "gapbench-fake")  # these errors come before any model call: no need for real weights
+
+
 def test_data_not_found_says_how_to_give_a_local_path(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "run", "--tasks", "gsm8k", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "run", *FAKE, "--tasks", "gsm8k", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path))
     assert code == 2 and "gsm8k/test.jsonl" in err and "--data-dir" in err and "gsm8k.path=FILE" in err
 
 
 def test_malformed_jsonl_names_file_and_line(capsys, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "a #### 1"}\n{"question": "q2", "answer": \n')
-    code, _, err = run_cli(capsys, "run", "--tasks", "gsm8k", "--task-args", f"gsm8k.path={bad}", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "run", *FAKE, "--tasks", "gsm8k", "--task-args", f"gsm8k.path={bad}", "--out", str(tmp_path / "o"))
     assert code == 2 and f"{bad}:2" in err
 
 
@@ -54,6 +59,29 @@ def test_bad_filter_and_task_option(capsys, tmp_path):
     assert code == 2 and "quantile:" in err and "threshold:" in err
     code, _, err = run_cli(capsys, "run", "--task-args", "arith.digitz=3", "--out", str(tmp_path))
     assert code == 2 and "digitz" in err and "per_level" in err
+
+
+def test_run_on_the_fake_model_from_the_command_line(capsys, tmp_path):
+    """`gapbench run --model gapbench-fake --model-args replies=FILE`: the replies file decides each answer."""
+    docs = TASKS.get("arith")(levels="add1", per_level=4).docs()
+    right = {docs[0].doc_id, docs[3].doc_id}  # half the prompts answered correctly, the rest " 0"
+    rules = [{"endswith": f"{d.question}\nA:", "reply": f" {d.target}\nQ: What is 1 + 1?"} for d in docs if d.doc_id in right]
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps([*rules, {"reply": " 0"}]))
+    out = tmp_path / "run"
+    argv = ["run", *FAKE, "--model-args", f"replies={replies}", "--task-args", "arith.levels=add1,arith.per_level=4", "--n", "2", "--verifiers", "mc,oracle", "--n-boot", "50", "--out", str(out)]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "stored in" in stdout and "J(f)" in stdout
+    results = json.loads((out / "arith" / "results.json").read_text())
+    assert results["model"]["backend"] == "gapbench-fake" and results["model"]["model_args"] == {"replies": str(replies)}
+    samples = [json.loads(line) for line in (out / "arith" / "samples.jsonl").read_text().splitlines()]
+    targets = {d.doc_id: d.target for d in docs}
+    assert len(samples) == 8
+    for s in samples:  # the rule's reply, cut at the arith task's stop string "\n"
+        assert s["response"] == (f" {targets[s['doc_id']]}" if s["doc_id"] in right else " 0")
+    assert results["generation"]["J"]["value"] == pytest.approx(0.5)
+    assert results["verifiers"]["oracle"]["verification"]["auroc"] == 1.0
 
 
 def test_task_args_parsing():

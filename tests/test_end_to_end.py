@@ -1,4 +1,6 @@
-"""End to end on the real embedded SmolLM2-135M: every verifier on GSM8K and Sudoku, and resume after a kill."""
+"""End to end: every verifier on GSM8K and Sudoku on the real embedded SmolLM2-135M (marked ``model``);
+resume after a kill and cross-verification on the fake model (harness/models/fake.py), which is what
+they test: the store and the runner, not the model."""
 
 from __future__ import annotations
 
@@ -16,11 +18,10 @@ from harness import report
 from harness.results import parse as parse_results
 from harness.runner import RunOptions, Runner
 
-pytestmark = pytest.mark.model
-
 ALL_VERIFIERS = ["mc", "cot-binary", "cot-score", "tournament", "ensemble", "oracle"]
 
 
+@pytest.mark.model
 def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_model):
     opts = RunOptions(
         tasks=["gsm8k", "sudoku"],
@@ -40,6 +41,7 @@ def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_mode
     for r in (x.to_dict() for x in results):
         assert r["schema_version"] == 1 and r["sizes"] == {"n_prompts": 2, "n": 2, "m": 1, "n_samples": 4}
         assert r["model"]["parameters"] > 100_000_000 and r["model"]["id"] == "smollm2-135m-instruct"
+        assert r["model"]["hub_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # what boards find the family and FLOPs by
         assert set(r["verifiers"]) == {"mc", "cot-binary", "cot-score", "tournament", "oracle", "ensemble"}
         for method, b in r["verifiers"].items():
             for key in ("J", "J_filtered", "gap", "relative_gap", "verification", "filter", "best_of_n", "pass@k", "maj@k", "unparsed", "sweep"):
@@ -74,10 +76,11 @@ def _lines(path):
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_killed_run_resumes_with_every_sample_once(tmp_path, embedded_model):
+def test_killed_run_resumes_with_every_sample_once(tmp_path):
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "harness.cli", "run",
+        "--model", "gapbench-fake", "--model-args", "arith=0.5,delay=0.05",  # slow enough to be killed mid-run
         "--task-args", "arith.per_level=6,arith.levels=add1+add2",
         "--n", "2", "--verifiers", "mc", "--batch-size", "2", "--out", str(out), "--n-boot", "100",
     ]  # fmt: skip
@@ -105,20 +108,38 @@ def test_killed_run_resumes_with_every_sample_once(tmp_path, embedded_model):
     assert results["sizes"]["n_samples"] == 24 and "stored in" in finished.stdout
 
 
-def test_cross_verification_uses_the_verifier_model(tmp_path, embedded_model):
+def test_cross_verification_uses_the_verifier_model(tmp_path):
+    from harness.models.fake import NAME
+
+    verifier_replies = tmp_path / "g.json"  # g's own, recognisable log-probabilities
+    verifier_replies.write_text(json.dumps([{"continuation": " Correct", "logprob": -0.25}, {"continuation": " Incorrect", "logprob": -1.5}]))
     opts = RunOptions(
+        model=NAME,
+        model_args="arith=correct",
         tasks=["arith"],
         task_args={"arith": {"levels": "add1", "per_level": "2"}},
         verifiers=["mc"],
         n=2,
-        verifier_model=str(embedded_model),  # a second copy, loaded as another model
+        verifier_model=NAME,  # a second model, loaded as another model
+        verifier_model_args=f"replies={verifier_replies}",
         n_boot=50,
-        out=str(tmp_path),
+        out=str(tmp_path / "run"),
     )
     runner = Runner(opts, log=lambda *_: None)
     (results,) = runner.run()
     assert runner.vmodel is not runner.model
     assert runner.model.calls == 4 and runner.vmodel.calls == 8  # 4 samples; 2 options each verified by g
-    assert results.verifier_model.id == str(embedded_model) and results.model.id == "smollm2-135m-instruct"
-    stored = json.loads((tmp_path / "arith" / "run.json").read_text())
-    assert stored["verifier_model"]["args"]["pretrained"] == str(embedded_model)
+    assert runner.model.lm.calls == {"generate_until": 4} and runner.vmodel.lm.calls == {"loglikelihood": 8}
+    assert results.verifier_model.id == NAME and results.verifier_model.model_args == {"replies": str(verifier_replies)}
+    assert results.model.model_args == {"arith": "correct"}
+    stored = json.loads((tmp_path / "run" / "arith" / "run.json").read_text())
+    assert stored["verifier_model"]["args"] == {"replies": str(verifier_replies)} and stored["model"]["args"] == {"arith": "correct"}
+    verdicts = [json.loads(line) for line in _lines(tmp_path / "run" / "arith" / "verdicts.jsonl")]
+    assert len(verdicts) == 8 and {v["reply"] for v in verdicts} == {-0.25, -1.5}  # answered by g, not by f
+    # a checkpoint folder as --verifier-model is an hf model with pretrained=<it> (resolved, not loaded)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    by_path = Runner(RunOptions(**{**opts.__dict__, "verifier_model": str(folder), "verifier_model_args": None}), log=lambda *_: None)
+    identity = by_path.config(by_path.tasks[0]).verifier_model
+    assert identity["backend"] == "hf" and identity["args"]["pretrained"] == str(folder) and identity["label"] == str(folder)
+    assert not by_path.vmodel.loaded

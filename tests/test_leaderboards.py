@@ -1,5 +1,5 @@
 """Leaderboards: build (grouping, deltas, determinism, plots), check (rebuild and --against), the
-model metadata table, the scaling fit; and one end-to-end test on the real embedded model."""
+model metadata table, the scaling fit; and one end-to-end test from two runs of the fake model."""
 
 from __future__ import annotations
 
@@ -344,27 +344,31 @@ def test_render_readme_marks_uncertain_table_values(tmp_path):
     assert "| Qwen/Qwen1.5-7B | base |  | Qwen-1.5 | 7.72B (table) | 3T (table) | 1.39e+23 * |" in text
 
 
-# --- end to end on the real embedded model ---------------------------------------------------
+# --- end to end from two runs -----------------------------------------------------------------
 
 
-@pytest.mark.model
-def test_two_real_runs_build_check_and_compare(tmp_path, embedded_model, capsys):
+def test_two_runs_build_check_and_compare(tmp_path, capsys):
+    """Two runs through the runner, on the fake model (the board and the comparison read only results and
+    run directories): a base that answers some arith prompts right, and a "round 1" that answers more.
+    Both are recorded as the embedded SmolLM2 (``hub_id``), as its runs record themselves."""
     from harness.runner import RunOptions, Runner
 
     common = dict(
+        model="gapbench-fake",
         tasks=["arith"],
         task_args={"arith": {"per_level": "3", "levels": "add1+mul1"}},
         verifiers=["mc", "oracle"],
         n=2,
         n_boot=200,
     )
-    base = Runner(RunOptions(**common, seed=1, out=str(tmp_path / "base")), log=lambda *_: None).run()[0]
+    base = Runner(RunOptions(**common, model_args="arith=0.4", seed=1, out=str(tmp_path / "base"), model_meta={"hub_id": SMOL}), log=lambda *_: None).run()[0]
     new = Runner(
-        RunOptions(**common, seed=2, out=str(tmp_path / "new"), model_meta={"base": SMOL, "round": 1}),
+        RunOptions(**common, model_args="arith=0.8", seed=2, out=str(tmp_path / "new"), model_meta={"hub_id": SMOL, "base": SMOL, "round": 1}),
         log=lambda *_: None,
     ).run()[0]
     base, new = base.to_dict(), new.to_dict()
     assert base["sizes"]["n_prompts"] == 6 and new["model"]["round"] == 1
+    assert 0 < base["generation"]["J"]["value"] < new["generation"]["J"]["value"] < 1  # the deltas below are not 0 - 0
 
     board = tmp_path / "leaderboards" / "smoke"
     assert main(["leaderboard", "build", str(tmp_path / "base"), str(tmp_path / "new"), "--out", str(board)]) == 0

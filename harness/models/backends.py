@@ -80,6 +80,7 @@ def default_device() -> str:
 def _is_registered_backend(name: str) -> bool:
     from lm_eval.api.registry import MODEL_REGISTRY
 
+    import harness.models.fake  # noqa: F401  (registers gapbench-fake)
     try:
         import lm_eval.models  # noqa: F401  (fills the registry)
     except Exception:
@@ -91,6 +92,7 @@ def load(spec: ModelSpec, batch_size: int | str):
     """Create the lm-eval model; a checkpoint that does not load is a user error, not a traceback."""
     from lm_eval.api.registry import get_model
 
+    import harness.models.fake  # noqa: F401  (registers gapbench-fake)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     try:
