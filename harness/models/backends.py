@@ -4,7 +4,14 @@
 with ``--model-args`` in lm-eval's ``key=value,...`` syntax; a hub id or a local
 path is shorthand for ``hf`` with ``pretrained=<it>``; no ``--model`` means the
 embedded default model. The stage runner calls only :func:`generate` and
-:func:`loglikelihood` here.
+:func:`loglikelihood` here; they hand lm-eval ``Instance`` lists to the model's own
+``generate_until`` and ``loglikelihood``.
+
+On a CPU, ``hf`` (and its aliases, the embedded model, hub ids and folders) loads as
+``hf-prefix`` (:class:`harness.models.hf_prefix.HFPrefixLM`): lm-eval's ``hf`` with
+gapbench's shared-prefix loglikelihood and generation. The run's identity still says
+what the user asked for (``hf``), so stored runs keep their configuration hash. On a GPU,
+``hf`` stays lm-eval's own unless ``--model hf-prefix`` is named.
 """
 
 from __future__ import annotations
@@ -17,24 +24,38 @@ from pathlib import Path
 from harness.models import embedded as default_model
 from harness.errors import GapbenchError
 
-HF_BACKENDS = ("hf", "hf-auto", "huggingface")
+HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class
+PREFIX_BACKEND = "hf-prefix"  # harness.models.hf_prefix.HFPrefixLM: HFLM with the shared-prefix paths
+HF_FAMILY = (*HF_BACKENDS, PREFIX_BACKEND)
 
 
 @dataclass
 class ModelSpec:
     """A model as the user named it, resolved to an lm-eval model name and arguments."""
 
-    backend: str  # lm-eval registry name
+    backend: str  # lm-eval registry name of the class that is loaded
     args: dict[str, str] = field(default_factory=dict)
     label: str = ""  # what tables and results call it
+    named: str = ""  # the backend as the user named it, when resolve loads another class for it (hf -> hf-prefix)
 
     def arg_string(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.args.items())
 
+    def named_backend(self) -> str:
+        """The backend as the user named it (``hf`` where resolve loads ``hf-prefix`` for it)."""
+        return self.named or self.backend
+
+    def identity_backend(self) -> str:
+        """The backend that identifies the run: what the user named, with ``hf-prefix`` counted as
+        ``hf`` (it computes what ``hf`` computes), so the choice of class never changes a run's hash."""
+        named = self.named_backend()
+        return "hf" if named == PREFIX_BACKEND else named
+
     def identity(self) -> dict:
-        """What identifies the model in run.json (no machine-specific device or batch settings)."""
+        """What identifies the model in run.json (no machine-specific device or batch settings,
+        nor the class that runs ``hf``)."""
         skip = {"device", "batch_size", "max_batch_size", "parallelize"}
-        return {"backend": self.backend, "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
+        return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
@@ -63,8 +84,10 @@ def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpe
         if model.startswith((".", "/", "~")) and not Path(model).expanduser().exists():
             raise GapbenchError(f"--model {model}: no such folder. Give a checkpoint folder, a hub id, or an lm-eval model name with --model-args.")
         spec = ModelSpec("hf", {"pretrained": model, **args}, model)
-    if spec.backend in HF_BACKENDS and "device" not in spec.args:
+    if spec.backend in HF_FAMILY and "device" not in spec.args:
         spec.args["device"] = default_device()
+    if spec.backend in HF_BACKENDS and str(spec.args.get("device", "")).startswith("cpu"):
+        spec.named, spec.backend = spec.backend, PREFIX_BACKEND  # the shared-prefix paths pay most on a CPU
     return spec
 
 
@@ -77,14 +100,27 @@ def default_device() -> str:
         return "cpu"
 
 
+def register_models() -> None:
+    """Put gapbench's lm-eval models (``hf-prefix``) in lm-eval's registry as lazy entries, as lm-eval
+    lists its own: ``get_model`` imports the class (and torch) only when it is asked for. Called on
+    import; :func:`load` also imports the class itself, for lm-eval versions without lazy entries."""
+    try:
+        import lm_eval.models  # noqa: F401  (lm-eval's own first: get_model fills only an empty registry)
+        from lm_eval.api.registry import MODEL_REGISTRY
+
+        if PREFIX_BACKEND not in MODEL_REGISTRY:
+            MODEL_REGISTRY.register(PREFIX_BACKEND, target="harness.models.hf_prefix:HFPrefixLM")
+    except Exception:
+        pass
+
+
+register_models()
+
+
 def _is_registered_backend(name: str) -> bool:
     from lm_eval.api.registry import MODEL_REGISTRY
 
-    try:
-        import lm_eval.models  # noqa: F401  (fills the registry)
-    except Exception:
-        pass
-    return name in MODEL_REGISTRY
+    return name == PREFIX_BACKEND or name in MODEL_REGISTRY
 
 
 def load(spec: ModelSpec, batch_size: int | str):
@@ -93,6 +129,8 @@ def load(spec: ModelSpec, batch_size: int | str):
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    import harness.models.hf_prefix  # noqa: F401  (registers hf-prefix with lm-eval)
+
     try:
         cls = get_model(spec.backend)
     except Exception as exc:
@@ -111,7 +149,7 @@ def load(spec: ModelSpec, batch_size: int | str):
 
 def metadata(lm, spec: ModelSpec) -> dict:
     """Facts about the loaded model for results.json."""
-    meta = {"id": spec.label, "backend": spec.backend, "model_args": spec.identity()["args"]}
+    meta = {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
         meta["parameters"] = int(sum(p.numel() for p in model.parameters()))
@@ -136,11 +174,6 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
     """Sample one continuation per (context, gen_kwargs)."""
     if not requests:
         return []
-    from harness.models import prefix_generate
-
-    shared = prefix_generate.generate(lm, requests)
-    if shared is not None:
-        return shared
     instances = _instances("generate_until", requests)
     try:
         return list(lm.generate_until(instances, disable_tqdm=True))
@@ -152,12 +185,6 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
     """log P(continuation | context) per request."""
     if not requests:
         return []
-    from harness.models import prefix_cache
-
-    if prefix_cache.supported(lm):
-        shared = prefix_cache.loglikelihood(lm, requests)
-        if shared is not None:
-            return shared
     instances = _instances("loglikelihood", requests)
     try:
         out = lm.loglikelihood(instances, disable_tqdm=True)
