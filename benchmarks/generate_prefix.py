@@ -1,6 +1,8 @@
 """Benchmark: sampling through lm-eval's plain ``hf`` generate_until against gapbench's
 shared-prefix, continuous-batching path (``harness/models/prefix_generate.py``), on the embedded
-model, in the same run.
+model, in the same run. The model is loaded once, as gapbench loads it on a CPU: ``hf-prefix``
+(``harness/models/hf_prefix.py``), whose ``generate_until`` runs HFLM's own code when
+``GAPBENCH_PREFIX_CACHE=0`` and the shared path otherwise.
 
     python benchmarks/generate_prefix.py [--task gsm8k --data-dir ../shared/data] [--prompts 8] [--n 4]
 
@@ -40,8 +42,8 @@ def main() -> None:
     prompts = [task.generation_prompt(d) for d in docs]
     kwargs = Sampling(max_gen_toks=args.max_gen_toks).gen_kwargs(list(task.stop))
     requests = [(p, kwargs) for p in prompts for _ in range(args.n)]
-    spec = backends.resolve(None, None, log=lambda *_: None)
-    lm = backends.load(spec, args.batch_size)
+    spec = backends.resolve(None, "device=cpu", log=lambda *_: None)
+    lm = backends.load(spec, args.batch_size)  # hf-prefix
     backends.generate(lm, requests[:1])  # warm-up
 
     def timed(enabled: bool, reqs):

@@ -1,5 +1,7 @@
 """Benchmark: MC verification requests through lm-eval's plain ``hf`` loglikelihood
-against gapbench's shared-prefix path, on the embedded model, in the same run.
+against gapbench's shared-prefix path, on the embedded model, in the same run. The model is
+loaded once as ``hf-prefix`` (``harness/models/hf_prefix.py``), whose ``loglikelihood`` runs
+HFLM's own code when ``GAPBENCH_PREFIX_CACHE=0`` and the shared path otherwise.
 
     python benchmarks/loglikelihood_prefix.py [--task arith] [--samples 32]
 
@@ -33,8 +35,8 @@ def main() -> None:
     for doc in docs:
         response = f" {doc.target}" if isinstance(doc.target, str) else " 42"
         requests += [(r.context, r.continuation) for r in mc.requests(task, doc, [response], {})]
-    spec = backends.resolve(None, None, log=lambda *_: None)
-    lm = backends.load(spec, args.batch_size)
+    spec = backends.resolve(None, "device=cpu", log=lambda *_: None)
+    lm = backends.load(spec, args.batch_size)  # hf-prefix
     backends.loglikelihood(lm, requests[:2])  # warm-up
 
     os.environ["GAPBENCH_PREFIX_CACHE"] = "0"

@@ -50,6 +50,23 @@ def _list(kind: str) -> int:
     return 0
 
 
+def add_lm_eval_parser(sub) -> None:
+    # main() hands everything after `lm-eval` to lm-eval untouched; this entry is for `gapbench --help`
+    p = sub.add_parser(
+        "lm-eval",
+        help="lm-eval's own command line with gapbench's models registered (--model hf-prefix); every argument goes to lm-eval",
+        add_help=False,
+    )
+    p.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda a: _lm_eval(a.lm_eval_args))
+
+
+def _lm_eval(args: list[str]) -> int:
+    from harness.models import lm_eval_cli
+
+    return lm_eval_cli.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gapbench",
@@ -58,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     add_run_parser(sub)
     add_list_parsers(sub)
+    add_lm_eval_parser(sub)
     for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
@@ -105,6 +123,9 @@ def _show_plugin_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["lm-eval"]:  # lm-eval's arguments, logging and help as they are
+        return _lm_eval(given[1:])
     _quiet()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ the plugin itself, not from a copy::
     gapbench lm-eval-tasks --data-dir ../shared/data
     lm_eval --model hf --model_args pretrained=HuggingFaceTB/SmolLM2-135M-Instruct \\
         --include_path ~/.cache/gapbench/lm_eval_tasks --tasks gapbench_gsm8k --limit 10
+    gapbench lm-eval --model hf-prefix ...   # the same, with the shared few-shot head run once (CPU)
 
 How lm-eval 0.4.x loads them: ``custom_dataset`` (a callable returning a
 ``DatasetDict``) replaces the hub dataset, ``doc_to_text``/``doc_to_target``/
@@ -276,15 +277,18 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def example_command(folder: Path, names: list[str]) -> str:
-    """An lm_eval command line for the generated folder."""
+def example_command(folder: Path, names: list[str], model: str = "hf") -> str:
+    """An lm_eval command line for the generated folder; ``model="hf-prefix"`` gives the same run through
+    ``gapbench lm-eval`` (lm-eval's command line with gapbench's shared-prefix model registered)."""
     from harness.models import embedded as default_model
 
-    model = default_model.model_dir()
-    pretrained = str(model) if (model / "config.json").is_file() else "HuggingFaceTB/SmolLM2-135M-Instruct"
+    folder_of_model = default_model.model_dir()
+    pretrained = str(folder_of_model) if (folder_of_model / "config.json").is_file() else "HuggingFaceTB/SmolLM2-135M-Instruct"
     task = lm_eval_name("gsm8k") if "gsm8k" in names else lm_eval_name(names[0])
+    program = "lm_eval" if model == "hf" else "gapbench lm-eval"
+    device = "" if model == "hf" else " --device cpu"
     return (
-        f"lm_eval --model hf --model_args pretrained={pretrained} --include_path {folder} "
+        f"{program} --model {model} --model_args pretrained={pretrained}{device} --include_path {folder} "
         f"--tasks {task} --limit 10 --log_samples --output_path lm_eval_out"
     )
 
@@ -343,6 +347,9 @@ def cmd_lm_eval_tasks(args) -> int:
     written = sorted(p.stem for p in folder.glob(f"{PREFIX}*.yaml") if _ours(p))
     print(folder)
     print(f"lm-eval tasks: {', '.join(written)} (tag: {TAG})")
+    tasks = [w[len(PREFIX):] for w in written]
     print("run one with:")
-    print("  " + example_command(folder, [w[len(PREFIX):] for w in written]))
+    print("  " + example_command(folder, tasks))
+    print("or, on a CPU, faster with gapbench's shared-prefix model (the same results, greedy):")
+    print("  " + example_command(folder, tasks, model="hf-prefix"))
     return 0

@@ -142,7 +142,8 @@ class ModelInfo:
     (``name``, ``base``, ``round``, ``params``, ``tokens``, ``flops``, ``family``, ... in ``extra``)."""
 
     id: str
-    backend: str | None = None
+    backend: str | None = None  # the lm-eval model as named (hf-prefix counts as hf)
+    lm_eval_model: str | None = None  # the lm-eval model class that ran it (hf-prefix on a CPU)
     model_args: dict[str, Any] | None = None
     parameters: int | None = None
     revision: str | None = None

@@ -219,7 +219,7 @@ class Runner:
         return results
 
     def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
-        meta = backends.metadata(model._lm, spec) if model.loaded else {"id": spec.label, "backend": spec.backend, "model_args": spec.identity()["args"]}
+        meta = backends.metadata(model._lm, spec) if model.loaded else {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta

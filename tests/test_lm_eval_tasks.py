@@ -214,8 +214,10 @@ def test_cli_prints_the_folder_and_an_example_command(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == str(tmp_path.resolve())
     assert "gapbench_arith, gapbench_sudoku" in lines[1]
-    command = lines[-1].strip()
-    assert command.startswith("lm_eval ") and f"--include_path {tmp_path.resolve()}" in command and "--tasks gapbench_" in command
+    command, faster = lines[-3].strip(), lines[-1].strip()
+    assert command.startswith("lm_eval --model hf ") and f"--include_path {tmp_path.resolve()}" in command and "--tasks gapbench_" in command
+    same_run = command.replace("lm_eval --model hf ", "gapbench lm-eval --model hf-prefix ", 1).replace(" --include_path", " --device cpu --include_path", 1)
+    assert faster == same_run
     cfg = yaml.safe_load((tmp_path / "gapbench_sudoku.yaml").read_text().replace("!function", ""))
     assert cfg["generation_kwargs"]["max_gen_toks"] == 40
     assert main(["lm-eval-tasks", "--out", str(tmp_path), "--tasks", "nope"]) == 2

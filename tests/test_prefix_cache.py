@@ -1,4 +1,6 @@
-"""The shared-prefix loglikelihood gives lm-eval's own scores (real embedded model)."""
+"""The shared-prefix loglikelihood (harness/models/prefix_cache.py): which models it runs on, the
+shared prefix, and where it hands a call back to lm-eval. Its answers against plain HFLM are
+tested through ``hf-prefix`` in tests/test_hf_prefix.py."""
 
 from __future__ import annotations
 
@@ -6,31 +8,43 @@ import pytest
 
 from harness.models import backends, prefix_cache
 
-pytestmark = pytest.mark.model
+
+def _bare(cls, backend="causal"):
+    """An instance of an lm-eval model class without loading weights."""
+    lm = object.__new__(cls)
+    lm.backend = backend
+    return lm
 
 
-def test_shared_prefix_equals_lm_eval(embedded_model, monkeypatch):
-    spec = backends.resolve("hf", f"pretrained={embedded_model}", log=lambda *_: None)
-    lm = backends.load(spec, 4)
-    head = "Question: Is the sky blue on a clear day? Answer Correct or Incorrect.\nAnswer: Correct\n\n" * 3
-    requests = [
-        (head + "Question: What is 2 + 3? Proposed: 5\nAnswer:", " Correct"),
-        (head + "Question: What is 2 + 3? Proposed: 6\nAnswer:", " Incorrect"),
-        (head + "Question: Name the capital of France. Proposed: Paris, a city\nAnswer:", " Correct"),
-        (head + "Q:", " What is the longest river in the world and how long is it?"),  # multi-token continuation
-        (head + "Question: What is 7 * 8? Proposed: 56\nAnswer: ", "Correct"),  # trailing space moves to the continuation
-    ]
-    assert prefix_cache.supported(lm)
-    assert prefix_cache.shared_prefix(prefix_cache.encode(lm, requests)) >= prefix_cache.MIN_SHARED
-    shared = prefix_cache.loglikelihood(lm, requests)
+def test_supported_models(monkeypatch):
+    from lm_eval.models.huggingface import HFLM
+
+    from harness.models.hf_prefix import HFPrefixLM
+
+    class Steered(HFLM):  # another subclass may change what a forward pass means
+        pass
+
+    assert prefix_cache.supported(_bare(HFPrefixLM)) and prefix_cache.supported(_bare(HFLM))
+    assert not prefix_cache.supported(_bare(Steered))
+    assert not prefix_cache.supported(_bare(HFPrefixLM, backend="seq2seq"))
+    assert not prefix_cache.supported(object())
     monkeypatch.setenv("GAPBENCH_PREFIX_CACHE", "0")
-    assert not prefix_cache.supported(lm)
-    plain = backends.loglikelihood(lm, requests)
-    assert shared == pytest.approx(plain, abs=2e-3)
-    assert len(set(round(x, 3) for x in plain)) == len(plain)  # distinct requests, distinct scores
+    assert not prefix_cache.supported(_bare(HFPrefixLM))
 
 
-def test_short_common_prefix_falls_back(embedded_model):
-    spec = backends.resolve("hf", f"pretrained={embedded_model}", log=lambda *_: None)
+def test_shared_prefix_leaves_every_context_a_token_of_its_own():
+    assert prefix_cache.shared_prefix([([1, 2, 3, 4], [9]), ([1, 2, 3, 5], [9])]) == 3
+    assert prefix_cache.shared_prefix([([1, 2, 3], [9]), ([1, 2, 3], [8])]) == 2
+    assert prefix_cache.shared_prefix([([1, 2], [9]), ([3, 2], [9])]) == 0
+
+
+@pytest.mark.model
+def test_short_or_empty_contexts_go_to_lm_eval(embedded_model):
+    from lm_eval.api.instance import Instance
+
+    spec = backends.resolve("hf", f"pretrained={embedded_model},device=cpu", log=lambda *_: None)
     lm = backends.load(spec, 4)
     assert prefix_cache.loglikelihood(lm, [("Hello there", " friend"), ("Goodbye now", " friend")]) is None
+    assert prefix_cache.loglikelihood(lm, [("", "Hello"), ("Hello", " there")]) is None  # lm-eval encodes "" its own way
+    out = lm.loglikelihood([Instance("loglikelihood", {}, ("", "Hello"), 0)], disable_tqdm=True)  # HFLM's code answers
+    assert len(out) == 1 and out[0][0] < 0

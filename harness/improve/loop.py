@@ -240,7 +240,7 @@ class Improver:
         if "pretrained" not in self.base.args:
             raise GapbenchError(
                 f"improve fine-tunes the model's weights, so --model must name a checkpoint (a hub id, a local folder, "
-                f"or an lm-eval backend with pretrained=...); {self.base.label!r} ({self.base.backend}) has none."
+                f"or an lm-eval backend with pretrained=...); {self.base.label!r} ({self.base.named_backend()}) has none."
             )
         self.trained = 0  # checkpoints trained by this invocation
         self._current = None  # (t, LazyModel of f_t) while f_t's runs go on
@@ -263,11 +263,11 @@ class Improver:
         if t == 0:
             return self.opts.model, self.opts.model_args
         ckpt = str(self.model_dir(t).resolve())
-        if self.base.backend in backends.HF_BACKENDS:
+        if self.base.named_backend() in backends.HF_BACKENDS:  # f_t's folder resolves as the base did (hf-prefix on a CPU)
             rest = {k: v for k, v in self.base.args.items() if k not in ("pretrained", "device")}
             return ckpt, ",".join(f"{k}={v}" for k, v in rest.items()) or None
         args = {**self.base.args, "pretrained": ckpt}
-        return self.base.backend, ",".join(f"{k}={v}" for k, v in args.items())
+        return self.base.named_backend(), ",".join(f"{k}={v}" for k, v in args.items())
 
     def model_meta(self, t: int) -> dict:
         """base/round for leaderboards; f_t (t >= 1) gets a display name instead of its folder path."""

@@ -4,11 +4,19 @@
 with ``--model-args`` in lm-eval's ``key=value,...`` syntax; a hub id or a local
 path is shorthand for ``hf`` with ``pretrained=<it>``; no ``--model`` means the
 embedded default model. The stage runner calls only :func:`generate` and
-:func:`loglikelihood` here.
+:func:`loglikelihood` here; they hand lm-eval ``Instance`` lists to the model's own
+``generate_until`` and ``loglikelihood``.
+
+On a CPU, ``hf`` (and its aliases, the embedded model, hub ids and folders) loads as
+``hf-prefix`` (:class:`harness.models.hf_prefix.HFPrefixLM`): lm-eval's ``hf`` with
+gapbench's shared-prefix loglikelihood and generation. The run's identity still says
+what the user asked for (``hf``), so stored runs keep their configuration hash. On a GPU,
+``hf`` stays lm-eval's own unless ``--model hf-prefix`` is named.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,35 +24,50 @@ from pathlib import Path
 
 from harness.models import embedded as default_model
 from harness.errors import GapbenchError
+from harness.settings import parse_key_values
 
-HF_BACKENDS = ("hf", "hf-auto", "huggingface")
+HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class
+PREFIX_BACKEND = "hf-prefix"  # harness.models.hf_prefix.HFPrefixLM: HFLM with the shared-prefix paths
+HF_FAMILY = (*HF_BACKENDS, PREFIX_BACKEND)
+# gapbench's own registered lm-eval models: name -> "module:class"
+OWN_MODELS = {
+    PREFIX_BACKEND: "harness.models.hf_prefix:HFPrefixLM",
+    "gapbench-fake": "harness.models.fake:FakeLM",  # deterministic replies that a test controls
+}
 
 
 @dataclass
 class ModelSpec:
     """A model as the user named it, resolved to an lm-eval model name and arguments."""
 
-    backend: str  # lm-eval registry name
+    backend: str  # lm-eval registry name of the class that is loaded
     args: dict[str, str] = field(default_factory=dict)
     label: str = ""  # what tables and results call it
+    named: str = ""  # the backend as the user named it, when resolve loads another class for it (hf -> hf-prefix)
 
     def arg_string(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.args.items())
 
+    def named_backend(self) -> str:
+        """The backend as the user named it (``hf`` where resolve loads ``hf-prefix`` for it)."""
+        return self.named or self.backend
+
+    def identity_backend(self) -> str:
+        """The backend that identifies the run: what the user named, with ``hf-prefix`` counted as
+        ``hf`` (it computes what ``hf`` computes), so the choice of class never changes a run's hash."""
+        named = self.named_backend()
+        return "hf" if named == PREFIX_BACKEND else named
+
     def identity(self) -> dict:
-        """What identifies the model in run.json (no machine-specific device or batch settings)."""
+        """What identifies the model in run.json (no machine-specific device or batch settings,
+        nor the class that runs ``hf``)."""
         skip = {"device", "batch_size", "max_batch_size", "parallelize"}
-        return {"backend": self.backend, "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
+        return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
-    args: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        if "=" not in part:
-            raise GapbenchError(f"--model-args: {part!r} is not key=value (example: pretrained=/ckpt,dtype=bfloat16).")
-        key, value = part.split("=", 1)
-        args[key.strip()] = value.strip()
-    return args
+    """lm-eval's ``key=value,...`` (see :func:`harness.settings.parse_key_values`)."""
+    return parse_key_values(text, "--model-args")
 
 
 def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpec:
@@ -63,8 +86,10 @@ def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpe
         if model.startswith((".", "/", "~")) and not Path(model).expanduser().exists():
             raise GapbenchError(f"--model {model}: no such folder. Give a checkpoint folder, a hub id, or an lm-eval model name with --model-args.")
         spec = ModelSpec("hf", {"pretrained": model, **args}, model)
-    if spec.backend in HF_BACKENDS and "device" not in spec.args:
+    if spec.backend in HF_FAMILY and "device" not in spec.args:
         spec.args["device"] = default_device()
+    if spec.backend in HF_BACKENDS and str(spec.args.get("device", "")).startswith("cpu"):
+        spec.named, spec.backend = spec.backend, PREFIX_BACKEND  # the shared-prefix paths pay most on a CPU
     return spec
 
 
@@ -77,24 +102,39 @@ def default_device() -> str:
         return "cpu"
 
 
+def register_models() -> None:
+    """Put gapbench's lm-eval models (:data:`OWN_MODELS`) in lm-eval's registry as lazy entries, as
+    lm-eval lists its own: ``get_model`` imports a class (and torch) only when it is asked for. Called
+    on import; :func:`load` also imports the class itself, for lm-eval versions without lazy entries."""
+    try:
+        import lm_eval.models  # noqa: F401  (lm-eval's own first: get_model fills only an empty registry)
+        from lm_eval.api.registry import MODEL_REGISTRY
+
+        for name, target in OWN_MODELS.items():
+            if name not in MODEL_REGISTRY:
+                MODEL_REGISTRY.register(name, target=target)
+    except Exception:
+        pass
+
+
+register_models()
+
+
 def _is_registered_backend(name: str) -> bool:
     from lm_eval.api.registry import MODEL_REGISTRY
 
-    import harness.models.fake  # noqa: F401  (registers gapbench-fake)
-    try:
-        import lm_eval.models  # noqa: F401  (fills the registry)
-    except Exception:
-        pass
-    return name in MODEL_REGISTRY
+    return name in OWN_MODELS or name in MODEL_REGISTRY
 
 
 def load(spec: ModelSpec, batch_size: int | str):
     """Create the lm-eval model; a checkpoint that does not load is a user error, not a traceback."""
     from lm_eval.api.registry import get_model
 
-    import harness.models.fake  # noqa: F401  (registers gapbench-fake)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    if spec.backend in OWN_MODELS:  # lm-eval versions without lazy registry entries need the import
+        importlib.import_module(OWN_MODELS[spec.backend].partition(":")[0])
+
     try:
         cls = get_model(spec.backend)
     except Exception as exc:
@@ -113,7 +153,7 @@ def load(spec: ModelSpec, batch_size: int | str):
 
 def metadata(lm, spec: ModelSpec) -> dict:
     """Facts about the loaded model for results.json."""
-    meta = {"id": spec.label, "backend": spec.backend, "model_args": spec.identity()["args"]}
+    meta = {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
         meta["parameters"] = int(sum(p.numel() for p in model.parameters()))
@@ -138,11 +178,6 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
     """Sample one continuation per (context, gen_kwargs)."""
     if not requests:
         return []
-    from harness.models import prefix_generate
-
-    shared = prefix_generate.generate(lm, requests)
-    if shared is not None:
-        return shared
     instances = _instances("generate_until", requests)
     try:
         return list(lm.generate_until(instances, disable_tqdm=True))
@@ -154,12 +189,6 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
     """log P(continuation | context) per request."""
     if not requests:
         return []
-    from harness.models import prefix_cache
-
-    if prefix_cache.supported(lm):
-        shared = prefix_cache.loglikelihood(lm, requests)
-        if shared is not None:
-            return shared
     instances = _instances("loglikelihood", requests)
     try:
         out = lm.loglikelihood(instances, disable_tqdm=True)

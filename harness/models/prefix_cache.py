@@ -1,4 +1,4 @@
-"""Shared-prefix loglikelihood for lm-eval's ``hf`` models.
+"""Shared-prefix loglikelihood for lm-eval's ``hf`` models (used by ``hf-prefix``, :mod:`.hf_prefix`).
 
 Verification requests share long few-shot heads: every MC and tournament context
 of a task starts with the same worked examples. lm-eval's ``hf`` model runs the
@@ -6,10 +6,12 @@ whole context for every request. Here the longest common token prefix of a call'
 requests runs once, and its key/value cache is reused for every request's
 remainder, which on a CPU makes MC several times faster (see
 ``benchmarks/loglikelihood_prefix.py``). Tokenisation is lm-eval's own
-(``_encode_pair``), so the scores equal lm-eval's up to float rounding.
+(``_encode_pair``), so the scores equal lm-eval's up to float rounding, and each
+answer is lm-eval's ``(log-probability, is_greedy)``.
 
-Used only for causal ``HFLM`` models with a common prefix worth sharing; anything
-else goes through lm-eval's own ``loglikelihood``.
+Used only for causal models of lm-eval's own ``HFLM`` class or of a subclass that
+declares it keeps HFLM's internals (``HFPrefixLM.prefix_paths``), with a common prefix
+worth sharing; anything else goes through lm-eval's own ``loglikelihood``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,23 @@ import os
 MIN_SHARED = 32  # tokens: below this the plain path is as fast
 
 
+def enabled() -> bool:
+    """``GAPBENCH_PREFIX_CACHE=0`` turns the shared-prefix paths off (read at every call)."""
+    return os.environ.get("GAPBENCH_PREFIX_CACHE", "1") != "0"
+
+
 def supported(lm) -> bool:
-    if os.environ.get("GAPBENCH_PREFIX_CACHE", "1") == "0":
+    """The shared-prefix paths may run on ``lm``: they are switched on, and ``lm`` is a causal model of
+    lm-eval's ``HFLM`` itself or of a subclass marked ``prefix_paths = True`` (``HFPrefixLM``). Other
+    subclasses (lm-eval's steered or multimodal models) may change what a forward pass means."""
+    if not enabled():
         return False
     try:
         from lm_eval.models.huggingface import HFLM
     except ImportError:
         return False
-    return type(lm) is HFLM and getattr(lm, "backend", None) == "causal"
+    ours = type(lm) is HFLM or (isinstance(lm, HFLM) and getattr(type(lm), "prefix_paths", False) is True)
+    return ours and getattr(lm, "backend", None) == "causal"
 
 
 def encode(lm, requests: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
@@ -47,11 +58,14 @@ def shared_prefix(pairs: list[tuple[list[int], list[int]]]) -> int:
     return max(n, 0)
 
 
-def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float] | None:
-    """log P(continuation | context) per request, or None when sharing does not pay."""
+def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool]] | None:
+    """lm-eval's answer per request, ``(log P(continuation | context), is_greedy)``, or None when
+    sharing does not pay (or a context is empty, which lm-eval encodes its own way)."""
     import torch
     import torch.nn.functional as F
 
+    if not requests or any(not c for c, _ in requests):
+        return None
     pairs = encode(lm, requests)
     shared = shared_prefix(pairs)
     max_len = lm.max_length
@@ -63,12 +77,15 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float] | None:
     pad = lm.tokenizer.pad_token_id or 0
     prefix = torch.tensor([pairs[0][0][:shared]], device=device)
     out: list[float] = [0.0] * len(pairs)
+    greedy: list[bool] = [True] * len(pairs)
     # each distinct context runs once (MC asks for " Correct" and " Incorrect" after the same one)
     by_context: dict[tuple, list[int]] = {}
     for i, (ctx, _) in enumerate(pairs):
         by_context.setdefault(tuple(ctx), []).append(i)
     contexts = sorted(by_context, key=len, reverse=True)  # longest first, so a batch pads little
-    with torch.no_grad():
+    dtype = getattr(lm, "mixed_precision_dtype", None)  # as lm-eval's _model_call
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=dtype is not None)
+    with torch.no_grad(), autocast:
         head = model(prefix, use_cache=True)
         for start in range(0, len(contexts), batch):
             group = contexts[start : start + batch]
@@ -92,6 +109,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float] | None:
                 for i in by_context[c]:
                     cont = pairs[i][1]
                     out[i] = float(last[row, cont[0]])
+                    greedy[i] = int(last[row].argmax()) == cont[0]
                     if len(cont) > 1:
                         longer.append((row, i))
             if not longer:
@@ -111,5 +129,8 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float] | None:
             tlogits = F.log_softmax(model(tids, attention_mask=tmask, past_key_values=past, position_ids=tpos, use_cache=True).logits.float(), dim=-1)
             for k, ((_, i), t) in enumerate(zip(longer, tails)):
                 # tail position p (token t[p]) predicts t[p + 1]
-                out[i] += float(tlogits[k, torch.arange(len(t) - 1, device=device), torch.tensor(t[1:], device=device)].sum())
-    return out
+                steps = torch.arange(len(t) - 1, device=device)
+                wanted = torch.tensor(t[1:], device=device)
+                out[i] += float(tlogits[k, steps, wanted].sum())
+                greedy[i] = greedy[i] and bool((tlogits[k, steps].argmax(dim=-1) == wanted).all())
+    return list(zip(out, greedy))

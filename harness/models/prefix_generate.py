@@ -1,4 +1,5 @@
-"""Sampling for lm-eval's ``hf`` models with a shared few-shot head and continuous batching.
+"""Sampling for lm-eval's ``hf`` models with a shared few-shot head and continuous batching
+(``hf-prefix``'s ``generate_until``, :mod:`.hf_prefix`).
 
 lm-eval's ``hf`` ``generate_until`` runs every request's whole context through the
 model, and runs each batch until its *longest* member stops. gapbench's generation
@@ -56,10 +57,11 @@ _ALLOWED_KWARGS = {"do_sample", "temperature", "top_p", "top_k"}
 COMPACT_AT = 16  # cut masked cache columns once every row has this many
 
 
-def generate(lm, requests: list[tuple[str, dict]]) -> list[str] | None:
+def generate(lm, requests: list[tuple[str, dict]], progress=None) -> list[str] | None:
     """One continuation per (context, gen_kwargs), or None when this path does not apply
     (another backend, a model whose generation config or cache this loop does not cover,
-    or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k)."""
+    or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k).
+    ``progress(k)``, when given, is called as requests finish (k of them at a time)."""
     if not requests or not prefix_cache.supported(lm) or not _model_ok(lm):
         return None
     if not str(lm.batch_size).isdigit():  # batch_size=auto: lm-eval sizes its batches to the GPU's memory
@@ -75,7 +77,7 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str] | None:
         return None
     out: list[str | None] = [None] * len(requests)
     for idx, settings in plans:
-        texts = _generate_group(lm, [requests[i][0] for i in idx], settings)
+        texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress)
         if texts is None:
             return None
         for i, t in zip(idx, texts):
@@ -233,7 +235,7 @@ class _Batch:
         self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
 
 
-def _generate_group(lm, contexts: list[str], settings) -> list[str] | None:
+def _generate_group(lm, contexts: list[str], settings, progress=None) -> list[str] | None:
     import torch
     from lm_eval.models.utils import postprocess_generated_text
 
@@ -309,6 +311,8 @@ def _generate_group(lm, contexts: list[str], settings) -> list[str] | None:
                         results[i] = postprocess_generated_text(generation=text, stop=until, think_end_token=think)
                     else:
                         keep.append(row)
+                if progress is not None and len(keep) != len(batch.rows):
+                    progress(len(batch.rows) - len(keep))
                 keep_tokens = tokens[keep] if len(keep) != len(batch.rows) else tokens
                 batch.keep(keep)
                 if not batch.rows:
