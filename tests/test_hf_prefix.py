@@ -178,13 +178,13 @@ def test_gapbench_lm_eval_hands_the_arguments_to_lm_eval_unchanged(monkeypatch):
     def fake_cli():
         from lm_eval.api.registry import get_model
 
-        seen.append((list(sys.argv), get_model("hf-prefix").__name__))
+        seen.append((list(sys.argv), get_model("hf-prefix").__name__, get_model("gapbench-fake").__name__))
 
     monkeypatch.setattr(lm_eval.__main__, "cli_evaluate", fake_cli)
     args = ["--model", "hf-prefix", "--model_args", "pretrained=x", "--tasks", "t", "--limit", "2", "-h"]
     assert main(["lm-eval", *args]) == 0
     assert lm_eval_cli.main(args) == 0
-    assert seen == [(["lm-eval", *args], "HFPrefixLM")] * 2
+    assert seen == [(["lm-eval", *args], "HFPrefixLM", "FakeLM")] * 2
 
 
 @pytest.mark.model

@@ -1,4 +1,4 @@
-"""lm-eval's own command line, with gapbench's models registered: ``hf-prefix``.
+"""lm-eval's own command line, with gapbench's models registered: ``hf-prefix`` (and ``gapbench-fake``).
 
 lm-eval 0.4.x finds models only in its registry, which it fills from its own package
 (``lm_eval.models``); it reads no entry points for models and imports no user Python before
@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     """Register gapbench's lm-eval models, then hand ``argv`` (default: this process's arguments)
     to lm-eval's ``cli_evaluate``. Returns 0 when it returns; its ``SystemExit`` (usage errors,
     ``--help``) passes through unchanged, as from ``lm_eval``."""
-    import harness.models.hf_prefix  # noqa: F401  (registers hf-prefix)
     from lm_eval.__main__ import cli_evaluate
+
+    from harness.models.backends import register_models
+
+    register_models()  # hf-prefix and gapbench-fake, lazily
 
     args = list(sys.argv[1:] if argv is None else argv)
     saved = sys.argv
