@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -135,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GapbenchError as exc:
         print(f"gapbench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        print(
+            f"gapbench: error: the disk is full{where} ({exc.strerror}). Everything finished before it is stored; "
+            "free some space and run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("gapbench: interrupted. Everything finished so far is stored; run the same command again to resume.", file=sys.stderr)

@@ -101,7 +101,12 @@ def append_jsonl(path: Path | str, records: Iterable[dict]) -> None:
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if not data:
         return
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        if exc.filename is None:  # a failed write names no file: say which one (disk full)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise

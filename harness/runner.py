@@ -58,7 +58,9 @@ class LazyModel:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip("/")).strip("-")[-60:] or "model"
+    """A folder name made from a model or task name: letters, digits and ``._-``, never ``.``, ``..``
+    or a path, so a run directory always lies under its parent (``runs/``, ``--out``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[-60:].strip("-.") or "model"
 
 
 class Runner:
@@ -66,8 +68,7 @@ class Runner:
         self.opts = opts
         self.log = log
         self.rule = parse_filter(opts.filter)
-        if opts.n < 1 or opts.m < 1:
-            raise GapbenchError(f"--n and --m must be at least 1 (got n={opts.n}, m={opts.m}).")
+        opts.check()
         self.tasks: list[Task] = [TASKS.get(name)(**opts.task_args.get(name, {})) for name in opts.tasks]
         unknown = set(opts.task_args) - set(opts.tasks)
         if unknown:
@@ -100,8 +101,8 @@ class Runner:
 
     def store_dir(self, task: Task, config: RunConfig) -> Path:
         if self.opts.out:
-            return Path(self.opts.out) / task.name
-        return Path("runs") / slug(self.spec.label) / f"{task.name}-{config.hash()[:8]}"
+            return Path(self.opts.out) / slug(task.name)
+        return Path("runs") / slug(self.spec.label) / f"{slug(task.name)}-{config.hash()[:8]}"
 
     # --- the run -------------------------------------------------------------
     def run(self) -> list[Results]:
@@ -112,14 +113,23 @@ class Runner:
             if not docs:
                 raise GapbenchError(f"task {task.name!r} has no documents in split {config.split!r} with --limit {self.opts.limit}.")
             store = RunStore(self.store_dir(task, config))
-            resumed = store.open(config)
+            try:
+                resumed = store.open(config)
+            except BaseException:
+                for *_, opened, _ in plans:
+                    opened.close()
+                raise
             plans.append((task, config, docs, store, resumed))
         results = []
-        for task, config, docs, store, resumed in plans:
-            self.log(f"{task.name}: {len(docs)} prompts x {config.n} samples -> {store.dir}" + (" (resuming)" if resumed else ""))
-            self.generate_stage(task, config, docs, store)
-            self.verify_stage(task, config, docs, store)
-            results.append(self.score_stage(task, config, docs, store))
+        try:
+            for task, config, docs, store, resumed in plans:
+                self.log(f"{task.name}: {len(docs)} prompts x {config.n} samples -> {store.dir}" + (" (resuming)" if resumed else ""))
+                self.generate_stage(task, config, docs, store)
+                self.verify_stage(task, config, docs, store)
+                results.append(self.score_stage(task, config, docs, store))
+        finally:
+            for *_, store, _ in plans:
+                store.close()
         return results
 
     def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:

@@ -108,6 +108,26 @@ class RunOptions:
     n_boot: int = option(N_BOOT, "bootstrap resamples for the 95%% intervals", parse=int)
     model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
 
+    def check(self) -> None:
+        """Refuse settings that would run something other than what was asked, one sentence each."""
+        problems = []
+        if not self.tasks:
+            problems.append("--tasks names no task (see `gapbench tasks`)")
+        if not self.verifiers:
+            problems.append("--verifiers names no verifier (see `gapbench verifiers`)")
+        for name, low in (("n", 1), ("m", 1), ("limit", 1), ("max_gen_toks", 1), ("verify_max_gen_toks", 1), ("n_boot", 0)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                problems.append(f"--{name.replace('_', '-')} must be {low} or more (got {value})")
+        if not self.temperature >= 0:
+            problems.append(f"--temperature must be 0 (greedy) or more (got {self.temperature})")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"--top-p must be in (0, 1] (got {self.top_p})")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1) and self.batch_size != "auto":
+            problems.append(f"--batch-size must be a whole number of 1 or more, or auto (got {self.batch_size!r})")
+        if problems:
+            raise GapbenchError("; ".join(problems) + ".")
+
 
 def inherit(name: str, **changes: Any) -> Any:
     """A field of another options class that is :class:`RunOptions`' field ``name``: the same default

@@ -27,9 +27,14 @@ from harness.results import Results
 from harness.results import write as write_results
 
 
+LOCK_FILE = ".lock"
+_HELD: dict[str, list] = {}  # run directory -> [its open lock file, stores of this process holding it]
+
+
 class RunStore:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
+        self._lock = None  # the open lock file while this process writes here
         self.samples_path = self.dir / "samples.jsonl"
         self.verdicts_path = self.dir / "verdicts.jsonl"
         self.grades_path = self.dir / "grades.jsonl"
@@ -40,8 +45,14 @@ class RunStore:
     # --- configuration -----------------------------------------------------
     def open(self, config: RunConfig) -> bool:
         """Create the store, or check that it holds a run of the same configuration.
-        Returns True when earlier work was found."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        Returns True when earlier work was found. Takes the directory's lock first (:meth:`lock`)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise GapbenchError(
+                f"{self.dir}: a file is in the way of the run directory. Give --out a folder (it holds one subfolder per task)."
+            ) from None
+        self.lock()
         new = config.to_json()
         if self.run_path.exists():
             try:
@@ -55,21 +66,73 @@ class RunStore:
                     + "; ".join(diff)
                     + ". Use another --out, or the same settings to resume."
                 )
-        for path in (self.samples_path, self.verdicts_path):
+        for path in (self.samples_path, self.verdicts_path, self.timings_path):
             _drop_torn_tail(path)
         resumed = self.samples_path.exists() and self.samples_path.stat().st_size > 0
         _write_json(self.run_path, new)
         return resumed
 
+    def lock(self) -> None:
+        """One writer per run directory: an exclusive ``flock`` on ``<dir>/.lock``, held until every
+        store of this process on the directory is closed, or the process ends (the OS releases it, so
+        a killed run leaves no stale lock). Another process gets an error naming the holder's pid."""
+        import fcntl
+
+        if self._lock is not None:
+            return
+        key = str(self.dir.resolve())
+        if key in _HELD:  # this process already writes here (one writer: a process)
+            _HELD[key][1] += 1
+            self._lock = key
+            return
+        fh = open(self.dir / LOCK_FILE, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise GapbenchError(
+                f"{self.dir} is being written by another gapbench process (pid {holder}); two writers would mix "
+                "their samples. Wait for it to finish (then run again to resume), or use another --out."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        _HELD[key] = [fh, 1]
+        self._lock = key
+
+    def close(self) -> None:
+        """Release this store's hold on the directory's lock."""
+        import fcntl
+
+        if self._lock is None:
+            return
+        key, self._lock = self._lock, None
+        held = _HELD.get(key)
+        if held is not None:
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[key]
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+                held[0].close()
+
     # --- samples -----------------------------------------------------------
     def samples(self) -> dict[str, dict[int, dict]]:
-        """doc_id -> sample index -> record."""
+        """doc_id -> sample index -> record. A key stored twice with different responses (two writers,
+        or an edit) is refused, naming both lines; an exact repeat is read once."""
         out: dict[str, dict[int, dict]] = defaultdict(dict)
         if self.samples_path.exists():
             for r in read_jsonl(self.samples_path):
-                doc_id = require(r, "doc_id", self.samples_path)
-                out[str(doc_id)][int(require(r, "sample", self.samples_path))] = r
-                require(r, "response", self.samples_path)
+                doc_id = str(require(r, "doc_id", self.samples_path))
+                sample = _whole(r, "sample", self.samples_path)
+                if not isinstance(require(r, "response", self.samples_path), str):
+                    raise GapbenchError(f"{self.samples_path}:{r['__line__']}: field 'response' is not a string.")
+                old = out[doc_id].get(sample)
+                if old is not None and old["response"] != r["response"]:
+                    raise _twice(self.samples_path, old, r, f"doc {doc_id!r}, sample {sample}", "responses")
+                out[doc_id].setdefault(sample, r)
         return out
 
     def add_samples(self, records: list[dict]) -> None:
@@ -80,10 +143,19 @@ class RunStore:
         """method -> doc_id -> key -> reply."""
         out: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
         if self.verdicts_path.exists():
+            lines: dict[tuple, dict] = {}
             for r in read_jsonl(self.verdicts_path):
                 method = require(r, "method", self.verdicts_path)
                 doc_id = str(require(r, "doc_id", self.verdicts_path))
-                out[method][doc_id][require(r, "key", self.verdicts_path)] = require(r, "reply", self.verdicts_path)
+                key = require(r, "key", self.verdicts_path)
+                reply = require(r, "reply", self.verdicts_path)
+                got = out[method][doc_id]
+                if key in got:
+                    if got[key] != reply:
+                        raise _twice(self.verdicts_path, lines[(method, doc_id, key)], r, f"{method} of doc {doc_id!r}, request {key}", "replies")
+                    continue
+                got[key] = reply
+                lines[(method, doc_id, key)] = r
         return out
 
     def add_verdicts(self, records: list[dict]) -> None:
@@ -108,6 +180,20 @@ class RunStore:
     def write_results(self, results: Results) -> None:
         """results.json (a :class:`harness.results.Results`), written atomically."""
         write_results(self.results_path, results)
+
+
+def _whole(record: dict, field: str, path: Path) -> int:
+    value = require(record, field, path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GapbenchError(f"{path}:{record.get('__line__', '?')}: field {field!r} is {value!r}, not a whole number. Fix or delete that line.")
+    return value
+
+
+def _twice(path: Path, first: dict, second: dict, what: str, things: str) -> GapbenchError:
+    return GapbenchError(
+        f"{path}: lines {first.get('__line__', '?')} and {second.get('__line__', '?')} both hold {what}, with different {things} "
+        "(two processes wrote here, or the file was edited). Delete the line that is wrong and run again; it is scored once."
+    )
 
 
 def _write_json(path: Path, obj) -> None:

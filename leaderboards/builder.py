@@ -439,8 +439,10 @@ def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, 
     out.mkdir(parents=True, exist_ok=True)
     old_files = _previous_files(out)
     (out / RESULTS_DIR).mkdir(exist_ok=True)
+    for rel in board["files"]:  # every file the board writes lies inside it
+        inside(out, rel, "a file of the board")
     for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
-        _write_bytes(out / RESULTS_DIR / f"{e.slug}.json", e.raw)
+        _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw)
     _write_text(out / "leaderboard.json", dump_json(board))
     _write_text(out / "README.md", render_readme(board))
     if plots:
@@ -454,12 +456,25 @@ def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, 
     return Built(out, board, entries)
 
 
+def inside(out: Path, rel: str, what: str) -> Path:
+    """``out / rel``, refused unless ``rel`` is a relative path that stays inside ``out``."""
+    path = (out / rel).resolve()
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or not path.is_relative_to(out.resolve()):
+        raise GapbenchError(f"{what} would be written or deleted at {rel!r}, outside the board folder {out}; refused.")
+    return out / rel
+
+
 def _previous_files(out: Path) -> list[str]:
+    """The files the last build wrote (leaderboard.json ``files``); a listed path outside the board
+    folder is refused, so a tampered leaderboard.json cannot make a build delete anything else."""
     try:
         old = json.loads((out / "leaderboard.json").read_text())
-        return [f for f in old.get("files", []) if isinstance(f, str) and ".." not in f]
+        files = [f for f in old.get("files", []) if isinstance(f, str)]
     except (OSError, json.JSONDecodeError, AttributeError):
         return []
+    for i, rel in enumerate(files):
+        inside(out, rel, f"{out / 'leaderboard.json'}: files[{i}]")
+    return files
 
 
 def _write_text(path: Path, text: str) -> None:

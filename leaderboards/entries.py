@@ -108,8 +108,27 @@ def read_results(path: Path) -> tuple[Results, bytes]:
     return load_results(path)
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def plain_name(value: str | None, field: str, path: Path) -> str | None:
+    """A name that becomes part of a board's file names (task, split): letters, digits and ``._+-``,
+    not starting with a dot, so no file of the board can land outside its folder."""
+    if value is None or value == "":
+        return value
+    if not PLAIN_NAME.fullmatch(str(value)) or ".." in str(value):
+        raise GapbenchError(
+            f"{path}: {field} {value!r} is not a plain name (letters, digits and . _ + -, no path separators "
+            "or '..'); a board names its files after it, so this results.json is refused. Fix the field or "
+            "leave the file out."
+        )
+    return str(value)
+
+
 def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
     results, raw = read_results(path)
+    plain_name(results.task.name, "task.name", path)
+    plain_name(results.task.split, "task.split", path)
     model = results.model
     checkpoint = str(model.name or model.hub_id or model.id)
     rnd = model.round

@@ -44,6 +44,7 @@ class Verifier:
     description: ClassVar[str] = ""
     uses_model: ClassVar[bool] = True  # False: needs no model call (oracle, ensemble)
     needs_ground_truth: ClassVar[bool] = False  # True: score() is given g (the oracle); no self-verifier is
+    takes_arg: ClassVar[bool] = False  # True: accepts ``name:arg`` (ensemble:mc+cot-score)
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, arg: str | None = None, m: int = 1, **options: Any):
@@ -54,6 +55,8 @@ class Verifier:
                 f"verifier {self.name!r} has no option {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.defaults)) or 'none'}."
             )
+        if arg and not self.takes_arg:
+            raise GapbenchError(f"verifier {self.name!r} takes no argument (got {self.name}:{arg}); write it as {self.name}.")
         self.arg = arg
         self.m = m
         self.options = {**self.defaults, **options}

@@ -14,6 +14,7 @@ class Ensemble(Verifier):
     name = "ensemble"
     description = "AND of member methods' filter decisions (ensemble:mc+cot-score); u = mean member u"
     uses_model = False
+    takes_arg = True
 
     def __init__(self, arg=None, m=1, **options):
         super().__init__(arg, m, **options)

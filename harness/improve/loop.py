@@ -227,6 +227,7 @@ class Improver:
         if opts.n < 1 or (opts.eval_n is not None and opts.eval_n < 1):
             raise GapbenchError(f"--n and --eval-n must be at least 1 (got n={opts.n}, eval-n={opts.eval_n}).")
         self.rule = parse_filter(opts.filter)
+        RunOptions(**run_fields_of(opts)).check()  # the settings its runs share, before any work
         opts.train_settings().check()
         self.verifier = build_verifiers([opts.verifier], opts.m)[0]
         task = TASKS.get(opts.task)(**opts.task_args)

