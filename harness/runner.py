@@ -8,6 +8,7 @@ chunks that are appended to disk as they finish.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 import time
 from dataclasses import asdict
@@ -160,6 +161,7 @@ class Runner:
 
     def verify_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
         samples = self._responses(docs, store, config.n)
+        self.check_judged(task, docs, samples, store)
         vsampling = Sampling(**config.verification_sampling)
         for v in self.verifiers:
             if not v.uses_model:
@@ -194,11 +196,36 @@ class Runner:
         if lls:
             out = self.vmodel.loglikelihood([(r.context, r.continuation) for _, _, r in lls])
             replies.update({i: y for (i, _, _), y in zip(lls, out)})
-        return [{"doc_id": d.doc_id, "method": method, "key": r.key, "kind": r.kind, "reply": replies[i]} for i, (d, r) in enumerate(chunk)]
+        return [
+            {"doc_id": d.doc_id, "method": method, "key": r.key, "kind": r.kind, "reply": replies[i], "judged": judged_digest(r.context)}
+            for i, (d, r) in enumerate(chunk)
+        ]
+
+    def check_judged(self, task: Task, docs: list[Doc], samples: dict[str, list[str]], store: RunStore) -> None:
+        """Every stored verdict judged the text it would judge now: its ``judged`` digest is that of
+        the verification context its request has with the samples as stored. A verdict of another
+        text (samples.jsonl edited, or raced by a second writer) is refused, never reused."""
+        digests = store.judged()
+        for v in self.verifiers:
+            stale = []
+            for doc in docs:
+                have = digests.get(v.method, {}).get(doc.doc_id)
+                if not have:
+                    continue
+                contexts = v.contexts(task, doc, samples[doc.doc_id], list(have))
+                stale += [(doc.doc_id, key) for key, digest in have.items() if digest and key in contexts and judged_digest(contexts[key]) != digest]
+            if stale:
+                shown = ", ".join(f"doc {d!r} request {k}" for d, k in stale[:4]) + (f" and {len(stale) - 4} more" if len(stale) > 4 else "")
+                raise GapbenchError(
+                    f"{store.verdicts_path}: {len(stale)} stored {v.method} verdict(s) judged a different text than "
+                    f"{store.samples_path.name} now holds ({shown}): the samples were edited or written by a second process. "
+                    f"Delete those lines of {store.verdicts_path.name} (or the whole file) and run again to verify them anew."
+                )
 
     def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> Results:
         start = time.perf_counter()
         samples = self._responses(docs, store, config.n)
+        self.check_judged(task, docs, samples, store)
         grades = scoring.grade_all(task, docs, samples)
         store.write_grades(scoring.grade_records(docs, grades))
         replies = store.replies()
@@ -250,6 +277,11 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def judged_digest(context: str) -> str:
+    """What a verdict judged: a digest of its request's whole context (prompt and response)."""
+    return hashlib.sha256(context.encode("utf-8")).hexdigest()[:16]
 
 
 def _chunks(items: list, size: int):

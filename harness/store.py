@@ -158,6 +158,15 @@ class RunStore:
                 lines[(method, doc_id, key)] = r
         return out
 
+    def judged(self) -> dict[str, dict[str, dict[str, str | None]]]:
+        """method -> doc_id -> request key -> the digest of the context its verdict judged (None for
+        verdicts stored before digests were recorded)."""
+        out: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+        if self.verdicts_path.exists():
+            for r in read_jsonl(self.verdicts_path):
+                out[r.get("method")][str(r.get("doc_id"))].setdefault(r.get("key"), r.get("judged"))
+        return out
+
     def add_verdicts(self, records: list[dict]) -> None:
         append_jsonl(self.verdicts_path, records)
 

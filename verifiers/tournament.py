@@ -82,6 +82,19 @@ class Tournament(Verifier):
             out += [Request(f"r{rnd}:{i}-{j}:{order}:{c}", "loglikelihood", ctx, f" {c}") for c in ("A", "B")]
         return out
 
+    def contexts(self, task, doc, samples, keys):
+        """Every stored match's contexts, rebuilt from its key ``r<round>:<i>-<j>:<order>:<choice>``."""
+        out = {}
+        for key in keys:
+            try:
+                rnd, pair, _, _ = key.split(":")
+                i, j = (int(x) for x in pair.split("-"))
+                matches = self._match(task, doc, samples, int(rnd[1:]), i, j)
+            except (ValueError, IndexError):
+                continue  # not a key this verifier makes: nothing to check it against
+            out.update({r.key: r.context for r in matches})
+        return out
+
     def requests(self, task, doc, samples, replies):
         ask: list = []
         self.bracket(samples, replies, task, doc, ask)
