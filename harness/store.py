@@ -15,6 +15,7 @@ most the batch in flight; a torn last line is dropped on the next open.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 from collections import defaultdict
@@ -29,6 +30,14 @@ from harness.results import write as write_results
 
 LOCK_FILE = ".lock"
 _HELD: dict[str, list] = {}  # run directory -> [its open lock file, stores of this process holding it]
+
+
+@atexit.register
+def _release_all() -> None:
+    """Close the lock files still held at exit (the OS would release the locks anyway)."""
+    for fh, _ in _HELD.values():
+        fh.close()
+    _HELD.clear()
 
 
 class RunStore:

@@ -103,6 +103,7 @@ _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF_SHORT = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)|\\frac\s*(\d)\s*(\{[^{}]*\})")
 _SQRT_SHORT = re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])")
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
+_REPEATING = re.compile(r"^([-+]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}$")
 _FRACTION = re.compile(r"^([-+]?)\\frac\{([-+]?\d+)\}\{([-+]?\d+)\}$|^([-+]?\d+)/(\d+)$")
 
 
@@ -155,6 +156,13 @@ def _as_rational(s: str) -> tuple[Fraction, bool] | None:
         return None
     if _NUMBER.match(s):
         return Fraction(s), "." in s
+    m = _REPEATING.match(s)
+    if m:  # 0.1\overline{6} = 1/6: exact, as a fraction is
+        sign, whole, fixed, period = m.groups()
+        value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed)) + Fraction(
+            int(period), (10 ** len(period) - 1) * 10 ** len(fixed)
+        )
+        return (-value if sign == "-" else value), False
     m = _FRACTION.match(s)
     if m:
         if m.group(2) is not None:
@@ -168,8 +176,24 @@ def _as_rational(s: str) -> tuple[Fraction, bool] | None:
     return None
 
 
+def units(answer: str) -> str | None:
+    """The unit words that end an answer (``5 \\text{ cm}`` -> ``cm``), or None when it names none."""
+    s = _DEGREES.sub("", answer.strip().replace("$", "")).strip()
+    s = re.sub(r"\.\s*$", "", s).strip()
+    m = _TRAILING_UNITS.match(s)
+    if not m:
+        return None
+    words = re.findall(r"\{\s*([a-zA-Z][a-zA-Z .]*)\}(\^\{?\d\}?)?", s[len(m.group(1)):])
+    return " ".join((w.strip() + (p or "")).lower() for w, p in words) or None
+
+
 def _fast_path(pred: str, gold: str) -> bool | None:
-    """True or False when string work settles it; None to ask math-verify."""
+    """True or False when string work settles it; None to ask math-verify. Two answers that both name
+    units are unequal when the units differ (``5 cm`` is not ``5 m``); an answer without units is
+    read as in the gold's units."""
+    up, ug = units(pred), units(gold)
+    if up is not None and ug is not None and up != ug:
+        return False
     p, g = normalize_answer(pred), normalize_answer(gold)
     if p and p == g:
         return True

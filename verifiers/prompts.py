@@ -57,9 +57,10 @@ def cot_score_example(e: VerificationExample, ask: str) -> str:
     )
 
 
-_VERDICT = re.compile(r"verdict\W{0,4}(correct|incorrect|wrong|right|true|false|yes|no)\b", re.I)
-_LAST_WORD = re.compile(r"\b(correct|incorrect|wrong)\b\W*$", re.I)
-_SCORE = re.compile(r"score[^0-9\n]{0,12}(\d+(?:\.\d+)?)(?:\s*/\s*10)?", re.I)
+_NOT = r"(?:(?:is\s+)?not|isn't|n't|never)\s+"
+_VERDICT = re.compile(rf"verdict\W{{0,4}}({_NOT})?(correct|incorrect|wrong|right|true|false|yes|no)\b", re.I)
+_LAST_WORD = re.compile(rf"(\b{_NOT})?\b(correct|incorrect|wrong)\b\W*$", re.I)
+_SCORE = re.compile(r"score[^0-9\n+-]{0,12}([-+]?\d+(?:\.\d+)?)(?:\s*/\s*10)?", re.I)
 
 
 def parse_verdict(text: str) -> int | None:
@@ -69,19 +70,21 @@ def parse_verdict(text: str) -> int | None:
     correct/incorrect/wrong.
     """
     found = _VERDICT.findall(text)
-    word = found[-1] if found else None
+    negated, word = found[-1] if found else (None, None)
     if word is None:
         last = _LAST_WORD.search(text.strip())
-        word = last.group(1) if last else None
+        negated, word = (last.group(1), last.group(2)) if last else (None, None)
     if word is None:
         return None
-    return 1 if word.lower() in ("correct", "right", "true", "yes") else 0
+    positive = word.lower() in ("correct", "right", "true", "yes")
+    return int(positive != bool(negated))  # "not correct" is incorrect, "not wrong" correct
 
 
 def parse_score(text: str) -> float | None:
-    """The last ``Score: s`` with 1 <= s <= 10, or None."""
-    for value in reversed(_SCORE.findall(text)):
-        s = float(value)
-        if 1 <= s <= 10:
-            return s
-    return None
+    """The last ``Score: s``, when 1 <= s <= 10, or None (a negative or out-of-scale score is not
+    read as another number)."""
+    found = _SCORE.findall(text)
+    if not found:
+        return None
+    s = float(found[-1])
+    return s if 1 <= s <= 10 else None
