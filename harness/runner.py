@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import re
 import time
 from dataclasses import asdict
@@ -138,13 +139,13 @@ class Runner:
         todo = [(doc, i) for doc in docs for i in range(config.n) if i not in have.get(doc.doc_id, {})]
         if not todo:
             return
-        _seed(config.seed + sum(len(v) for v in have.values()))
+        _seed(config.seed)  # for models that draw from torch's global generator
         gen_kwargs = Sampling(**config.sampling).gen_kwargs(list(task.stop))
         start = time.perf_counter()
         with tqdm(total=len(todo), desc=f"{task.name}: generate", unit="sample", dynamic_ncols=True) as bar:
             for chunk in _chunks(todo, self._chunk_size()):
                 contexts = [task.generation_prompt(doc) for doc, _ in chunk]
-                replies = self.model.generate([(c, gen_kwargs) for c in contexts])
+                replies = self.model.generate([(c, seeded(gen_kwargs, config.seed, doc.doc_id, i)) for c, (doc, i) in zip(contexts, chunk)])
                 lm = self.model.lm
                 store.add_samples(
                     {
@@ -176,22 +177,22 @@ class Runner:
                 if not todo:
                     break
                 rnd += 1
-                _seed(config.seed + rnd)
+                _seed(config.seed + rnd)  # for models that draw from torch's global generator
                 start = time.perf_counter()
                 label = f"{task.name}: verify {v.method}" + (f" (round {rnd})" if rnd > 1 else "")
                 with tqdm(total=len(todo), desc=label, unit="call", dynamic_ncols=True) as bar:
                     for chunk in _chunks(todo, self._chunk_size()):
-                        store.add_verdicts(self._call(chunk, v.method, vsampling))
+                        store.add_verdicts(self._call(chunk, v.method, vsampling, config.seed))
                         bar.update(len(chunk))
                 store.add_timing(f"verify:{v.method}", time.perf_counter() - start, calls=len(todo))
 
-    def _call(self, chunk, method: str, vsampling: Sampling) -> list[dict]:
+    def _call(self, chunk, method: str, vsampling: Sampling, seed: int) -> list[dict]:
         gens = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "generate"]
         lls = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "loglikelihood"]
         replies: dict[int, object] = {}
         if gens:
             kwargs = [{**vsampling.gen_kwargs(r.gen.get("until", [])), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
-            out = self.vmodel.generate([(r.context, kw) for (_, _, r), kw in zip(gens, kwargs)])
+            out = self.vmodel.generate([(r.context, seeded(kw, seed, d.doc_id, method, r.key)) for (_, d, r), kw in zip(gens, kwargs)])
             replies.update({i: y for (i, _, _), y in zip(gens, out)})
         if lls:
             out = self.vmodel.loglikelihood([(r.context, r.continuation) for _, _, r in lls])
@@ -277,6 +278,16 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def seeded(gen_kwargs: dict, *key) -> dict:
+    """``gen_kwargs`` with the seed of the thing drawn (run seed, doc_id, sample index; for a
+    verification also the method and request key) when it samples: a sample's randomness comes
+    from its key, not from the batch, the chunking or how often the run was interrupted."""
+    if not gen_kwargs.get("do_sample"):
+        return gen_kwargs
+    digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).digest()
+    return {**gen_kwargs, "seed": int.from_bytes(digest[:4], "big") & 0x7FFFFFFF}
 
 
 def judged_digest(context: str) -> str:

@@ -324,3 +324,60 @@ def test_verdicts_stored_before_digests_are_still_read(tmp_path):
     old_style = [{k: v for k, v in json.loads(x).items() if k != "judged"} for x in verdicts.read_text().splitlines()]
     verdicts.write_text("".join(json.dumps(r) + "\n" for r in old_style))
     assert main(argv) == 0
+
+
+# --- a resumed run gives the bytes of one never interrupted -------------------------------------------
+
+
+def _kill_after(cmd, path: Path, lines: int, timeout: float = 240) -> None:
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and (not path.is_file() or len(path.read_text().splitlines()) < lines):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _bytes_of(run: Path) -> dict:
+    """What a resumed run must reproduce: every sampled text and grade byte for byte, each
+    loglikelihood reply to float rounding (batched forward passes of other compositions round
+    differently, about 1e-5 nats), and results.json but for its clock and timings."""
+    verdicts = [json.loads(x) for x in (run / "verdicts.jsonl").read_text().splitlines()]
+    results = json.loads((run / "results.json").read_text())
+    for volatile in ("created", "timings", "run"):
+        results.pop(volatile)
+    return {
+        "samples": (run / "samples.jsonl").read_bytes(),
+        "grades": (run / "grades.jsonl").read_bytes(),
+        "verdict keys and texts": [(v["method"], v["doc_id"], v["key"], v["judged"], v["reply"] if v["kind"] == "generate" else None) for v in verdicts],
+        "loglikelihoods": [v["reply"] for v in verdicts if v["kind"] == "loglikelihood"],
+        "results": json.dumps(results, sort_keys=True),
+    }
+
+
+@pytest.mark.model
+def test_a_run_killed_at_random_points_resumes_to_the_bytes_of_an_uninterrupted_one(tmp_path, embedded_model):
+    import random
+
+    def cmd(out, batch):
+        return [
+            sys.executable, "-m", "harness.cli", "run", "--task-args", "arith.per_level=2,arith.levels=add1+add2",
+            "--n", "2", "--verifiers", "mc,cot-binary", "--verify-max-gen-toks", "8", "--batch-size", str(batch),
+            "--n-boot", "50", "--out", str(out),
+        ]  # fmt: skip
+
+    whole = tmp_path / "whole"
+    done = subprocess.run(cmd(whole, 8), env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = _bytes_of(whole / "arith")
+    assert len(set(json.loads(x)["response"] for x in expected["samples"].decode().splitlines())) > 3  # it really sampled
+
+    rng = random.Random(7)
+    killed = tmp_path / "killed"
+    for name, lines in (("samples.jsonl", rng.randint(1, 7)), ("verdicts.jsonl", rng.randint(1, 23))):
+        _kill_after(cmd(killed, 2), killed / "arith" / name, lines)  # inside generation, inside verification
+    finished = subprocess.run(cmd(killed, 2), env=_env(), capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    got = _bytes_of(killed / "arith")
+    assert got.pop("loglikelihoods") == pytest.approx(expected.pop("loglikelihoods"), abs=1e-4)
+    assert got == expected

@@ -174,10 +174,22 @@ def _instances(kind: str, args: list[tuple]):
     return [Instance(request_type=kind, doc={}, arguments=a, idx=i) for i, a in enumerate(args)]
 
 
+# lm-eval models that take a per-request ``seed`` in gen_kwargs: gapbench's own, vLLM (SamplingParams)
+# and the OpenAI-compatible API models (a request field). Others get the requests without it.
+SEEDED = ("HFPrefixLM", "FakeLM", "VLLM", "TemplateAPI")
+
+
+def takes_seed(lm) -> bool:
+    return any(c.__name__ in SEEDED for c in type(lm).__mro__)
+
+
 def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
-    """Sample one continuation per (context, gen_kwargs)."""
+    """Sample one continuation per (context, gen_kwargs). A ``seed`` in gen_kwargs makes that
+    request's draw its own (see :mod:`.prefix_generate`); a model that takes none gets it removed."""
     if not requests:
         return []
+    if not takes_seed(lm):
+        requests = [(c, {k: v for k, v in kw.items() if k != "seed"}) for c, kw in requests]
     instances = _instances("generate_until", requests)
     try:
         return list(lm.generate_until(instances, disable_tqdm=True))

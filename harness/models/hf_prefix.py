@@ -27,6 +27,8 @@ line with ``ARGS`` unchanged (:mod:`.lm_eval_cli`).
 
 from __future__ import annotations
 
+import copy
+
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
@@ -72,4 +74,17 @@ class HFPrefixLM(HFLM):
                 for (context, gen_kwargs), text in zip(args, shared):
                     self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
                 return shared
-        return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        return super().generate_until(_unseeded(requests), disable_tqdm=disable_tqdm)
+
+
+def _unseeded(requests):
+    """The requests without their per-request ``seed`` (HFLM's own generate would pass it on to
+    Hugging Face ``generate``, which takes none): HFLM samples from torch's global generator."""
+    out = []
+    for r in requests:
+        context, kwargs = r.args[0], r.args[1] if len(r.args) > 1 else {}
+        if isinstance(kwargs, dict) and prefix_generate.SEED in kwargs:
+            r = copy.copy(r)
+            r.arguments = (context, prefix_generate.without_seed(kwargs), *r.args[2:])
+        out.append(r)
+    return out

@@ -70,19 +70,27 @@ def generate(lm, requests: list[tuple[str, dict]], progress=None) -> list[str] |
         return None
     groups: dict[str, list[int]] = {}
     for i, (_, kwargs) in enumerate(requests):
-        groups.setdefault(json.dumps(kwargs, sort_keys=True, default=str), []).append(i)
+        groups.setdefault(json.dumps(without_seed(kwargs), sort_keys=True, default=str), []).append(i)
     # every group's settings are read before any generation, so a fallback wastes no work
-    plans = [(idx, _settings(lm, requests[idx[0]][1])) for idx in groups.values()]
+    plans = [(idx, _settings(lm, without_seed(requests[idx[0]][1]))) for idx in groups.values()]
     if any(settings is None for _, settings in plans):
         return None
     out: list[str | None] = [None] * len(requests)
     for idx, settings in plans:
-        texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress)
+        seeds = [requests[i][1].get(SEED) for i in idx]
+        texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress, seeds)
         if texts is None:
             return None
         for i, t in zip(idx, texts):
             out[i] = t
     return out  # type: ignore[return-value]
+
+
+SEED = "seed"  # a request's own seed in its gen_kwargs: its sampled tokens depend on nothing else
+
+
+def without_seed(gen_kwargs: dict) -> dict:
+    return {k: v for k, v in gen_kwargs.items() if k != SEED}
 
 
 def _model_ok(lm) -> bool:
@@ -235,7 +243,10 @@ class _Batch:
         self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
 
 
-def _generate_group(lm, contexts: list[str], settings, progress=None) -> list[str] | None:
+def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None) -> list[str] | None:
+    """Generate for contexts of one settings group. A context with a seed (``seeds[i]``) samples from
+    its own ``torch.Generator``, so its tokens do not depend on the batch, the chunking or on how
+    many requests ran before it; one without samples from torch's global generator."""
     import torch
     from lm_eval.models.utils import postprocess_generated_text
 
@@ -252,6 +263,7 @@ def _generate_group(lm, contexts: list[str], settings, progress=None) -> list[st
     autocast = torch.autocast(device_type=device.type, dtype=lm.mixed_precision_dtype, enabled=lm.mixed_precision_dtype is not None)
 
     generated: dict[int, list[int]] = {}
+    generators: dict[int, torch.Generator] = {}
     results: list[str | None] = [None] * len(contexts)
     with torch.no_grad(), autocast:
         head = None
@@ -285,6 +297,8 @@ def _generate_group(lm, contexts: list[str], settings, progress=None) -> list[st
             b.pos = torch.tensor([len(encoded[i]) for i in indices], dtype=torch.long, device=device)
             for i in indices:
                 generated[i] = []
+                if do_sample and seeds and seeds[i] is not None:
+                    generators[i] = torch.Generator(device=device).manual_seed(int(seeds[i]))
             return b
 
         # longest contexts first, as lm-eval orders them
@@ -298,8 +312,13 @@ def _generate_group(lm, contexts: list[str], settings, progress=None) -> list[st
                     batch.merge(admit(take))
                 logits = batch.logits
                 if do_sample:
-                    scores = warpers(None, logits)
-                    tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+                    probs = torch.softmax(warpers(None, logits), dim=-1)
+                    if generators:  # each row draws from its own request's generator
+                        tokens = torch.cat(
+                            [torch.multinomial(probs[r : r + 1], num_samples=1, generator=generators.get(i)) for r, i in enumerate(batch.rows)]
+                        ).squeeze(1)
+                    else:
+                        tokens = torch.multinomial(probs, num_samples=1).squeeze(1)
                 else:
                     tokens = logits.argmax(dim=-1)
                 keep = []
