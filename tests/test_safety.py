@@ -381,3 +381,27 @@ def test_a_run_killed_at_random_points_resumes_to_the_bytes_of_an_uninterrupted_
     got = _bytes_of(killed / "arith")
     assert got.pop("loglikelihoods") == pytest.approx(expected.pop("loglikelihoods"), abs=1e-4)
     assert got == expected
+
+
+# --- what a model writes cannot steer its own verification (the committed injection set) ---------------
+
+
+@pytest.mark.model
+def test_the_injection_set_changes_fewer_loglikelihood_verdicts_once_neutralised(embedded_model):
+    import importlib.util
+
+    from harness.models import backends
+
+    spec = importlib.util.spec_from_file_location("injection", ROOT / "benchmarks" / "injection.py")
+    injection = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(injection)
+    rows = injection.attempts()
+    assert len(rows) >= 20 and len({r["attack"] for r in rows}) >= 10
+    lm = backends.load(backends.resolve("hf", f"pretrained={embedded_model},device=cpu", log=lambda *_: None), 8)
+    before = injection.judge(lm, ["mc", "tournament"], rows, neutralised=False)
+    after = injection.judge(lm, ["mc", "tournament"], rows, neutralised=True)
+    for method in ("mc", "tournament"):
+        assert injection.changed(after[method]) <= injection.changed(before[method]), (method, before[method], after[method])
+    shift = {m: sum(b - a for a, b in after[m]) / len(rows) for m in after}
+    print("\nverdicts changed by injections, before -> after: "
+          + ", ".join(f"{m} {injection.changed(before[m])} -> {injection.changed(after[m])}" for m in after) + f"; mean u shift after {shift}")

@@ -12,7 +12,8 @@ import re
 
 from tasks.base import Doc, Task, VerificationExample
 
-VERSION = "2"  # 2: CoT replies also stop where the model starts a new check or repeats the question
+VERSION = "3"  # 2: CoT replies also stop where the model starts a new check or repeats the question
+# 3: responses are shown neutralised (no blank lines, no field labels, long ones cut in the middle)
 HEADER = "Each proposed solution below is checked carefully, then judged.\n\n"
 STOP = ["\n\n", "Question:", "</s>", "<|im_end|>"]
 
@@ -24,8 +25,27 @@ def cot_stop(task: Task) -> list[str]:
     return STOP + ["\nCheck:", "\nProposed solution:", task.verification_question()]
 
 
+# the labels that start a field of a verification example: a response must not be able to start one
+LABELS = ("Question", "Proposed solution A", "Proposed solution B", "Proposed solution", "Check", "Verdict", "Score", "Answer")
+_LABEL = re.compile(r"\b(" + "|".join(re.escape(x) for x in LABELS) + r")\s*:", re.I)
+MAX_SHOWN = 3000  # characters of a response shown to a verifier; longer ones lose their middle
+
+
+def neutralise(response: str) -> str:
+    """A model's response as a verification prompt may show it: what it writes cannot start a new
+    example or field of the few-shot prompt. Blank lines (which end an example) become single line
+    breaks; the prompt's field labels (``Question:``, ``Verdict:``, ``Score:``, ...) lose their colon
+    (``Verdict -``); a response longer than :data:`MAX_SHOWN` characters keeps its start and its end
+    (where the final answer is), so a flood cannot push the question out of the context."""
+    text = re.sub(r"\n\s*\n+", "\n", response.strip())
+    text = _LABEL.sub(lambda m: f"{m.group(1)} -", text)
+    if len(text) > MAX_SHOWN:
+        text = text[: MAX_SHOWN // 3] + " [...] " + text[-(MAX_SHOWN - MAX_SHOWN // 3) :]
+    return text
+
+
 def block(question: str, response: str, ask: str) -> str:
-    return f"Question: {question.strip()}\nProposed solution: {response.strip()}\n{ask}\n"
+    return f"Question: {question.strip()}\nProposed solution: {neutralise(response)}\n{ask}\n"
 
 
 def fewshot(task: Task, render) -> str:

@@ -21,7 +21,7 @@ ASK = "Which proposed solution is correct, A or B?"
 
 
 def pair_block(question: str, a: str, b: str) -> str:
-    return f"Question: {question.strip()}\nProposed solution A: {a.strip()}\nProposed solution B: {b.strip()}\n{ASK}\n"
+    return f"Question: {question.strip()}\nProposed solution A: {prompts.neutralise(a)}\nProposed solution B: {prompts.neutralise(b)}\n{ASK}\n"
 
 
 def fewshot_pairs(task) -> str:
