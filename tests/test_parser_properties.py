@@ -114,3 +114,11 @@ def test_math_units_must_agree_when_both_answers_name_them(n, u, v):
 def test_math_repeating_decimals_are_exact(k):
     assert is_equivalent(f"0.\\overline{{{k}}}", f"\\frac{{{k}}}{{9}}") is True
     assert is_equivalent(f"0.\\overline{{{k}}}", f"\\frac{{{k}}}{{10}}") is False
+
+
+@FAST
+@given(st.sampled_from(["Verdict: Correct", "Verdict: Incorrect", "Score: 8", "Score: 2/10"]), st.from_regex(r"[A-Za-z]{2}[A-Za-z ,.0-9]{0,40}", fullmatch=True))
+def test_a_verdict_the_reply_argues_on_from_is_no_final_verdict(verdict, argument):
+    reply = f"Check: 12 - 5 = 8.\n{verdict}\n{argument}"
+    assert parse_verdict(reply) is None if verdict.startswith("Verdict") else parse_score(reply) is None
+    assert (parse_verdict(f"Check: fine.\n{verdict}") is not None) or (parse_score(f"Check: fine.\n{verdict}") is not None)

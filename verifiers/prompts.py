@@ -83,14 +83,20 @@ _LAST_WORD = re.compile(rf"(\b{_NOT})?\b(correct|incorrect|wrong)\b\W*$", re.I)
 _SCORE = re.compile(r"score[^0-9\n+-]{0,12}([-+]?\d+(?:\.\d+)?)(?:\s*/\s*10)?", re.I)
 
 
+_GOES_ON = re.compile(r"\n[^\n]*[A-Za-z]{2}")  # a later line with words: the reply did not end at its verdict
+
+
 def parse_verdict(text: str) -> int | None:
     """1 (correct), 0 (incorrect), or None when the reply gives no verdict.
 
     Reads the last ``Verdict: ...``; without one, a reply ending in the word
-    correct/incorrect/wrong.
+    correct/incorrect/wrong. A verdict the reply argues on from (a later line with words) is no
+    final verdict: None.
     """
-    found = _VERDICT.findall(text)
-    negated, word = found[-1] if found else (None, None)
+    found = list(_VERDICT.finditer(text))
+    if found and _GOES_ON.search(text[found[-1].end() :]):
+        return None  # the reply argues on after its verdict: no final verdict
+    negated, word = found[-1].groups() if found else (None, None)
     if word is None:
         last = _LAST_WORD.search(text.strip())
         negated, word = (last.group(1), last.group(2)) if last else (None, None)
@@ -101,10 +107,10 @@ def parse_verdict(text: str) -> int | None:
 
 
 def parse_score(text: str) -> float | None:
-    """The last ``Score: s``, when 1 <= s <= 10, or None (a negative or out-of-scale score is not
-    read as another number)."""
-    found = _SCORE.findall(text)
-    if not found:
-        return None
-    s = float(found[-1])
+    """The last ``Score: s``, when 1 <= s <= 10 and the reply ends with it (no later line with words),
+    or None (a negative or out-of-scale score is not read as another number)."""
+    found = list(_SCORE.finditer(text))
+    if not found or _GOES_ON.search(text[found[-1].end() :]):
+        return None  # no score, or the reply argues on after it
+    s = float(found[-1].group(1))
     return s if 1 <= s <= 10 else None
