@@ -117,7 +117,7 @@ def test_math_repeating_decimals_are_exact(k):
 
 
 @FAST
-@given(st.sampled_from(["Verdict: Correct", "Verdict: Incorrect", "Score: 8", "Score: 2/10"]), st.from_regex(r"[A-Za-z]{2}[A-Za-z ,.0-9]{0,40}", fullmatch=True))
+@given(st.sampled_from(["Verdict: Correct", "Verdict: Incorrect", "Score: 8", "Score: 2/10"]), st.from_regex(r"[A-Za-z]{2}[A-Za-z ,.0-9]{0,40}", fullmatch=True).filter(lambda a: not a.lower().startswith(("verdict", "score"))))
 def test_a_verdict_the_reply_argues_on_from_is_no_final_verdict(verdict, argument):
     reply = f"Check: 12 - 5 = 8.\n{verdict}\n{argument}"
     assert parse_verdict(reply) is None if verdict.startswith("Verdict") else parse_score(reply) is None

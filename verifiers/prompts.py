@@ -83,7 +83,13 @@ _LAST_WORD = re.compile(rf"(\b{_NOT})?\b(correct|incorrect|wrong)\b\W*$", re.I)
 _SCORE = re.compile(r"score[^0-9\n+-]{0,12}([-+]?\d+(?:\.\d+)?)(?:\s*/\s*10)?", re.I)
 
 
-_GOES_ON = re.compile(r"\n[^\n]*[A-Za-z]{2}")  # a later line with words: the reply did not end at its verdict
+_FIELD_LINE = re.compile(r"\s*(verdict|score)\b", re.I)
+
+
+def _argues_on(rest: str) -> bool:
+    """A later line with words, other than another verdict or score line: the reply did not end at
+    its verdict."""
+    return any(re.search(r"[A-Za-z]{2}", line) and not _FIELD_LINE.match(line) for line in rest.split("\n")[1:])
 
 
 def parse_verdict(text: str) -> int | None:
@@ -94,7 +100,7 @@ def parse_verdict(text: str) -> int | None:
     final verdict: None.
     """
     found = list(_VERDICT.finditer(text))
-    if found and _GOES_ON.search(text[found[-1].end() :]):
+    if found and _argues_on(text[found[-1].end() :]):
         return None  # the reply argues on after its verdict: no final verdict
     negated, word = found[-1].groups() if found else (None, None)
     if word is None:
@@ -110,7 +116,7 @@ def parse_score(text: str) -> float | None:
     """The last ``Score: s``, when 1 <= s <= 10 and the reply ends with it (no later line with words),
     or None (a negative or out-of-scale score is not read as another number)."""
     found = list(_SCORE.finditer(text))
-    if not found or _GOES_ON.search(text[found[-1].end() :]):
+    if not found or _argues_on(text[found[-1].end() :]):
         return None  # no score, or the reply argues on after it
     s = float(found[-1].group(1))
     return s if 1 <= s <= 10 else None
