@@ -103,11 +103,6 @@ def find_results(paths: list[str | Path]) -> list[Path]:
     return [x for _, x in unique]
 
 
-def read_results(path: Path) -> tuple[Results, bytes]:
-    """A results.json, typed and checked (errors name the file and field), and its bytes."""
-    return load_results(path)
-
-
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
@@ -126,7 +121,7 @@ def plain_name(value: str | None, field: str, path: Path) -> str | None:
 
 
 def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
-    results, raw = read_results(path)
+    results, raw = load_results(path)  # typed and checked; errors name the file and field
     plain_name(results.task.name, "task.name", path)
     plain_name(results.task.split, "task.split", path)
     model = results.model

@@ -19,7 +19,6 @@ from harness.filters import FilterRule
 from harness.jsonl import read_jsonl, require
 from harness.results import Results
 from harness.results import load as load_results
-from leaderboards.entries import read_results
 from verifiers.suite import keep_mask
 
 NEEDS_RUN_DIR = (
@@ -119,7 +118,7 @@ def run_dir_of(results_path: Path, results: Results) -> Path:
 
 def load_run(path: str | Path, task: str | None = None) -> RunData:
     results_path = locate(path, task)
-    results, _ = read_results(results_path)
+    results, _ = load_results(results_path)
     rdir = run_dir_of(results_path, results)
     n = int(results.sizes.n)
     grades_path = rdir / "grades.jsonl"
