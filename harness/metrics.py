@@ -448,3 +448,245 @@ def filter_sweep(
             }
         )
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# verifier diagnostics: ranking inside a prompt, the share of the attainable gain, calibration, biases
+
+CALIBRATION_BINS = 10  # equal-width bins of u for the expected calibration error
+CURVE_SUBSETS = 200  # gap against n: every k-subset when there are at most this many, else this many seeded ones
+
+
+def within_prompt_pairs(G: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt: the credit of its (correct, incorrect) sample pairs (1 when u ranks the correct
+    one higher, 1/2 on a tie, 0 else), summed, and the number of such pairs c (n - c)."""
+    g = G.astype(bool)
+    higher = (U[:, :, None] > U[:, None, :]) + 0.5 * (U[:, :, None] == U[:, None, :])  # prompts x i x j
+    pair = g[:, :, None] & ~g[:, None, :]  # i correct, j incorrect
+    return (higher * pair).sum(axis=(1, 2)), pair.sum(axis=(1, 2)).astype(float)
+
+
+def within_prompt_auroc(G: np.ndarray, U: np.ndarray) -> tuple[float | None, int]:
+    """AUROC of u for g inside each prompt (its pairs' credit / its pairs), averaged over the prompts
+    that have both correct and incorrect samples; and how many prompts that is. None when none has."""
+    credit, pairs = within_prompt_pairs(G, U)
+    both = pairs > 0
+    if not both.any():
+        return None, 0
+    return float((credit[both] / pairs[both]).mean()), int(both.sum())
+
+
+def pairwise_accuracy(G: np.ndarray, U: np.ndarray) -> float | None:
+    """Share of all (correct, incorrect) pairs of the same prompt that u ranks correctly (ties 1/2),
+    pooled over prompts (a prompt weighs by its number of pairs). None when there is no such pair."""
+    credit, pairs = within_prompt_pairs(G, U)
+    return _ratio(float(credit.sum()), float(pairs.sum()))
+
+
+def realised_share(G: np.ndarray, K: np.ndarray, K_oracle: np.ndarray) -> float | None:
+    """gap(u) / gap(oracle): the share of what a perfect verifier (u = g, filtered by the same rule)
+    gains that this verifier gains. None when the oracle gains nothing."""
+    J_x, Jw_x, _ = per_prompt_accuracy(G, K)
+    _, Jo_x, _ = per_prompt_accuracy(G, K_oracle)
+    gap_o = float((Jo_x - J_x).mean())
+    return float((Jw_x - J_x).mean()) / gap_o if gap_o > 1e-12 else None
+
+
+def calibration_bins(G: np.ndarray, U: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per prompt and bin of u ([0, 1/b), ..., [(b-1)/b, 1]): the count of samples, their sum of u and of g
+    (prompts x bins each)."""
+    b = np.minimum((U * bins).astype(int), bins - 1)
+    onehot = b[:, :, None] == np.arange(bins)[None, None, :]
+    return onehot.sum(axis=1).astype(float), (onehot * U[:, :, None]).sum(axis=1), (onehot * G[:, :, None]).sum(axis=1)
+
+
+def _ece(count: np.ndarray, su: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """ECE from bin totals (..., bins): sum over bins of (count / N) |mean u - mean g| = sum |su - sg| / N."""
+    return np.abs(su - sg).sum(axis=-1) / count.sum(axis=-1)
+
+
+def calibration(G: np.ndarray, U: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Calibration of u as a probability of g, pooled over samples: ``ece`` (expected calibration error
+    over ``bins`` equal-width bins: sum of (bin share) x |mean u - mean g|), ``brier`` (mean (u - g)^2),
+    and the reliability diagram's ``bins`` (lo, hi, count, mean u, mean g; empty bins left out)."""
+    count, su, sg = (x.sum(axis=0) for x in calibration_bins(G, U, bins))
+    table = [
+        {"lo": i / bins, "hi": (i + 1) / bins, "count": int(count[i]), "mean_u": float(su[i] / count[i]), "mean_g": float(sg[i] / count[i])}
+        for i in range(bins)
+        if count[i] > 0
+    ]
+    return {"ece": float(_ece(count, su, sg)), "brier": float(((U - G) ** 2).mean()), "bins": table}
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    below = np.cumsum(counts) - counts
+    return (below + (counts + 1) / 2.0)[inverse]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's rank correlation (Pearson's of the average ranks); None when either side is constant
+    or there are fewer than 2 values."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.size < 2:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = math.sqrt(float((rx**2).sum() * (ry**2).sum()))
+    return float((rx * ry).sum() / den) if den > 0 else None
+
+
+def answer_share(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
+    """Per sample: the share of its prompt's n samples that gave the same answer (0 for no answer)."""
+    out = []
+    for row in answers:
+        count: dict[str, int] = {}
+        for a in row:
+            if a is not None:
+                count[a] = count.get(a, 0) + 1
+        out.append([count[a] / len(row) if a is not None else 0.0 for a in row])
+    return np.array(out, dtype=float)
+
+
+def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerClasses, *, seed: int = 0) -> list[dict]:
+    """The gap against the number of samples: for k = 1, 2, 4, ..., n, the mean over k-subsets of every
+    prompt's samples (every subset when there are at most CURVE_SUBSETS, else CURVE_SUBSETS seeded
+    ones; one set of subsets serves every prompt) of J(f[w]) with ``rule`` applied to the subset's u,
+    the gap, best-of-k; and pass@k, maj@k of the full sample (unbiased over all k-subsets). J(f) is
+    the same at every k."""
+    n = G.shape[1]
+    rng = np.random.default_rng([seed, 3])
+    J = float(G.mean())
+    out = []
+    for k in ks_for(n):
+        if math.comb(n, k) <= CURVE_SUBSETS:
+            rows = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
+        else:
+            rows = np.argsort(rng.random((CURVE_SUBSETS, n)), axis=1)[:, :k]
+        Gs, Us = G[:, rows], U[:, rows]  # prompts x subsets x k
+        if rule.kind == "quantile":
+            cut = np.minimum(np.quantile(Us, rule.level, axis=2, method="linear"), Us.max(axis=2))
+        else:
+            cut = np.full(Us.shape[:2], rule.level)
+        keep = Us >= cut[..., None]
+        kept = keep.sum(axis=2)
+        Jw = np.where(kept > 0, (Gs * keep).sum(axis=2) / np.maximum(kept, 1), Gs.mean(axis=2))
+        top = Us == Us.max(axis=2, keepdims=True)
+        best = (Gs * top).sum(axis=2) / top.sum(axis=2)
+        Jw_mean = float(Jw.mean(axis=1).mean())
+        out.append(
+            {
+                "n": k,
+                "J": J,
+                "J_filtered": Jw_mean,
+                "gap": Jw_mean - J,
+                "best_of_n": float(best.mean(axis=1).mean()),
+                "pass@k": pass_at_k(G, k),
+                "maj@k": maj_at_k(classes, n, k, np.random.default_rng([seed, 1])),
+                "subsets": int(rows.shape[0]),
+            }
+        )
+    return out
+
+
+def diagnostics(
+    prompts: Sequence[PromptScores],
+    oracle_keep: Sequence[Sequence[bool]],
+    rule: FilterRule,
+    *,
+    lengths: Sequence[Sequence[float]] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """How well a verifier ranks and what it buys, beside :func:`summarize`'s numbers; each with a 95%
+    bootstrap interval over prompts (the same resampled prompts as :func:`bootstrap`, from ``seed``):
+
+    - ``within_prompt``: AUROC inside each prompt averaged over the ``n_prompts`` prompts with both
+      classes, and the pooled ``pairwise_accuracy`` (see :func:`within_prompt_auroc`);
+    - ``realised_share``: gap(u) / gap(oracle) under the same filter (``oracle_keep`` is the rule applied
+      to u = g);
+    - ``calibration``: ECE and Brier score of u against g (:func:`calibration`), with the bins;
+    - ``length_bias``: per g stratum (``g=0``, ``g=1``), Spearman's correlation of u with the response
+      length (``lengths``, e.g. generated tokens; left out when not given);
+    - ``majority_echo``: Spearman's correlation of u with the share of the prompt's samples that gave
+      the sample's answer, and the gap of the "keep the majority answer" filter (``rule`` applied to
+      that share) beside this verifier's gap.
+    """
+    n = _check(prompts)
+    G, U, K = _arrays(prompts, n)
+    K_o = np.array(oracle_keep, dtype=bool).reshape(len(prompts), n)
+    P = len(prompts)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, P, size=(n_boot, P)) if n_boot > 0 else np.zeros((0, P), dtype=np.int64)
+
+    credit, pairs = within_prompt_pairs(G, U)
+    both = pairs > 0
+    auc_x = np.where(both, credit / np.where(both, pairs, 1.0), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc_b = (auc_x * both)[idx].sum(axis=1) / both[idx].sum(axis=1)
+        pair_b = credit[idx].sum(axis=1) / pairs[idx].sum(axis=1)
+    auc, n_both = within_prompt_auroc(G, U)
+
+    J_x, Jw_x, _ = per_prompt_accuracy(G, K)
+    _, Jo_x, _ = per_prompt_accuracy(G, K_o)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        go_b = (Jo_x - J_x)[idx].mean(axis=1)
+        share_b = np.where(go_b > 1e-12, (Jw_x - J_x)[idx].mean(axis=1) / go_b, np.nan)
+
+    count, su, sg = calibration_bins(G, U)
+    cal = calibration(G, U)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ece_b = _ece(count[idx].sum(axis=1), su[idx].sum(axis=1), sg[idx].sum(axis=1))
+    brier_x = ((U - G) ** 2).mean(axis=1)
+
+    def boot_corr(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict:
+        value = spearman(x[mask], y[mask])
+        draws = []
+        for r in idx:
+            m = mask[r]
+            c = spearman(x[r][m], y[r][m])
+            draws.append(np.nan if c is None else c)
+        return {"value": value, "ci": interval(np.array(draws)) if value is not None and n_boot > 0 else None, "n_samples": int(mask.sum())}
+
+    out = {
+        "within_prompt": {
+            "auroc": {"value": auc, "ci": interval(auc_b) if auc is not None and n_boot > 0 else None},
+            "n_prompts": n_both,
+            "pairwise_accuracy": {"value": pairwise_accuracy(G, U), "ci": interval(pair_b) if both.any() and n_boot > 0 else None},
+        },
+        "realised_share": {"value": realised_share(G, K, K_o), "ci": interval(share_b) if n_boot > 0 and realised_share(G, K, K_o) is not None else None},
+        "calibration": {
+            "ece": {"value": cal["ece"], "ci": interval(ece_b) if n_boot > 0 else None},
+            "brier": {"value": cal["brier"], "ci": interval(brier_x[idx].mean(axis=1)) if n_boot > 0 else None},
+            "bins": cal["bins"],
+        },
+    }
+    if lengths is not None:
+        L = np.array(lengths, dtype=float).reshape(P, n)
+        out["length_bias"] = {f"g={v}": boot_corr(U, L, G == v) for v in (0, 1)}
+    share = answer_share([p.answers for p in prompts])
+    K_maj = np.array([rule.keep(row) for row in share], dtype=bool).reshape(P, n)
+    _, Jm_x, _ = per_prompt_accuracy(G, K_maj)
+    echo = boot_corr(U, share, np.ones_like(G, dtype=bool))
+    out["majority_echo"] = {
+        "correlation": {"value": echo["value"], "ci": echo["ci"]},
+        "majority_gap": {"value": float((Jm_x - J_x).mean()), "ci": interval((Jm_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
+        "gap": {"value": float((Jw_x - J_x).mean()), "ci": interval((Jw_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
+    }
+    return out
+
+
+def position_bias(flips: Sequence[Sequence[int]], played: Sequence[Sequence[int]], *, n_boot: int = 1000, seed: int = 0) -> dict | None:
+    """Of a pairwise verifier's matches, the share whose winner changes when the two orders are swapped:
+    per prompt, the samples' ``flips`` (matches of the sample where each order alone picks a different
+    winner) and ``played`` (matches of the sample) each count every match twice. None without matches.
+    Interval: bootstrap over prompts."""
+    f = np.array([sum(r) for r in flips], dtype=float)
+    p = np.array([sum(r) for r in played], dtype=float)
+    if p.sum() == 0:
+        return None
+    idx = np.random.default_rng(seed).integers(0, f.size, size=(n_boot, f.size))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = f[idx].sum(axis=1) / p[idx].sum(axis=1)
+    return {"value": float(f.sum() / p.sum()), "ci": interval(draws) if n_boot > 0 else None, "matches": int(p.sum() // 2)}

@@ -27,8 +27,8 @@ from typing import Any, Union
 
 from harness.errors import GapbenchError
 
-SCHEMA_VERSION = 1
-SUPPORTED = (1,)
+SCHEMA_VERSION = 2  # 2: the verifier diagnostics (within_prompt ... by_n); a schema-1 file lacks them and still loads
+SUPPORTED = (1, 2)
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
 
@@ -130,10 +130,85 @@ class VerifierSummary:
 
 
 @dataclass
+class WithinPrompt:
+    """How u ranks the samples of one prompt: AUROC inside each prompt, averaged over the ``n_prompts``
+    prompts with both correct and incorrect samples, and the pooled share of (correct, incorrect) pairs
+    of a prompt that u orders right (ties 1/2)."""
+
+    auroc: Metric
+    n_prompts: int
+    pairwise_accuracy: Metric
+
+
+@dataclass
+class CalibrationBin:
+    lo: float
+    hi: float
+    count: int
+    mean_u: float
+    mean_g: float
+
+
+@dataclass
+class Calibration:
+    """u as a probability of g: expected calibration error over equal-width bins, Brier score, the bins."""
+
+    ece: Metric
+    brier: Metric
+    bins: list[CalibrationBin]
+
+
+@dataclass
+class Correlation(Metric):
+    n_samples: int = 0  # samples it was computed over
+
+
+@dataclass
+class MajorityEcho:
+    """Does u rediscover majority voting: Spearman's correlation of u with the share of the prompt's samples
+    giving the same answer, and the gap of keeping the majority answer (the same filter on that share)
+    beside the verifier's own gap."""
+
+    correlation: Metric
+    majority_gap: Metric
+    gap: Metric
+
+
+@dataclass
+class PositionBias(Metric):
+    """Share of pairwise matches whose winner changes when the two orders are swapped."""
+
+    matches: int = 0
+
+
+@dataclass
+class CurvePoint:
+    """The numbers of k samples per prompt (means over k-subsets of the stored n)."""
+
+    n: int
+    J: float
+    J_filtered: float
+    gap: float
+    best_of_n: float
+    pass_at_k: float = key("pass@k")
+    maj_at_k: float = key("maj@k")
+    subsets: int = 0  # k-subsets averaged over
+    gen_tokens: float | None = None  # generated tokens of k samples, per prompt (mean)
+
+
+@dataclass
 class VerifierResults(VerifierSummary):
     unparsed: int = 0  # verification replies with no readable verdict
     sweep: Sweep | None = None  # the gap over filter levels
     by_group: dict[str, dict[str, VerifierSummary]] = field(default_factory=dict)
+    # schema 2: diagnostics over all prompts (see harness.metrics.diagnostics)
+    within_prompt: WithinPrompt | None = None
+    realised_share: Metric | None = None  # gap(u) / gap(oracle) under the same filter
+    calibration: Calibration | None = None
+    length_bias: dict[str, Correlation] | None = None  # "g=0", "g=1" -> Spearman(u, generated tokens)
+    majority_echo: MajorityEcho | None = None
+    position_bias: PositionBias | None = None  # pairwise verifiers (tournament)
+    by_n: list[CurvePoint] | None = None  # the gap against the number of samples
 
 
 @dataclass

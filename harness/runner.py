@@ -231,7 +231,11 @@ class Runner:
         store.write_grades(scoring.grade_records(docs, grades))
         replies = store.replies()
         verdicts = score_all(task, docs, samples, replies, self.verifiers, lambda d: [gr.g for gr in grades[d]])
-        metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed)
+        stored = store.samples()
+        lengths = {d.doc_id: [stored[d.doc_id][i].get("gen_tokens") for i in range(config.n)] for d in docs}
+        if any(x is None for row in lengths.values() for x in row):
+            lengths = None  # a store from before token counts: no length bias, no token axis
+        metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed, lengths=lengths)
         tokens = _token_counts(store)
         store.add_timing("score", time.perf_counter() - start)
         results = parse_results(

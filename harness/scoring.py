@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.filters import FilterRule, sweep_levels
-from harness.metrics import PromptScores, filter_sweep, summarize
+from harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, position_bias, summarize
 from tasks.base import Doc, Grade, Task
 from verifiers.suite import keep_mask
 
@@ -34,8 +34,10 @@ def score(
     *,
     n_boot: int,
     seed: int,
+    lengths: dict[str, list[float]] | None = None,
 ) -> dict:
-    """The metric blocks of results.json: ``generation`` and ``verifiers``."""
+    """The metric blocks of results.json: ``generation`` and ``verifiers``. ``lengths`` (generated tokens
+    per sample, by doc_id) give the length bias and the token axis of the gap-against-n curve."""
     g = {d.doc_id: [gr.g for gr in grades[d.doc_id]] for d in docs}
     answers = {d.doc_id: [gr.answer for gr in grades[d.doc_id]] for d in docs}
     u = {m: {d: [x.u for x in vs] for d, vs in per_doc.items()} for m, per_doc in verdicts.items()}
@@ -66,8 +68,31 @@ def score(
             "levels": filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind)),
         }
         block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))
+        block.update(verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed))
         methods[v.method] = block
     return {"generation": generation, "verifiers": methods}
+
+
+def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list], rule: FilterRule, lengths, *, n_boot: int, seed: int) -> dict:
+    """The schema-2 blocks of one verifier: :func:`harness.metrics.diagnostics`, the position bias of a
+    verifier whose verdicts count order flips (tournament), and the gap against n (``by_n``)."""
+    import numpy as np
+
+    L = [lengths[p.doc_id] for p in prompts] if lengths is not None else None
+    out = diagnostics(prompts, [rule.keep(p.g) for p in prompts], rule, lengths=L, n_boot=n_boot, seed=seed)
+    per_doc = [verdicts[p.doc_id] for p in prompts]
+    if all("order_flips" in x.detail for vs in per_doc for x in vs):
+        out["position_bias"] = position_bias(
+            [[x.detail["order_flips"] for x in vs] for vs in per_doc], [[x.detail["played"] for x in vs] for vs in per_doc], n_boot=n_boot, seed=seed
+        )
+    G = np.array([p.g for p in prompts], dtype=float)
+    U = np.array([p.u for p in prompts], dtype=float)
+    curve = gap_curve(G, U, rule, answer_classes(prompts), seed=seed)
+    per_sample = float(np.mean(L)) if L is not None else None
+    for point in curve:
+        point["gen_tokens"] = None if per_sample is None else point["n"] * per_sample
+    out["by_n"] = curve
+    return out
 
 
 def _gen_summary(sub, g, answers, n_boot, seed):

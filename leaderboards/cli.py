@@ -25,15 +25,18 @@ def add_parser(sub) -> None:
 
     c = lsub.add_parser(
         "compare",
-        help="a checkpoint against its baseline over the same prompts: paired bootstrap and McNemar",
+        help="checkpoints against their baseline over the same prompts: paired bootstrap and per-prompt paired tests",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     c.add_argument("base", metavar="BASE_RUN", help="the baseline's run directory (or its results.json)")
-    c.add_argument("new", metavar="NEW_RUN", help="the new checkpoint's run directory (or its results.json)")
+    c.add_argument(
+        "new", nargs="+", metavar="NEW_RUN", help="the new checkpoint's run directory (or its results.json); several: p-values Holm-adjusted"
+    )
     c.add_argument("--task", help="the task to compare when a directory holds runs of several tasks")
     c.add_argument("--filter", help="score both runs with this filter (quantile:Q or threshold:T) instead of their own")
     c.add_argument("--n-boot", type=int, default=2000, help="paired bootstrap resamples")
-    c.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap")
+    c.add_argument("--n-perm", type=int, default=10000, help="random sign patterns of the sign-flip test (exact when few prompts differ)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap and the sign-flip test")
     c.add_argument("--alpha", type=float, default=0.05, help="significance level")
     c.add_argument("--force", action="store_true", help="compare even when prompts, task or sampling differ (on the shared prompts)")
     c.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
@@ -64,17 +67,19 @@ def cmd_build(args) -> int:
 
 def cmd_compare(args) -> int:
     from harness.errors import GapbenchError
-    from leaderboards.compare import compare_runs, render
+    from leaderboards.compare import compare_many, render
     from leaderboards.rundata import load_run
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
     base = load_run(args.base, args.task)
-    new = load_run(args.new, args.task)
-    report = compare_runs(base, new, force=args.force, filter_spec=args.filter, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
-    print(render(report))
+    news = [load_run(x, args.task) for x in args.new]
+    reports = compare_many(
+        base, news, force=args.force, filter_spec=args.filter, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed, alpha=args.alpha
+    )
+    print("\n\n".join(render(r) for r in reports))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
     return 0
 
 

@@ -5,15 +5,24 @@ For two runs of the same task, prompts (doc_id set) and sampling settings:
 - the difference (new - base) in J(f), and per verifier in J(f[w(u)]), the gap and the relative gap,
   with a 95% **paired bootstrap** interval: prompts are resampled jointly (the same resampled prompts
   for both runs), ``n_boot`` times, seeded;
-- a **paired test** (McNemar). For J(f): per sample, pairing g by (doc_id, sample), when both runs have
-  the same n; else per prompt on majority correctness (J(f|x) > 1/2). For J(f[w(u)]): per prompt on
-  majority correctness of the kept samples (J(f[w(u)]|x) > 1/2), since the runs keep different samples.
-  With b = pairs right in base only and c = right in new only, the two-sided p-value is exact binomial,
-  2 P(X <= min(b, c)) for X ~ Bin(b + c, 1/2) capped at 1, when b + c <= ``EXACT_MAX``; else the
-  chi-squared test with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 degree of freedom.
+- a **paired test** whose unit is the prompt: the n samples of one prompt are correlated, so pairing
+  samples (n x prompts pairs) gives p-values that are too small. For J(f), J(f[w(u)]) and the gap, a
+  two-sided **sign-flip permutation test** on the per-prompt differences d_x = new(x) - base(x) (of
+  J(f|x), J(f[w(u)]|x), and the per-prompt gap): under "no difference" each d_x is as likely to be
+  -d_x, so p = the share of sign patterns whose |sum of +-d_x| is at least the observed |sum d_x|.
+  Prompts with d_x = 0 change nothing and are dropped; with at most ``PERM_EXACT_MAX`` prompts left
+  every pattern is enumerated (exact), else ``n_perm`` seeded random patterns give
+  p = (1 + hits) / (1 + n_perm) (Monte Carlo, still a valid test).
+  Where both runs have one sample per prompt (n = 1), J(f) and J(f[w(u)]) are 0/1 per prompt and the
+  test is McNemar's: with b = prompts right in base only and c = right in new only, the two-sided
+  p-value is exact binomial, 2 P(X <= min(b, c)) for X ~ Bin(b + c, 1/2) capped at 1, when
+  b + c <= ``EXACT_MAX``; else chi-squared with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 df.
+- several checkpoints against one base (:func:`compare_many`): each quantity's p-values are
+  adjusted over the k comparisons by Holm's step-down method, and the adjusted p decides.
 
-A difference in J(f) or J(f[w(u)]) is called significant when the test's p < alpha; a difference in the
-gap or the relative gap (no paired test) when its interval excludes 0.
+A difference in J(f), J(f[w(u)]) or the gap is called significant when its test's p (Holm-adjusted
+where there are several comparisons) < alpha; a difference in the relative gap (a ratio, no paired
+test) when its interval excludes 0.
 
 Runs over different prompts, tasks (name, version, options, split, verification prompts) or sampling
 settings, or scored with different filters, are refused with what differs, unless ``force`` (then the
@@ -37,6 +46,8 @@ from leaderboards.entries import verifier_order
 from leaderboards.rundata import RunData
 
 EXACT_MAX = 25  # b + c up to this: exact binomial McNemar
+PERM_EXACT_MAX = 12  # prompts with a nonzero difference up to this: every sign pattern (2^12 = 4096)
+N_PERM = 10000  # else this many seeded random sign patterns
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +63,19 @@ class McNemar:
     unit: str  # what was paired
 
     def to_json(self) -> dict:
-        return {"b": self.b, "c": self.c, "p": self.p, "method": self.method, "unit": self.unit}
+        return {"name": "McNemar", "b": self.b, "c": self.c, "p": self.p, "method": self.method, "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    mean_diff: float  # mean over prompts of new - base
+    nonzero: int  # prompts whose difference is not 0
+    p: float
+    method: str  # "exact (every sign pattern)" or "Monte Carlo (N patterns)"
+    unit: str
+
+    def to_json(self) -> dict:
+        return {"name": "sign-flip permutation", "mean_diff": self.mean_diff, "nonzero": self.nonzero, "p": self.p, "method": self.method, "unit": self.unit}
 
 
 def mcnemar(b: int, c: int, unit: str = "") -> McNemar:
@@ -72,6 +95,51 @@ def mcnemar_pairs(base: np.ndarray, new: np.ndarray, unit: str = "") -> McNemar:
     base = np.asarray(base, dtype=bool).ravel()
     new = np.asarray(new, dtype=bool).ravel()
     return mcnemar(int((base & ~new).sum()), int((~base & new).sum()), unit)
+
+
+def sign_flip_p(diffs: np.ndarray, *, n_perm: int = N_PERM, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """Two-sided sign-flip permutation p-values of the last axis's mean difference, for every row of
+    ``diffs`` (..., prompts) at once (one set of sign patterns serves every row). Exact over all 2^k
+    patterns when the last axis has k <= PERM_EXACT_MAX entries, else ``(1 + hits) / (1 + n_perm)`` over
+    ``n_perm`` seeded random patterns. Returns the p-values and whether they are exact."""
+    D = np.asarray(diffs, dtype=float)
+    k = D.shape[-1]
+    if k == 0:
+        return np.ones(D.shape[:-1]), True
+    exact = k <= PERM_EXACT_MAX
+    if exact:
+        signs = 1.0 - 2.0 * ((np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1)
+    else:
+        signs = np.where(np.random.default_rng([seed, 2]).random((n_perm, k)) < 0.5, -1.0, 1.0)
+    observed = np.abs(D.sum(axis=-1))
+    tol = 1e-9 * np.maximum(1.0, observed)  # float sums of the same multiset may differ in the last bits
+    hits = (np.abs(D @ signs.T) >= (observed - tol)[..., None]).sum(axis=-1)
+    if exact:
+        return hits / signs.shape[0], True
+    return (1.0 + hits) / (1.0 + n_perm), False
+
+
+def sign_flip(diffs: np.ndarray, unit: str = "", *, n_perm: int = N_PERM, seed: int = 0) -> SignFlip:
+    """The paired sign-flip test of one set of per-prompt differences (zeros dropped; see the module docstring)."""
+    d = np.asarray(diffs, dtype=float).ravel()
+    mean = float(d.mean()) if d.size else 0.0
+    d = d[np.abs(d) > 1e-12]
+    (p,), exact = sign_flip_p(d[None, :], n_perm=n_perm, seed=seed)
+    method = "exact (every sign pattern)" if exact else f"Monte Carlo ({n_perm} sign patterns)"
+    return SignFlip(mean, int(d.size), float(min(1.0, p)), method, unit)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of k p-values: the i-th smallest becomes
+    max over j <= i of min(1, (k - j + 1) p_(j)), in the original order."""
+    k = len(pvalues)
+    order = sorted(range(k), key=lambda i: pvalues[i])
+    out = [0.0] * k
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (k - rank) * pvalues[i]))
+        out[i] = running
+    return out
 
 
 def resample(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
@@ -135,7 +203,7 @@ def _examples(ids: list[str], k: int = 3) -> str:
 # the comparison
 
 
-def _delta_block(base_v, new_v, diffs: np.ndarray, test: McNemar | None, alpha: float) -> dict:
+def _delta_block(base_v, new_v, diffs: np.ndarray, test: McNemar | SignFlip | None, alpha: float) -> dict:
     delta = None if base_v is None or new_v is None else new_v - base_v
     ci = interval(diffs)
     if test is not None:
@@ -161,6 +229,7 @@ def compare_runs(
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
+    n_perm: int = N_PERM,
 ) -> dict:
     """The paired comparison of ``new`` against ``base`` (see the module docstring), JSON-serialisable."""
     problems = incompatibilities(base, new, filter_spec)
@@ -176,6 +245,8 @@ def compare_runs(
         raise GapbenchError(f"{base.dir} and {new.dir} share no prompt (doc_id); there is nothing to pair.")
     if n_boot < 1:
         raise GapbenchError(f"--n-boot must be at least 1 (got {n_boot}).")
+    if n_perm < 1:
+        raise GapbenchError(f"--n-perm must be at least 1 (got {n_perm}).")
     base_pos = {d: i for i, d in enumerate(base.doc_ids)}
     bi = np.array([base_pos[d] for d in docs])
     ni = np.array([new_pos[d] for d in docs])
@@ -183,11 +254,14 @@ def compare_runs(
     idx = resample(len(docs), n_boot, seed)
 
     Jb_x, Jn_x = Gb.mean(axis=1), Gn.mean(axis=1)
-    if base.n == new.n:
-        test = mcnemar_pairs(Gb, Gn, "per sample, paired by (doc_id, sample)")
-    else:
-        test = mcnemar_pairs(Jb_x > 0.5, Jn_x > 0.5, f"per prompt, majority correct (n = {base.n} vs {new.n})")
-    generation = _delta_block(float(Jb_x.mean()), float(Jn_x.mean()), paired_mean_diff(Jb_x, Jn_x, idx), test, alpha)
+    single = base.n == new.n == 1
+
+    def test(b_x: np.ndarray, n_x: np.ndarray, what: str) -> McNemar | SignFlip:
+        if single and what != "gap":
+            return mcnemar_pairs(b_x, n_x, f"per prompt (n = 1), {what}")
+        return sign_flip(n_x - b_x, f"per prompt, differences of {what}", n_perm=n_perm, seed=seed)
+
+    generation = _delta_block(float(Jb_x.mean()), float(Jn_x.mean()), paired_mean_diff(Jb_x, Jn_x, idx), test(Jb_x, Jn_x, "J(f|x)"), alpha)
 
     rule_b = parse_filter(filter_spec or base.filter)
     rule_n = parse_filter(filter_spec or new.filter)
@@ -211,11 +285,15 @@ def compare_runs(
                 float(Jwb_x.mean()),
                 float(Jwn_x.mean()),
                 paired_mean_diff(Jwb_x, Jwn_x, idx),
-                mcnemar_pairs(Jwb_x > 0.5, Jwn_x > 0.5, "per prompt, majority of kept samples correct"),
+                test(Jwb_x, Jwn_x, "J(f[w(u)]|x)"),
                 alpha,
             ),
             "gap": _delta_block(
-                float((Jwb_x - Jb_x).mean()), float((Jwn_x - Jn_x).mean()), paired_mean_diff(Jwb_x - Jb_x, Jwn_x - Jn_x, idx), None, alpha
+                float((Jwb_x - Jb_x).mean()),
+                float((Jwn_x - Jn_x).mean()),
+                paired_mean_diff(Jwb_x - Jb_x, Jwn_x - Jn_x, idx),
+                test(Jwb_x - Jb_x, Jwn_x - Jn_x, "gap"),
+                alpha,
             ),
             "relative_gap": {
                 **_delta_block(rel_b, rel_n, paired_relative_diff(Jb_x, Jwb_x, Jn_x, Jwn_x, idx), None, alpha),
@@ -245,13 +323,37 @@ def compare_runs(
         "n_prompts": len(docs),
         "filter": {"base": rule_b.spec, "new": rule_n.spec},
         "n_boot": n_boot,
+        "n_perm": n_perm,
         "seed": seed,
         "alpha": alpha,
+        "comparisons": 1,
         "generation": generation,
         "verifiers": verifiers,
         "skipped": skipped,
         "notes": notes,
     }
+
+
+def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **kwargs) -> list[dict]:
+    """Several checkpoints against one base: one report per NEW run, each quantity's test p-values
+    Holm-adjusted over the k comparisons (``test.p_adjusted``); significance follows the adjusted p."""
+    reports = [compare_runs(base, new, alpha=alpha, **kwargs) for new in news]
+    if len(reports) < 2:
+        return reports
+    blocks: dict[tuple, list[dict]] = {}
+    for r in reports:
+        r["comparisons"] = len(reports)
+        blocks.setdefault(("generation",), []).append(r["generation"])
+        for m, per in r["verifiers"].items():
+            for key, block in per.items():
+                blocks.setdefault((m, key), []).append(block)
+    for group in blocks.values():
+        tested = [b for b in group if b["test"] is not None]
+        for b, adj in zip(tested, holm([b["test"]["p"] for b in tested])):
+            b["test"]["p_adjusted"] = adj
+            b["test"]["adjustment"] = f"Holm over {len(reports)} comparisons"
+            b["significant"] = bool(adj < alpha) if b["delta"] is not None else False
+    return reports
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,10 +364,17 @@ def _ci_text(ci) -> str:
     return "n/a" if not ci else f"[{f3(ci[0], True)}, {f3(ci[1], True)}]"
 
 
+def _p(t: dict) -> float:
+    return t.get("p_adjusted", t["p"])
+
+
 def _test_text(t: dict | None) -> str:
     if not t:
         return "bootstrap only"
-    return f"McNemar {t['unit']}: b={t['b']}, c={t['c']}, {t['method']} p={t['p']:.3g}"
+    adj = f", Holm-adjusted p={t['p_adjusted']:.3g}" if "p_adjusted" in t else ""
+    if t["name"] == "McNemar":
+        return f"McNemar {t['unit']}: b={t['b']}, c={t['c']}, {t['method']} p={t['p']:.3g}{adj}"
+    return f"sign-flip {t['unit']} ({t['nonzero']} nonzero, {t['method']}): p={t['p']:.3g}{adj}"
 
 
 def verdict(name: str, block: dict, alpha: float) -> str:
@@ -275,7 +384,9 @@ def verdict(name: str, block: dict, alpha: float) -> str:
     ci = _ci_text(block["ci"])
     t = block["test"]
     if t is not None:
-        reason = f"McNemar p = {t['p']:.3g}" + (" < " if t["p"] < alpha else " >= ") + f"{alpha:g}"
+        name = "McNemar" if t["name"] == "McNemar" else "sign-flip"
+        label = f"{name} p = {t['p']:.3g}" + (f", Holm-adjusted {t['p_adjusted']:.3g}" if "p_adjusted" in t else "")
+        reason = label + (" < " if _p(t) < alpha else " >= ") + f"{alpha:g}"
     else:
         reason = "the 95% interval " + ("excludes 0" if block["significant"] else "includes 0")
     if block["significant"]:
@@ -292,7 +403,14 @@ def render(report: dict) -> str:
         f"NEW {n['checkpoint']} ({n['dir']})\n vs BASE {b['checkpoint']} ({b['dir']})\n"
         f"on {report['task']} ({report['split']}): {report['n_prompts']} paired prompts, n = {b['n']} (base) and {n['n']} (new) samples, "
         f"filter {report['filter']['base']}" + (f" / {report['filter']['new']}" if report["filter"]["new"] != report["filter"]["base"] else "")
-        + f"; paired bootstrap over prompts, {report['n_boot']} resamples (seed {report['seed']}), 95% intervals; alpha {report['alpha']:g}"
+        + f"; paired bootstrap over prompts, {report['n_boot']} resamples (seed {report['seed']}), 95% intervals; "
+        "paired tests per prompt (sign-flip permutation; McNemar where n = 1); alpha "
+        + f"{report['alpha']:g}"
+        + (
+            f"; p-values Holm-adjusted over the {report['comparisons']} checkpoints compared with this base"
+            if report.get("comparisons", 1) > 1
+            else ""
+        )
     )
     rows = []
     lines = []

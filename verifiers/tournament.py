@@ -41,9 +41,11 @@ class Tournament(Verifier):
     name = "tournament"
     description = "single-elimination pairwise comparisons (loglikelihood); u = win rate"
 
-    def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None):
+    def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None, flips: list | None = None):
         """Play the bracket as far as the replies allow. Returns (wins, played, complete);
-        appends the requests of unplayed matches of the current round to ``ask``."""
+        appends the requests of unplayed matches of the current round to ``ask``. With ``flips`` (a
+        list of n zeros), counts per sample its matches whose winner each order alone would pick
+        differently (position bias: the two orders disagree)."""
         wins = [0] * len(samples)
         played = [0] * len(samples)
         alive = list(range(len(samples)))
@@ -58,6 +60,9 @@ class Tournament(Verifier):
                     p_ab = _p_first(replies[keys[0]], replies[keys[1]])  # P(i) with i shown as A
                     p_ba = _p_first(replies[keys[3]], replies[keys[2]])  # P(i) with i shown as B
                     winner = i if (p_ab + p_ba) / 2 >= 0.5 else j
+                    if flips is not None and (p_ab >= 0.5) != (p_ba >= 0.5):
+                        flips[i] += 1
+                        flips[j] += 1
                     wins[winner] += 1
                     played[i] += 1
                     played[j] += 1
@@ -101,11 +106,12 @@ class Tournament(Verifier):
         return ask
 
     def score(self, task, doc, samples, replies, **_):
-        wins, played, complete = self.bracket(samples, replies)
+        flips = [0] * len(samples)
+        wins, played, complete = self.bracket(samples, replies, flips=flips)
         if not complete:
             raise RuntimeError(f"tournament for {doc.doc_id} is incomplete")
         return [
-            Verdict(u=(w / p if p else 1.0), detail={"wins": w, "played": p}) for w, p in zip(wins, played)
+            Verdict(u=(w / p if p else 1.0), detail={"wins": w, "played": p, "order_flips": f}) for w, p, f in zip(wins, played, flips)
         ]
 
 
