@@ -384,8 +384,8 @@ def verdict(name: str, block: dict, alpha: float) -> str:
     ci = _ci_text(block["ci"])
     t = block["test"]
     if t is not None:
-        name = "McNemar" if t["name"] == "McNemar" else "sign-flip"
-        label = f"{name} p = {t['p']:.3g}" + (f", Holm-adjusted {t['p_adjusted']:.3g}" if "p_adjusted" in t else "")
+        test_name = "McNemar" if t["name"] == "McNemar" else "sign-flip"
+        label = f"{test_name} p = {t['p']:.3g}" + (f", Holm-adjusted {t['p_adjusted']:.3g}" if "p_adjusted" in t else "")
         reason = label + (" < " if _p(t) < alpha else " >= ") + f"{alpha:g}"
     else:
         reason = "the 95% interval " + ("excludes 0" if block["significant"] else "includes 0")

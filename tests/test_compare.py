@@ -1,5 +1,6 @@
-"""Comparing a checkpoint with its baseline: McNemar and the paired bootstrap on hand-computed cases,
-the comparison of synthetic run directories, and the refusals."""
+"""Comparing a checkpoint with its baseline: the per-prompt sign-flip test, McNemar (n = 1), Holm and the
+paired bootstrap on hand-computed cases, the comparison of synthetic run directories, and the refusals.
+(The false-positive rate of the tests on simulated and real re-sampled runs: tests/test_compare_validity.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from harness.cli import main
 from harness.errors import GapbenchError
 from leaderboards.compare import (
+    compare_many,
     compare_runs,
+    holm,
     interval,
     mcnemar,
     mcnemar_pairs,
@@ -21,6 +24,8 @@ from leaderboards.compare import (
     paired_relative_diff,
     render,
     resample,
+    sign_flip,
+    sign_flip_p,
 )
 from leaderboards.rundata import load_run
 from boards_support import write_run
@@ -58,6 +63,38 @@ def test_mcnemar_pairs_counts_discordant_pairs():
     t = mcnemar_pairs(base, new)
     assert (t.b, t.c) == (1, 3)  # right only in base: (0,1); right only in new: (1,1), (2,0), (2,1)
     assert t.p == pytest.approx(2 * (1 + 4) / 16)
+
+
+# --- the sign-flip permutation test and Holm ------------------------------------------------
+
+
+def test_sign_flip_exact_on_hand_computed_cases():
+    # two prompts differ, both by +0.5: of the 4 sign patterns, ++ and -- reach |sum| = 1: p = 2/4
+    t = sign_flip(np.array([0.0, 0.5, 0.5, 0.0]))
+    assert (t.nonzero, t.p, t.mean_diff) == (2, 0.5, 0.25) and t.method.startswith("exact")
+    # six prompts all +1: only ++++++ and ------ reach 6: p = 2/64
+    assert sign_flip(np.ones(6)).p == pytest.approx(2 / 64)
+    # +1 and -1 cancel: every pattern reaches |sum| >= 0
+    assert sign_flip(np.array([1.0, -1.0])).p == 1.0
+    # 1, 1, -0.5: |sum| = 1.5; patterns: sums +-(1+1-.5)=1.5, +-(1-1-.5)=.5, +-(1-1+.5)=.5, +-(1+1+.5)=2.5 -> 4 of 8 reach 1.5
+    assert sign_flip(np.array([1.0, 1.0, -0.5])).p == pytest.approx(4 / 8)
+    assert sign_flip(np.zeros(5)).p == 1.0  # no prompt differs
+
+
+def test_sign_flip_monte_carlo_beyond_the_exact_limit():
+    # 20 prompts all +1: the exact p is 2 / 2^20; no random pattern of 1000 reaches it: p = 1 / 1001
+    t = sign_flip(np.ones(20), n_perm=1000, seed=5)
+    assert t.p == pytest.approx(1 / 1001) and t.method == "Monte Carlo (1000 sign patterns)"
+    # rows at once: the same patterns give each row its p
+    p, exact = sign_flip_p(np.array([[1.0, 0.5, 0.5], [0.0, 0.0, 0.0]]))
+    assert exact and p.tolist() == [2 / 8, 1.0]
+
+
+def test_holm_adjustment():
+    # sorted .01, .03, .04 -> 3 x .01 = .03, 2 x .03 = .06, max(.06, 1 x .04) = .06; original order kept
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # 2 x .5 capped at 1; then max(1, 1 x .9): adjusted p never decrease
+    assert holm([0.2]) == [0.2]
 
 
 # --- the paired bootstrap --------------------------------------------------------------------
@@ -100,9 +137,9 @@ def test_compare_on_a_hand_computed_pair(pair):
     report = compare_runs(load_run(pair[0]), load_run(pair[1]), n_boot=2000, seed=1)
     g = report["generation"]
     assert (g["base"], g["new"], g["delta"]) == (0.5, 0.75, 0.25)
-    # per sample: add1-1 #1 and mul1-0 #1 go 0 -> 1, nothing goes 1 -> 0: b = 0, c = 2, p = 2 / 4 = 0.5
-    assert g["test"]["unit"].startswith("per sample") and (g["test"]["b"], g["test"]["c"]) == (0, 2)
-    assert g["test"]["p"] == pytest.approx(0.5) and g["significant"] is False
+    # per prompt J(f|x) differences 0, +.5, +.5, 0: two nonzero, exact sign-flip p = 2/4
+    assert g["test"]["name"] == "sign-flip permutation" and g["test"]["unit"] == "per prompt, differences of J(f|x)"
+    assert g["test"]["nonzero"] == 2 and g["test"]["p"] == pytest.approx(0.5) and g["significant"] is False
     assert g["ci"] == [0.0, 0.5]
     # oracle (u = g, keep the top half): base J(f[w]|x) = 1, 1, 0, 1; new = 1, 1, 1, 1
     # gap per prompt: base 0, .5, 0, .5; new 0, 0, .5, .5 -> delta 0
@@ -110,6 +147,10 @@ def test_compare_on_a_hand_computed_pair(pair):
     o = report["verifiers"]["oracle"]
     assert (o["J_filtered"]["base"], o["J_filtered"]["new"]) == (0.75, 1.0)
     assert o["gap"]["delta"] == pytest.approx(0.0)
+    # per-prompt gap differences 0, -.5, +.5, 0: |sum| = 0, every pattern reaches it
+    assert o["gap"]["test"]["p"] == 1.0 and o["gap"]["significant"] is False
+    # J(f[w(u)]|x) differences 0, 0, +1, 0: one nonzero, p = 2/2
+    assert o["J_filtered"]["test"]["nonzero"] == 1 and o["J_filtered"]["test"]["p"] == 1.0
     assert o["relative_gap"]["base"] == pytest.approx(2 / 3) and o["relative_gap"]["new"] == pytest.approx(1.0)
     assert o["relative_gap"]["delta"] == pytest.approx(1 / 3) and o["relative_gap"]["n_excluded"] == [1, 2]
     # mc rescored from verdicts.jsonl reproduces what results.json records
@@ -117,7 +158,7 @@ def test_compare_on_a_hand_computed_pair(pair):
     assert report["verifiers"]["mc"]["J_filtered"]["base"] == pytest.approx(base_results["verifiers"]["mc"]["J_filtered"]["value"])
     assert report["notes"] == []
     text = render(report)
-    assert "J(f): +0.250 [+0.000, +0.500], NOT significant (McNemar p = 0.5 >= 0.05)" in text
+    assert "J(f): +0.250 [+0.000, +0.500], NOT significant (sign-flip p = 0.5 >= 0.05)" in text
 
 
 def test_a_significant_difference_is_called_so(tmp_path):
@@ -126,9 +167,35 @@ def test_a_significant_difference_is_called_so(tmp_path):
     new = write_run(tmp_path / "n" / "arith", {d: [1, 1] for d in docs}, None)
     report = compare_runs(load_run(base), load_run(new), n_boot=300)
     g = report["generation"]
-    assert (g["test"]["b"], g["test"]["c"]) == (0, 12) and g["test"]["p"] == pytest.approx(2 / 4096)
+    # six prompts each +1: exact sign-flip p = 2 / 64
+    assert g["test"]["nonzero"] == 6 and g["test"]["p"] == pytest.approx(2 / 64)
     assert g["significant"] and g["ci"] == [1.0, 1.0]
-    assert "significant (McNemar p = 0.000488 < 0.05): NEW is better." in render(report)
+    assert "significant (sign-flip p = 0.0312 < 0.05): NEW is better." in render(report)
+
+
+def test_one_sample_per_prompt_uses_mcnemar(tmp_path):
+    docs = [f"add1-{i}" for i in range(8)]
+    base = write_run(tmp_path / "b" / "arith", {d: [0] for d in docs}, None)
+    new = write_run(tmp_path / "n" / "arith", {d: [1 if i < 7 else 0] for i, d in enumerate(docs)}, None)
+    report = compare_runs(load_run(base), load_run(new), n_boot=100)
+    t = report["generation"]["test"]
+    # 7 prompts right only in NEW: b = 0, c = 7, exact p = 2 / 2^7
+    assert t["name"] == "McNemar" and (t["b"], t["c"]) == (0, 7) and t["p"] == pytest.approx(2 / 128)
+    assert t["unit"] == "per prompt (n = 1), J(f|x)"
+
+
+def test_several_checkpoints_against_one_base_are_holm_adjusted(tmp_path):
+    docs = [f"add1-{i}" for i in range(6)]
+    base = write_run(tmp_path / "b" / "arith", {d: [0, 0] for d in docs}, None)
+    better = write_run(tmp_path / "n1" / "arith", {d: [1, 1] for d in docs}, None, model={"id": "m-r1", "base": "m", "round": 1})
+    same = write_run(tmp_path / "n2" / "arith", {d: [0, 0] for d in docs}, None, model={"id": "m-r2", "base": "m", "round": 2})
+    reports = compare_many(load_run(base), [load_run(better), load_run(same)], n_boot=100)
+    g1, g2 = reports[0]["generation"], reports[1]["generation"]
+    # raw p: 2/64 and 1 -> Holm: 2 x 2/64 = 1/16 (> 0.05: no longer significant), max(1/16, 1) = 1
+    assert g1["test"]["p"] == pytest.approx(2 / 64) and g1["test"]["p_adjusted"] == pytest.approx(1 / 16)
+    assert g1["significant"] is False and g2["test"]["p_adjusted"] == 1.0
+    text = render(reports[0])
+    assert "Holm-adjusted over the 2 checkpoints" in text and "Holm-adjusted p=0.0625" in text
 
 
 def test_identical_runs_are_not_significantly_different(pair, tmp_path):
@@ -148,8 +215,8 @@ def test_different_n_pairs_prompts_by_majority(tmp_path):
     new = write_run(tmp_path / "n" / "arith", g4, {k: [0.5, 0.4, 0.3, 0.2] for k in g4})
     report = compare_runs(load_run(base), load_run(new), n_boot=100)
     t = report["generation"]["test"]
-    # majority correct (J(f|x) > 1/2): base 1, 0, 0, 0; new 1, 1, 0, 1
-    assert t["unit"].startswith("per prompt, majority correct") and (t["b"], t["c"]) == (0, 2)
+    # J(f|x): base 1, .5, 0, .5; new 1, .75, 0, .75: differences 0, .25, 0, .25 -> p = 2/4
+    assert t["name"] == "sign-flip permutation" and t["nonzero"] == 2 and t["p"] == pytest.approx(0.5)
 
 
 def test_filter_override_rescoring(pair):
@@ -214,7 +281,7 @@ def test_stale_grades_are_refused(pair):
 def test_cli_compare(pair, tmp_path, capsys):
     assert main(["leaderboard", "compare", str(pair[0].parent), str(pair[1].parent), "--n-boot", "100", "--json", str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
-    assert "McNemar per sample, paired by (doc_id, sample): b=0, c=2, exact binomial p=0.5" in out
+    assert "sign-flip per prompt, differences of J(f|x) (2 nonzero, exact (every sign pattern)): p=0.5" in out
     assert "NOT significant" in out
     assert json.loads((tmp_path / "c.json").read_text())["generation"]["delta"] == 0.25
     other = write_run(tmp_path / "t" / "nq", G_BASE, U, task_name="nq_open")

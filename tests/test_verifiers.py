@@ -116,6 +116,11 @@ def test_tournament_position_bias_cancels(task, doc):
     replies = {"r1:0-1:ab:A": math.log(0.6), "r1:0-1:ab:B": math.log(0.4), "r1:0-1:ba:A": math.log(0.7), "r1:0-1:ba:B": math.log(0.3)}
     verdicts = v.score(task, doc, ["a", "b"], replies)
     assert [x.u for x in verdicts] == [0.0, 1.0]
+    # each order alone picks a different winner (A = sample 0 with p .6, A = sample 1 with p .7): one order flip
+    assert [x.detail["order_flips"] for x in verdicts] == [1, 1]
+    # a model that picks sample 1 in both orders: no flip
+    agree = {**replies, "r1:0-1:ab:A": math.log(0.4), "r1:0-1:ab:B": math.log(0.6)}
+    assert [x.detail["order_flips"] for x in v.score(task, doc, ["a", "b"], agree)] == [0, 0]
 
 
 def test_ensemble_keeps_only_what_every_member_keeps():

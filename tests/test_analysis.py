@@ -1,0 +1,142 @@
+"""The verifier diagnostics of harness/metrics.py on hand-computed cases: within-prompt AUROC and pairwise
+accuracy, the realised share of the attainable gain, calibration, Spearman's correlation, the answer
+share and the majority filter, the gap against n, the position bias; and their place in a run's results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.filters import parse_filter
+from harness.metrics import (
+    PromptScores,
+    answer_classes,
+    answer_share,
+    calibration,
+    diagnostics,
+    gap_curve,
+    pairwise_accuracy,
+    position_bias,
+    realised_share,
+    spearman,
+    within_prompt_auroc,
+)
+
+HALF = parse_filter("quantile:0.5")
+
+
+def test_within_prompt_auroc_and_pairwise_accuracy():
+    G = np.array([[1, 0, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=float)
+    U = np.array([[0.9, 0.5, 0.5, 0.1], [0.2, 0.3, 0.4, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    # prompt 1, pairs (correct, incorrect): (0,1) .9>.5: 1; (0,3): 1; (2,1) .5=.5: 1/2; (2,3): 1 -> 3.5 / 4
+    # prompt 2: (0,1) .2<.3: 0; (0,2): 0; (0,3) .2>.1: 1 -> 1 / 3; prompt 3 has no incorrect sample: left out
+    auc, n_prompts = within_prompt_auroc(G, U)
+    assert auc == pytest.approx((3.5 / 4 + 1 / 3) / 2) and n_prompts == 2
+    assert pairwise_accuracy(G, U) == pytest.approx(4.5 / 7)  # pooled over the 7 pairs
+    assert within_prompt_auroc(np.ones((2, 3)), np.zeros((2, 3))) == (None, 0)
+    assert pairwise_accuracy(np.ones((2, 3)), np.zeros((2, 3))) is None
+
+
+def test_realised_share_of_the_attainable_gain():
+    G = np.array([[1, 0, 1, 0], [1, 0, 0, 0]], dtype=float)
+    K = np.array([[1, 0, 0, 1], [1, 1, 0, 0]], dtype=bool)  # J(f[w]|x) = .5, .5 against J(f|x) = .5, .25
+    K_oracle = np.array([HALF.keep(row) for row in G])  # [1,0,1,0] -> 1; [1,0,0,0]: median 0 keeps all -> .25
+    # gap(u) = (0 + .25) / 2 = .125; gap(oracle) = (.5 + 0) / 2 = .25
+    assert realised_share(G, K, K_oracle) == pytest.approx(0.5)
+    assert realised_share(G, K_oracle, K_oracle) == pytest.approx(1.0)
+    assert realised_share(np.ones((1, 2)), np.ones((1, 2), bool), np.ones((1, 2), bool)) is None  # the oracle gains nothing
+
+
+def test_calibration_ece_brier_and_bins():
+    G = np.array([[0, 1], [1, 0]], dtype=float)
+    U = np.array([[0.05, 1.0], [0.55, 0.55]])
+    c = calibration(G, U)
+    # bins: [0, .1) u .05 g 0 -> .05; [.5, .6) u .55 x2 g .5 -> .05 x 2; [.9, 1] (1.0 included) u 1 g 1 -> 0
+    assert c["ece"] == pytest.approx((0.05 + 0.1 + 0.0) / 4)
+    assert c["brier"] == pytest.approx((0.0025 + 0.0 + 0.2025 + 0.3025) / 4)
+    assert [(b["lo"], b["count"], b["mean_g"]) for b in c["bins"]] == [(0.0, 1, 0.0), (0.5, 2, 0.5), (0.9, 1, 1.0)]
+
+
+def test_spearman_and_answer_share():
+    # ranks 1 2 3 4 against 1 3 2 4: rho = 1 - 6 * 2 / (4 * 15) = 0.8
+    assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None  # constant: undefined
+    # ties take their mean rank: x ranks 1.5 1.5 3, y ranks 1 2 3 -> Pearson of those
+    assert spearman([5, 5, 9], [1, 2, 3]) == pytest.approx(np.corrcoef([1.5, 1.5, 3], [1, 2, 3])[0, 1])
+    assert answer_share([["3", "3", "4", None]]).tolist() == [[0.5, 0.5, 0.25, 0.0]]
+
+
+def _prompt(doc_id, g, u, answers, rule=HALF):
+    return PromptScores(doc_id, g, u, rule.keep(u), answers)
+
+
+def test_diagnostics_majority_echo_and_length_bias():
+    prompts = [
+        _prompt("a", [1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1], ["3", "3", "4", "5"]),
+        _prompt("b", [0, 1, 0, 0], [0.6, 0.7, 0.3, 0.4], ["7", "6", "7", "8"]),
+    ]
+    lengths = [[10, 20, 30, 40], [5, 6, 7, 8]]
+    d = diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, lengths=lengths, n_boot=200, seed=1)
+    # u ranks every pair right inside both prompts (prompt b: .7 above .6, .3, .4)
+    assert d["within_prompt"]["auroc"]["value"] == 1.0 and d["within_prompt"]["n_prompts"] == 2
+    # keep-the-majority: shares a .5 .5 .25 .25 -> keep 0,1 -> 1 (gap +.5); b .5 .25 .5 .25 -> keep 0,2 -> 0 (gap -.25)
+    echo = d["majority_echo"]
+    assert echo["majority_gap"]["value"] == pytest.approx((0.5 - 0.25) / 2)
+    # u keeps a: 0,1 -> 1 (gap +.5); b: 0,1 -> .5 (gap +.25)
+    assert echo["gap"]["value"] == pytest.approx(0.375)
+    # the oracle under the same filter: a keeps 0,1 (+.5); b's g = 0 1 0 0 has median 0, so quantile:0.5 keeps all (0):
+    # gap(oracle) = .25 and the share is .375 / .25 = 1.5 (a quantile filter can make u beat the binary oracle)
+    assert d["realised_share"]["value"] == pytest.approx(1.5)
+    # length bias at g = 1: u (.9, .8, .7) against lengths (10, 20, 6): ranks 3 2 1 vs 2 3 1 -> rho 0.5
+    assert d["length_bias"]["g=1"]["value"] == pytest.approx(0.5) and d["length_bias"]["g=1"]["n_samples"] == 3
+    # u against the answer share over all 8 samples: Spearman of the two columns
+    u = [0.9, 0.8, 0.2, 0.1, 0.6, 0.7, 0.3, 0.4]
+    share = [0.5, 0.5, 0.25, 0.25, 0.5, 0.25, 0.5, 0.25]
+    assert echo["correlation"]["value"] == pytest.approx(spearman(u, share))
+    for block in (d["within_prompt"]["pairwise_accuracy"], d["calibration"]["ece"], echo["gap"]):
+        lo, hi = block["ci"]
+        assert lo <= block["value"] <= hi
+    assert "length_bias" not in diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, n_boot=0)
+
+
+def test_gap_curve_subsamples_without_replacement():
+    G = np.array([[1.0, 0.0]])
+    U = np.array([[0.9, 0.1]])
+    classes = answer_classes([PromptScores("a", [1, 0], [0.9, 0.1], [True, False], ["a", "b"])])
+    one, two = gap_curve(G, U, HALF, classes)
+    # k = 1: each single sample keeps itself: J(f[w]) = J = .5, best-of-1 = .5, maj@1 = .5
+    assert (one["n"], one["J_filtered"], one["gap"], one["best_of_n"], one["maj@k"], one["subsets"]) == (1, 0.5, 0.0, 0.5, 0.5, 2)
+    # k = 2: the filter keeps sample 0: J(f[w]) = 1, gap .5; best-of-2 = 1; pass@2 = 1; maj@2: a tie of two single answers -> 1/2
+    assert (two["J_filtered"], two["gap"], two["best_of_n"], two["pass@k"], two["maj@k"]) == (1.0, 0.5, 1.0, 1.0, 0.5)
+
+
+def test_gap_curve_seeded_subsets_estimate_the_exact_mean():
+    rng = np.random.default_rng(0)
+    G = (rng.random((30, 12)) < 0.4).astype(float)
+    U = np.clip(0.5 * G + 0.6 * rng.random((30, 12)), 0, 1)
+    prompts = [PromptScores(str(i), list(G[i]), list(U[i]), [True] * 12, [None] * 12) for i in range(30)]
+    point = {p["n"]: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}
+    assert point[4]["subsets"] == 200  # C(12, 4) = 495 > 200: seeded subsets
+    assert point[4] == {p["n"]: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}[4]  # reproducible
+    # the exact mean over all 495 subsets, by enumeration
+    from itertools import combinations
+
+    exact = []
+    for rows in combinations(range(12), 4):
+        Gs, Us = G[:, rows], U[:, rows]
+        keep = np.array([HALF.keep(u) for u in Us])
+        exact.append(((Gs * keep).sum(1) / keep.sum(1)).mean())
+    assert point[4]["J_filtered"] == pytest.approx(float(np.mean(exact)), abs=0.02)
+    assert point[12]["subsets"] == 1 and point[12]["pass@k"] == pytest.approx(float((G.sum(1) > 0).mean()))
+
+
+def test_position_bias_share_of_flipped_matches():
+    # 4 samples: matches (0,1), (2,3), then the winners 1 and 2; only (0,1) flips with the order
+    flips = [[1, 1, 0, 0], [0, 0, 0, 0]]
+    played = [[1, 2, 2, 1], [1, 1, 0, 0]]
+    b = position_bias(flips, played, n_boot=100)
+    assert b["value"] == pytest.approx(2 / 8) and b["matches"] == 4
+    assert position_bias([[0, 0]], [[0, 0]]) is None
