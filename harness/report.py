@@ -45,6 +45,8 @@ def verifier_table(results: Results, fmt_name: str = "simple") -> str:
                 method,
                 with_ci(b.J_filtered),
                 with_ci(b.gap),
+                with_ci(b.realised_share),
+                fmt(b.within_prompt.auroc.value) + f" ({b.within_prompt.n_prompts} prompts)" if b.within_prompt else "n/a",
                 with_ci(rel) + (f" ({rel.n_excluded} excl.)" if rel.n_excluded else ""),
                 fmt(b.verification.auroc),
                 fmt(b.verification.accuracy),
@@ -53,7 +55,19 @@ def verifier_table(results: Results, fmt_name: str = "simple") -> str:
                 b.unparsed,
             ]
         )
-    headers = ["verifier", "J(f[w(u)])", "gap", "relative gap", "AUROC", "ver. acc", "best-of-n", "kept", "unparsed"]
+    headers = [
+        "verifier",
+        "J(f[w(u)])",
+        "gap",
+        "share of oracle gap",
+        "AUROC in prompt",
+        "relative gap",
+        "AUROC",
+        "ver. acc",
+        "best-of-n",
+        "kept",
+        "unparsed",
+    ]
     return tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True)
 
 

@@ -36,6 +36,9 @@ class RunData:
     u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
     verifiers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
     unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
+    verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
+    answers: dict[str, list[str | None]] = field(default_factory=dict)  # doc_id -> extracted answer per sample
+    lengths: dict[str, list[float]] | None = None  # doc_id -> generated tokens per sample (None: not recorded)
 
     @property
     def n(self) -> int:
@@ -123,9 +126,12 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
     n = int(results.sizes.n)
     grades_path = rdir / "grades.jsonl"
     per_doc: dict[str, dict[int, int]] = {}
+    answers: dict[str, dict[int, str | None]] = {}
     for r in read_jsonl(grades_path):
         doc = str(require(r, "doc_id", grades_path))
-        per_doc.setdefault(doc, {})[int(require(r, "sample", grades_path))] = int(require(r, "g", grades_path))
+        i = int(require(r, "sample", grades_path))
+        per_doc.setdefault(doc, {})[i] = int(require(r, "g", grades_path))
+        answers.setdefault(doc, {})[i] = r.get("answer")
     if not per_doc:
         raise GapbenchError(f"{grades_path}: no graded samples. Run `gapbench run` again on this directory to score it.")
     doc_ids = list(per_doc)
@@ -143,6 +149,7 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
             "the files are from different scorings. Run `gapbench run` again on this directory to rescore it."
         )
     data = RunData(rdir, results, doc_ids, G)
+    data.answers = {d: [answers[d][i] for i in range(n)] for d in doc_ids}
     _rescore(data, per_doc)
     return data
 
@@ -164,6 +171,9 @@ def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
         if any(i not in got for i in range(data.n)):
             raise GapbenchError(f"{store.samples_path}: doc {d} lacks some of its {data.n} samples; run `gapbench run` again on {data.dir}.")
         samples[d] = [got[i]["response"] for i in range(data.n)]
+    tokens = {d: [stored[d][i].get("gen_tokens") for i in range(data.n)] for d in data.doc_ids}
+    if all(x is not None for row in tokens.values() for x in row):
+        data.lengths = {d: [float(x) for x in row] for d, row in tokens.items()}
     replies = store.replies()
     try:
         task = TASKS.get(results.task.name)(**(results.task.options or {}))
@@ -177,4 +187,5 @@ def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
     recorded = [v for v in verifiers if v.method in results.verifiers]
     verdicts = score_all(task, docs, samples, replies, recorded, lambda d: [per_doc[d][i] for i in range(data.n)], unscored=data.unscored)
     data.u.update(u_of(verdicts))
+    data.verdicts.update(verdicts)
     data.verifiers.update({v.method: v for v in recorded if v.method in verdicts})

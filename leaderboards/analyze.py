@@ -1,0 +1,244 @@
+"""``gapbench analyze RUN``: the verifier diagnostics of one stored run, from its files alone (no model call).
+
+Per verifier (see :func:`harness.metrics.diagnostics` for the definitions): how u ranks the samples
+inside a prompt (within-prompt AUROC, pairwise accuracy), the share of the oracle's gap it realises under
+the same filter, its calibration (ECE, Brier, a reliability diagram), its biases (the tournament's
+position bias, length at fixed g, the echo of majority voting), and the gap against the number of
+samples n, also on an axis of generated tokens. u is rescored from the stored replies, as
+`gapbench leaderboard compare` does, so a run from before these numbers is analysed the same way;
+``--rescore`` writes them into its results.json (schema 2).
+
+Plots go to ``<run_dir>/analysis/``: ``calibration-<verifier>.png``, ``gap-vs-n.png`` and
+``gap-vs-tokens.png`` (left out, with a note, when the store has no token counts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.filters import parse_filter
+from harness.metrics import PromptScores
+from harness.results import SCHEMA_VERSION, parse, to_json, write
+from harness.scoring import verifier_diagnostics
+from leaderboards.entries import slugify, verifier_order
+from leaderboards.rundata import RunData, load_run, locate
+
+ANALYSIS_DIR = "analysis"
+
+
+def analyze_run(data: RunData, *, n_boot: int = 1000, seed: int = 0, filter_spec: str | None = None) -> dict[str, dict]:
+    """method -> the schema-2 blocks of that verifier (``within_prompt`` ... ``by_n``), under the run's filter
+    or ``filter_spec``."""
+    rule = parse_filter(filter_spec or data.filter)
+    out = {}
+    for m in verifier_order(data.verifiers):
+        keep = data.keep(m, rule, data.doc_ids)
+        prompts = [
+            PromptScores(d, [int(x) for x in data.G[i]], data.u[m][d], keep[i].tolist(), data.answers[d]) for i, d in enumerate(data.doc_ids)
+        ]
+        out[m] = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+
+
+def _f(x, signed: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def _ci(block: dict | None, signed: bool = False) -> str:
+    if not block or block.get("value") is None:
+        return "n/a"
+    ci = block.get("ci")
+    text = _f(block["value"], signed)
+    return f"{text} [{_f(ci[0], signed)}, {_f(ci[1], signed)}]" if ci else text
+
+
+def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
+    from tabulate import tabulate
+
+    rank = []
+    bias = []
+    for m, b in blocks.items():
+        w = b["within_prompt"]
+        rank.append(
+            [
+                m,
+                _ci(b["majority_echo"]["gap"], True),
+                _ci(b["realised_share"]),
+                _ci(w["auroc"]) + f" ({w['n_prompts']} prompts)",
+                _ci(w["pairwise_accuracy"]),
+                _ci(b["calibration"]["ece"]),
+                _ci(b["calibration"]["brier"]),
+            ]
+        )
+        lb = b.get("length_bias") or {}
+        pb = b.get("position_bias")
+        bias.append(
+            [
+                m,
+                (_ci(pb) + f" ({pb['matches']} matches)") if pb else "-",
+                _ci(lb.get("g=0"), True),
+                _ci(lb.get("g=1"), True),
+                _ci(b["majority_echo"]["correlation"], True),
+                _ci(b["majority_echo"]["majority_gap"], True),
+            ]
+        )
+    out = [
+        "How each verifier ranks and what it buys (95% bootstrap intervals over prompts):\n"
+        + tabulate(
+            rank,
+            headers=["verifier", "gap", "share of oracle gap", "AUROC in prompt", "pairwise acc.", "ECE", "Brier"],
+            tablefmt=fmt_name,
+            disable_numparse=True,
+        ),
+        "Biases: position (share of matches whose winner flips with the order), length (Spearman of u with generated "
+        "tokens at fixed g), majority echo (Spearman of u with the share of samples giving the same answer; the gap of "
+        "keeping the majority answer under the same filter):\n"
+        + tabulate(
+            bias,
+            headers=["verifier", "position bias", "length g=0", "length g=1", "u ~ answer share", "majority-filter gap"],
+            tablefmt=fmt_name,
+            disable_numparse=True,
+        ),
+    ]
+    for m, b in blocks.items():
+        rows = [
+            [
+                p["n"],
+                "n/a" if p["gen_tokens"] is None else f"{p['gen_tokens']:.0f}",
+                _f(p["J"]),
+                _f(p["J_filtered"]),
+                _f(p["gap"], True),
+                _f(p["best_of_n"]),
+                _f(p["pass@k"]),
+                _f(p["maj@k"]),
+                p["subsets"],
+            ]
+            for p in b["by_n"]
+        ]
+        out.append(
+            f"{m}: the numbers of n samples per prompt (means over n-subsets of the stored samples):\n"
+            + tabulate(
+                rows,
+                headers=["n", "gen. tokens", "J(f)", "J(f[w(u)])", "gap", "best-of-n", "pass@n", "maj@n", "subsets"],
+                tablefmt=fmt_name,
+                disable_numparse=True,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
+    """The reliability diagram of each verifier and the gap against n and against generated tokens."""
+    from leaderboards.plots import plt, save
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for m, b in blocks.items():
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        bins = b["calibration"]["bins"]
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
+        ax.bar([x["lo"] for x in bins], [x["mean_g"] for x in bins], width=[x["hi"] - x["lo"] for x in bins], align="edge", alpha=0.6, edgecolor="black", label="share correct")
+        ax.plot([x["mean_u"] for x in bins], [x["mean_g"] for x in bins], "o-", color="C1", label="mean u vs share correct")
+        for x in bins:
+            ax.annotate(str(x["count"]), ((x["lo"] + x["hi"]) / 2, x["mean_g"]), ha="center", va="bottom", fontsize=7)
+        ece = b["calibration"]["ece"]["value"]
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="u (bin)", ylabel="share of samples correct (g = 1)", title=f"{m}: ECE {ece:.3f}")
+        ax.legend(fontsize=7, loc="upper left")
+        path = out / f"calibration-{slugify(m)}.png"
+        save(fig, path)
+        written.append(path)
+    written.append(_curve_plot(blocks, out / "gap-vs-n.png", "n", "samples per prompt n (log scale)"))
+    if all(p["gen_tokens"] is not None for b in blocks.values() for p in b["by_n"]):
+        written.append(_curve_plot(blocks, out / "gap-vs-tokens.png", "gen_tokens", "generated tokens per prompt (log scale)"))
+    return written
+
+
+def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -> Path:
+    from leaderboards.plots import plt, save
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    first = next(iter(blocks.values()))["by_n"]
+    x = [p[x_key] for p in first]
+    ax.plot(x, [p["J"] for p in first], color="black", lw=1, ls=":", label="J(f) (one sample)")
+    ax.plot(x, [p["pass@k"] for p in first], color="grey", marker="^", label="pass@n (any of n)")
+    ax.plot(x, [p["maj@k"] for p in first], color="tab:brown", marker="s", label="maj@n (voting)")
+    for i, (m, b) in enumerate(blocks.items()):
+        color = f"C{i}"
+        ax.plot(x, [p["J_filtered"] for p in b["by_n"]], color=color, marker="o", label=f"J(f[w(u)]) {m} (filter)")
+        ax.plot(x, [p["best_of_n"] for p in b["by_n"]], color=color, ls="--", label=f"best-of-n {m}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel=x_label, ylabel="accuracy", title="sampling more, voting and self-filtering")
+    ax.legend(fontsize=7, loc="best")
+    save(fig, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# rewriting results.json
+
+
+def rescore(data: RunData, results_path: Path, blocks: dict[str, dict]) -> None:
+    """Write the blocks into the run's results.json as schema 2 (every other field as it was)."""
+    doc = to_json(data.results)
+    doc["schema_version"] = SCHEMA_VERSION
+    for m, b in blocks.items():
+        doc["verifiers"][m].update(b)
+    write(results_path, parse(doc, results_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="verifier diagnostics of a stored run (ranking inside prompts, share of the oracle's gap, calibration, "
+        "biases, the gap against n): tables and plots, no model call",
+    )
+    p.add_argument("run", metavar="RUN", help="a run directory (gapbench run --out DIR gives DIR/<task>) or its results.json")
+    p.add_argument("--task", help="the task when the directory holds runs of several tasks")
+    p.add_argument("--filter", help="analyse under this filter (quantile:Q or threshold:T) instead of the run's")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random subsets (default: 0)")
+    p.add_argument("--markdown", action="store_true", help="print the tables as GitHub Markdown")
+    p.add_argument("--rescore", action="store_true", help="also write the numbers into the run's results.json (schema 2)")
+    p.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args) -> int:
+    from harness.errors import GapbenchError
+
+    if args.n_boot < 0:
+        raise GapbenchError(f"--n-boot must be 0 or more (got {args.n_boot}).")
+    if args.rescore and args.filter:
+        raise GapbenchError("--rescore writes the run's own numbers: leave out --filter (or analyse without --rescore).")
+    results_path = locate(args.run, args.task)
+    data = load_run(results_path)
+    if data.unscored:
+        print("not analysed: " + "; ".join(f"{m} ({why})" for m, why in sorted(data.unscored.items())))
+    blocks = analyze_run(data, n_boot=args.n_boot, seed=args.seed, filter_spec=args.filter)
+    r = data.results
+    print(
+        f"{r.task.name} ({r.task.split}): {len(data.doc_ids)} prompts x {data.n} samples, filter {args.filter or data.filter}, "
+        f"model {data.label}; run {data.dir}"
+    )
+    print("\n\n".join(tables(blocks, "github" if args.markdown else "simple")))
+    written = write_plots(blocks, data.dir / ANALYSIS_DIR)
+    print(f"\nplots: {', '.join(str(p) for p in written)}")
+    if data.lengths is None:
+        print("note: the run's samples.jsonl records no token counts: no length bias and no gap-vs-tokens.png")
+    if args.rescore:
+        rescore(data, results_path, blocks)
+        print(f"rewrote {results_path} (schema_version {SCHEMA_VERSION})")
+    return 0
