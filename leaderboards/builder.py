@@ -146,6 +146,8 @@ def board_content(entries: list[Entry], name: str) -> dict:
                     "gap": _metric(b.gap),
                     "relative_gap": _metric(b.relative_gap, ("n_excluded",)),
                     "auroc": rnd(b.verification.auroc),
+                    "within_prompt_auroc": _metric(b.within_prompt.auroc if b.within_prompt else None),
+                    "realised_share": _metric(b.realised_share),
                     "best_of_n": rnd(b.best_of_n),
                     "baseline": None,
                     "delta": None,
@@ -303,7 +305,11 @@ def render_readme(board: dict) -> str:
                 "verification score u ranks highest.",
                 "- **gap** = J(f[w(u)]) - J(f). **relative gap**: per prompt (J(f[w(u)]|x) - J(f|x)) / (1 - J(f|x)), "
                 "averaged over the prompts with J(f|x) < 1.",
-                "- **AUROC**: u as a score for g. **best-of-n**: g of the sample with the highest u.",
+                "- **AUROC**: u as a score for g, pooled over prompts. **AUROC in prompt**: the same inside each prompt "
+                "(the ranking the filter uses), averaged over prompts with both correct and incorrect samples. "
+                "**share of oracle gap**: gap(u) / gap(oracle) under the same filter. Both are n/a in results written "
+                "before results schema 2 (`gapbench analyze RUN --rescore` adds them from the run's files). "
+                "**best-of-n**: g of the sample with the highest u.",
                 "- `[lo, hi]`: 95% bootstrap interval over prompts, from each run. The `oracle` verifier (u = g) is the "
                 "upper bound, not self-verification.",
                 "- Self-improved checkpoints (round 1, 2, ...) sit under their base model; the **Δ** columns are point "
@@ -321,7 +327,22 @@ def render_readme(board: dict) -> str:
                 "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
                 + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
             )
-        headers = ["checkpoint", "round", "verifier", "J(f)", "J(f[w(u)])", "gap", "relative gap", "AUROC", "best-of-n", "ΔJ(f)", "ΔJ(f[w(u)])", "Δgap"]
+        headers = [
+            "checkpoint",
+            "round",
+            "verifier",
+            "J(f)",
+            "J(f[w(u)])",
+            "gap",
+            "share of oracle gap",
+            "relative gap",
+            "AUROC",
+            "AUROC in prompt",
+            "best-of-n",
+            "ΔJ(f)",
+            "ΔJ(f[w(u)])",
+            "Δgap",
+        ]
         rows = []
         previous = None
         for r in t["rows"]:
@@ -348,8 +369,10 @@ def render_readme(board: dict) -> str:
                     with_ci(r["J"]),
                     with_ci(r["J_filtered"]),
                     with_ci(r["gap"]),
+                    with_ci(r["realised_share"]),
                     with_ci(r["relative_gap"]),
                     f3(r["auroc"]),
+                    with_ci(r["within_prompt_auroc"]),
                     f3(r["best_of_n"]),
                     *deltas,
                 ]

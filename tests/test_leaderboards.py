@@ -72,7 +72,7 @@ def test_build_writes_readme_json_plots_and_recorded_results(runs, tmp_path):
     # the copies are byte-for-byte the inputs
     assert (out / "results" / "arith-test--Qwen-Qwen2.5-0.5B.json").read_bytes() == (runs["qwen"] / "results.json").read_bytes()
     readme = (out / "README.md").read_text()
-    assert "## arith (test)" in readme and "| checkpoint | round | verifier | J(f) | J(f[w(u)]) | gap | relative gap | AUROC | best-of-n |" in readme
+    assert "## arith (test)" in readme and "| checkpoint | round | verifier | J(f) | J(f[w(u)]) | gap | share of oracle gap | relative gap | AUROC | AUROC in prompt | best-of-n |" in readme
     assert "0.500 [" in readme  # J(f) of the base with its interval
 
 
