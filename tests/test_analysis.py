@@ -140,3 +140,64 @@ def test_position_bias_share_of_flipped_matches():
     b = position_bias(flips, played, n_boot=100)
     assert b["value"] == pytest.approx(2 / 8) and b["matches"] == 4
     assert position_bias([[0, 0]], [[0, 0]]) is None
+
+
+# --- in a run's results and `gapbench analyze` ------------------------------------------------
+
+
+def test_analyze_an_old_run_and_rescore_it_to_schema_2(tmp_path, capsys):
+    import json
+
+    from boards_support import write_run
+    from harness.cli import main
+    from harness.results import load
+
+    g = {"add1-0": [1, 0, 1, 0], "add1-1": [1, 0, 0, 0], "add2-0": [1, 1, 1, 1]}
+    u = {"add1-0": [0.9, 0.5, 0.5, 0.1], "add1-1": [0.2, 0.3, 0.4, 0.1], "add2-0": [0.1, 0.2, 0.3, 0.4]}
+    run = write_run(tmp_path / "arith", g, u)  # a schema-1 results.json, no token counts in samples.jsonl
+    before = json.loads((run / "results.json").read_text())
+    assert main(["analyze", str(run), "--n-boot", "100", "--rescore"]) == 0
+    out = capsys.readouterr().out
+    assert "AUROC in prompt" in out and "share of oracle gap" in out and "no gap-vs-tokens.png" in out
+    assert sorted(p.name for p in (run / "analysis").iterdir()) == ["calibration-mc.png", "calibration-oracle.png", "gap-vs-n.png"]
+    results, _ = load(run / "results.json")
+    after = json.loads((run / "results.json").read_text())
+    assert after["schema_version"] == 2 and after["generation"] == before["generation"]
+    mc = results.verifiers["mc"]
+    # the hand-computed case of test_within_prompt_auroc_and_pairwise_accuracy (the mc replies hold u to 1e-9)
+    assert mc.within_prompt.auroc.value == pytest.approx((3.5 / 4 + 1 / 3) / 2) and mc.within_prompt.n_prompts == 2
+    assert mc.within_prompt.pairwise_accuracy.value == pytest.approx(4.5 / 7)
+    assert results.verifiers["oracle"].within_prompt.auroc.value == 1.0
+    assert mc.length_bias is None and mc.position_bias is None  # no token counts; not a pairwise verifier
+    assert [p.n for p in mc.by_n] == [1, 2, 4] and mc.by_n[-1].J_filtered == pytest.approx(mc.J_filtered.value)
+    assert mc.calibration.ece.value == pytest.approx(calibration(np.array(list(g.values()), float), np.array(list(u.values())))["ece"], abs=1e-6)
+
+
+def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, capsys):
+    from harness.cli import main
+    from harness.results import SCHEMA_VERSION
+    from harness.runner import RunOptions, Runner
+
+    opts = RunOptions(
+        model="gapbench-fake",
+        model_args="arith=0.5",
+        tasks=["arith"],
+        task_args={"arith": {"per_level": "3", "levels": "add1+add2"}},
+        verifiers=["mc", "tournament", "oracle"],
+        n=4,
+        n_boot=50,
+        out=str(tmp_path),
+    )
+    r = Runner(opts, log=lambda *_: None).run()[0]
+    assert r.schema_version == SCHEMA_VERSION == 2
+    t = r.verifiers["tournament"]
+    assert t.position_bias.matches == 6 * 3  # 4 samples: 3 matches per prompt, 6 prompts
+    assert 0 <= t.position_bias.value <= 1 and r.verifiers["mc"].position_bias is None
+    assert [p.n for p in t.by_n] == [1, 2, 4]
+    per_sample = r.tokens.generated / (6 * 4)
+    assert [p.gen_tokens for p in t.by_n] == pytest.approx([per_sample, 2 * per_sample, 4 * per_sample])
+    assert set(t.length_bias) == {"g=0", "g=1"}
+    assert main(["analyze", str(tmp_path / "arith"), "--n-boot", "50"]) == 0
+    assert "matches)" in capsys.readouterr().out
+    names = sorted(p.name for p in (tmp_path / "arith" / "analysis").iterdir())
+    assert names == ["calibration-mc.png", "calibration-oracle.png", "calibration-tournament.png", "gap-vs-n.png", "gap-vs-tokens.png"]

@@ -384,7 +384,7 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys):
     capsys.readouterr()
     assert main(["leaderboard", "compare", str(tmp_path / "base"), str(tmp_path / "new"), "--n-boot", "500", "--json", str(tmp_path / "cmp.json")]) == 0
     text = capsys.readouterr().out
-    assert "McNemar per sample, paired by (doc_id, sample)" in text and "J(f)" in text
+    assert "sign-flip per prompt, differences of J(f|x)" in text and "J(f)" in text
     report = json.loads((tmp_path / "cmp.json").read_text())
     assert report["n_prompts"] == 6 and set(report["verifiers"]) == {"mc", "oracle"}
     assert report["generation"]["delta"] == pytest.approx(new["generation"]["J"]["value"] - base["generation"]["J"]["value"])
