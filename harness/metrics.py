@@ -590,6 +590,34 @@ def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerCla
     return out
 
 
+def gap_curve_m(G: np.ndarray, V: np.ndarray, rule: FilterRule, *, seed: int = 0) -> list[dict]:
+    """The gap against the number of verifications m per sample: ``V`` (prompts x n x m) holds each
+    verification's value (NaN where unreadable). For m' = 1, 2, 4, ..., m, over m'-subsets of the m
+    verifications (every one when there are at most CURVE_SUBSETS, else seeded ones; one subset serves
+    every sample), u = the mean readable value of the subset (0 when none is readable, as the CoT verifiers
+    score), and the mean over subsets of J(f[w]) under ``rule``, the gap and best-of-n."""
+    m = V.shape[2]
+    rng = np.random.default_rng([seed, 4])
+    J = float(G.mean())
+    out = []
+    for k in ks_for(m):
+        if math.comb(m, k) <= CURVE_SUBSETS:
+            rows = np.array(list(combinations(range(m), k)), dtype=np.int64).reshape(-1, k)
+        else:
+            rows = np.argsort(rng.random((CURVE_SUBSETS, m)), axis=1)[:, :k]
+        Jw, best = [], []
+        for r in rows:
+            sub = V[:, :, r]
+            read = ~np.isnan(sub)
+            U = np.where(read.any(axis=2), np.nansum(sub, axis=2) / np.maximum(read.sum(axis=2), 1), 0.0)
+            K = np.array([rule.keep(row) for row in U], dtype=bool).reshape(G.shape)
+            _, Jw_x, _ = per_prompt_accuracy(G, K)
+            Jw.append(float(Jw_x.mean()))
+            best.append(best_of_n(G, U))
+        out.append({"m": k, "J_filtered": float(np.mean(Jw)), "gap": float(np.mean(Jw)) - J, "best_of_n": float(np.mean(best)), "subsets": int(rows.shape[0])})
+    return out
+
+
 def diagnostics(
     prompts: Sequence[PromptScores],
     oracle_keep: Sequence[Sequence[bool]],

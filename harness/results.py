@@ -197,6 +197,17 @@ class CurvePoint:
 
 
 @dataclass
+class CurvePointM:
+    """The numbers of m verifications per sample (means over m-subsets of the stored m)."""
+
+    m: int
+    J_filtered: float
+    gap: float
+    best_of_n: float
+    subsets: int = 0
+
+
+@dataclass
 class VerifierResults(VerifierSummary):
     unparsed: int = 0  # verification replies with no readable verdict
     sweep: Sweep | None = None  # the gap over filter levels
@@ -209,6 +220,7 @@ class VerifierResults(VerifierSummary):
     majority_echo: MajorityEcho | None = None
     position_bias: PositionBias | None = None  # pairwise verifiers (tournament)
     by_n: list[CurvePoint] | None = None  # the gap against the number of samples
+    by_m: list[CurvePointM] | None = None  # the gap against the number of verifications (m > 1, CoT verifiers)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.filters import FilterRule, sweep_levels
-from harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, position_bias, summarize
+from harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
 from tasks.base import Doc, Grade, Task
 from verifiers.suite import keep_mask
 
@@ -92,6 +92,10 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
     for point in curve:
         point["gen_tokens"] = None if per_sample is None else point["n"] * per_sample
     out["by_n"] = curve
+    values = [[x.detail.get("values") for x in vs] for vs in per_doc]
+    if all(v is not None and len(v) > 1 for row in values for v in row):
+        V = np.array([[[np.nan if x is None else x for x in v] for v in row] for row in values], dtype=float)
+        out["by_m"] = gap_curve_m(G, V, rule, seed=seed)
     return out
 
 

@@ -130,6 +130,12 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
                 disable_numparse=True,
             )
         )
+        if b.get("by_m"):
+            rows = [[p["m"], _f(p["J_filtered"]), _f(p["gap"], True), _f(p["best_of_n"]), p["subsets"]] for p in b["by_m"]]
+            out.append(
+                f"{m}: the numbers of m verifications per sample (means over m-subsets of the stored verifications):\n"
+                + tabulate(rows, headers=["m", "J(f[w(u)])", "gap", "best-of-n", "subsets"], tablefmt=fmt_name, disable_numparse=True)
+            )
     return out
 
 

@@ -201,3 +201,27 @@ def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, c
     assert "matches)" in capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "arith" / "analysis").iterdir())
     assert names == ["calibration-mc.png", "calibration-oracle.png", "calibration-tournament.png", "gap-vs-n.png", "gap-vs-tokens.png"]
+
+
+def test_gap_curve_over_m_verifications():
+    from harness.metrics import gap_curve_m
+
+    G = np.array([[1.0, 0.0]])
+    V = np.array([[[1.0, 0.0], [0.0, np.nan]]])  # sample 0 read 1 then 0; sample 1 read 0, then nothing readable
+    one, two = gap_curve_m(G, V, HALF)
+    # m' = 1: first verification u = (1, 0) keeps sample 0 -> 1; second u = (0, 0 unreadable) keeps both -> .5
+    assert (one["m"], one["J_filtered"], one["gap"], one["best_of_n"], one["subsets"]) == (1, 0.75, 0.25, 0.75, 2)
+    # m' = 2: u = (.5, 0) keeps sample 0
+    assert (two["m"], two["J_filtered"], two["gap"], two["best_of_n"]) == (2, 1.0, 0.5, 1.0)
+
+
+def test_cot_verdicts_keep_each_verification_value():
+    from tasks import TASKS
+    from verifiers import VERIFIERS
+
+    task = TASKS.get("arith")(per_level=1, levels="add1")
+    doc = task.docs()[0]
+    v = VERIFIERS.get("cot-binary")(m=2)
+    replies = {"0:0": " fine.\nVerdict: Correct", "0:1": " no verdict here"}
+    (verdict,) = v.score(task, doc, ["5"], replies)
+    assert verdict.u == 1.0 and verdict.unparsed == 1 and verdict.detail["values"] == [1, None]
