@@ -4,7 +4,8 @@ Per verifier (see :func:`harness.metrics.diagnostics` for the definitions): how 
 inside a prompt (within-prompt AUROC, pairwise accuracy), the share of the oracle's gap it realises under
 the same filter, its calibration (ECE, Brier, a reliability diagram), its biases (the tournament's
 position bias, length at fixed g, the echo of majority voting), and the gap against the number of
-samples n, also on an axis of generated tokens. u is rescored from the stored replies, as
+samples n, also on an axis of the tokens generated for those samples (the verifiers' own tokens are
+not counted), and against the number of CoT verifications m where m > 1. u is rescored from the stored replies, as
 `gapbench leaderboard compare` does, so a run from before these numbers is analysed the same way;
 ``--rescore`` writes them into its results.json (schema 2).
 
