@@ -4,7 +4,6 @@ share and the majority filter, the gap against n, the position bias; and their p
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
