@@ -461,9 +461,16 @@ def within_prompt_pairs(G: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.nd
     """Per prompt: the credit of its (correct, incorrect) sample pairs (1 when u ranks the correct
     one higher, 1/2 on a tie, 0 else), summed, and the number of such pairs c (n - c)."""
     g = G.astype(bool)
-    higher = (U[:, :, None] > U[:, None, :]) + 0.5 * (U[:, :, None] == U[:, None, :])  # prompts x i x j
-    pair = g[:, :, None] & ~g[:, None, :]  # i correct, j incorrect
-    return (higher * pair).sum(axis=(1, 2)), pair.sum(axis=(1, 2)).astype(float)
+    credit, pairs = np.zeros(G.shape[0]), np.zeros(G.shape[0])
+    chunk = max(1, 2_000_000 // G.shape[1] ** 2)  # bounded memory at n = 128 and thousands of prompts
+    for start in range(0, G.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        u, c = U[sl], g[sl]
+        higher = (u[:, :, None] > u[:, None, :]) + 0.5 * (u[:, :, None] == u[:, None, :])  # prompts x i x j
+        pair = c[:, :, None] & ~c[:, None, :]  # i correct, j incorrect
+        credit[sl] = (higher * pair).sum(axis=(1, 2))
+        pairs[sl] = pair.sum(axis=(1, 2))
+    return credit, pairs
 
 
 def within_prompt_auroc(G: np.ndarray, U: np.ndarray) -> tuple[float | None, int]:
@@ -564,24 +571,29 @@ def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerCla
             rows = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
         else:
             rows = np.argsort(rng.random((CURVE_SUBSETS, n)), axis=1)[:, :k]
-        Gs, Us = G[:, rows], U[:, rows]  # prompts x subsets x k
-        if rule.kind == "quantile":
-            cut = np.minimum(np.quantile(Us, rule.level, axis=2, method="linear"), Us.max(axis=2))
-        else:
-            cut = np.full(Us.shape[:2], rule.level)
-        keep = Us >= cut[..., None]
-        kept = keep.sum(axis=2)
-        Jw = np.where(kept > 0, (Gs * keep).sum(axis=2) / np.maximum(kept, 1), Gs.mean(axis=2))
-        top = Us == Us.max(axis=2, keepdims=True)
-        best = (Gs * top).sum(axis=2) / top.sum(axis=2)
-        Jw_mean = float(Jw.mean(axis=1).mean())
+        Jw_x, best_x = np.empty(G.shape[0]), np.empty(G.shape[0])
+        chunk = max(1, 4_000_000 // (rows.size or 1))
+        for start in range(0, G.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            Gs, Us = G[sl][:, rows], U[sl][:, rows]  # prompts x subsets x k
+            if rule.kind == "quantile":
+                cut = np.minimum(np.quantile(Us, rule.level, axis=2, method="linear"), Us.max(axis=2))
+            else:
+                cut = np.full(Us.shape[:2], rule.level)
+            keep = Us >= cut[..., None]
+            kept = keep.sum(axis=2)
+            Jw = np.where(kept > 0, (Gs * keep).sum(axis=2) / np.maximum(kept, 1), Gs.mean(axis=2))
+            top = Us == Us.max(axis=2, keepdims=True)
+            Jw_x[sl] = Jw.mean(axis=1)
+            best_x[sl] = ((Gs * top).sum(axis=2) / top.sum(axis=2)).mean(axis=1)
+        Jw_mean = float(Jw_x.mean())
         out.append(
             {
                 "n": k,
                 "J": J,
                 "J_filtered": Jw_mean,
                 "gap": Jw_mean - J,
-                "best_of_n": float(best.mean(axis=1).mean()),
+                "best_of_n": float(best_x.mean()),
                 "pass@k": pass_at_k(G, k),
                 "maj@k": maj_at_k(classes, n, k, np.random.default_rng([seed, 1])),
                 "subsets": int(rows.shape[0]),
@@ -636,7 +648,8 @@ def diagnostics(
       to u = g);
     - ``calibration``: ECE and Brier score of u against g (:func:`calibration`), with the bins;
     - ``length_bias``: per g stratum (``g=0``, ``g=1``), Spearman's correlation of u with the response
-      length (``lengths``, e.g. generated tokens; left out when not given);
+      length (``lengths``, e.g. generated tokens; left out when not given); the intervals of the
+      correlations resample prompts and correlate the full sample's ranks;
     - ``majority_echo``: Spearman's correlation of u with the share of the prompt's samples that gave
       the sample's answer, and the gap of the "keep the majority answer" filter (``rule`` applied to
       that share) beside this verifier's gap.
@@ -669,13 +682,20 @@ def diagnostics(
     brier_x = ((U - G) ** 2).mean(axis=1)
 
     def boot_corr(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict:
+        """Spearman's correlation over the masked samples; its interval resamples prompts and takes
+        Pearson's correlation of the full sample's ranks (the ranks are not recomputed per resample)."""
         value = spearman(x[mask], y[mask])
-        draws = []
-        for r in idx:
-            m = mask[r]
-            c = spearman(x[r][m], y[r][m])
-            draws.append(np.nan if c is None else c)
-        return {"value": value, "ci": interval(np.array(draws)) if value is not None and n_boot > 0 else None, "n_samples": int(mask.sum())}
+        if value is None or n_boot == 0:
+            return {"value": value, "ci": None, "n_samples": int(mask.sum())}
+        rx, ry = np.zeros_like(x, dtype=float), np.zeros_like(y, dtype=float)
+        rx[mask], ry[mask] = _ranks(x[mask]), _ranks(y[mask])
+        w = mask.astype(float)
+        sums = [(w * a).sum(axis=1) for a in (np.ones_like(rx), rx, ry, rx * rx, ry * ry, rx * ry)]
+        c, sx, sy, sxx, syy, sxy = (t[idx].sum(axis=1) for t in sums)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = sxy - sx * sy / c
+            draws = cov / np.sqrt((sxx - sx**2 / c) * (syy - sy**2 / c))
+        return {"value": value, "ci": interval(draws), "n_samples": int(mask.sum())}
 
     out = {
         "within_prompt": {
