@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.filters import parse_filter
-from harness.metrics import per_prompt_accuracy
 from leaderboards.compare import mcnemar, sign_flip_p
 
 ALPHA = 0.05
@@ -30,7 +28,7 @@ FPR_BAND = (0.03, 0.07)
 SIMS = 2000  # pairs of runs per case: the rate's standard error is about 0.005
 N_PERM = 2000
 PROMPTS = 60
-FIXTURE = Path(__file__).parent / "data" / "arith-smollm2-runs.jsonl"
+FIXTURE = Path(__file__).parent / "data" / "arith-smollm2-n8-grades.jsonl"
 
 
 def old_mcnemar_rate(Gb: np.ndarray, Gn: np.ndarray) -> float:
@@ -77,3 +75,43 @@ def test_false_positive_rate_on_simulated_runs():
             f"  n={n:2d}, {PROMPTS} prompts: same checkpoint {same[0]:.3f} / {same[1]:.3f}; "
             f"equal on average {differ[0]:.3f} / {differ[1]:.3f}; power at +0.10 {power[0]:.3f} / {power[1]:.3f}"
         )
+
+
+def filtered(G: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """J(f[w]|x) under quantile:0.5 (keep u at or above the prompt's median), for (..., prompts, n) arrays."""
+    cut = np.minimum(np.quantile(U, 0.5, axis=-1), U.max(axis=-1))
+    K = U >= cut[..., None]
+    return (G * K).sum(axis=-1) / K.sum(axis=-1)
+
+
+def test_false_positive_rate_of_the_filtered_accuracy_and_the_gap():
+    # the same checkpoint twice, 16 samples per prompt, u = a noisy reading of g (AUROC about 0.8)
+    rng = np.random.default_rng(7)
+    p = rng.beta(0.6, 0.8, size=(SIMS, PROMPTS))
+    runs = []
+    for _ in range(2):
+        G = draw(rng, p, 16).astype(float)
+        U = 0.4 * G + 0.6 * rng.random(G.shape)
+        runs.append((G.mean(axis=2), filtered(G, U)))
+    (Jb, Wb), (Jn, Wn) = runs
+    rates = {}
+    for name, D in (("J(f[w])", Wn - Wb), ("gap", (Wn - Jn) - (Wb - Jb))):
+        pv, _ = sign_flip_p(D, n_perm=N_PERM, seed=1)
+        rates[name] = float((pv < ALPHA).mean())
+        assert FPR_BAND[0] <= rates[name] <= FPR_BAND[1], (name, rates[name])
+    print(f"\nfalse-positive rate, n=16, same checkpoint: J(f[w]) {rates['J(f[w])']:.3f}, gap {rates['gap']:.3f}")
+
+
+def test_false_positive_rate_on_real_resamplings_of_a_stored_run():
+    # a stored run of SmolLM2-135M: each prompt's 8 samples split at random into two halves of 4
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    G = np.array([r["g"] for r in rows], dtype=bool)
+    n = G.shape[1]
+    rng = np.random.default_rng(11)
+    order = np.argsort(rng.random((SIMS, *G.shape)), axis=2)
+    split = np.take_along_axis(np.broadcast_to(G, (SIMS, *G.shape)), order, axis=2)
+    Gb, Gn = split[..., : n // 2], split[..., n // 2 :]
+    new, old = new_rate(Gb, Gn), old_mcnemar_rate(Gb, Gn)
+    variable = int(((G.sum(axis=1) > 0) & (G.sum(axis=1) < n)).sum())
+    print(f"\nreal re-samplings ({len(rows)} prompts, {variable} with both outcomes, halves of {n // 2}): sign-flip {new:.3f}, old McNemar {old:.3f}")
+    assert FPR_BAND[0] <= new <= FPR_BAND[1]
