@@ -224,3 +224,24 @@ def test_cot_verdicts_keep_each_verification_value():
     replies = {"0:0": " fine.\nVerdict: Correct", "0:1": " no verdict here"}
     (verdict,) = v.score(task, doc, ["5"], replies)
     assert verdict.u == 1.0 and verdict.unparsed == 1 and verdict.detail["values"] == [1, None]
+
+
+def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):
+    import json
+
+    from boards_support import write_run
+    from harness.cli import main
+
+    g = {"add1-0": [1, 0, 1, 0], "add1-1": [1, 0, 0, 0]}
+    u = {"add1-0": [0.9, 0.5, 0.5, 0.1], "add1-1": [0.2, 0.3, 0.4, 0.1]}
+    old = write_run(tmp_path / "old" / "arith", g, u, model={"id": "old-model"})
+    new = write_run(tmp_path / "new" / "arith", g, u, model={"id": "new-model"})
+    assert main(["analyze", str(new), "--n-boot", "50", "--rescore"]) == 0
+    assert main(["leaderboard", "build", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "board")]) == 0
+    rows = {(r["checkpoint"], r["verifier"]): r for r in json.loads((tmp_path / "board" / "leaderboard.json").read_text())["tables"][0]["rows"]}
+    assert rows[("new-model", "mc")]["within_prompt_auroc"]["value"] == pytest.approx((3.5 / 4 + 1 / 3) / 2, abs=1e-6)
+    # gap(mc): keeps 0 (and the tied 1, 2) of add1-0 -> 2/3 (+1/6); keeps 1, 2 of add1-1 -> 0 (-1/4); oracle: +.5 and 0
+    assert rows[("new-model", "mc")]["realised_share"]["value"] == pytest.approx((1 / 6 - 1 / 4) / 2 / 0.25, abs=1e-6)
+    assert rows[("old-model", "mc")]["within_prompt_auroc"] == {"value": None, "ci": None}
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "| old-model | base | mc |" in readme and readme.count("| n/a |") >= 2
