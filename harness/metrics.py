@@ -33,6 +33,22 @@ How metrics are defined (Song et al., "Mind the Gap", ICLR 2025; every prompt ha
   a tie between top answers scores the share of the tied answers that are correct.
 - ks for pass@k and maj@k: 1, 2, 4, ... up to n, plus n.
 - confidence intervals: 95% percentile bootstrap, resampling prompts with replacement.
+
+Verifier diagnostics (:func:`diagnostics`, results schema 2):
+- within-prompt AUROC: per prompt with both classes, the share of its (correct, incorrect) sample pairs
+  that u orders right (ties 1/2), averaged over those prompts (their count is reported); pairwise
+  accuracy: the same share pooled over all such pairs of all prompts.
+- realised share: gap(u) / gap(oracle), the oracle's keep mask being the same rule applied to u = g
+  (None when the oracle gains nothing; above 1 is possible with quantile:q, whose median cut keeps
+  every sample of a prompt with fewer than half correct under the binary oracle).
+- calibration: ECE = sum over 10 equal-width bins of u of (bin share of samples) x |mean u - mean g|
+  (u = 1 falls in the last bin); Brier = mean (u - g)^2.
+- length bias: per g stratum, Spearman's correlation of u with the response length (generated tokens);
+  majority echo: Spearman's correlation of u with the share of the prompt's samples giving the same
+  answer (0 for no answer), and the gap of the filter that applies the run's rule to that share.
+- position bias: share of pairwise matches whose winner differs between the two orders shown.
+- gap against n (:func:`gap_curve`) and m (:func:`gap_curve_m`): means over subsets of the stored samples
+  (verifications), every subset when there are at most CURVE_SUBSETS, else that many seeded ones.
 """
 
 from __future__ import annotations
