@@ -53,6 +53,18 @@ def number(x) -> str:
     return str(x) if isinstance(x, int) else f3(x)
 
 
+def public_name(text):
+    """A model named by an absolute path of the machine that ran it, shown by its last three parts
+    (``/home/me/improve/x/round-1/model`` -> ``…/x/round-1/model``): a page holds no machine path."""
+    if not isinstance(text, str):
+        return text
+    head, sep, rest = text.rpartition("↳ ")  # a board's self-improved row: "↳ <checkpoint>"
+    parts = [p for p in rest.split("/") if p]
+    if not rest.startswith("/") or len(parts) <= 3:
+        return text
+    return head + sep + "…/" + "/".join(parts[-3:])
+
+
 def flatten(block: dict, prefix: str = "") -> list[tuple[str, str]]:
     """Every number of a results block as (dotted name, text): a field added to results.json later
     shows up without a change here. Metrics ({value, ci}) are one entry."""
@@ -213,8 +225,8 @@ def _header(view: RunView) -> dict:
     r = view.results
     m = r.model
     facts = [
-        ("model", m.name or m.hub_id or m.id),
-        ("model id", m.id),
+        ("model", public_name(m.name or m.hub_id or m.id)),
+        ("model id", public_name(m.id)),
         ("backend", m.backend),
         ("parameters", m.parameters),
         ("revision", m.revision),
@@ -231,7 +243,7 @@ def _header(view: RunView) -> dict:
         ("created", r.created),
         ("gapbench", r.gapbench_version),
     ]
-    return {"label": view.label, "facts": [(k, v) for k, v in facts if v not in (None, "")]}
+    return {"label": public_name(view.label), "facts": [(k, v) for k, v in facts if v not in (None, "")]}
 
 
 def _groups(r) -> list[dict]:
@@ -284,7 +296,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
         for k, v in enumerate(views):
             blobs.append((f"d{k}-{idx}", _pack(_details(v, d))))
     data = {
-        "runs": [{"label": v.label, "methods": v.methods, "n": v.n} for v in views],
+        "runs": [{"label": public_name(v.label), "methods": v.methods, "n": v.n} for v in views],
         "groupKeys": group_keys,
         "rows": rows,
     }
@@ -307,7 +319,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
             }
         )
     if title is None:
-        title = " vs ".join(v.label for v in views) + f" on {first.results.task.name}"
+        title = " vs ".join(public_name(v.label) for v in views) + f" on {first.results.task.name}"
     return render("run.html", title=title, runs=runs, data=data, blobs=blobs, n_shared=len(doc_ids))
 
 
