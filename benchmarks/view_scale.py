@@ -87,31 +87,38 @@ def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 
 
 
 def time_in_chromium(page_path: Path, chromium: str = "/usr/bin/chromium") -> dict:
-    """Seconds to open the page (until its prompt table is drawn), then to narrow it with a filter and
-    a search, and to open one prompt's samples."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        start = time.perf_counter()
-        page.goto(page_path.resolve().as_uri())
-        page.wait_for_selector("body[data-ready='1']")
-        opened = time.perf_counter()
-        total = page.inner_text("#count")
-        page.select_option("#f-outcome", "kw")
-        page.fill("#f-text", "add1")
-        page.wait_for_function("t => document.getElementById('count').textContent !== t", arg=total)
-        filtered = time.perf_counter()
-        narrowed = page.inner_text("#count")
-        page.click("#prompts tbody tr.prompt >> nth=0")
-        page.wait_for_selector("table.samples tbody tr")
-        details = time.perf_counter()
-        shown = page.locator("table.samples tbody tr").count()
-        browser.close()
+        try:
+            return measure(browser, page_path)
+        finally:
+            browser.close()
+
+
+def measure(browser, page_path: Path) -> dict:
+    """Seconds to open the page (until its prompt table is drawn), then to narrow it with a filter and
+    a search, and to open one prompt's samples, in a new page of ``browser``."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    start = time.perf_counter()
+    page.goto(page_path.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    opened = time.perf_counter()
+    total = page.inner_text("#count")
+    page.select_option("#f-outcome", "kw")
+    page.fill("#f-text", "add1")
+    page.wait_for_function("t => document.getElementById('count').textContent !== t", arg=total)
+    filtered = time.perf_counter()
+    narrowed = page.inner_text("#count")
+    page.click("#prompts tbody tr.prompt >> nth=0")
+    page.wait_for_selector("table.samples tbody tr")
+    details = time.perf_counter()
+    shown = page.locator("table.samples tbody tr").count()
+    page.close()
     return {
         "open_s": opened - start,
         "open_and_filter_s": filtered - start,
