@@ -3,10 +3,11 @@ its page's size, and how long headless Chromium takes to open it and to filter i
 
     python benchmarks/view_scale.py RUN_DIR [--prompts 1319] [--n 128] [--out DIR]
 
-RUN_DIR is any arith run directory (``gapbench run`` writes one). The synthetic run keeps the arith task
-(with enough prompts per level for --prompts docs), copies prompt k's samples, grades and per-sample
-verdicts (MC, CoT, oracle: every verifier whose request keys start with the sample index) from prompt
-``k mod P`` and sample ``i mod n`` of RUN_DIR, and the results.json with its sizes and options changed.
+RUN_DIR is a run directory (``gapbench run`` writes one): an arith run, or a run of a task whose data
+--data-dir holds (GSM8K's test split has the paper's 1,319 prompts). The synthetic run has the task's
+first --prompts prompts; its samples, grades and per-sample verdicts (MC, CoT, oracle: every verifier
+whose request keys start with the sample index) are RUN_DIR's records, each used in turn (see
+:func:`scale_run`), and its results.json is RUN_DIR's with the sizes changed.
 Prints the figures; `tests/test_view.py` runs the same on a small fake-model run with the issue's 3 s limit.
 """
 
@@ -26,28 +27,31 @@ ROOT = Path(__file__).resolve().parents[1]
 PER_SAMPLE_KEY = re.compile(r"(\d+):(.*)")
 
 
-def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 128) -> Path:
-    """Write the synthetic run into ``dst``; returns it."""
+def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 128, data_dir: str | Path | None = None) -> Path:
+    """Write the synthetic run into ``dst``; returns it. Its prompts are the task's first ``n_prompts``
+    docs (arith: generated, with more prompts per level; other tasks: loaded from ``data_dir``, e.g.
+    GSM8K's 1,319 test prompts); sample i of prompt k copies the source run's record number
+    ``(k * n + i) mod (records)`` (response, grade and per-sample verdicts), so every record is used
+    and a prompt's samples differ as a real run's do."""
     from harness.jsonl import read_jsonl
     from tasks import TASKS
 
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     results = json.loads((src / "results.json").read_text())
-    if results["task"]["name"] != "arith":
-        raise SystemExit(f"{src}: an arith run is needed (got {results['task']['name']!r}).")
-    options = dict(results["task"]["options"])
-    levels = options["levels"].split("+")
-    options["per_level"] = math.ceil(n_prompts / len(levels))
+    name, options = results["task"]["name"], dict(results["task"]["options"] or {})
     split = results["task"].get("split") or "test"
-    docs = TASKS.get("arith")(**options).docs(split, None, n_prompts)
-    while len(docs) < n_prompts:  # a level with few distinct problems (add1) holds fewer: ask the others for more
-        options["per_level"] *= 2
-        more = TASKS.get("arith")(**options).docs(split, None, n_prompts)
-        if len(more) == len(docs):
-            raise SystemExit(f"the arith levels {options['levels']} hold only {len(docs)} distinct prompts.")
-        docs = more
-    n_src = int(results["sizes"]["n"])
+    if name == "arith":
+        options["per_level"] = math.ceil(n_prompts / len(options["levels"].split("+")))
+        docs = TASKS.get(name)(**options).docs(split, None, n_prompts)
+        while len(docs) < n_prompts:  # a level with few distinct problems (add1) holds fewer: ask the others for more
+            options["per_level"] *= 2
+            more = TASKS.get(name)(**options).docs(split, None, n_prompts)
+            if len(more) == len(docs):
+                raise SystemExit(f"the arith levels {options['levels']} hold only {len(docs)} distinct prompts.")
+            docs = more
+    else:
+        docs = TASKS.get(name)(**options).docs(split, Path(data_dir) if data_dir else None, n_prompts)
     samples, grades, verdicts = {}, {}, {}
     for r in read_jsonl(src / "samples.jsonl"):
         samples[(r["doc_id"], r["sample"])] = r
@@ -59,13 +63,12 @@ def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 
         if m:
             verdicts.setdefault((r["doc_id"], int(m[1])), []).append((r, m[2]))
             methods.add(r["method"])
-    src_docs = list(dict.fromkeys(d for d, _ in grades))
+    keys = list(grades)
     keep_methods = [m for m in results["verifiers"] if m in methods or m == "oracle"]
     s_lines, g_lines, v_lines = [], [], []
     for k, doc in enumerate(docs):
-        sd = src_docs[k % len(src_docs)]
         for i in range(n):
-            key = (sd, i % n_src)
+            key = keys[(k * n + i) % len(keys)]
             s = {**samples[key], "doc_id": doc.doc_id, "sample": i}
             s.pop("__line__", None)
             s_lines.append(json.dumps(s, sort_keys=True))
@@ -76,8 +79,8 @@ def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 
                 if r["method"] in keep_methods:
                     v = {k2: r[k2] for k2 in ("method", "kind", "reply") if k2 in r}
                     v_lines.append(json.dumps({**v, "doc_id": doc.doc_id, "key": f"{i}:{rest}"}, sort_keys=True))
-    for name, lines in (("samples.jsonl", s_lines), ("grades.jsonl", g_lines), ("verdicts.jsonl", v_lines)):
-        (dst / name).write_text("\n".join(lines) + "\n")
+    for fname, lines in (("samples.jsonl", s_lines), ("grades.jsonl", g_lines), ("verdicts.jsonl", v_lines)):
+        (dst / fname).write_text("\n".join(lines) + "\n")
     results["task"]["options"] = options
     results["sizes"].update(n_prompts=len(docs), n=n, n_samples=len(docs) * n)
     results["verifiers"] = {m: b for m, b in results["verifiers"].items() if m in keep_methods}
@@ -132,10 +135,11 @@ def measure(browser, page_path: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", help="an arith run directory")
+    ap.add_argument("run", help="a run directory (arith, or a task whose data --data-dir holds)")
     ap.add_argument("--prompts", type=int, default=1319)
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--out", help="where to write the synthetic run (default: a temporary folder)")
+    ap.add_argument("--data-dir", help="the task's data (a task other than arith: its prompts and questions)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from harness.view.collect import load_view
@@ -146,10 +150,10 @@ def main() -> int:
         for label, run in (("given run", Path(args.run)), (f"{args.prompts} x {args.n}", None)):
             if run is None:
                 t = time.perf_counter()
-                run = scale_run(args.run, tmp / "scaled", args.prompts, args.n)
+                run = scale_run(args.run, tmp / "scaled", args.prompts, args.n, args.data_dir)
                 print(f"synthetic run written in {time.perf_counter() - t:.1f} s")
             t = time.perf_counter()
-            page = write_run_page([load_view(run)], tmp / f"{label.replace(' ', '')}.html")
+            page = write_run_page([load_view(run, args.data_dir)], tmp / f"{label.replace(' ', '')}.html")
             built = time.perf_counter() - t
             got = time_in_chromium(page)
             print(

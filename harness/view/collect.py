@@ -172,12 +172,13 @@ def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
     parse = getattr(view.parsers.get(method), "parse", None)
     matches: dict[tuple[int, int, int], dict] = defaultdict(dict)
     for key, reply in got.items():
-        m = MATCH_KEY.fullmatch(str(key))
-        if m:
-            matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
-            continue
         head, _, rest = str(key).partition(":")
-        if not (head.isdigit() and int(head) < n):
+        if not head.isdigit():
+            m = MATCH_KEY.fullmatch(str(key))
+            if m:
+                matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
+            continue
+        if int(head) >= n:
             continue
         item: dict = {"key": rest}
         if isinstance(reply, str):
@@ -197,8 +198,9 @@ def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
         won = p_i >= 0.5
         out[i].append({"round": rnd, "vs": j, "p": p_i, "won": won})
         out[j].append({"round": rnd, "vs": i, "p": 1 - p_i, "won": not won})
-    for items in out:
-        items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
+    if matches:
+        for items in out:
+            items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
     return out
 
 
