@@ -300,12 +300,16 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
         "groupKeys": group_keys,
         "rows": rows,
     }
+    labels = [public_name(v.label) for v in views]
+    if len(set(labels)) < len(labels):  # the same model twice (two seeds, two settings): tell them apart
+        labels = [f"{x} ({v.results.run.config_hash if v.results.run else k + 1})" for k, (x, v) in enumerate(zip(labels, views))]
+    data["runs"] = [{**run, "label": x} for run, x in zip(data["runs"], labels)]
     runs = []
-    for v in views:
+    for v, label in zip(views, labels):
         r = v.results
         runs.append(
             {
-                "header": _header(v),
+                "header": {**_header(v), "label": label},
                 "results": r,
                 "flat_gen": flatten(to_json(r.generation)),
                 "flat": {m: flatten(to_json(b)) for m, b in r.verifiers.items()},
@@ -319,7 +323,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
             }
         )
     if title is None:
-        title = " vs ".join(public_name(v.label) for v in views) + f" on {first.results.task.name}"
+        title = " vs ".join(labels) + f" on {first.results.task.name}"
     return render("run.html", title=title, runs=runs, data=data, blobs=blobs, n_shared=len(doc_ids))
 
 
