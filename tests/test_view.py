@@ -309,3 +309,18 @@ def test_the_paper_scale_run_opens_and_filters_within_3_seconds(browser, run_dir
     assert got["rows_before"] == "1319 of 1319 prompts" and got["rows_after"] != got["rows_before"]
     assert got["samples_shown"] == 128 and got["errors"] == []
     assert got["open_and_filter_s"] < 3.0  # the limit
+
+
+def test_bad_runs_are_one_clear_sentence(run_dir, tmp_path, capsys):
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(run_dir / "results.json", lone / "results.json")
+    assert main(["view", str(lone)]) == 2
+    assert "no samples.jsonl and grades.jsonl beside it" in capsys.readouterr().err
+    assert main(["view", str(tmp_path / "nowhere")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    other = tmp_path / "other"
+    gapbench("run", "--model", "gapbench-fake", "--tasks", "sudoku", "--limit", 2, "--n", 2, "--out", other, "--n-boot", 10, "--verifiers", "oracle")
+    assert main(["view", str(run_dir), str(other / "sudoku"), "--out", str(tmp_path / "x.html")]) == 2
+    assert "must share their prompts" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
