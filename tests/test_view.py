@@ -324,3 +324,25 @@ def test_bad_runs_are_one_clear_sentence(run_dir, tmp_path, capsys):
     assert main(["view", str(run_dir), str(other / "sudoku"), "--out", str(tmp_path / "x.html")]) == 2
     assert "must share their prompts" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
+
+
+def test_the_runs_analysis_plots_are_embedded(run_dir, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns(".lock", "view.html"))
+    (run / "analysis").mkdir()
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(run / "analysis" / "gap-vs-n.png")
+    plt.close(fig)
+    (run / "analysis" / "notes.txt").write_text("not a plot")
+    gapbench("view", run, "--out", tmp_path / "x.html")
+    text = (tmp_path / "x.html").read_text()
+    import base64
+
+    png = base64.b64encode((run / "analysis" / "gap-vs-n.png").read_bytes()).decode()
+    assert f'alt="gap-vs-n" src="data:image/png;base64,{png}"' in text and "not a plot" not in text
