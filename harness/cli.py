@@ -51,6 +51,26 @@ def _list(kind: str) -> int:
     return 0
 
 
+def add_view_parser(sub) -> None:
+    p = sub.add_parser("view", help="write one self-contained HTML page of a run, or of runs on the same prompts side by side")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or their results.json); several: shown side by side")
+    p.add_argument("--out", metavar="FILE.html", help="the page to write (default: view.html in the first run's directory)")
+    p.add_argument("--data-dir", help="where the task's data lies, to show the questions (as given to gapbench run)")
+    p.set_defaults(func=cmd_view)
+
+
+def cmd_view(args) -> int:
+    from pathlib import Path
+
+    from harness.view.collect import load_view
+    from harness.view.page import write_run_page
+
+    views = [load_view(r, args.data_dir) for r in args.runs]
+    out = write_run_page(views, args.out or Path(views[0].dir) / "view.html")
+    print(out)
+    return 0
+
+
 def add_lm_eval_parser(sub) -> None:
     # main() hands everything after `lm-eval` to lm-eval untouched; this entry is for `gapbench --help`
     p = sub.add_parser(
@@ -76,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     add_run_parser(sub)
     add_list_parsers(sub)
+    add_view_parser(sub)
     add_lm_eval_parser(sub)
     for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder", "leaderboards.analyze"):
         try:

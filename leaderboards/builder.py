@@ -193,7 +193,7 @@ def board_content(entries: list[Entry], name: str) -> dict:
         }
         for e in entries
     ]
-    files = ["README.md", "leaderboard.json"]
+    files = ["README.md", "leaderboard.json", "index.html"]
     files += sorted(p for t in out_tables for p in t["plots"].values())
     files += [s["file"] for s in sources]
     return {
@@ -289,6 +289,85 @@ def _settings_line(s: dict) -> str:
     )
 
 
+HEADERS = [
+    "checkpoint",
+    "round",
+    "verifier",
+    "J(f)",
+    "J(f[w(u)])",
+    "gap",
+    "share of oracle gap",
+    "relative gap",
+    "AUROC",
+    "AUROC in prompt",
+    "best-of-n",
+    "ΔJ(f)",
+    "ΔJ(f[w(u)])",
+    "Δgap",
+]
+
+
+def table_cells(t: dict) -> list[list[str]]:
+    """The cells of a board table's rows, under :data:`HEADERS` (README.md and index.html)."""
+    rows = []
+    previous = None
+    for r in t["rows"]:
+        ident = (r["checkpoint"], r["round"], r["derived"])
+        if r["derived"]:
+            shown = f"↳ {r['checkpoint']}" if ident != previous else ""
+            rnd_text = str(r["round"]) if r["round"] is not None else "?"
+        else:
+            shown = r["checkpoint"] if ident != previous else ""
+            rnd_text = "base"
+        if r["delta"] is not None:
+            d = r["delta"]
+            deltas = [f3(d["J"], True), f3(d["J_filtered"], True), f3(d["gap"], True)]
+        elif r["derived"]:
+            why = "no base" if r["baseline"] is None else "n/a"
+            deltas = [why, why, why]
+        else:
+            deltas = ["", "", ""]
+        rows.append(
+            [
+                shown if shown else "",
+                rnd_text if ident != previous else "",
+                r["verifier"],
+                with_ci(r["J"]),
+                with_ci(r["J_filtered"]),
+                with_ci(r["gap"]),
+                with_ci(r["realised_share"]),
+                with_ci(r["relative_gap"]),
+                f3(r["auroc"]),
+                with_ci(r["within_prompt_auroc"]),
+                f3(r["best_of_n"]),
+                *deltas,
+            ]
+        )
+        previous = ident
+    return rows
+
+
+MODEL_HEADERS = ["checkpoint", "round", "base", "family", "parameters N", "pre-training tokens D", "FLOPs 6ND"]
+
+
+def model_cells(board: dict) -> list[list[str]]:
+    mrows = []
+    for m in board["models"]:
+        star = " *" if m["uncertain"] else ""
+        mrows.append(
+            [
+                m["checkpoint"],
+                "base" if not (m["base"] or m["round"]) else (str(m["round"]) if m["round"] is not None else "?"),
+                m["base"] or "",
+                m["family"] or "unknown",
+                human(m["params"]) + (f" ({m['params_source']})" if m["params_source"] else ""),
+                human(m["tokens"]) + (f" ({m['tokens_source']})" if m["tokens_source"] else ""),
+                sci(m["flops"]) + star,
+            ]
+        )
+    return mrows
+
+
 def render_readme(board: dict) -> str:
     name = board["name"]
     n_ckpt = len(board["models"])
@@ -327,58 +406,7 @@ def render_readme(board: dict) -> str:
                 "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
                 + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
             )
-        headers = [
-            "checkpoint",
-            "round",
-            "verifier",
-            "J(f)",
-            "J(f[w(u)])",
-            "gap",
-            "share of oracle gap",
-            "relative gap",
-            "AUROC",
-            "AUROC in prompt",
-            "best-of-n",
-            "ΔJ(f)",
-            "ΔJ(f[w(u)])",
-            "Δgap",
-        ]
-        rows = []
-        previous = None
-        for r in t["rows"]:
-            ident = (r["checkpoint"], r["round"], r["derived"])
-            if r["derived"]:
-                shown = f"↳ {r['checkpoint']}" if ident != previous else ""
-                rnd_text = str(r["round"]) if r["round"] is not None else "?"
-            else:
-                shown = r["checkpoint"] if ident != previous else ""
-                rnd_text = "base"
-            if r["delta"] is not None:
-                d = r["delta"]
-                deltas = [f3(d["J"], True), f3(d["J_filtered"], True), f3(d["gap"], True)]
-            elif r["derived"]:
-                why = "no base" if r["baseline"] is None else "n/a"
-                deltas = [why, why, why]
-            else:
-                deltas = ["", "", ""]
-            rows.append(
-                [
-                    shown if shown else "",
-                    rnd_text if ident != previous else "",
-                    r["verifier"],
-                    with_ci(r["J"]),
-                    with_ci(r["J_filtered"]),
-                    with_ci(r["gap"]),
-                    with_ci(r["realised_share"]),
-                    with_ci(r["relative_gap"]),
-                    f3(r["auroc"]),
-                    with_ci(r["within_prompt_auroc"]),
-                    f3(r["best_of_n"]),
-                    *deltas,
-                ]
-            )
-            previous = ident
-        parts.append(md_table(headers, rows))
+        parts.append(md_table(HEADERS, table_cells(t)))
         missing = sorted({r["base"] for r in t["rows"] if r["derived"] and r["baseline"] is None and r["base"]})
         if missing:
             parts.append("No base model on this board for: " + ", ".join(f"`{m}`" for m in missing) + " (Δ columns left empty).")
@@ -401,21 +429,7 @@ def render_readme(board: dict) -> str:
         else:
             parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
     parts.append("## Models")
-    mrows = []
-    for m in board["models"]:
-        star = " *" if m["uncertain"] else ""
-        mrows.append(
-            [
-                m["checkpoint"],
-                "base" if not (m["base"] or m["round"]) else (str(m["round"]) if m["round"] is not None else "?"),
-                m["base"] or "",
-                m["family"] or "unknown",
-                human(m["params"]) + (f" ({m['params_source']})" if m["params_source"] else ""),
-                human(m["tokens"]) + (f" ({m['tokens_source']})" if m["tokens_source"] else ""),
-                sci(m["flops"]) + star,
-            ]
-        )
-    parts.append(md_table(["checkpoint", "round", "base", "family", "parameters N", "pre-training tokens D", "FLOPs 6ND"], mrows))
+    parts.append(md_table(MODEL_HEADERS, model_cells(board)))
     parts.append(
         "Sources: `model-meta` = `gapbench run --model-meta`, `table` = `leaderboards/model_meta.json` (published "
         "model cards), `checkpoint` = counted from the loaded weights. * = a table value marked uncertain there."
@@ -430,6 +444,44 @@ def render_readme(board: dict) -> str:
         "```"
     )
     return "\n\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# index.html
+
+
+RUN_PAGES = "runs"  # runs/<result file stem>.html: a row's run page, written when its run directory is given
+
+
+def render_index(board: dict, pages: set[str]) -> str:
+    """index.html: README.md's tables and plots as a web page, each row linked to its run's viewer page
+    (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
+    from harness.view.page import public_name, render
+
+    tables = []
+    for t in board["tables"]:
+        rows = []
+        for r, cells in zip(t["rows"], table_cells(t)):
+            stem = Path(r["source"]).stem
+            link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r["source"]
+            rows.append({"cells": [public_name(cells[0]), *cells[1:]], "link": link, "page": stem in pages, "derived": r["derived"]})
+        settings = [{"checkpoints": [public_name(c) for c in s["checkpoints"]], "line": _settings_line(s)} for s in t["settings"]]
+        fits = [
+            [s["verifier"], s["family"], len(s["points"]), f3(s["fit"]["slope"], True), f3(s["fit"]["r2"])]
+            for s in t["scaling"]
+            if s["fit"] is not None
+        ]
+        tables.append({"t": t, "rows": rows, "settings": settings, "fits": fits})
+    return render(
+        "board.html",
+        title=f"gapbench leaderboard: {board['name']}",
+        board=board,
+        tables=tables,
+        headers=HEADERS,
+        model_headers=MODEL_HEADERS,
+        models=[[public_name(c) for c in row] for row in model_cells(board)],
+        results_dir=RESULTS_DIR,
+    )
 
 
 def dump_json(board: dict) -> str:
@@ -447,11 +499,23 @@ class Built:
     entries: list[Entry]
 
 
-def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, plots: bool = True) -> Built:
+def build(
+    paths: list[str | Path],
+    out: str | Path,
+    name: str | None = None,
+    *,
+    plots: bool = True,
+    pages_from: str | Path | None = None,
+    data_dir: str | Path | None = None,
+) -> Built:
     """Read every results file under ``paths`` and write the board into ``out``.
 
     Files a previous build of ``out`` wrote (listed in its leaderboard.json) and this build does not are
     removed, so the board always shows exactly its inputs; nothing else in ``out`` is touched.
+    A result read from a run directory (its samples beside it) also gets its viewer page,
+    ``runs/<stem>.html`` (questions from ``data_dir`` where the task needs it); a page already in the
+    board for a result stays, one for a result no longer on the board is removed. index.html links the
+    pages found in ``pages_from`` (default: ``out``; the check passes the committed board).
     """
     out = Path(out)
     entries = load_entries(paths)
@@ -468,6 +532,7 @@ def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, 
         _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw)
     _write_text(out / "leaderboard.json", dump_json(board))
     _write_text(out / "README.md", render_readme(board))
+    _write_text(out / "index.html", render_index(board, _run_pages(entries, out, Path(pages_from) if pages_from else out, data_dir)))
     if plots:
         from leaderboards import plots as plotting
 
@@ -477,6 +542,23 @@ def build(paths: list[str | Path], out: str | Path, name: str | None = None, *, 
         if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
             p.unlink()
     return Built(out, board, entries)
+
+
+def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> set[str]:
+    """Write the viewer page of each entry read from a run directory; the stems with a page in ``pages_from``."""
+    from harness.view.collect import has_store, load_view
+    from harness.view.page import write_run_page
+
+    stems = {e.slug for e in entries}
+    folder = out / RUN_PAGES
+    for e in entries:
+        if has_store(e.source):
+            write_run_page([load_view(e.source, data_dir)], inside(out, f"{RUN_PAGES}/{e.slug}.html", str(e.source)))
+    if folder.is_dir():
+        for p in folder.glob("*.html"):
+            if p.stem not in stems:
+                p.unlink()
+    return {s for s in stems if (pages_from / RUN_PAGES / f"{s}.html").is_file()}
 
 
 def inside(out: Path, rel: str, what: str) -> Path:

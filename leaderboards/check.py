@@ -1,8 +1,9 @@
 """``gapbench leaderboard check``: the committed board is what its recorded results build, and (with
 ``--against``) no tracked checkpoint has regressed.
 
-1. Rebuild the board from ``<board>/results/*.json`` into a temporary folder and compare README.md and
-   leaderboard.json as text; the PNGs only by presence (their bytes vary with the matplotlib version).
+1. Rebuild the board from ``<board>/results/*.json`` into a temporary folder and compare README.md,
+   leaderboard.json and index.html as text (index.html linking the run pages the board holds); the PNGs
+   only by presence (their bytes vary with the matplotlib version).
 2. For each new result given with ``--against`` whose checkpoint, round and task are on the board:
    fail when its J(f), or a verifier's J(f[w(u)]), is below the recorded value minus the half-width of
    the recorded 95% interval (a recorded value without an interval allows no drop at all).
@@ -23,7 +24,7 @@ from leaderboards.builder import RESULTS_DIR, build
 from leaderboards.entries import Entry, load_entries, verifier_order
 
 TOLERANCE = 1e-9  # float noise allowed below the threshold
-TEXT_FILES = ("README.md", "leaderboard.json")
+TEXT_FILES = ("README.md", "leaderboard.json", "index.html")
 
 
 @dataclass
@@ -67,7 +68,7 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
         return report
 
     with tempfile.TemporaryDirectory(prefix="gapbench-board-") as tmp:
-        rebuilt = build(recorded_files, Path(tmp) / name, name)
+        rebuilt = build(recorded_files, Path(tmp) / name, name, pages_from=board)
         for fname in TEXT_FILES:
             mine, theirs = board / fname, rebuilt.out / fname
             if not mine.is_file():

@@ -15,12 +15,13 @@ def add_parser(sub) -> None:
 
     b = lsub.add_parser(
         "build",
-        help="write README.md, leaderboard.json, plots and the recorded results of a board",
+        help="write README.md, index.html, leaderboard.json, plots and the recorded results of a board (and run pages for run directories)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     b.add_argument("results", nargs="+", metavar="RESULTS", help="results.json files or run directories (searched recursively)")
     b.add_argument("--out", required=True, help="the board folder, e.g. leaderboards/main")
     b.add_argument("--name", help="the board's name (default: the --out folder's name)")
+    b.add_argument("--data-dir", help="where the tasks' data lies, to show the questions on the run pages")
     b.set_defaults(func=cmd_build)
 
     c = lsub.add_parser(
@@ -55,7 +56,7 @@ def add_parser(sub) -> None:
 def cmd_build(args) -> int:
     from leaderboards.builder import build
 
-    built = build(args.results, args.out, args.name)
+    built = build(args.results, args.out, args.name, data_dir=args.data_dir)
     n_rows = sum(len(t["rows"]) for t in built.board["tables"])
     print(
         f"built board {built.board['name']!r} in {built.out}: {len(built.entries)} results, "

@@ -68,7 +68,7 @@ def graph() -> dict[str, set[str]]:
 
 def test_every_package_is_found():
     mods = modules()
-    for name in ("tasks.base", "verifiers.base", "harness.runner", "harness.models.backends", "harness.improve.loop", "leaderboards.builder", "leaderboards.ladder"):
+    for name in ("tasks.base", "verifiers.base", "harness.runner", "harness.models.backends", "harness.improve.loop", "harness.view.page", "leaderboards.builder", "leaderboards.ladder"):
         assert name in mods
 
 

@@ -1,0 +1,210 @@
+"""One run directory read for the viewer: results.json (typed), the prompts (from the task plugin,
+when its data can be loaded here), every sample with its grade, and each verifier's u, keep decision
+and own replies rebuilt from ``samples.jsonl``, ``grades.jsonl`` and ``verdicts.jsonl`` with the
+verifier plugins (no model call)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import GapbenchError
+from harness.filters import parse_filter
+from harness.jsonl import read_jsonl, require
+from harness.results import Results
+from harness.results import load as load_results
+from harness.store import RunStore
+from verifiers.suite import build_verifiers, keep_mask, score_all, u_of
+
+MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a tournament match's request key
+
+
+@dataclass
+class RunView:
+    dir: Path
+    results: Results
+    doc_ids: list[str]  # in the run's order
+    questions: dict[str, str] = field(default_factory=dict)  # doc_id -> question (when the task's data loads)
+    targets: dict[str, object] = field(default_factory=dict)  # doc_id -> reference answer
+    meta: dict[str, dict] = field(default_factory=dict)  # doc_id -> the doc's groups (level, subject, ...)
+    docs_note: str | None = None  # why the questions are not shown
+    samples: dict[str, list[dict]] = field(default_factory=dict)  # doc_id -> samples.jsonl records by sample
+    grades: dict[str, list[dict]] = field(default_factory=dict)  # doc_id -> grades.jsonl records by sample
+    methods: list[str] = field(default_factory=list)  # the verifiers whose u could be rebuilt
+    u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
+    kept: dict[str, dict[str, list[bool]]] = field(default_factory=dict)  # method -> doc_id -> filter keeps
+    detail: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # method -> doc_id -> Verdict.detail per sample
+    replies: dict[str, dict[str, dict]] = field(default_factory=dict)  # method -> doc_id -> request key -> reply
+    parsers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
+    unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
+
+    @property
+    def n(self) -> int:
+        return int(self.results.sizes.n)
+
+    @property
+    def label(self) -> str:
+        m = self.results.model
+        name = str(m.name or m.hub_id or m.id)
+        return name + (f" (round {m.round})" if m.round not in (None, 0) else "")
+
+    def g(self, doc_id: str) -> list[int]:
+        return [int(r["g"]) for r in self.grades[doc_id]]
+
+
+def results_file(path: str | Path) -> Path:
+    """The results.json a RUN argument names: the file, ``<dir>/results.json``, or the one run under ``<dir>``."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise GapbenchError(f"{p}: no such run directory or results.json.")
+    if (p / "results.json").is_file():
+        return p / "results.json"
+    hits = sorted(p.rglob("results.json"))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise GapbenchError(f"{p}: no results.json under this folder. Give a run directory (`gapbench run --out DIR` writes DIR/<task>).")
+    raise GapbenchError(f"{p} holds several runs ({', '.join(str(h.parent) for h in hits[:6])}); name one of them.")
+
+
+def has_store(results_path: Path) -> bool:
+    d = results_path.parent
+    return (d / "samples.jsonl").is_file() and (d / "grades.jsonl").is_file()
+
+
+def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
+    rpath = results_file(path)
+    results, _ = load_results(rpath)
+    rdir = rpath.parent
+    if not has_store(rpath):
+        raise GapbenchError(
+            f"{rpath}: no samples.jsonl and grades.jsonl beside it; the viewer needs the run directory that "
+            "`gapbench run` wrote, not only its results.json."
+        )
+    n = int(results.sizes.n)
+    store = RunStore(rdir)
+    grades: dict[str, dict[int, dict]] = {}
+    for r in read_jsonl(store.grades_path):
+        doc = str(require(r, "doc_id", store.grades_path))
+        grades.setdefault(doc, {})[int(require(r, "sample", store.grades_path))] = r
+    if not grades:
+        raise GapbenchError(f"{store.grades_path}: no graded samples. Run `gapbench run` again on {rdir} to score it.")
+    stored = store.samples()
+    view = RunView(rdir, results, list(grades))
+    for d in view.doc_ids:
+        if sorted(grades[d]) != list(range(n)) or any(i not in stored.get(d, {}) for i in range(n)):
+            raise GapbenchError(
+                f"{rdir}: doc {d} lacks some of its {n} samples or grades (results.json sizes.n = {n}). "
+                f"Run `gapbench run` again on {rdir} to finish and rescore it."
+            )
+        view.grades[d] = [grades[d][i] for i in range(n)]
+        view.samples[d] = [stored[d][i] for i in range(n)]
+    task = _load_docs(view, data_dir)
+    _rescore(view, store, task)
+    return view
+
+
+def _load_docs(view: RunView, data_dir) -> object | None:
+    """The task plugin, and the run's questions, references and groups where its data loads here."""
+    from tasks import TASKS
+
+    r = view.results
+    try:
+        task = TASKS.get(r.task.name)(**(r.task.options or {}))
+    except Exception as exc:  # an unknown or changed task plugin: the samples are still shown
+        view.docs_note = f"task {r.task.name!r} could not be set up here ({exc})"
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a viewer never waits on the network
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    try:
+        docs = task.docs(r.task.split, Path(data_dir) if data_dir else None, None)
+    except Exception as exc:
+        view.docs_note = f"the questions of {r.task.name!r} could not be loaded here ({type(exc).__name__}: {exc}); give --data-dir"
+        return task
+    by_id = {d.doc_id: d for d in docs}
+    for doc_id in view.doc_ids:
+        doc = by_id.get(doc_id)
+        if doc is not None:
+            view.questions[doc_id] = doc.question
+            view.targets[doc_id] = doc.target
+            view.meta[doc_id] = {k: str(doc.meta.get(k)) for k in task.group_keys}
+    missing = len(view.doc_ids) - len(view.questions)
+    if missing:
+        view.docs_note = f"{missing} of the run's prompts are not in the task's data as loaded here"
+    return task
+
+
+def _rescore(view: RunView, store: RunStore, task) -> None:
+    from tasks import Doc
+
+    r = view.results
+    view.replies = store.replies()
+    try:
+        verifiers = build_verifiers(list(r.verifiers), int(r.sizes.m or 1))
+    except GapbenchError as exc:
+        raise GapbenchError(f"{view.dir}: cannot rebuild the run's verifiers: {exc}") from None
+    docs = [Doc(d, view.questions.get(d, ""), view.targets.get(d), view.meta.get(d, {})) for d in view.doc_ids]
+    samples = {d: [s["response"] for s in view.samples[d]] for d in view.doc_ids}
+    verdicts = score_all(task, docs, samples, view.replies, verifiers, view.g, unscored=view.unscored)
+    view.u = u_of(verdicts)
+    rule = parse_filter(r.filter)
+    for v in verifiers:
+        if v.method not in verdicts:
+            continue
+        view.methods.append(v.method)
+        view.parsers[v.method] = v
+        view.kept[v.method] = {d: keep_mask(v, view.u, rule, d) for d in view.doc_ids}
+        view.detail[v.method] = {d: [dict(x.detail) for x in verdicts[v.method][d]] for d in view.doc_ids}
+
+
+def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
+    """A verifier's own replies per sample: CoT texts with the verdict read from them, log-probabilities
+    by option (MC), and tournament matches (round, opponent, P(this sample is the correct one), won)."""
+    n = view.n
+    out: list[list[dict]] = [[] for _ in range(n)]
+    got = view.replies.get(method, {}).get(doc_id, {})
+    parse = getattr(view.parsers.get(method), "parse", None)
+    matches: dict[tuple[int, int, int], dict] = defaultdict(dict)
+    for key, reply in got.items():
+        head, _, rest = str(key).partition(":")
+        if not head.isdigit():
+            m = MATCH_KEY.fullmatch(str(key))
+            if m:
+                matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
+            continue
+        if int(head) >= n:
+            continue
+        item: dict = {"key": rest}
+        if isinstance(reply, str):
+            item["text"] = reply
+            if callable(parse):
+                try:
+                    item["read"] = parse(reply)
+                except Exception:  # a plugin's parser failing on a reply: show the reply unread
+                    item["read"] = None
+        else:
+            item["logprob"] = reply
+        out[int(head)].append(item)
+    for (rnd, i, j), r in sorted(matches.items()):
+        if len(r) < 4 or i >= n or j >= n:
+            continue
+        p_i = (_p_first(r[("ab", "A")], r[("ab", "B")]) + _p_first(r[("ba", "B")], r[("ba", "A")])) / 2
+        won = p_i >= 0.5
+        out[i].append({"round": rnd, "vs": j, "p": p_i, "won": won})
+        out[j].append({"round": rnd, "vs": i, "p": 1 - p_i, "won": not won})
+    if matches:
+        for items in out:
+            items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
+    return out
+
+
+def _p_first(lp_first: float, lp_second: float) -> float:
+    top = max(lp_first, lp_second)
+    a, b = math.exp(lp_first - top), math.exp(lp_second - top)
+    return a / (a + b)
