@@ -57,3 +57,33 @@ def test_settings_it_does_not_cover_go_to_lm_eval(lm, monkeypatch):
     monkeypatch.setenv("GAPBENCH_PREFIX_CACHE", "0")
     monkeypatch.setattr(lm, "batch_size_per_gpu", 3)
     assert prefix_generate.generate(lm, [(prompt, plain)]) is None
+
+
+def test_a_prompts_samples_share_its_prefill_and_keep_their_seeded_tokens(lm, monkeypatch):
+    """Each distinct context runs once, its cache copied into its samples' rows; every sample keeps the
+    tokens its own seed gives when each request prefills its own copy (the path before sharing)."""
+    prompts = _prompts(3)
+    sample = {"until": ["\n\n"], "max_gen_toks": 24, "do_sample": True, "temperature": 1.0, "top_p": 0.95}
+    requests = [(p, {**sample, "seed": 1000 * k + j}) for k, p in enumerate(prompts) for j in range(4)]
+    prefill_rows = []
+    forward = lm.model.forward
+
+    def counting(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids.shape[1] > 1:  # a prefill, not a decoding step
+            prefill_rows.append(ids.shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(lm.model, "forward", counting)
+    shared = prefix_generate.generate(lm, requests)
+    rows_shared, prefill_rows[:] = list(prefill_rows), []
+    separate = prefix_generate.generate(lm, requests, share=False)
+    # the few-shot head once, then each prompt once (three rows per batch, four samples per prompt:
+    # a prompt's samples span two admissions, the second takes the kept cache), against one per request
+    assert rows_shared[0] == 1 and sum(rows_shared[1:]) == len(prompts)
+    assert prefill_rows[0] == 1 and sum(prefill_rows[1:]) == len(requests)
+    assert shared == separate
+    assert len(set(shared)) > 6  # the seeds differ, so do the samples
+    # a sample's tokens come from its seed alone: asked again in another order, among other requests
+    reordered = prefix_generate.generate(lm, requests[::-1] + [(prompts[0], {**sample, "seed": 99})])
+    assert reordered[: len(requests)][::-1] == shared

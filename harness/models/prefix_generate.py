@@ -9,6 +9,10 @@ work is repeated prefill and padding rows. Here:
 
 - the token prefix shared by all of a call's contexts runs once; its key/value cache
   is copied into every row;
+- then each distinct context's own tokens run once (a prompt's n samples, the m
+  verifications of one sample share one context), and that cache is copied into the rows
+  of its requests; it is kept only until its last request has a row, so memory stays
+  bounded by the batch, not by the number of prompts;
 - up to ``batch_size`` rows decode together; a row that stops (a stop sequence, the
   end-of-sequence token, or ``max_gen_toks``) leaves the batch at once and waiting
   requests take its place (continuous batching); the gaps this leaves in the cache
@@ -28,6 +32,7 @@ the speed-up. ``GAPBENCH_PREFIX_CACHE=0`` turns this path off with the loglikeli
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 
@@ -57,11 +62,13 @@ _ALLOWED_KWARGS = {"do_sample", "temperature", "top_p", "top_k"}
 COMPACT_AT = 16  # cut masked cache columns once every row has this many
 
 
-def generate(lm, requests: list[tuple[str, dict]], progress=None) -> list[str] | None:
+def generate(lm, requests: list[tuple[str, dict]], progress=None, share: bool = True) -> list[str] | None:
     """One continuation per (context, gen_kwargs), or None when this path does not apply
     (another backend, a model whose generation config or cache this loop does not cover,
     or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k).
-    ``progress(k)``, when given, is called as requests finish (k of them at a time)."""
+    ``progress(k)``, when given, is called as requests finish (k of them at a time).
+    ``share=False`` prefills every request's own tokens separately even where contexts are equal
+    (the path before contexts were shared, kept for ``benchmarks/ceiling.py`` and the tests)."""
     if not requests or not prefix_cache.supported(lm) or not _model_ok(lm):
         return None
     if not str(lm.batch_size).isdigit():  # batch_size=auto: lm-eval sizes its batches to the GPU's memory
@@ -78,7 +85,7 @@ def generate(lm, requests: list[tuple[str, dict]], progress=None) -> list[str] |
     out: list[str | None] = [None] * len(requests)
     for idx, settings in plans:
         seeds = [requests[i][1].get(SEED) for i in idx]
-        texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress, seeds)
+        texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress, seeds, share)
         if texts is None:
             return None
         for i, t in zip(idx, texts):
@@ -211,6 +218,17 @@ class _Batch:
         self.logits = torch.cat([self.logits, other.logits], dim=0)
         self.rows += other.rows
 
+    def take(self, rows: list[int]) -> "_Batch":
+        """A new batch of these row positions (a position may repeat: its cache is copied); this one is unchanged."""
+        import torch
+        from transformers.cache_utils import DynamicCache
+
+        index = torch.tensor(rows, dtype=torch.long, device=self.mask.device)
+        b = _Batch(self.P)
+        b.cache = DynamicCache([(layer.keys[index], layer.values[index]) for layer in self._layers()])
+        b.mask, b.pos, b.logits, b.rows = self.mask[index], self.pos[index], self.logits[index], [self.rows[r] for r in rows]
+        return b
+
     def keep(self, keep: list[int]) -> None:
         """Keep only these row positions."""
         import torch
@@ -243,10 +261,11 @@ class _Batch:
         self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
 
 
-def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None) -> list[str] | None:
+def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None, share=True) -> list[str] | None:
     """Generate for contexts of one settings group. A context with a seed (``seeds[i]``) samples from
     its own ``torch.Generator``, so its tokens do not depend on the batch, the chunking or on how
-    many requests ran before it; one without samples from torch's global generator."""
+    many requests ran before it; one without samples from torch's global generator. Requests with
+    the same context share its prefill (``share=False``: each request prefills its own copy)."""
     import torch
     from lm_eval.models.utils import postprocess_generated_text
 
@@ -264,6 +283,10 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
 
     generated: dict[int, list[int]] = {}
     generators: dict[int, torch.Generator] = {}
+    # the first request of each distinct context, and how many of its requests wait for a row
+    first_of: dict[tuple, int] = {}
+    first = [first_of.setdefault(tuple(e), i) if share else i for i, e in enumerate(encoded)]
+    waiting = collections.Counter(first)
     results: list[str | None] = [None] * len(contexts)
     with torch.no_grad(), autocast:
         head = None
@@ -272,37 +295,53 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
             if not _plain_cache(head):
                 return None
 
-        def admit(indices: list[int]) -> _Batch:
-            """Prefill the new rows' own tokens (left-padded) on top of the shared prefix."""
-            rests = [encoded[i][P:] for i in indices]
+        def prefill(firsts: list[int]) -> _Batch:
+            """Run these requests' own tokens (left-padded) on top of the shared prefix: one row each."""
+            rests = [encoded[i][P:] for i in firsts]
             S = max(len(r) for r in rests)
-            ids = torch.full((len(indices), S), pad_id, dtype=torch.long, device=device)
-            mask = torch.zeros((len(indices), P + S), dtype=torch.long, device=device)
+            ids = torch.full((len(firsts), S), pad_id, dtype=torch.long, device=device)
+            mask = torch.zeros((len(firsts), P + S), dtype=torch.long, device=device)
             mask[:, :P] = 1
-            positions = torch.zeros((len(indices), S), dtype=torch.long, device=device)
+            positions = torch.zeros((len(firsts), S), dtype=torch.long, device=device)
             for row, r in enumerate(rests):
                 ids[row, S - len(r) :] = torch.tensor(r, device=device)
                 mask[row, P + S - len(r) :] = 1
                 positions[row, S - len(r) :] = torch.arange(P, P + len(r), device=device)
             if head is not None:
                 past = copy.deepcopy(head)
-                past.batch_repeat_interleave(len(indices))
+                past.batch_repeat_interleave(len(firsts))
             else:
                 past = None
             out = model(ids, attention_mask=mask, past_key_values=past, position_ids=positions, use_cache=True)
             if not _plain_cache(out.past_key_values):
                 raise _Unsupported
             b = _Batch(P)
-            b.cache, b.mask, b.logits, b.rows = out.past_key_values, mask, out.logits[:, -1, :].float(), list(indices)
-            b.pos = torch.tensor([len(encoded[i]) for i in indices], dtype=torch.long, device=device)
+            b.cache, b.mask, b.logits, b.rows = out.past_key_values, mask, out.logits[:, -1, :].float(), list(firsts)
+            b.pos = torch.tensor([len(encoded[i]) for i in firsts], dtype=torch.long, device=device)
+            return b
+
+        # the contexts prefilled whose requests are not all admitted yet: one row per context
+        # (rows = the context's first request index); a context leaves once its last request is admitted
+        ready = _Batch(P)
+
+        def admit(indices: list[int]) -> _Batch:
+            """Rows for these requests: each distinct context is prefilled once (or taken from ``ready``)
+            and its cache copied into the rows of its requests."""
+            fresh = list(dict.fromkeys(first[i] for i in indices if first[i] not in ready.rows))
+            if fresh:
+                ready.merge(prefill(fresh))
+            b = ready.take([ready.rows.index(first[i]) for i in indices])
+            b.rows = list(indices)
             for i in indices:
+                waiting[first[i]] -= 1
                 generated[i] = []
                 if do_sample and seeds and seeds[i] is not None:
                     generators[i] = torch.Generator(device=device).manual_seed(int(seeds[i]))
+            ready.keep([row for row, c in enumerate(ready.rows) if waiting[c] > 0])
             return b
 
-        # longest contexts first, as lm-eval orders them
-        queue = sorted(range(len(contexts)), key=lambda i: -len(encoded[i]))
+        # longest contexts first, as lm-eval orders them; a context's requests stay together
+        queue = sorted(range(len(contexts)), key=lambda i: (-len(encoded[i]), first[i]))
         batch = _Batch(P)
         try:
             while queue or batch.rows:
