@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import __version__, scoring
+from harness import __version__, chat, scoring
 from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
@@ -58,6 +58,10 @@ class LazyModel:
         self.calls += len(requests)
         return backends.loglikelihood(self.lm, requests)
 
+    def apply_chat_template(self, messages: list[dict]) -> str:
+        """The model's own chat template applied to ``messages``, with the generation prompt (loads the model)."""
+        return self.lm.apply_chat_template(messages, add_generation_prompt=True)
+
 
 def slug(text: str) -> str:
     """A folder name made from a model or task name: letters, digits and ``._-``, never ``.``, ``..``
@@ -80,6 +84,21 @@ class Runner:
         self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
         self.model = LazyModel(self.spec, opts.batch_size, log)
         self.vmodel = LazyModel(self.vspec, opts.batch_size, log) if self.vspec else self.model
+        self.chat = chat.settings(opts.apply_chat_template, opts.fewshot_as_multiturn)
+        self.prompt = self._plain
+        if self.chat:  # each model reads prompts in its own template: f the generation, g the verification prompts
+            self.prompt = chat.ChatFormat(self.model.apply_chat_template, opts.fewshot_as_multiturn, self.spec.label)
+            vchat = chat.ChatFormat(self.vmodel.apply_chat_template, opts.fewshot_as_multiturn, self.vspec.label if self.vspec else self.spec.label)
+            for v in self.verifiers:
+                v.chat = vchat
+
+    @staticmethod
+    def _plain(turns: list[str]) -> str:
+        return "".join(turns)
+
+    def stop(self, until: list[str]) -> list[str]:
+        """Stop strings of a generation: a chat answer keeps only those that are not whitespace."""
+        return chat.chat_stop(until) if self.chat else list(until)
 
     # --- configuration ---------------------------------------------------------
     def config(self, task: Task) -> RunConfig:
@@ -99,6 +118,7 @@ class Runner:
             seed=o.seed,
             verifiers=[v.method for v in self.verifiers],
             filter=self.rule.spec,
+            chat=self.chat,
         )
 
     def store_dir(self, task: Task, config: RunConfig) -> Path:
@@ -140,11 +160,11 @@ class Runner:
         if not todo:
             return
         _seed(config.seed)  # for models that draw from torch's global generator
-        gen_kwargs = Sampling(**config.sampling).gen_kwargs(list(task.stop))
+        gen_kwargs = Sampling(**config.sampling).gen_kwargs(self.stop(list(task.stop)))
         start = time.perf_counter()
         with tqdm(total=len(todo), desc=f"{task.name}: generate", unit="sample", dynamic_ncols=True) as bar:
             for chunk in _chunks(todo, self._chunk_size()):
-                contexts = [task.generation_prompt(doc) for doc, _ in chunk]
+                contexts = [self.prompt(task.generation_turns(doc)) for doc, _ in chunk]
                 replies = self.model.generate([(c, seeded(gen_kwargs, config.seed, doc.doc_id, i)) for c, (doc, i) in zip(contexts, chunk)])
                 lm = self.model.lm
                 store.add_samples(
@@ -191,7 +211,7 @@ class Runner:
         lls = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "loglikelihood"]
         replies: dict[int, object] = {}
         if gens:
-            kwargs = [{**vsampling.gen_kwargs(r.gen.get("until", [])), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
+            kwargs = [{**vsampling.gen_kwargs(self.stop(r.gen.get("until", []))), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
             out = self.vmodel.generate([(r.context, seeded(kw, seed, d.doc_id, method, r.key)) for (_, d, r), kw in zip(gens, kwargs)])
             replies.update({i: y for (i, _, _), y in zip(gens, out)})
         if lls:
@@ -246,6 +266,7 @@ class Runner:
                 "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
                 "sampling": config.sampling,
                 "verification_sampling": config.verification_sampling,
+                **({"chat": config.chat} if config.chat else {}),
                 "filter": self.rule.spec,
                 **metrics,
                 "tokens": tokens,
