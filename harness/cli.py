@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_list_parsers(sub)
     add_lm_eval_parser(sub)
-    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder"):
+    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder", "leaderboards.cross"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

@@ -67,6 +67,7 @@ class Verification:
     recall: float | None
     auroc: float | None
     positive_rate: float | None
+    auroc_ci: list[float] | None = None  # 95% bootstrap interval over prompts
 
 
 @dataclass

