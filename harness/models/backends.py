@@ -153,10 +153,27 @@ def load(spec: ModelSpec, batch_size: int | str):
         ) from None
 
 
+def portable(value):
+    """A value as results.json records it, without a path of this machine: an embedded model's
+    folder becomes the model's name, an absolute path under the working directory becomes relative
+    to it; anything else is kept (``leaderboard check`` refuses a board holding a machine path)."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    path = Path(value)
+    for named in embedded.MODELS.values():
+        if path == embedded.model_dir(named):
+            return named.name
+    try:
+        return path.relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return value
+
+
 def metadata(lm, spec: ModelSpec) -> dict:
-    """Facts about the model for results.json; ``lm`` None (not loaded: its work was stored) gives
-    those known without loading it."""
-    meta = {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
+    """Facts about the model for results.json (paths of this machine made portable, :func:`portable`);
+    ``lm`` None (not loaded: its work was stored) gives those known without loading it."""
+    args = {k: portable(v) for k, v in spec.identity()["args"].items()}
+    meta = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
     named = embedded.MODELS.get(spec.label)
     if lm is None:
         if named is not None:
