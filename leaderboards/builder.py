@@ -98,7 +98,7 @@ def _baseline(e: Entry, table_entries: list[Entry]) -> Entry | None:
 
 def _settings(e: Entry) -> dict:
     r = e.results
-    return {
+    out = {
         "task_version": r.task.version,
         "task_options": r.task.options,
         "n_prompts": r.sizes.n_prompts,
@@ -107,6 +107,9 @@ def _settings(e: Entry) -> dict:
         "filter": r.filter,
         "sampling": to_json(r.sampling),
     }
+    if r.chat is not None:  # only when set: boards of plain runs are unchanged
+        out["chat"] = to_json(r.chat)
+    return out
 
 
 def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]]:
@@ -304,8 +307,14 @@ def _settings_line(s: dict) -> str:
     return (
         f"{s['n_prompts']} prompts x {s['n']} samples (m={s['m']}), filter {s['filter']}, "
         f"temperature {samp.get('temperature')}, top-p {samp.get('top_p')}, max {samp.get('max_gen_toks')} tokens; "
-        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "")
+        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "") + _chat_text(s.get("chat"))
     )
+
+
+def _chat_text(chat: dict | None) -> str:
+    if not chat or not chat.get("apply_chat_template"):
+        return ""
+    return "; prompts through the model's chat template" + (" (few-shot as multi-turn)" if chat.get("fewshot_as_multiturn") else "")
 
 
 def render_readme(board: dict) -> str:
