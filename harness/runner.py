@@ -300,7 +300,7 @@ class Runner:
                 "schema_version": SCHEMA_VERSION,
                 "gapbench_version": __version__,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "run": {"dir": str(store.dir), "config_hash": config.hash()},
+                "run": {"dir": backends.portable(str(store.dir.absolute())), "config_hash": config.hash()},
                 "model": self._model_meta(self.model, self.spec),
                 "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
                 "task": {**config.task, "split": config.split},
