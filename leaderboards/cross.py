@@ -81,7 +81,9 @@ def _label(name: str, args: str | None) -> str:
     """The model's name in the matrix: what the run records as its id (``pretrained=`` names it)."""
     from harness.models.backends import parse_model_args
 
-    return parse_model_args(args).get("pretrained") or name if args else name
+    if not args:
+        return name
+    return parse_model_args(args).get("pretrained") or name
 
 
 # --- the matrix ----------------------------------------------------------------------------------
