@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list_parsers(sub)
     add_view_parser(sub)
     add_lm_eval_parser(sub)
-    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder", "leaderboards.analyze"):
+    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder", "leaderboards.analyze", "leaderboards.cross"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

@@ -50,17 +50,32 @@ class RunConfig:
     # scoring settings: recorded, not part of the identity
     verifiers: list = field(default_factory=list)
     filter: str = DEFAULT_FILTER
+    # prompts through the chat template (harness/chat.py): part of the identity only when set, so
+    # the runs made before it existed keep their hash
+    chat: dict | None = None
 
     IDENTITY = ("model", "verifier_model", "task", "split", "limit", "n", "m", "sampling", "verification_sampling", "seed")
+    OPTIONAL_IDENTITY = ("chat",)  # in the identity (and run.json) only when set
 
     def identity(self) -> dict:
-        return {k: getattr(self, k) for k in self.IDENTITY}
+        return identity_of(asdict(self))
 
     def hash(self) -> str:
         return config_hash(self.identity())
 
     def to_json(self) -> dict:
-        return {**asdict(self), "hash": self.hash()}
+        out = asdict(self)
+        for key in self.OPTIONAL_IDENTITY:
+            if out.get(key) is None:
+                del out[key]
+        return {**out, "hash": self.hash()}
+
+
+def identity_of(run: dict) -> dict:
+    """The identity fields of a configuration as run.json holds it (an optional one only when set)."""
+    out = {k: run.get(k) for k in RunConfig.IDENTITY}
+    out.update({k: run[k] for k in RunConfig.OPTIONAL_IDENTITY if run.get(k) is not None})
+    return out
 
 
 def config_hash(obj) -> str:

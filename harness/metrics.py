@@ -18,7 +18,8 @@ How metrics are defined (Song et al., "Mind the Gap", ICLR 2025; every prompt ha
   verifier calls a sample correct when u >= 0.5; accuracy, precision, recall
   (None when their denominator is 0), ``positive_rate`` = share called correct,
   and AUROC of u as a score for g (Mann-Whitney, ties count 1/2; None when only one
-  class of g is present).
+  class of g is present), with a 95% bootstrap interval (``auroc_ci``; resamples of one class
+  of g only are left out).
 - filter quality, pooled over all samples, from the filter's own decisions (before the
   none-kept fallback): ``kept_share``, precision = share of kept samples that are
   correct, recall = share of correct samples that are kept (None when undefined).
@@ -383,6 +384,18 @@ def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> d
     }
 
 
+def auroc_interval(G: np.ndarray, U: np.ndarray, *, n_boot: int, seed: int) -> list[float] | None:
+    """95% percentile interval of the pooled AUROC of u for g, resampling prompts (rows of ``G`` and
+    ``U``) with replacement ``n_boot`` times; a resample with one class of g only has no AUROC and is
+    left out. None when ``n_boot`` is 0 or no resample has both classes."""
+    if n_boot <= 0:
+        return None
+    rng = np.random.default_rng([seed, 2])
+    idx = rng.integers(0, G.shape[0], size=(n_boot, G.shape[0]))
+    values = [auroc(U[rows], G[rows]) for rows in idx]
+    return interval(np.array([np.nan if v is None else v for v in values], dtype=float))
+
+
 # ---------------------------------------------------------------------------------------------
 # the public entry points
 
@@ -417,7 +430,7 @@ def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int 
             "ci": ci["relative_gap"],
             "n_excluded": int((~included).sum()),
         },
-        "verification": verification_quality(G, U),
+        "verification": {**verification_quality(G, U), "auroc_ci": auroc_interval(G, U, n_boot=n_boot, seed=seed)},
         "filter": filter_quality(G, K),
         "best_of_n": best_of_n(G, U),
         "pass@k": {str(k): pass_at_k(G, k) for k in ks},

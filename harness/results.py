@@ -67,6 +67,7 @@ class Verification:
     recall: float | None
     auroc: float | None
     positive_rate: float | None
+    auroc_ci: list[float] | None = None  # 95% bootstrap interval over prompts
 
 
 @dataclass
@@ -297,6 +298,14 @@ class SamplingInfo:
 
 
 @dataclass
+class ChatInfo:
+    """How prompts went through the model's chat template (``--apply-chat-template``)."""
+
+    apply_chat_template: bool
+    fewshot_as_multiturn: bool = False
+
+
+@dataclass
 class Tokens:
     prompt: int
     generated: int
@@ -316,6 +325,7 @@ class Results:
     sizes: Sizes
     sampling: SamplingInfo | None = None
     verification_sampling: SamplingInfo | None = None
+    chat: ChatInfo | None = None  # prompts through the chat template (absent: plain prompts)
     filter: str  # the filter w(u), e.g. quantile:0.5
     generation: Generation
     verifiers: dict[str, VerifierResults]  # method -> its numbers

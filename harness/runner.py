@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import __version__, scoring
+from harness import __version__, chat, scoring
 from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
@@ -58,6 +58,10 @@ class LazyModel:
         self.calls += len(requests)
         return backends.loglikelihood(self.lm, requests)
 
+    def apply_chat_template(self, messages: list[dict]) -> str:
+        """The model's own chat template applied to ``messages``, with the generation prompt (loads the model)."""
+        return self.lm.apply_chat_template(messages, add_generation_prompt=True)
+
 
 def slug(text: str) -> str:
     """A folder name made from a model or task name: letters, digits and ``._-``, never ``.``, ``..``
@@ -65,10 +69,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[-60:].strip("-.") or "model"
 
 
+# what decides a run's samples (not how they are verified): a run may take another run's stored
+# samples when these agree (gapbench cross: f's samples, verified by another model g)
+GENERATION_IDENTITY = ("model", "task", "split", "limit", "n", "sampling", "seed", "chat")
+
+
 class Runner:
-    def __init__(self, opts: RunOptions, log=print):
+    def __init__(self, opts: RunOptions, log=print, *, samples_from: Path | None = None, models: dict | None = None):
+        """``samples_from``: a run folder (one subfolder per task) whose stored samples this run takes
+        instead of generating them, where its generation settings are this run's. ``models``: loaded
+        models shared between runners (keyed by their identity), so a model loads once."""
         self.opts = opts
         self.log = log
+        self.samples_from = Path(samples_from) if samples_from else None
         self.rule = parse_filter(opts.filter)
         opts.check()
         self.tasks: list[Task] = [TASKS.get(name)(**opts.task_args.get(name, {})) for name in opts.tasks]
@@ -78,8 +91,24 @@ class Runner:
         self.verifiers = build_verifiers(opts.verifiers, opts.m)
         self.spec = backends.resolve(opts.model, opts.model_args, log=log)
         self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
-        self.model = LazyModel(self.spec, opts.batch_size, log)
-        self.vmodel = LazyModel(self.vspec, opts.batch_size, log) if self.vspec else self.model
+        shared = models if models is not None else {}
+        self.model = _lazy(shared, self.spec, opts.batch_size, log)
+        self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log) if self.vspec else self.model
+        self.chat = chat.settings(opts.apply_chat_template, opts.fewshot_as_multiturn)
+        self.prompt = self._plain
+        if self.chat:  # each model reads prompts in its own template: f the generation, g the verification prompts
+            self.prompt = chat.ChatFormat(self.model.apply_chat_template, opts.fewshot_as_multiturn, self.spec.label)
+            vchat = chat.ChatFormat(self.vmodel.apply_chat_template, opts.fewshot_as_multiturn, self.vspec.label if self.vspec else self.spec.label)
+            for v in self.verifiers:
+                v.chat = vchat
+
+    @staticmethod
+    def _plain(turns: list[str]) -> str:
+        return "".join(turns)
+
+    def stop(self, until: list[str]) -> list[str]:
+        """Stop strings of a generation: a chat answer keeps only those that are not whitespace."""
+        return chat.chat_stop(until) if self.chat else list(until)
 
     # --- configuration ---------------------------------------------------------
     def config(self, task: Task) -> RunConfig:
@@ -99,6 +128,7 @@ class Runner:
             seed=o.seed,
             verifiers=[v.method for v in self.verifiers],
             filter=self.rule.spec,
+            chat=self.chat,
         )
 
     def store_dir(self, task: Task, config: RunConfig) -> Path:
@@ -134,17 +164,48 @@ class Runner:
                 store.close()
         return results
 
+    def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
+        """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
+        generation settings differ from this run's; the reason is logged). Returns how many."""
+        source = RunStore(self.samples_from / slug(task.name))
+        if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
+            return 0
+        try:
+            theirs = json.loads(source.run_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+        ours = config.to_json()
+        differ = [k for k in GENERATION_IDENTITY if theirs.get(k) != ours.get(k)]
+        if differ:
+            self.log(f"{task.name}: not reusing the samples of {source.dir}: its {', '.join(differ)} differ from this run's.")
+            return 0
+        have, stored = store.samples(), source.samples()
+        wanted = {doc.doc_id for doc in docs}
+        new = [
+            {k: v for k, v in r.items() if k != "__line__"}
+            for d, per in stored.items()
+            if d in wanted
+            for i, r in sorted(per.items())
+            if i < config.n and i not in have.get(d, {})
+        ]
+        store.add_samples(new)
+        return len(new)
+
     def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
+        if self.samples_from is not None:
+            reused = self.reuse_samples(task, config, docs, store)
+            if reused:
+                self.log(f"{task.name}: took {reused} stored samples of {self.samples_from / slug(task.name)}")
         have = store.samples()
         todo = [(doc, i) for doc in docs for i in range(config.n) if i not in have.get(doc.doc_id, {})]
         if not todo:
             return
         _seed(config.seed)  # for models that draw from torch's global generator
-        gen_kwargs = Sampling(**config.sampling).gen_kwargs(list(task.stop))
+        gen_kwargs = Sampling(**config.sampling).gen_kwargs(self.stop(list(task.stop)))
         start = time.perf_counter()
         with tqdm(total=len(todo), desc=f"{task.name}: generate", unit="sample", dynamic_ncols=True) as bar:
             for chunk in _chunks(todo, self._chunk_size()):
-                contexts = [task.generation_prompt(doc) for doc, _ in chunk]
+                contexts = [self.prompt(task.generation_turns(doc)) for doc, _ in chunk]
                 replies = self.model.generate([(c, seeded(gen_kwargs, config.seed, doc.doc_id, i)) for c, (doc, i) in zip(contexts, chunk)])
                 lm = self.model.lm
                 store.add_samples(
@@ -191,7 +252,7 @@ class Runner:
         lls = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "loglikelihood"]
         replies: dict[int, object] = {}
         if gens:
-            kwargs = [{**vsampling.gen_kwargs(r.gen.get("until", [])), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
+            kwargs = [{**vsampling.gen_kwargs(self.stop(r.gen.get("until", []))), **{k: v for k, v in r.gen.items() if k != "until"}} for _, _, r in gens]
             out = self.vmodel.generate([(r.context, seeded(kw, seed, d.doc_id, method, r.key)) for (_, d, r), kw in zip(gens, kwargs)])
             replies.update({i: y for (i, _, _), y in zip(gens, out)})
         if lls:
@@ -243,13 +304,14 @@ class Runner:
                 "schema_version": SCHEMA_VERSION,
                 "gapbench_version": __version__,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "run": {"dir": str(store.dir), "config_hash": config.hash()},
+                "run": {"dir": backends.portable(str(store.dir.absolute())), "config_hash": config.hash()},
                 "model": self._model_meta(self.model, self.spec),
                 "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
                 "task": {**config.task, "split": config.split},
                 "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
                 "sampling": config.sampling,
                 "verification_sampling": config.verification_sampling,
+                **({"chat": config.chat} if config.chat else {}),
                 "filter": self.rule.spec,
                 **metrics,
                 "tokens": tokens,
@@ -261,7 +323,7 @@ class Runner:
         return results
 
     def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
-        meta = backends.metadata(model._lm, spec) if model.loaded else {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
+        meta = backends.metadata(model._lm if model.loaded else None, spec)
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta
@@ -282,6 +344,13 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log) -> LazyModel:
+    key = json.dumps(spec.identity(), sort_keys=True)
+    if key not in shared:
+        shared[key] = LazyModel(spec, batch_size, log)
+    return shared[key]
 
 
 def seeded(gen_kwargs: dict, *key) -> dict:

@@ -85,7 +85,7 @@ class RunOptions:
     """Everything ``gapbench run`` takes. Defaults follow the paper where it has one (sampling) and a
     CPU where it does not (n = 4 samples; the paper draws 128)."""
 
-    model: str | None = option(None, "hub id, local checkpoint folder, or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
+    model: str | None = option(None, "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
     verifier_model: str | None = option(None, "a different model g to verify f's samples (cross-verification)")
     verifier_model_args: str | None = option(None, "lm-eval model arguments of --verifier-model")
@@ -106,6 +106,8 @@ class RunOptions:
     seed: int = option(SEED, "seed of sampling and of the bootstrap", parse=int)
     out: str | None = option(None, "run directory (default: runs/<model>/<task>-<config hash>); one subfolder per task")
     n_boot: int = option(N_BOOT, "bootstrap resamples for the 95%% intervals", parse=int)
+    apply_chat_template: bool = option(False, "format generation and verification prompts with the reading model's own chat template (the few-shot text as one user turn)")
+    fewshot_as_multiturn: bool = option(False, "with --apply-chat-template: each few-shot example a user turn and its answer an assistant turn")
     model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
 
     def check(self) -> None:
@@ -125,6 +127,8 @@ class RunOptions:
             problems.append(f"--top-p must be in (0, 1] (got {self.top_p})")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1) and self.batch_size != "auto":
             problems.append(f"--batch-size must be a whole number of 1 or more, or auto (got {self.batch_size!r})")
+        if self.fewshot_as_multiturn and not self.apply_chat_template:
+            problems.append("--fewshot-as-multiturn needs --apply-chat-template")
         if problems:
             raise GapbenchError("; ".join(problems) + ".")
 

@@ -21,7 +21,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from harness.config import RunConfig, differences
+from harness.config import RunConfig, differences, identity_of
 from harness.errors import GapbenchError
 from harness.jsonl import append_jsonl, read_jsonl, require
 from harness.results import Results
@@ -69,7 +69,7 @@ class RunStore:
             except json.JSONDecodeError as exc:
                 raise GapbenchError(f"{self.run_path}: not valid JSON ({exc}). Restore it or choose another --out.") from None
             if old.get("hash") != new["hash"]:
-                diff = differences({k: old.get(k) for k in RunConfig.IDENTITY}, config.identity())
+                diff = differences(identity_of(old), config.identity())
                 raise GapbenchError(
                     f"{self.dir} holds a run with a different configuration; refusing to mix them. Differences: "
                     + "; ".join(diff)

@@ -98,7 +98,7 @@ def _baseline(e: Entry, table_entries: list[Entry]) -> Entry | None:
 
 def _settings(e: Entry) -> dict:
     r = e.results
-    return {
+    out = {
         "task_version": r.task.version,
         "task_options": r.task.options,
         "n_prompts": r.sizes.n_prompts,
@@ -107,6 +107,9 @@ def _settings(e: Entry) -> dict:
         "filter": r.filter,
         "sampling": to_json(r.sampling),
     }
+    if r.chat is not None:  # only when set: boards of plain runs are unchanged
+        out["chat"] = to_json(r.chat)
+    return out
 
 
 def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]]:
@@ -123,8 +126,9 @@ def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]
 def board_content(entries: list[Entry], name: str) -> dict:
     """leaderboard.json as a dict."""
     tables: dict[str, list[Entry]] = {}
+    crossed: dict[str, list[Entry]] = {}  # cross-verification results (another model verified): the matrix only
     for e in entries:
-        tables.setdefault(e.table, []).append(e)
+        (crossed if e.verifier else tables).setdefault(e.table, []).append(e)
     out_tables = []
     model_rows: dict[tuple, dict] = {}
     for table in sorted(tables):
@@ -181,6 +185,15 @@ def board_content(entries: list[Entry], name: str) -> dict:
                 "plots": plot_names(table),
             }
         )
+        if table in crossed:
+            out_tables[-1]["cross"] = _cross(tables[table], crossed[table])
+            out_tables[-1]["plots"]["cross"] = f"cross-{table}.png"
+    stray = sorted(set(crossed) - set(tables))
+    if stray:
+        raise GapbenchError(
+            f"cross-verification results of {', '.join(stray)} have no self-verification results of their generators "
+            "on the board; add those runs (gapbench cross writes both)."
+        )
     sources = [
         {
             "file": f"{RESULTS_DIR}/{e.slug}.json",
@@ -204,6 +217,17 @@ def board_content(entries: list[Entry], name: str) -> dict:
         "tables": out_tables,
         "files": files,
     }
+
+
+def _cross(own: list[Entry], crossed: list[Entry]) -> list[dict]:
+    """The generator x verifier matrices of a table, one per model verifier that every cross result
+    has: its generators' own results (the diagonal) and the cross results."""
+    from leaderboards.cross import cells
+
+    generators = {e.checkpoint.lower() for e in crossed}
+    diagonal = [e for e in own if e.checkpoint.lower() in generators]
+    methods = set.intersection(*(set(e.results.verifiers) for e in crossed))
+    return [cells([e.results for e in diagonal + crossed], m) for m in verifier_order(methods) if m != "oracle"]
 
 
 def _model_row(e: Entry) -> dict:
@@ -285,7 +309,7 @@ def _settings_line(s: dict) -> str:
     return (
         f"{s['n_prompts']} prompts x {s['n']} samples (m={s['m']}), filter {s['filter']}, "
         f"temperature {samp.get('temperature')}, top-p {samp.get('top_p')}, max {samp.get('max_gen_toks')} tokens; "
-        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "")
+        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "") + _chat_text(s.get("chat"))
     )
 
 
@@ -368,6 +392,12 @@ def model_cells(board: dict) -> list[list[str]]:
     return mrows
 
 
+def _chat_text(chat: dict | None) -> str:
+    if not chat or not chat.get("apply_chat_template"):
+        return ""
+    return "; prompts through the model's chat template" + (" (few-shot as multi-turn)" if chat.get("fewshot_as_multiturn") else "")
+
+
 def render_readme(board: dict) -> str:
     name = board["name"]
     n_ckpt = len(board["models"])
@@ -428,6 +458,16 @@ def render_readme(board: dict) -> str:
             )
         else:
             parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
+        for matrix in t.get("cross", []):
+            from leaderboards.cross import tables as cross_tables
+
+            parts.append(
+                f"### Generator x verifier ({matrix['method']})\n\n"
+                "Rows generate, columns verify: gap(f, g) = J(f[w(u_g)]) - J(f) when model g's verification u_g filters "
+                "model f's samples; the diagonal (bold, self) is self-verification.\n\n" + cross_tables(matrix)
+            )
+        if t.get("cross"):
+            parts.append(f"![generator x verifier matrix, {t['table']}]({t['plots']['cross']})")
     parts.append("## Models")
     parts.append(md_table(MODEL_HEADERS, model_cells(board)))
     parts.append(

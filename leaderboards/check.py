@@ -4,6 +4,8 @@
 1. Rebuild the board from ``<board>/results/*.json`` into a temporary folder and compare README.md,
    leaderboard.json and index.html as text (index.html linking the run pages the board holds); the PNGs
    only by presence (their bytes vary with the matplotlib version).
+   No text file of the board (README.md, leaderboard.json, index.html, the recorded results) may hold a path of
+   the machine that made it (:func:`machine_paths`).
 2. For each new result given with ``--against`` whose checkpoint, round and task are on the board:
    fail when its J(f), or a verifier's J(f[w(u)]), is below the recorded value minus the half-width of
    the recorded 95% interval (a recorded value without an interval allows no drop at all).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,56 @@ def _first_difference(name: str, committed: str, rebuilt: str, context: int = 2)
     return "\n".join("    " + line for line in shown) + (f"\n    ... ({more} more diff lines)" if more > 0 else "")
 
 
+# An absolute path of a machine: /work/..., /root/..., /home/u/... (two or more components, at the start
+# of a text or after a space, quote, bracket, = or :), or a Windows drive path C:\... or C:/...
+MACHINE_PATH = re.compile(r"""(?:^|(?<=[\s"'(\[=:,]))(/(?:[A-Za-z0-9._~-]+/)+[A-Za-z0-9._~-]*|[A-Za-z]:[\\/][^\s"'|)\]]*)""")
+
+
+def paths_in_text(text: str) -> list[str]:
+    """The machine paths in a text (see :data:`MACHINE_PATH`)."""
+    return [m.group(1) for m in MACHINE_PATH.finditer(text)]
+
+
+def paths_in_json(value, where: str = "") -> list[tuple[str, str]]:
+    """(field, path) for every machine path in a JSON value; a field is written ``a.b[2].c``."""
+    out: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += paths_in_json(v, f"{where}.{k}" if where else str(k))
+            out += [(f"{where}.{k}" if where else str(k), p) for p in paths_in_text(str(k))]  # a key that is a path
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += paths_in_json(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        out += [(where or "(value)", p) for p in paths_in_text(value)]
+    return out
+
+
+def machine_paths(board: str | Path) -> list[str]:
+    """One failure per machine path in the board's README.md, leaderboard.json and results/*.json,
+    naming the file and the field (or line) that holds it."""
+    board = Path(board)
+    found = []
+    files = [board / name for name in TEXT_FILES] + sorted((board / RESULTS_DIR).glob("*.json"))
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            pairs = [(f"field {field}", p) for field, p in paths_in_json(json.loads(text))] if path.suffix == ".json" else None
+        except json.JSONDecodeError:
+            pairs = None  # not JSON: read it line by line
+        if pairs is None:
+            pairs = [(f"line {n}", p) for n, line in enumerate(text.splitlines(), 1) for p in paths_in_text(line)]
+        for where, value in pairs:
+            found.append(
+                f"{path}: {where} holds the machine path {value!r}; a board may hold no path of the machine that made it. "
+                "Name checkpoints with `gapbench run --model-meta name=...` (or run from the folder that holds them, so "
+                "results.json records a relative path), then rebuild the board."
+            )
+    return found
+
+
 def check_board(board: str | Path, against: list[str | Path] | None = None) -> CheckReport:
     board = Path(board)
     report = CheckReport(board)
@@ -63,6 +116,7 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
         f = src.get("file") if isinstance(src, dict) else None
         if f and not (board / f).is_file():
             report.failures.append(f"{board / f}: listed in leaderboard.json but missing; restore it or rebuild the board.")
+    report.failures += machine_paths(board)
     if not recorded_files:
         report.failures.append(f"{board / RESULTS_DIR}: no recorded results to rebuild the board from.")
         return report

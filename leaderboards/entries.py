@@ -55,14 +55,24 @@ class Entry:
         return int(self.round) if self.round is not None else 10**6
 
     @property
+    def verifier(self) -> str | None:
+        """The other model g that verified this checkpoint's samples (cross-verification), or None:
+        the checkpoint verified itself. Named as checkpoints are."""
+        g = self.results.verifier_model
+        return str(g.get("name") or g.hub_id or g.id) if g else None
+
+    @property
     def key(self) -> tuple:
-        """What identifies a tracked checkpoint: the table, the checkpoint (case-insensitive) and its round."""
-        return (self.table, self.checkpoint.lower(), self.round_key)
+        """What identifies a tracked checkpoint: the table, the checkpoint (case-insensitive) and its round
+        (and the verifier model, for a cross-verification result)."""
+        key = (self.table, self.checkpoint.lower(), self.round_key)
+        return key + (self.verifier.lower(),) if self.verifier else key
 
     @property
     def slug(self) -> str:
         text = f"{self.table}--{slugify(self.checkpoint)}"
-        return text + (f"--r{self.round}" if self.round is not None and self.derived else "")
+        text += f"--r{self.round}" if self.round is not None and self.derived else ""
+        return text + (f"--by--{slugify(self.verifier)}" if self.verifier else "")
 
     @property
     def label(self) -> str:

@@ -3,7 +3,9 @@
 - ``accuracy-<table>.png``: J(f) and each verifier's J(f[w(u)]) per checkpoint, with 95% intervals;
 - ``gap-filter-<table>.png``: the gap against the filter level (each verifier's ``sweep``), a line per checkpoint;
 - ``scaling-<table>.png``: the relative gap against pre-training FLOPs (log axis), base models, a
-  least-squares line per family with its slope and R^2 in the legend (no line with fewer than 2 points).
+  least-squares line per family with its slope and R^2 in the legend (no line with fewer than 2 points);
+- ``cross-<table>.png``: where the board holds cross-verification results, the generator x verifier
+  matrix of gap, relative gap and AUROC (its first model verifier).
 
 PNG bytes depend on the matplotlib version, so ``check`` compares only their presence.
 """
@@ -65,6 +67,47 @@ def draw_board(board: dict, entries: list[Entry], out: Path) -> None:
         draw_accuracy(t, out / t["plots"]["accuracy"])
         draw_gap_vs_filter(t, by_source, out / t["plots"]["gap_vs_filter"])
         draw_scaling(t, out / t["plots"]["scaling"])
+        if t.get("cross"):
+            draw_cross(t["cross"][0], out / t["plots"]["cross"])
+
+
+# the generator x verifier matrix (leaderboards/cross.py): one panel per quantity
+CROSS_PANELS = (("gap", "gap(f, g)", 0.0, "RdBu"), ("relative_gap", "relative gap", 0.0, "RdBu"), ("auroc", "AUROC of u_g", 0.5, "PuOr"))
+
+
+def _cross_cell(matrix: dict, f: str, g: str) -> dict | None:
+    return next((c for c in matrix["cells"] if c["generator"] == f and c["verifier"] == g), None)
+
+
+def draw_cross(matrix: dict, path: Path) -> None:
+    """Rows generators, columns verifiers, each cell its value and 95% interval, coloured around
+    no gain (0) or chance (AUROC 0.5); the diagonal (self-verification) outlined."""
+    from matplotlib.patches import Rectangle
+
+    fs, gs = matrix["generators"], matrix["verifiers"]
+    fig, axes = plt.subplots(1, len(CROSS_PANELS), figsize=(4.2 * len(CROSS_PANELS), 1.6 + 1.1 * len(fs)), squeeze=False)
+    for ax, (key, title, centre, cmap) in zip(axes[0], CROSS_PANELS):
+        blocks = [[(_cross_cell(matrix, f, g) or {}).get(key) for g in gs] for f in fs]
+        grid = [[math.nan if not b or b.get("value") is None else b["value"] for b in row] for row in blocks]
+        span = max([abs(x - centre) for row in grid for x in row if not math.isnan(x)] + [0.05])
+        ax.imshow(grid, cmap=cmap, vmin=centre - span, vmax=centre + span)
+        for i, row in enumerate(blocks):
+            for j, b in enumerate(row):
+                label = "–" if not b or b.get("value") is None else f"{b['value']:.3f}"
+                if b and b.get("ci"):
+                    label += f"\n[{b['ci'][0]:.2f}, {b['ci'][1]:.2f}]"
+                dark = not math.isnan(grid[i][j]) and abs(grid[i][j] - centre) > 0.6 * span
+                ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+                if fs[i] == gs[j]:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=2.5, edgecolor="black"))
+        ax.set_xticks(range(len(gs)), [short(g, 18) for g in gs], rotation=20, ha="right", fontsize=8)
+        ax.set_yticks(range(len(fs)), [short(f, 18) for f in fs], fontsize=8)
+        ax.set_xlabel("verifier g")
+        ax.set_ylabel("generator f")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(f"{matrix['task']} ({matrix['method']}): rows generate, columns verify; outlined: self-verification", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
 
 
 def _checkpoints(t: dict) -> list[tuple[str, dict]]:

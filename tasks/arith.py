@@ -423,12 +423,12 @@ class Arith(Task):
         return self._fewshot_cache[key]
 
     # --- prompts and grading ---------------------------------------------------------
-    def generation_prompt(self, doc: Doc) -> str:
+    def generation_turns(self, doc: Doc) -> list[str]:
         level = self._level_of(doc)
         shots = self.fewshot_expressions(level, split_of(_expression(doc)))
-        parts = [f"Q: What is {e}?\nA: {evaluate(e)}\n\n" for e in shots]
+        parts = [part for e in shots for part in (f"Q: What is {e}?\nA:", f" {evaluate(e)}\n\n")]
         parts.append(f"Q: {doc.question}\nA:")
-        return "".join(parts)
+        return parts
 
     def grade(self, doc: Doc, response: str) -> Grade:
         answer = extract_answer(response)

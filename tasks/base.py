@@ -47,7 +47,7 @@ class VerificationExample:
 
 class Task:
     """Base class of task plugins. Subclasses set the class attributes and
-    implement ``load_docs``, ``generation_prompt``, ``grade`` and
+    implement ``load_docs``, ``generation_turns`` (or ``generation_prompt``), ``grade`` and
     ``verification_examples``."""
 
     name: ClassVar[str]
@@ -101,8 +101,17 @@ class Task:
     def load_docs(self, split: str, data_dir: Path | None) -> list[Doc]:
         raise NotImplementedError
 
+    def generation_turns(self, doc: Doc) -> list[str]:
+        """The generation prompt as turns: each worked example's question and answer, then the doc's
+        question (``"".join`` of them is :meth:`generation_prompt`). A chat template shows them as
+        user and assistant turns (``--fewshot-as-multiturn``). Implement this or
+        :meth:`generation_prompt`; a task that implements only the prompt has one turn."""
+        if type(self).generation_prompt is Task.generation_prompt:
+            raise NotImplementedError
+        return [self.generation_prompt(doc)]
+
     def generation_prompt(self, doc: Doc) -> str:
-        raise NotImplementedError
+        return "".join(self.generation_turns(doc))
 
     def grade(self, doc: Doc, response: str) -> Grade:
         raise NotImplementedError

@@ -173,9 +173,9 @@ class GSM8K(Task):
         return f"{HUB_NAME}/{HUB_CONFIG} ({split})"
 
     # --- generation and grading ----------------------------------------------
-    def generation_prompt(self, doc: Doc) -> str:
-        shots = "".join(format_example(q, a) for q, a in self.fewshot_examples())
-        return shots + format_question(doc.question)
+    def generation_turns(self, doc: Doc) -> list[str]:
+        shots = [part for q, a in self.fewshot_examples() for part in (format_question(q), f" {a}\n\n")]  # format_example, split
+        return [*shots, format_question(doc.question)]
 
     def grade(self, doc: Doc, response: str) -> Grade:
         strict = extract_strict(response)

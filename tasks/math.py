@@ -224,12 +224,13 @@ class _MathBase(Task):
             meta={"subject": row.get("subject") or row.get("type"), "level": _level(row.get("level"))},
         )
 
-    def generation_prompt(self, doc: Doc) -> str:
-        shots = "".join(
-            f"Problem:\n{problem}\n\nSolution:\n{solution}\n\n"
+    def generation_turns(self, doc: Doc) -> list[str]:
+        shots = [
+            part
             for problem, solution in FEWSHOT[: self.options["num_fewshot"]]
-        )
-        return f"{shots}Problem:\n{doc.question}\n\nSolution:"
+            for part in (f"Problem:\n{problem}\n\nSolution:", f"\n{solution}\n\n")
+        ]
+        return [*shots, f"Problem:\n{doc.question}\n\nSolution:"]
 
     def grade(self, doc: Doc, response: str) -> Grade:
         answer = extract_answer(response)

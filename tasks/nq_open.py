@@ -153,9 +153,9 @@ class NQOpenTask(Task):
             raise GapbenchError(f"{where}: field 'answer' must be a non-empty list of alias strings, got {answer!r}.")
         return Doc(doc_id=f"{split}-{i}", question=question.strip(), target=list(aliases), meta={})
 
-    def generation_prompt(self, doc: Doc) -> str:
-        shots = "".join(f"Q: {_as_question(q)}\nA: {a}\n\n" for q, a in FEWSHOT[: self.options["num_fewshot"]])
-        return f"{shots}Q: {_as_question(doc.question)}\nA:"
+    def generation_turns(self, doc: Doc) -> list[str]:
+        shots = [part for q, a in FEWSHOT[: self.options["num_fewshot"]] for part in (f"Q: {_as_question(q)}\nA:", f" {a}\n\n")]
+        return [*shots, f"Q: {_as_question(doc.question)}\nA:"]
 
     def grade(self, doc: Doc, response: str) -> Grade:
         answer = extract_answer(response)

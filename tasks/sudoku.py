@@ -449,13 +449,16 @@ class Sudoku(Task):
             ]
         return list(self._docs[split])
 
-    def generation_prompt(self, doc: Doc) -> str:
+    def generation_turns(self, doc: Doc) -> list[str]:
         instruction = f"Fill in the grid so that {self.rules()}. Blanks are shown as '{BLANK}'; keep every given digit."
-        shots = "".join(
-            f"Puzzle:\n{render_grid(puzzle)}\nSolution:\n{render_grid(solution)}\n\n"
+        shots = [
+            part
             for puzzle, solution in self.examples()[: self.options["num_fewshot"]]
-        )
-        return f"{instruction}\n\n{shots}Puzzle:\n{doc.question}\nSolution:"
+            for part in (f"Puzzle:\n{render_grid(puzzle)}\nSolution:", f"\n{render_grid(solution)}\n\n")
+        ]
+        turns = [*shots, f"Puzzle:\n{doc.question}\nSolution:"]
+        turns[0] = f"{instruction}\n\n{turns[0]}"  # the instruction opens the first question
+        return turns
 
     def grade(self, doc: Doc, response: str) -> Grade:
         size = doc.meta["size"]

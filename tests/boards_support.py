@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from harness.filters import parse_filter, sweep_levels
@@ -68,7 +69,7 @@ def write_run(
         "schema_version": 1,
         "gapbench_version": "0.1.0",
         "created": created,
-        "run": {"dir": str(d), "config_hash": "synthetic"},
+        "run": {"dir": os.path.relpath(d), "config_hash": "synthetic"},  # relative, as a run records it: no machine path
         "model": model or {"id": "test-model", "backend": "hf", "parameters": 1000},
         "verifier_model": None,
         "task": {

@@ -46,7 +46,7 @@ OLD_DEFAULT_HASH = "810282b18c5f1168"  # config_hash of OLD_DEFAULT, computed wi
 def test_the_identity_of_a_default_hf_spec_is_unchanged(monkeypatch):
     from harness.models import embedded
 
-    monkeypatch.setattr(embedded, "ensure", lambda log=print: Path("/models/smollm2-135m-instruct"))
+    monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: Path("/models/smollm2-135m-instruct"))
     for model, args in ((None, "device=cpu"), (None, None), ("hf-prefix", "pretrained=/models/smollm2-135m-instruct")):
         spec = backends.resolve(model, args, log=lambda *_: None)
         if model is None:
@@ -64,7 +64,7 @@ def test_an_old_run_resumes_under_hf_prefix(tmp_path, monkeypatch):
     from harness.runner import RunOptions, Runner
     from harness.store import RunStore
 
-    monkeypatch.setattr(embedded, "ensure", lambda log=print: Path("/models/smollm2-135m-instruct"))
+    monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: Path("/models/smollm2-135m-instruct"))
     runner = Runner(RunOptions(model_args="device=cpu", tasks=["arith"], out=str(tmp_path)), log=lambda *_: None)
     assert runner.spec.backend == "hf-prefix"
     task = runner.tasks[0]

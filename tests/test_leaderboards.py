@@ -40,8 +40,8 @@ def runs(tmp_path):
     root = tmp_path / "runs"
     return {
         "base": write_run(root / "base" / "arith", G_BASE, U_BASE, model=smol()),
-        "r1": write_run(root / "r1" / "arith", G_R1, U_R1, model={"id": "/ckpt/smol-r1", "backend": "hf", "parameters": 134515008, "base": SMOL, "round": 1}),
-        "r2": write_run(root / "r2" / "arith", G_R2, U_R1, model={"id": "/ckpt/smol-r2", "backend": "hf", "base": SMOL.lower(), "round": 2}),
+        "r1": write_run(root / "r1" / "arith", G_R1, U_R1, model={"id": "ckpt/smol-r1", "backend": "hf", "parameters": 134515008, "base": SMOL, "round": 1}),
+        "r2": write_run(root / "r2" / "arith", G_R2, U_R1, model={"id": "ckpt/smol-r2", "backend": "hf", "base": SMOL.lower(), "round": 2}),
         "qwen": write_run(root / "qwen" / "arith", G_QWEN, U_BASE, model={"id": QWEN, "backend": "hf", "parameters": 494032768}),
     }
 
@@ -84,28 +84,28 @@ def test_rounds_sit_under_their_base_with_deltas(runs, tmp_path):
     assert order == [
         (SMOL, None, "mc"),
         (SMOL, None, "oracle"),
-        ("/ckpt/smol-r1", 1, "mc"),
-        ("/ckpt/smol-r1", 1, "oracle"),
-        ("/ckpt/smol-r2", 2, "mc"),
-        ("/ckpt/smol-r2", 2, "oracle"),
+        ("ckpt/smol-r1", 1, "mc"),
+        ("ckpt/smol-r1", 1, "oracle"),
+        ("ckpt/smol-r2", 2, "mc"),
+        ("ckpt/smol-r2", 2, "oracle"),
         (QWEN, None, "mc"),
         (QWEN, None, "oracle"),
     ]
     by = {(r["checkpoint"], r["verifier"]): r for r in rows}
     base_results = json.loads((runs["base"] / "results.json").read_text())
     r1_results = json.loads((runs["r1"] / "results.json").read_text())
-    d = by[("/ckpt/smol-r1", "mc")]["delta"]
-    assert by[("/ckpt/smol-r1", "mc")]["baseline"] == SMOL
+    d = by[("ckpt/smol-r1", "mc")]["delta"]
+    assert by[("ckpt/smol-r1", "mc")]["baseline"] == SMOL
     assert d["J"] == pytest.approx(0.75 - 0.5)
     assert d["J_filtered"] == pytest.approx(r1_results["verifiers"]["mc"]["J_filtered"]["value"] - base_results["verifiers"]["mc"]["J_filtered"]["value"], abs=1e-6)
     assert d["gap"] == pytest.approx(r1_results["verifiers"]["mc"]["gap"]["value"] - base_results["verifiers"]["mc"]["gap"]["value"], abs=1e-6)
-    assert by[("/ckpt/smol-r2", "oracle")]["delta"]["J"] == pytest.approx(0.875 - 0.5)  # base matched case-insensitively
+    assert by[("ckpt/smol-r2", "oracle")]["delta"]["J"] == pytest.approx(0.875 - 0.5)  # base matched case-insensitively
     assert by[(SMOL, "mc")]["delta"] is None and by[(QWEN, "mc")]["delta"] is None
     readme = (out / "README.md").read_text()
     lines = [line for line in readme.splitlines() if line.startswith("| ")]
-    assert any(line.startswith("| ↳ /ckpt/smol-r1 | 1 | mc |") and line.endswith("| +0.250 | " + f"{d['J_filtered']:+.3f}" + " | " + f"{d['gap']:+.3f}" + " |") for line in lines), lines
-    assert readme.index("↳ /ckpt/smol-r2") > readme.index("↳ /ckpt/smol-r1") > readme.index(f"| {SMOL} | base |")
-    assert readme.index(f"| {QWEN} | base |") > readme.index("↳ /ckpt/smol-r2")
+    assert any(line.startswith("| ↳ ckpt/smol-r1 | 1 | mc |") and line.endswith("| +0.250 | " + f"{d['J_filtered']:+.3f}" + " | " + f"{d['gap']:+.3f}" + " |") for line in lines), lines
+    assert readme.index("↳ ckpt/smol-r2") > readme.index("↳ ckpt/smol-r1") > readme.index(f"| {SMOL} | base |")
+    assert readme.index(f"| {QWEN} | base |") > readme.index("↳ ckpt/smol-r2")
 
 
 def test_a_round_without_its_base_on_the_board_has_no_delta(runs, tmp_path):
@@ -195,7 +195,7 @@ def test_check_against_flags_a_regression_beyond_the_interval(runs, tmp_path):
     bad = check_board(out, [worse])
     assert not bad.ok
     msg = next(f for f in bad.failures if "generation: J(f)" in f)
-    assert "/ckpt/smol-r1 (round 1)" in msg and "arith-test" in msg and "0.125" in msg and "0.750" in msg and f"{floor:.3f}" in msg
+    assert "ckpt/smol-r1 (round 1)" in msg and "arith-test" in msg and "0.125" in msg and "0.750" in msg and f"{floor:.3f}" in msg
     assert any("verifier mc: J(f[w(u)])" in f for f in bad.failures)
     assert main(["leaderboard", "check", str(out), "--against", str(worse)]) == 1
     assert main(["leaderboard", "check", str(out), "--against", str(same)]) == 0
@@ -347,12 +347,13 @@ def test_render_readme_marks_uncertain_table_values(tmp_path):
 # --- end to end from two runs -----------------------------------------------------------------
 
 
-def test_two_runs_build_check_and_compare(tmp_path, capsys):
+def test_two_runs_build_check_and_compare(tmp_path, capsys, monkeypatch):
     """Two runs through the runner, on the fake model (the board and the comparison read only results and
     run directories): a base that answers some arith prompts right, and a "round 1" that answers more.
     Both are recorded as the embedded SmolLM2 (``hub_id``), as its runs record themselves."""
     from harness.runner import RunOptions, Runner
 
+    monkeypatch.chdir(tmp_path)  # runs record their folders relative to where they ran: no machine path on the board
     common = dict(
         model="gapbench-fake",
         tasks=["arith"],
@@ -361,9 +362,9 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys):
         n=2,
         n_boot=200,
     )
-    base = Runner(RunOptions(**common, model_args="arith=0.4", seed=1, out=str(tmp_path / "base"), model_meta={"hub_id": SMOL}), log=lambda *_: None).run()[0]
+    base = Runner(RunOptions(**common, model_args="arith=0.4", seed=1, out="base", model_meta={"hub_id": SMOL}), log=lambda *_: None).run()[0]
     new = Runner(
-        RunOptions(**common, model_args="arith=0.8", seed=2, out=str(tmp_path / "new"), model_meta={"hub_id": SMOL, "base": SMOL, "round": 1}),
+        RunOptions(**common, model_args="arith=0.8", seed=2, out="new", model_meta={"hub_id": SMOL, "base": SMOL, "round": 1}),
         log=lambda *_: None,
     ).run()[0]
     base, new = base.to_dict(), new.to_dict()

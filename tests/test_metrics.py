@@ -13,6 +13,7 @@ from harness.filters import FilterRule
 from harness.metrics import (
     PromptScores,
     auroc,
+    auroc_interval,
     bootstrap,
     filter_sweep,
     ks_for,
@@ -113,6 +114,31 @@ def test_auroc_matches_pair_count():
     pos, neg = u[g == 1], u[g == 0]
     wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
     assert auroc(u, g) == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_auroc_interval_by_hand():
+    # two prompts: "a" holds the only positive (u 0.9) above its negative (0.1), "b" two negatives.
+    # A resample of prompts has both classes only when it holds "a", and then every positive
+    # (0.9) is above every negative (0.1 or 0.2 or 0.4): AUROC 1 in each such resample.
+    G = np.array([[1, 0], [0, 0]])
+    U = np.array([[0.9, 0.1], [0.2, 0.4]])
+    assert auroc_interval(G, U, n_boot=200, seed=0) == [1.0, 1.0]
+    # swap the positive's score below every negative: 0 in every resample that has it
+    assert auroc_interval(G, np.array([[0.05, 0.1], [0.2, 0.4]]), n_boot=200, seed=0) == [0.0, 0.0]
+    # one class only in every resample: no interval; no resampling asked: none
+    assert auroc_interval(np.zeros((2, 2)), U, n_boot=50, seed=0) is None
+    assert auroc_interval(G, U, n_boot=0, seed=0) is None
+
+
+def test_auroc_interval_holds_the_value_and_varies_with_the_prompts():
+    # prompt 1: the positive above the negative (pair AUROC 1); prompt 2: below it (0). Pooled over both
+    # (positives 0.9 and 0.3, negatives 0.1 and 0.6): 0.9 beats both, 0.3 beats 0.1 -> 3/4.
+    G = np.array([[1, 0], [1, 0]])
+    U = np.array([[0.9, 0.1], [0.3, 0.6]])
+    assert auroc(U, G) == pytest.approx(0.75)
+    lo, hi = auroc_interval(G, U, n_boot=500, seed=1)
+    assert lo == 0.0 and hi == 1.0  # resamples of only prompt 2 give 0, of only prompt 1 give 1
+    assert auroc_interval(G, U, n_boot=500, seed=1) == [lo, hi]  # the seed fixes it
 
 
 def test_verification_quality_by_hand():
@@ -295,7 +321,7 @@ def test_summarize_shape_and_json():
         assert type(s[key]["value"]) is float and len(s[key]["ci"]) == 2
         assert all(type(x) is float for x in s[key]["ci"])
     assert set(s["relative_gap"]) == {"value", "ci", "n_excluded"}
-    assert set(s["verification"]) == {"accuracy", "precision", "recall", "auroc", "positive_rate"}
+    assert set(s["verification"]) == {"accuracy", "precision", "recall", "auroc", "positive_rate", "auroc_ci"}
     assert set(s["filter"]) == {"kept_share", "precision", "recall", "prompts_none_kept"}
     assert type(s["n_prompts"]) is int and type(s["filter"]["prompts_none_kept"]) is int
     assert type(s["best_of_n"]) is float

@@ -11,7 +11,7 @@ request has a stable key, a killed run resumes without repeating a stored call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from harness.errors import GapbenchError
 from tasks.base import Doc, Task
@@ -47,6 +47,10 @@ class Verifier:
     takes_arg: ClassVar[bool] = False  # True: accepts ``name:arg`` (ensemble:mc+cot-score)
     defaults: ClassVar[dict[str, Any]] = {}
 
+    # how a prompt's turns become the context text: plain (joined), or the verifying model's chat
+    # template (set by the runner for --apply-chat-template; see harness/chat.py)
+    chat: Callable[[list[str]], str] | None = None
+
     def __init__(self, arg: str | None = None, m: int = 1, **options: Any):
         """``arg`` is the text after ``:`` in ``--verifiers name:arg``; ``m`` the verifications per sample."""
         unknown = sorted(set(options) - set(self.defaults))
@@ -60,6 +64,11 @@ class Verifier:
         self.arg = arg
         self.m = m
         self.options = {**self.defaults, **options}
+
+    def prompt(self, turns: list[str]) -> str:
+        """The context of a prompt given as turns (few-shot questions and answers, then the query):
+        their plain concatenation, or the chat template's rendering when :attr:`chat` is set."""
+        return self.chat(turns) if self.chat is not None else "".join(turns)
 
     @property
     def method(self) -> str:

@@ -18,7 +18,7 @@ class _CoT(Verifier):
     def context(self, task, doc, response: str) -> str:
         head = prompts.fewshot(task, type(self).render)
         body = prompts.block(doc.question, task.show_response(doc, response), task.verification_question() + self.extra_ask)
-        return head + body + "Check:"
+        return self.prompt(prompts.ask(head, body + "Check:"))
 
     def requests(self, task, doc, samples, replies):
         gen = {"until": prompts.cot_stop(task)}

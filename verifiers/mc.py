@@ -20,7 +20,7 @@ class MC(Verifier):
     def context(self, task, doc, response: str) -> str:
         head = prompts.fewshot(task, prompts.mc_example)
         body = prompts.block(doc.question, task.show_response(doc, response), f"{task.verification_question()} {prompts.MC_ASK}")
-        return head + body + "Answer:"
+        return self.prompt(prompts.ask(head, body + "Answer:"))
 
     def requests(self, task, doc, samples, replies):
         out = []

@@ -48,10 +48,29 @@ def block(question: str, response: str, ask: str) -> str:
     return f"Question: {question.strip()}\nProposed solution: {neutralise(response)}\n{ask}\n"
 
 
-def fewshot(task: Task, render) -> str:
-    """The header and every example rendered by ``render(example, ask) -> text``."""
+def fewshot(task: Task, render) -> list[str]:
+    """The header and every example rendered by ``render(example, ask) -> (question, answer)``, as
+    turns (question, answer, question, ...; the header opens the first question). ``"".join`` of
+    them is the plain prompt's head; a chat template shows them as user and assistant turns."""
     ask = task.verification_question()
-    return HEADER + "".join(render(e, ask) + "\n" for e in task.verification_examples())
+    turns = [part for e in task.verification_examples() for part in _turn_pair(render(e, ask))]
+    if not turns:
+        return [HEADER]
+    turns[0] = HEADER + turns[0]
+    return turns
+
+
+def _turn_pair(pair: tuple[str, str]) -> tuple[str, str]:
+    question, answer = pair
+    return question, answer + "\n"
+
+
+def ask(head: list[str], query: str) -> list[str]:
+    """The turns of a verification prompt: the few-shot ``head`` (from :func:`fewshot`), then the
+    query, which joins the head's last turn when that is a question (a head without examples)."""
+    if len(head) % 2:
+        return [*head[:-1], head[-1] + query]
+    return [*head, query]
 
 
 def target(task: Task, doc: Doc, response: str) -> str:
@@ -63,18 +82,17 @@ MC_ASK = "Answer Correct or Incorrect."
 SCORE_ASK = " Score it from 1 (surely wrong) to 10 (surely right)."
 
 
-def mc_example(e: VerificationExample, ask: str) -> str:
-    return block(e.question, e.response, f"{ask} {MC_ASK}") + f"Answer: {'Correct' if e.correct else 'Incorrect'}\n"
+# An example renderer returns (question, answer): the plain prompt shows question + answer.
+def mc_example(e: VerificationExample, ask: str) -> tuple[str, str]:
+    return block(e.question, e.response, f"{ask} {MC_ASK}") + "Answer:", f" {'Correct' if e.correct else 'Incorrect'}\n"
 
 
-def cot_binary_example(e: VerificationExample, ask: str) -> str:
-    return block(e.question, e.response, ask) + f"Check: {e.rationale.strip()}\nVerdict: {'Correct' if e.correct else 'Incorrect'}\n"
+def cot_binary_example(e: VerificationExample, ask: str) -> tuple[str, str]:
+    return block(e.question, e.response, ask) + "Check:", f" {e.rationale.strip()}\nVerdict: {'Correct' if e.correct else 'Incorrect'}\n"
 
 
-def cot_score_example(e: VerificationExample, ask: str) -> str:
-    return block(e.question, e.response, ask + SCORE_ASK) + (
-        f"Check: {e.rationale.strip()}\nScore: {e.score}\n"
-    )
+def cot_score_example(e: VerificationExample, ask: str) -> tuple[str, str]:
+    return block(e.question, e.response, ask + SCORE_ASK) + "Check:", f" {e.rationale.strip()}\nScore: {e.score}\n"
 
 
 _NOT = r"(?:(?:is\s+)?not|isn't|n't|never)\s+"

@@ -24,16 +24,17 @@ def pair_block(question: str, a: str, b: str) -> str:
     return f"Question: {question.strip()}\nProposed solution A: {prompts.neutralise(a)}\nProposed solution B: {prompts.neutralise(b)}\n{ASK}\n"
 
 
-def fewshot_pairs(task) -> str:
+def fewshot_pairs(task) -> list[str]:
     """The task's verification examples as single-solution judgments (as MC shows them),
-    then, where two examples share a question (one correct, one not), that pair in both orders."""
+    then, where two examples share a question (one correct, one not), that pair in both orders;
+    as turns (see :func:`verifiers.prompts.fewshot`)."""
     examples = task.verification_examples()
-    text = prompts.fewshot(task, prompts.mc_example)
+    turns = prompts.fewshot(task, prompts.mc_example)
     for good in (e for e in examples if e.correct):
         for bad in (e for e in examples if not e.correct and e.question == good.question):
-            text += pair_block(good.question, good.response, bad.response) + "Answer: A\n\n"
-            text += pair_block(good.question, bad.response, good.response) + "Answer: B\n\n"
-    return text
+            turns = prompts.ask(turns, pair_block(good.question, good.response, bad.response) + "Answer:") + [" A\n\n"]
+            turns = prompts.ask(turns, pair_block(good.question, bad.response, good.response) + "Answer:") + [" B\n\n"]
+    return turns
 
 
 @register
@@ -83,7 +84,7 @@ class Tournament(Verifier):
         a, b = task.show_response(doc, samples[i]), task.show_response(doc, samples[j])
         out = []
         for order, (x, y) in (("ab", (a, b)), ("ba", (b, a))):
-            ctx = head + pair_block(doc.question, x, y) + "Answer:"
+            ctx = self.prompt(prompts.ask(head, pair_block(doc.question, x, y) + "Answer:"))
             out += [Request(f"r{rnd}:{i}-{j}:{order}:{c}", "loglikelihood", ctx, f" {c}") for c in ("A", "B")]
         return out
 

@@ -2,8 +2,9 @@
 
 ``--model`` takes an lm-eval model name (``hf``, ``vllm``, ``local-completions``, ...)
 with ``--model-args`` in lm-eval's ``key=value,...`` syntax; a hub id or a local
-path is shorthand for ``hf`` with ``pretrained=<it>``; no ``--model`` means the
-embedded default model. The stage runner calls only :func:`generate` and
+path is shorthand for ``hf`` with ``pretrained=<it>``; the name of an embedded model
+(:data:`harness.models.embedded.MODELS`: ``smollm2-135m-instruct``, ``gemma3-270m``) loads
+its converted folder; no ``--model`` means the embedded default model. The stage runner calls only :func:`generate` and
 :func:`loglikelihood` here; they hand lm-eval ``Instance`` lists to the model's own
 ``generate_until`` and ``loglikelihood``.
 
@@ -22,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.models import embedded as default_model
+from harness.models import embedded
 from harness.errors import GapbenchError
 from harness.settings import parse_key_values
 
@@ -73,11 +74,12 @@ def parse_model_args(text: str | None) -> dict[str, str]:
 def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpec:
     """Turn ``--model``/``--model-args`` into a :class:`ModelSpec`."""
     args = parse_model_args(model_args)
-    if model in (None, "", default_model.NAME):
+    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
+    if named is not None:
         if "pretrained" in args:
-            raise GapbenchError("--model-args pretrained=... needs --model hf (the embedded model has its own weights).")
-        args = {"pretrained": str(default_model.ensure(log=log)), **args}
-        spec = ModelSpec("hf", args, default_model.NAME)
+            raise GapbenchError(f"--model-args pretrained=... needs --model hf (the embedded model {named.name} has its own weights).")
+        args = {"pretrained": str(embedded.ensure(log=log, model=named)), **args}
+        spec = ModelSpec("hf", args, named.name)
     elif _is_registered_backend(model):
         spec = ModelSpec(model, args, args.get("pretrained") or args.get("model") or model)
     else:  # a hub id or a local checkpoint folder
@@ -151,9 +153,32 @@ def load(spec: ModelSpec, batch_size: int | str):
         ) from None
 
 
+def portable(value):
+    """A value as results.json records it, without a path of this machine: an embedded model's
+    folder becomes the model's name, an absolute path under the working directory becomes relative
+    to it; anything else is kept (``leaderboard check`` refuses a board holding a machine path)."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    path = Path(value)
+    for named in embedded.MODELS.values():
+        if path == embedded.model_dir(named):
+            return named.name
+    try:
+        return path.relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return value
+
+
 def metadata(lm, spec: ModelSpec) -> dict:
-    """Facts about the loaded model for results.json."""
-    meta = {"id": spec.label, "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": spec.identity()["args"]}
+    """Facts about the model for results.json (paths of this machine made portable, :func:`portable`);
+    ``lm`` None (not loaded: its work was stored) gives those known without loading it."""
+    args = {k: portable(v) for k, v in spec.identity()["args"].items()}
+    meta = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
+    named = embedded.MODELS.get(spec.label)
+    if lm is None:
+        if named is not None:
+            meta.update(hub_id=named.hub_id, source=named.source)
+        return meta
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
         meta["parameters"] = int(sum(p.numel() for p in model.parameters()))
@@ -162,9 +187,9 @@ def metadata(lm, spec: ModelSpec) -> dict:
     config = getattr(model, "config", None)
     meta["revision"] = getattr(lm, "revision", None) or spec.args.get("revision", "main")
     meta["architecture"] = (getattr(config, "architectures", None) or [None])[0]
-    if spec.label == default_model.NAME:
-        meta["hub_id"] = default_model.HUB_ID
-        meta["source"] = default_model.WHEEL
+    if named is not None:
+        meta["hub_id"] = named.hub_id
+        meta["source"] = named.source
     return meta
 
 

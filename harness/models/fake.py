@@ -25,7 +25,8 @@ Model arguments, in lm-eval's ``key=value,...`` syntax (``--model-args``):
 - ``arith=correct`` or ``arith=P`` (a share in [0, 1]): a generation context ending in
   ``What is <expression>?\\nA:`` (the arith task's prompt) is answered with the value of
   the expression: always, or for the share P of expressions picked by a hash (the others
-  get the value plus one). Rules still come first.
+  get the value plus one); also through the fake model's chat template (``<|role|>\\ncontent<|end|>\\n``
+  per message, then ``<|assistant|>\\n``). Rules still come first.
 - ``seed=TEXT``: salts every hash, for a second, different fake model.
 - ``delay=SECONDS``: sleep this long per request (a run slow enough to be killed in a test).
 
@@ -56,6 +57,7 @@ from lm_eval.api.registry import register_model
 NAME = "gapbench-fake"
 IGNORED_ARGS = frozenset({"device", "batch_size", "max_batch_size", "pretrained", "dtype"})
 ARITH_PROMPT = re.compile(r"What is ([0-9+\-*() ]+)\?\s*\nA:\s*$")
+CHAT_END, CHAT_REPLY = "<|end|>\n", "<|assistant|>\n"  # the fake model's chat template: <|role|>\ncontent<|end|>\n ...
 
 
 class Rule:
@@ -189,7 +191,7 @@ class FakeLM(LM):
             if rule.reply is not None and rule.matches(context):
                 return rule.reply
         if self.arith is not None:
-            m = ARITH_PROMPT.search(context)
+            m = ARITH_PROMPT.search(context.removesuffix(CHAT_END + CHAT_REPLY))
             if m:
                 try:
                     value = evaluate(m.group(1))
@@ -241,6 +243,11 @@ class FakeLM(LM):
             self.calls["loglikelihood_rolling"] += 1
             self._wait()
         return out
+
+    def apply_chat_template(self, chat_history: list[dict], add_generation_prompt: bool = True) -> str:
+        """A chat template of its own: ``<|role|>\\ncontent<|end|>\\n`` per message, then ``<|assistant|>\\n``."""
+        text = "".join(f"<|{m['role']}|>\n{m['content']}{CHAT_END}" for m in chat_history)
+        return text + (CHAT_REPLY if add_generation_prompt else "")
 
     def tok_encode(self, text: str, **kwargs) -> list[int]:
         """One token per whitespace-separated word."""

@@ -27,6 +27,19 @@ def enabled() -> bool:
     return os.environ.get("GAPBENCH_PREFIX_CACHE", "1") != "0"
 
 
+def last_logits_only(model) -> dict:
+    """``logits_to_keep=1`` where the model takes it: a pass whose logits are read only at its last
+    position (or not at all) skips the output layer elsewhere, which dominates with a large
+    vocabulary (Gemma 3: 262k tokens)."""
+    import inspect
+
+    try:
+        takes = "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"logits_to_keep": 1} if takes else {}
+
+
 def supported(lm) -> bool:
     """The shared-prefix paths may run on ``lm``: they are switched on, and ``lm`` is a causal model of
     lm-eval's ``HFLM`` itself or of a subclass marked ``prefix_paths = True`` (``HFPrefixLM``). Other
@@ -86,7 +99,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
     dtype = getattr(lm, "mixed_precision_dtype", None)  # as lm-eval's _model_call
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=dtype is not None)
     with torch.no_grad(), autocast:
-        head = model(prefix, use_cache=True)
+        head = model(prefix, use_cache=True, **last_logits_only(model))  # only its cache is used
         for start in range(0, len(contexts), batch):
             group = contexts[start : start + batch]
             rests = [list(c[shared:]) for c in group]

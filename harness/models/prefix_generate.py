@@ -291,7 +291,7 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
     with torch.no_grad(), autocast:
         head = None
         if P > 0:
-            head = model(torch.tensor([encoded[0][:P]], device=device), use_cache=True).past_key_values
+            head = model(torch.tensor([encoded[0][:P]], device=device), use_cache=True, **prefix_cache.last_logits_only(model)).past_key_values
             if not _plain_cache(head):
                 return None
 
@@ -312,7 +312,8 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
                 past.batch_repeat_interleave(len(firsts))
             else:
                 past = None
-            out = model(ids, attention_mask=mask, past_key_values=past, position_ids=positions, use_cache=True)
+            # left-padded: every row's last token is the last column, the only logits read
+            out = model(ids, attention_mask=mask, past_key_values=past, position_ids=positions, use_cache=True, **prefix_cache.last_logits_only(model))
             if not _plain_cache(out.past_key_values):
                 raise _Unsupported
             b = _Batch(P)

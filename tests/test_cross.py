@@ -1,0 +1,135 @@
+"""``gapbench cross``: the generator x verifier matrix. Every model generates once, every model verifies
+every model's stored samples, a model added later costs only its row and column; the matrix's table,
+heatmap and board section."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.errors import GapbenchError
+from harness.results import load as load_results
+from harness.settings import RunOptions
+from leaderboards import cross
+from tests.boards_support import write_run
+
+ARGS = dict(task_args={"arith": {"per_level": "3", "levels": "add1+add2"}}, n=3, n_boot=50)
+
+
+def fake(name: str, share: str) -> str:
+    return f"gapbench-fake:pretrained={name};arith={share};seed={name}"
+
+
+def run(tmp_path, *models, log=None):
+    return cross.run_matrix(cross.parse_models(list(models)), RunOptions(**ARGS), tmp_path, log or (lambda *_: None))
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_parse_models():
+    assert cross.parse_models(["a,b", "c"]) == [("a", None), ("b", None), ("c", None)]
+    assert cross.parse_models(["gapbench-fake:pretrained=x;seed=1", "b"]) == [("gapbench-fake", "pretrained=x,seed=1"), ("b", None)]
+    with pytest.raises(GapbenchError, match="fewer than two models"):
+        cross.parse_models(["a"])
+    with pytest.raises(GapbenchError, match="NAME:key=value"):
+        cross.parse_models(["a:", "b"])
+
+
+def test_every_model_verifies_every_models_stored_samples(tmp_path):
+    said = []
+    results = run(tmp_path, fake("fa", "0.7"), fake("fb", "0.3"), log=said.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fa", "fa--by--fb", "fb", "fb--by--fa"]
+    assert len(results) == 4
+    # the off-diagonal cells hold the generator's own samples, taken from its run, not generated again
+    for f, g in (("fa", "fb"), ("fb", "fa")):
+        own = lines(tmp_path / f / "arith" / "samples.jsonl")
+        taken = lines(tmp_path / f"{f}--by--{g}" / "arith" / "samples.jsonl")
+        assert taken == own
+        assert any(f"took {len(own)} stored samples of {tmp_path / f / 'arith'}" in m for m in said)
+        r = load_results(tmp_path / f"{f}--by--{g}" / "arith" / "results.json")[0]
+        assert r.model.id == f and r.verifier_model.id == g
+        assert "generate" not in r.timings  # no generation in a cross cell
+    matrix = cross.cells(results, "mc")
+    assert matrix["generators"] == ["fa", "fb"] and matrix["verifiers"] == ["fa", "fb"]
+    assert [c["self"] for c in matrix["cells"]] == [True, False, False, True]
+    # a row's J(f) is the generator's, whoever verifies
+    for f in ("fa", "fb"):
+        assert len({json.dumps(cross.cell(matrix, f, g)["J"]) for g in ("fa", "fb")}) == 1
+
+
+def test_adding_a_model_costs_only_its_row_and_column(tmp_path):
+    run(tmp_path, fake("fa", "0.7"), fake("fb", "0.3"))
+    before = {p: p.read_bytes() for name in ("samples.jsonl", "verdicts.jsonl") for p in tmp_path.rglob(name)}
+    assert len(before) == 8
+    said = []
+    results = run(tmp_path, fake("fa", "0.7"), fake("fb", "0.3"), fake("fc", "0.5"), log=said.append)
+    assert len(results) == 9
+    for path, data in before.items():  # nothing stored before is generated or verified again
+        assert path.read_bytes() == data, path
+    new_cells = {"fc", "fa--by--fc", "fb--by--fc", "fc--by--fa", "fc--by--fb"}
+    assert {p.name for p in tmp_path.iterdir() if p.is_dir()} == {"fa", "fb", "fa--by--fb", "fb--by--fa"} | new_cells
+    matrix = cross.cells(results, "mc")
+    assert matrix["generators"] == ["fa", "fb", "fc"] and len(matrix["cells"]) == 9
+
+
+def test_cells_hold_each_results_numbers_with_intervals(tmp_path):
+    g = {"add1-0": [1, 0, 1, 0], "add1-1": [0, 0, 1, 1], "add2-0": [1, 1, 0, 0]}
+    runs = {
+        ("f", "f"): {"add1-0": [0.9, 0.1, 0.8, 0.3], "add1-1": [0.2, 0.1, 0.7, 0.9], "add2-0": [0.6, 0.7, 0.2, 0.1]},
+        ("f", "h"): {"add1-0": [0.1, 0.9, 0.2, 0.8], "add1-1": [0.9, 0.8, 0.1, 0.2], "add2-0": [0.3, 0.2, 0.6, 0.7]},
+    }
+    results = []
+    for (f, v), u in runs.items():
+        d = write_run(tmp_path / f"{f}-{v}", g, u, model={"id": f, "backend": "hf"})
+        data = json.loads((d / "results.json").read_text())
+        if v != f:
+            data["verifier_model"] = {"id": v, "backend": "hf"}
+        (d / "results.json").write_text(json.dumps(data))
+        results.append(load_results(d / "results.json")[0])
+    matrix = cross.cells(results, "mc")
+    assert matrix["generators"] == ["f"] and matrix["verifiers"] == ["f", "h"]
+    good, bad = cross.cell(matrix, "f", "f"), cross.cell(matrix, "f", "h")
+    # u of the diagonal ranks every correct sample first: keeping the top half keeps only correct ones
+    assert good["J"]["value"] == pytest.approx(0.5) and good["gap"]["value"] == pytest.approx(0.5)
+    assert good["auroc"]["value"] == pytest.approx(1.0) and good["auroc"]["ci"] == [1.0, 1.0]
+    # h's u ranks them last: the filter keeps only wrong ones, AUROC 0
+    assert bad["gap"]["value"] == pytest.approx(-0.5) and bad["auroc"]["value"] == pytest.approx(0.0)
+    assert bad["relative_gap"]["ci"] is not None and bad["gap"]["ci"][0] <= -0.5 <= bad["gap"]["ci"][1]
+    text = cross.tables(matrix)
+    assert "| f | **+0.500 [+0.500, +0.500]** (self) | -0.500 [-0.500, -0.500] |" in text
+    assert "| f | **1.000 [1.000, 1.000]** (self) | 0.000 [0.000, 0.000] |" in text
+    with pytest.raises(GapbenchError, match="two results for generator f verified by f"):
+        cross.cells(results + results[:1], "mc")
+    with pytest.raises(GapbenchError, match="has no 'cot-binary' verdicts"):
+        cross.cells(results, "cot-binary")
+
+
+def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+    from leaderboards.builder import build
+    from leaderboards.check import check_board
+
+    monkeypatch.chdir(tmp_path)  # the runs record their folders relative to where they ran: no machine path
+    out = tmp_path / "m"
+    argv = ["cross", "--models", fake("fa", "0.7"), "--models", fake("fb", "0.3"), "--task-args", "arith.per_level=3,arith.levels=add1+add2",
+            "--n", "3", "--n-boot", "50", "--out", "m"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| gap(f, g): generator f \\ verifier g | fa | fb |" in printed and "(self)" in printed
+    assert (out / "cross-arith.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    matrix = json.loads((out / "cross-arith.json").read_text())
+    assert matrix == cross.read_matrix(out, "arith", "mc")
+    board = build([out], tmp_path / "board", "cross", plots=True)
+    table = board.board["tables"][0]
+    assert [r["checkpoint"] for r in table["rows"]] == ["fa", "fb"]  # the cross cells are not checkpoint rows
+    assert table["cross"][0]["generators"] == ["fa", "fb"] and len(table["cross"][0]["cells"]) == 4
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "### Generator x verifier (mc)" in readme and "(cross-arith-test.png)" in readme
+    assert (tmp_path / "board" / "cross-arith-test.png").is_file()
+    assert len(list((tmp_path / "board" / "results").glob("*--by--*.json"))) == 2
+    assert load_results(out / "fa--by--fb" / "arith" / "results.json")[0].run.dir == "m/fa--by--fb/arith"
+    report = check_board(tmp_path / "board")
+    assert report.ok, report.failures  # rebuilt identically, and no machine path on it
