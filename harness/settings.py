@@ -72,6 +72,14 @@ def batch_size(text: str | int) -> int | str:
     return int(text) if str(text).isdigit() else str(text)
 
 
+def parse_shard(text: str) -> str:
+    """``i/N`` (0 <= i < N): this process runs shard i of N (:mod:`harness.shards`)."""
+    index, sep, count = str(text).partition("/")
+    if not (sep and index.strip().isdigit() and count.strip().isdigit() and int(index) < int(count)):
+        raise GapbenchError(f"--shard {text!r}: give i/N with 0 <= i < N (example: --shard 0/4 ... --shard 3/4).")
+    return f"{int(index)}/{int(count)}"
+
+
 def option(default: Any = None, help: str = "", **meta: Any) -> Any:
     """A settings field: its default and how the command line shows it (see the module docstring)."""
     meta["help"] = help
@@ -106,6 +114,7 @@ class RunOptions:
     seed: int = option(SEED, "seed of sampling and of the bootstrap", parse=int)
     out: str | None = option(None, "run directory (default: runs/<model>/<task>-<config hash>); one subfolder per task")
     n_boot: int = option(N_BOOT, "bootstrap resamples for the 95%% intervals", parse=int)
+    shard: str | None = option(None, "i/N: run shard i of N (0 <= i < N), a deterministic 1/N of the prompts in its own store; `gapbench merge` joins them", parse=parse_shard)
     model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
 
     def check(self) -> None:
@@ -127,6 +136,8 @@ class RunOptions:
             problems.append(f"--batch-size must be a whole number of 1 or more, or auto (got {self.batch_size!r})")
         if problems:
             raise GapbenchError("; ".join(problems) + ".")
+        if self.shard is not None:
+            parse_shard(self.shard)
 
 
 def inherit(name: str, **changes: Any) -> Any:
