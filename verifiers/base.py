@@ -43,6 +43,7 @@ class Verifier:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     uses_model: ClassVar[bool] = True  # False: needs no model call (oracle, ensemble)
+    needs_logprobs: ClassVar[bool] = False  # True: asks for log-probabilities (loglikelihood requests)
     needs_ground_truth: ClassVar[bool] = False  # True: score() is given g (the oracle); no self-verifier is
     takes_arg: ClassVar[bool] = False  # True: accepts ``name:arg`` (ensemble:mc+cot-score)
     defaults: ClassVar[dict[str, Any]] = {}

@@ -16,6 +16,7 @@ OPTIONS = (" Correct", " Incorrect")
 class MC(Verifier):
     name = "mc"
     description = "multiple choice: u = P(Correct) from log-probabilities (loglikelihood, no generation)"
+    needs_logprobs = True
 
     def context(self, task, doc, response: str) -> str:
         head = prompts.fewshot(task, prompts.mc_example)

