@@ -136,8 +136,14 @@ def test_the_board_settings_line_shows_the_template(tmp_path):
 
 # --- the real models ---------------------------------------------------------------------------------
 @pytest.mark.model
-@pytest.mark.parametrize("model, opens", [("smollm2-135m-instruct", "<|im_start|>user\n"), ("gemma3-270m", "<bos><start_of_turn>user\n")])
-def test_chat_templates_on_both_models(tmp_path, model, opens):
+@pytest.mark.parametrize(
+    "model, opens, user",
+    [
+        ("smollm2-135m-instruct", "<|im_start|>system\nYou are a helpful AI assistant named SmolLM", "<|im_start|>user\n"),  # its template's default system turn
+        ("gemma3-270m", "<bos><start_of_turn>user\n", "<start_of_turn>user\n"),
+    ],
+)
+def test_chat_templates_on_both_models(tmp_path, model, opens, user):
     opts = RunOptions(
         model=model, task_args={"arith": {"per_level": "1", "levels": "add1+add2"}}, verifiers=["mc", "cot-binary"], n=2,
         verify_max_gen_toks=24, n_boot=20, apply_chat_template=True, fewshot_as_multiturn=True, out=str(tmp_path),
@@ -146,7 +152,7 @@ def test_chat_templates_on_both_models(tmp_path, model, opens):
     results = runner.run()[0]
     task, doc = runner.tasks[0], runner.tasks[0].docs()[0]
     gen = runner.prompt(task.generation_turns(doc))
-    assert gen.startswith(opens) and gen.count(opens.removeprefix("<bos>")) == task.options["num_fewshot"] + 1
+    assert gen.startswith(opens) and gen.count(user) == task.options["num_fewshot"] + 1
     samples = [json.loads(x) for x in (tmp_path / "arith" / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 4 and all(s["gen_tokens"] <= 16 for s in samples)
     for s in samples:  # no template token leaks into an answer: generation stopped at the end of the turn

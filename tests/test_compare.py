@@ -267,7 +267,7 @@ def test_results_json_alone_is_not_enough(tmp_path, pair):
         load_run(lone / "results.json")
     # a copied results.json whose recorded run directory still exists finds its per-sample files there
     shutil.copyfile(pair[0] / "results.json", tmp_path / "copied.json")
-    assert load_run(tmp_path / "copied.json").dir == pair[0]
+    assert load_run(tmp_path / "copied.json").dir.resolve() == pair[0].resolve()  # recorded relative to where it ran
 
 
 def test_stale_grades_are_refused(pair):

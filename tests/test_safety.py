@@ -267,7 +267,7 @@ def test_a_damaged_embedded_model_is_found_and_rebuilt(tmp_path, monkeypatch):
         fh.truncate(10)  # a damaged copy keeps its .complete marker
     assert embedded.damage(target) == "model.safetensors has 10 bytes, 1000 when it was built"
     built, said = [], []
-    monkeypatch.setattr(embedded, "_build", lambda where, log: built.append(where) or where)
+    monkeypatch.setattr(embedded, "_build", lambda where, log, model=None: built.append(where) or where)
     embedded.ensure(log=said.append)
     assert built == [target] and "damaged (model.safetensors has 10 bytes" in said[0]
     (target / "config.json").unlink()
