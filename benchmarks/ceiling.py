@@ -55,13 +55,33 @@ def main() -> None:
     ap.add_argument("--lm-eval-prompts", type=int, default=2, help="prompts (x n = 4 samples) through lm-eval's own path")
     ap.add_argument("--e2e-limit", type=int, default=4, help="prompts of the end-to-end comparison")
     ap.add_argument("--memory-prompts", type=int, default=2, help="the 1x of the peak-memory runs (then 4x, 16x)")
-    ap.add_argument("--skip", default="", help="comma-separated: e2e, memory, lm-eval")
+    ap.add_argument("--skip", default="", help="comma-separated: stages (1-3), lm-eval, e2e, memory")
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child is not None:
         return memory_child(args)
     skip = set(filter(None, args.skip.split(",")))
+    if "stages" not in skip:
+        stages(args, skip)
+    # 4. end to end
+    if "e2e" not in skip:
+        end_to_end(args)
+    # 5. peak memory
+    if "memory" not in skip:
+        print("\npeak memory of one generation call, n = 4 (a process each): prompts, peak RSS, added to the loaded model's")
+        for k in (1, 4, 16):
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(k * args.memory_prompts),
+                   "--batch-size", str(args.batch_size)] + (["--data-dir", args.data_dir] if args.data_dir else [])  # fmt: skip
+            if args.max_gen_toks:
+                cmd += ["--max-gen-toks", str(args.max_gen_toks)]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+            if done.returncode != 0:
+                sys.exit(f"memory run failed:\n{done.stderr[-3000:]}")
+            print(f"  {k:2}x {done.stdout.strip()}")
 
+
+def stages(args, skip) -> None:
+    """1-3: the ceilings, generation and MC verification."""
     import torch
 
     from harness.models import backends, embedded as default_model, prefix_cache, prefix_generate
@@ -151,21 +171,6 @@ def main() -> None:
             rows[name] = (seconds, frac)
             print(f"{name:34} {len(reqs):8} {seconds:8.1f} {work:8} {0:9} {rate:9.1f} {frac:10.2f}")
 
-    # 4. end to end
-    if "e2e" not in skip:
-        end_to_end(args, kwargs)
-    # 5. peak memory
-    if "memory" not in skip:
-        print(f"\npeak memory of one generation call, n = 4 (a process each): prompts, peak RSS, added to the loaded model's")
-        for k in (1, 4, 16):
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(k * args.memory_prompts),
-                   "--batch-size", str(args.batch_size)] + (["--data-dir", args.data_dir] if args.data_dir else [])  # fmt: skip
-            if args.max_gen_toks:
-                cmd += ["--max-gen-toks", str(args.max_gen_toks)]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-            if done.returncode != 0:
-                sys.exit(f"memory run failed:\n{done.stderr[-3000:]}")
-            print(f"  {k:2}x {done.stdout.strip()}")
 
 
 def setup(args, k: int):
@@ -232,9 +237,14 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
-def end_to_end(args, kwargs) -> None:
+def end_to_end(args) -> None:
     """``gapbench run`` (generation n = 4 + MC) against lm-eval's ``hf`` sampling the same prompts 4 times."""
     from harness import lm_eval_tasks
+    from harness.config import Sampling
+    from tasks import TASKS
+
+    task = TASKS.get("gsm8k")()
+    kwargs = Sampling().gen_kwargs(list(task.stop), args.max_gen_toks or task.max_gen_toks)
     from harness.models import embedded as default_model
 
     model = str(default_model.ensure(log=lambda *_: None))
@@ -248,7 +258,8 @@ def end_to_end(args, kwargs) -> None:
         sampling = f"do_sample=True,temperature={kwargs['temperature']},top_p={kwargs['top_p']}"
         commands = {
             "gapbench run (n=4 + MC)": [sys.executable, "-m", "harness.cli", "run", "--tasks", "gsm8k", "--n", "4", "--verifiers", "mc",
-                                        "--limit", str(args.e2e_limit), "--batch-size", str(args.batch_size), "--out", str(Path(tmp) / "run"), *data],
+                                        "--limit", str(args.e2e_limit), "--batch-size", str(args.batch_size), "--max-gen-toks", str(kwargs["max_gen_toks"]),
+                                        "--out", str(Path(tmp) / "run"), *data],
             "lm-eval hf (generation n=4)": [sys.executable, "-m", "harness.models.lm_eval_cli", "--model", "hf", "--model_args",
                                             f"pretrained={model}", "--device", "cpu", "--include_path", str(folder), "--tasks", name,
                                             "--limit", str(args.e2e_limit), "--batch_size", str(args.batch_size), "--gen_kwargs", sampling,
