@@ -96,20 +96,10 @@ def stages(args, skip) -> None:
         f"({default_model.NAME}, fp32, CPU, {torch.get_num_threads()} threads)"
     )
 
-    # 1. ceilings
+    # 1. ceilings, measured before the stages and again after them: the best of the two is the ceiling
+    # (on a machine shared with other jobs a measurement is only ever slowed down)
     backends.generate(lm, [(prompts[0], {**kwargs, "max_gen_toks": 2})])  # warm-up
-    prefill_rate = prefill_ceiling(lm, encoded)
-    decode_rate = decode_ceiling(lm, encoded[0], args.batch_size, steps=24)
-    print(f"\nceiling  prefill {prefill_rate:6.0f} tokens/s (batched forward, 4 x 512 tokens)   "
-          f"decode {decode_rate:6.0f} tokens/s (batch {args.batch_size}, cache of {len(encoded[0])} tokens)")
-
-    def fraction(texts, ctx_tokens, seconds):
-        """(prefill tokens, generated tokens, tokens/s, fraction of the ceiling) of one generation call."""
-        head = prefix_cache.shared_prefix([(e, []) for e in ctx_tokens])
-        prefill = head + sum(len(e) - head for e in {tuple(e) for e in ctx_tokens})
-        gen = sum(len(lm.tok_encode(t)) for t in texts)
-        ideal = prefill / prefill_rate + gen / decode_rate
-        return prefill, gen, (prefill + gen) / seconds, ideal / seconds
+    ceilings = [(prefill_ceiling(lm, encoded), decode_ceiling(lm, encoded[0], args.batch_size, steps=16))]
 
     def generate(reqs, share=True, plain=False):
         os.environ["GAPBENCH_PREFIX_CACHE"] = "0" if plain else "1"
@@ -119,31 +109,35 @@ def stages(args, skip) -> None:
         os.environ["GAPBENCH_PREFIX_CACHE"] = "1"
         return out, seconds
 
-    # 2. generation
-    print(f"\n{'stage':34} {'requests':>8} {'seconds':>8} {'prefill':>8} {'generated':>9} {'tokens/s':>9} {'of ceiling':>10}")
-    rows = {}
+    rows = []  # (stage, requests, seconds, prefill tokens of work, generated tokens)
+
+    def work(ctx_tokens, continuations=()):
+        """The call's common head once, each distinct context's own tokens once, and the continuations."""
+        head = prefix_cache.shared_prefix([(e, []) for e in ctx_tokens])
+        return head + sum(len(e) - head for e in {tuple(e) for e in ctx_tokens}) + sum(map(len, continuations))
 
     def row(name, reqs, texts, seconds):
-        pre, gen, rate, frac = fraction(texts, [encoded[prompts.index(c)] for c, _ in reqs], seconds)
-        rows[name] = (seconds, frac)
-        print(f"{name:34} {len(reqs):8} {seconds:8.1f} {pre:8} {gen:9} {rate:9.1f} {frac:10.2f}")
+        gen = sum(len(lm.tok_encode(t)) for t in texts)
+        rows.append((name, len(reqs), seconds, work([encoded[prompts.index(c)] for c, _ in reqs]), gen))
+        print(f"  {name}: {len(reqs)} requests, {seconds:.1f} s", flush=True)
 
+    # 2. generation
     samples4 = None
     for n in [int(x) for x in args.ns.split(",")]:
         reqs = requests(task, docs, prompts, kwargs, n)
         now, t_now = generate(reqs)
-        row(f"generate n={n}: gapbench (shared)", reqs, now, t_now)
+        row(f"generate n={n}: gapbench", reqs, now, t_now)
         before, t_before = generate(reqs, share=False)
         row(f"generate n={n}: before (head only)", reqs, before, t_before)
         same = sum(a == b for a, b in zip(now, before))
-        print(f"{'':34} speed-up over before {t_before / t_now:.2f}x; the same text for {same} of {len(reqs)} seeded samples")
+        print(f"  n={n}: speed-up over before {t_before / t_now:.2f}x; the same text for {same} of {len(reqs)} seeded samples")
         if n == 4:
             samples4 = now
             if "lm-eval" not in skip:
                 sub = reqs[: 4 * args.lm_eval_prompts]
                 plain, t_plain = generate(sub, plain=True)
                 row("generate n=4: lm-eval HFLM", sub, plain, t_plain)
-                print(f"{'':34} per sample: gapbench {t_now / len(reqs):.2f} s, lm-eval {t_plain / len(sub):.2f} s "
+                print(f"  n=4 per sample: gapbench {t_now / len(reqs):.2f} s, lm-eval {t_plain / len(sub):.2f} s "
                       f"({t_plain / len(sub) / (t_now / len(reqs)):.1f}x)")
 
     # 3. MC verification of the n = 4 samples
@@ -152,25 +146,26 @@ def stages(args, skip) -> None:
         lls = []
         for k, doc in enumerate(docs):
             lls += [(r.context, r.continuation) for r in mc.requests(task, doc, samples4[4 * k : 4 * k + 4], {})]
-
-        def verify(reqs, plain=False):
+        for name, reqs, plain in [("verify MC: gapbench", lls, False), ("verify MC: lm-eval HFLM", lls[: 8 * args.lm_eval_prompts], True)]:
+            if plain and "lm-eval" in skip:
+                continue
             os.environ["GAPBENCH_PREFIX_CACHE"] = "0" if plain else "1"
             start = time.perf_counter()
             backends.loglikelihood(lm, reqs)
             seconds = time.perf_counter() - start
             os.environ["GAPBENCH_PREFIX_CACHE"] = "1"
             pairs = prefix_cache.encode(lm, reqs)
-            head = prefix_cache.shared_prefix(pairs)
-            work = head + sum(len(c) - head for c in {tuple(c) for c, _ in pairs}) + sum(len(x) for _, x in pairs)
-            return work, seconds, work / seconds, work / prefill_rate / seconds
+            rows.append((name, len(reqs), seconds, work([c for c, _ in pairs], [x for _, x in pairs]), 0))
+            print(f"  {name}: {len(reqs)} requests, {seconds:.1f} s", flush=True)
 
-        for name, reqs, plain in [("verify MC: gapbench (shared)", lls, False), ("verify MC: lm-eval HFLM", lls[: 8 * args.lm_eval_prompts], True)]:
-            if plain and "lm-eval" in skip:
-                continue
-            work, seconds, rate, frac = verify(reqs, plain)
-            rows[name] = (seconds, frac)
-            print(f"{name:34} {len(reqs):8} {seconds:8.1f} {work:8} {0:9} {rate:9.1f} {frac:10.2f}")
-
+    ceilings.append((prefill_ceiling(lm, encoded), decode_ceiling(lm, encoded[0], args.batch_size, steps=16)))
+    prefill_rate, decode_rate = max(c[0] for c in ceilings), max(c[1] for c in ceilings)
+    print(f"\nceiling  prefill {prefill_rate:5.0f} tokens/s (batched forward, 4 x 512 tokens; {' and '.join(f'{c[0]:.0f}' for c in ceilings)})   "
+          f"decode {decode_rate:5.0f} tokens/s (batch {args.batch_size}, cache of {len(encoded[0])} tokens; {' and '.join(f'{c[1]:.0f}' for c in ceilings)})")
+    print(f"\n{'stage':34} {'requests':>8} {'seconds':>8} {'prefill':>8} {'generated':>9} {'tokens/s':>9} {'of ceiling':>10}")
+    for name, count, seconds, prefill, gen in rows:
+        ideal = prefill / prefill_rate + gen / decode_rate
+        print(f"{name:34} {count:8} {seconds:8.1f} {prefill:8} {gen:9} {(prefill + gen) / seconds:9.1f} {ideal / seconds:10.2f}")
 
 
 def setup(args, k: int):
