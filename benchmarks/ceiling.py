@@ -55,13 +55,33 @@ def main() -> None:
     ap.add_argument("--lm-eval-prompts", type=int, default=2, help="prompts (x n = 4 samples) through lm-eval's own path")
     ap.add_argument("--e2e-limit", type=int, default=4, help="prompts of the end-to-end comparison")
     ap.add_argument("--memory-prompts", type=int, default=2, help="the 1x of the peak-memory runs (then 4x, 16x)")
-    ap.add_argument("--skip", default="", help="comma-separated: e2e, memory, lm-eval")
+    ap.add_argument("--skip", default="", help="comma-separated: stages (1-3), lm-eval, e2e, memory")
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child is not None:
         return memory_child(args)
     skip = set(filter(None, args.skip.split(",")))
+    if "stages" not in skip:
+        stages(args, skip)
+    # 4. end to end
+    if "e2e" not in skip:
+        end_to_end(args)
+    # 5. peak memory
+    if "memory" not in skip:
+        print("\npeak memory of one generation call, n = 4 (a process each): prompts, peak RSS, added to the loaded model's")
+        for k in (1, 4, 16):
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(k * args.memory_prompts),
+                   "--batch-size", str(args.batch_size)] + (["--data-dir", args.data_dir] if args.data_dir else [])  # fmt: skip
+            if args.max_gen_toks:
+                cmd += ["--max-gen-toks", str(args.max_gen_toks)]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+            if done.returncode != 0:
+                sys.exit(f"memory run failed:\n{done.stderr[-3000:]}")
+            print(f"  {k:2}x {done.stdout.strip()}")
 
+
+def stages(args, skip) -> None:
+    """1-3: the ceilings, generation and MC verification."""
     import torch
 
     from harness.models import backends, embedded as default_model, prefix_cache, prefix_generate
@@ -76,20 +96,10 @@ def main() -> None:
         f"({default_model.NAME}, fp32, CPU, {torch.get_num_threads()} threads)"
     )
 
-    # 1. ceilings
+    # 1. ceilings, measured before the stages and again after them: the best of the two is the ceiling
+    # (on a machine shared with other jobs a measurement is only ever slowed down)
     backends.generate(lm, [(prompts[0], {**kwargs, "max_gen_toks": 2})])  # warm-up
-    prefill_rate = prefill_ceiling(lm, encoded)
-    decode_rate = decode_ceiling(lm, encoded[0], args.batch_size, steps=24)
-    print(f"\nceiling  prefill {prefill_rate:6.0f} tokens/s (batched forward, 4 x 512 tokens)   "
-          f"decode {decode_rate:6.0f} tokens/s (batch {args.batch_size}, cache of {len(encoded[0])} tokens)")
-
-    def fraction(texts, ctx_tokens, seconds):
-        """(prefill tokens, generated tokens, tokens/s, fraction of the ceiling) of one generation call."""
-        head = prefix_cache.shared_prefix([(e, []) for e in ctx_tokens])
-        prefill = head + sum(len(e) - head for e in {tuple(e) for e in ctx_tokens})
-        gen = sum(len(lm.tok_encode(t)) for t in texts)
-        ideal = prefill / prefill_rate + gen / decode_rate
-        return prefill, gen, (prefill + gen) / seconds, ideal / seconds
+    ceilings = [(prefill_ceiling(lm, encoded), decode_ceiling(lm, encoded[0], args.batch_size, steps=16))]
 
     def generate(reqs, share=True, plain=False):
         os.environ["GAPBENCH_PREFIX_CACHE"] = "0" if plain else "1"
@@ -99,31 +109,35 @@ def main() -> None:
         os.environ["GAPBENCH_PREFIX_CACHE"] = "1"
         return out, seconds
 
-    # 2. generation
-    print(f"\n{'stage':34} {'requests':>8} {'seconds':>8} {'prefill':>8} {'generated':>9} {'tokens/s':>9} {'of ceiling':>10}")
-    rows = {}
+    rows = []  # (stage, requests, seconds, prefill tokens of work, generated tokens)
+
+    def work(ctx_tokens, continuations=()):
+        """The call's common head once, each distinct context's own tokens once, and the continuations."""
+        head = prefix_cache.shared_prefix([(e, []) for e in ctx_tokens])
+        return head + sum(len(e) - head for e in {tuple(e) for e in ctx_tokens}) + sum(map(len, continuations))
 
     def row(name, reqs, texts, seconds):
-        pre, gen, rate, frac = fraction(texts, [encoded[prompts.index(c)] for c, _ in reqs], seconds)
-        rows[name] = (seconds, frac)
-        print(f"{name:34} {len(reqs):8} {seconds:8.1f} {pre:8} {gen:9} {rate:9.1f} {frac:10.2f}")
+        gen = sum(len(lm.tok_encode(t)) for t in texts)
+        rows.append((name, len(reqs), seconds, work([encoded[prompts.index(c)] for c, _ in reqs]), gen))
+        print(f"  {name}: {len(reqs)} requests, {seconds:.1f} s", flush=True)
 
+    # 2. generation
     samples4 = None
     for n in [int(x) for x in args.ns.split(",")]:
         reqs = requests(task, docs, prompts, kwargs, n)
         now, t_now = generate(reqs)
-        row(f"generate n={n}: gapbench (shared)", reqs, now, t_now)
+        row(f"generate n={n}: gapbench", reqs, now, t_now)
         before, t_before = generate(reqs, share=False)
         row(f"generate n={n}: before (head only)", reqs, before, t_before)
         same = sum(a == b for a, b in zip(now, before))
-        print(f"{'':34} speed-up over before {t_before / t_now:.2f}x; the same text for {same} of {len(reqs)} seeded samples")
+        print(f"  n={n}: speed-up over before {t_before / t_now:.2f}x; the same text for {same} of {len(reqs)} seeded samples")
         if n == 4:
             samples4 = now
             if "lm-eval" not in skip:
                 sub = reqs[: 4 * args.lm_eval_prompts]
                 plain, t_plain = generate(sub, plain=True)
                 row("generate n=4: lm-eval HFLM", sub, plain, t_plain)
-                print(f"{'':34} per sample: gapbench {t_now / len(reqs):.2f} s, lm-eval {t_plain / len(sub):.2f} s "
+                print(f"  n=4 per sample: gapbench {t_now / len(reqs):.2f} s, lm-eval {t_plain / len(sub):.2f} s "
                       f"({t_plain / len(sub) / (t_now / len(reqs)):.1f}x)")
 
     # 3. MC verification of the n = 4 samples
@@ -132,40 +146,26 @@ def main() -> None:
         lls = []
         for k, doc in enumerate(docs):
             lls += [(r.context, r.continuation) for r in mc.requests(task, doc, samples4[4 * k : 4 * k + 4], {})]
-
-        def verify(reqs, plain=False):
+        for name, reqs, plain in [("verify MC: gapbench", lls, False), ("verify MC: lm-eval HFLM", lls[: 8 * args.lm_eval_prompts], True)]:
+            if plain and "lm-eval" in skip:
+                continue
             os.environ["GAPBENCH_PREFIX_CACHE"] = "0" if plain else "1"
             start = time.perf_counter()
             backends.loglikelihood(lm, reqs)
             seconds = time.perf_counter() - start
             os.environ["GAPBENCH_PREFIX_CACHE"] = "1"
             pairs = prefix_cache.encode(lm, reqs)
-            head = prefix_cache.shared_prefix(pairs)
-            work = head + sum(len(c) - head for c in {tuple(c) for c, _ in pairs}) + sum(len(x) for _, x in pairs)
-            return work, seconds, work / seconds, work / prefill_rate / seconds
+            rows.append((name, len(reqs), seconds, work([c for c, _ in pairs], [x for _, x in pairs]), 0))
+            print(f"  {name}: {len(reqs)} requests, {seconds:.1f} s", flush=True)
 
-        for name, reqs, plain in [("verify MC: gapbench (shared)", lls, False), ("verify MC: lm-eval HFLM", lls[: 8 * args.lm_eval_prompts], True)]:
-            if plain and "lm-eval" in skip:
-                continue
-            work, seconds, rate, frac = verify(reqs, plain)
-            rows[name] = (seconds, frac)
-            print(f"{name:34} {len(reqs):8} {seconds:8.1f} {work:8} {0:9} {rate:9.1f} {frac:10.2f}")
-
-    # 4. end to end
-    if "e2e" not in skip:
-        end_to_end(args, kwargs)
-    # 5. peak memory
-    if "memory" not in skip:
-        print(f"\npeak memory of one generation call, n = 4 (a process each): prompts, peak RSS, added to the loaded model's")
-        for k in (1, 4, 16):
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(k * args.memory_prompts),
-                   "--batch-size", str(args.batch_size)] + (["--data-dir", args.data_dir] if args.data_dir else [])  # fmt: skip
-            if args.max_gen_toks:
-                cmd += ["--max-gen-toks", str(args.max_gen_toks)]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-            if done.returncode != 0:
-                sys.exit(f"memory run failed:\n{done.stderr[-3000:]}")
-            print(f"  {k:2}x {done.stdout.strip()}")
+    ceilings.append((prefill_ceiling(lm, encoded), decode_ceiling(lm, encoded[0], args.batch_size, steps=16)))
+    prefill_rate, decode_rate = max(c[0] for c in ceilings), max(c[1] for c in ceilings)
+    print(f"\nceiling  prefill {prefill_rate:5.0f} tokens/s (batched forward, 4 x 512 tokens; {' and '.join(f'{c[0]:.0f}' for c in ceilings)})   "
+          f"decode {decode_rate:5.0f} tokens/s (batch {args.batch_size}, cache of {len(encoded[0])} tokens; {' and '.join(f'{c[1]:.0f}' for c in ceilings)})")
+    print(f"\n{'stage':34} {'requests':>8} {'seconds':>8} {'prefill':>8} {'generated':>9} {'tokens/s':>9} {'of ceiling':>10}")
+    for name, count, seconds, prefill, gen in rows:
+        ideal = prefill / prefill_rate + gen / decode_rate
+        print(f"{name:34} {count:8} {seconds:8.1f} {prefill:8} {gen:9} {(prefill + gen) / seconds:9.1f} {ideal / seconds:10.2f}")
 
 
 def setup(args, k: int):
@@ -232,9 +232,14 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
-def end_to_end(args, kwargs) -> None:
+def end_to_end(args) -> None:
     """``gapbench run`` (generation n = 4 + MC) against lm-eval's ``hf`` sampling the same prompts 4 times."""
     from harness import lm_eval_tasks
+    from harness.config import Sampling
+    from tasks import TASKS
+
+    task = TASKS.get("gsm8k")()
+    kwargs = Sampling().gen_kwargs(list(task.stop), args.max_gen_toks or task.max_gen_toks)
     from harness.models import embedded as default_model
 
     model = str(default_model.ensure(log=lambda *_: None))
@@ -248,7 +253,8 @@ def end_to_end(args, kwargs) -> None:
         sampling = f"do_sample=True,temperature={kwargs['temperature']},top_p={kwargs['top_p']}"
         commands = {
             "gapbench run (n=4 + MC)": [sys.executable, "-m", "harness.cli", "run", "--tasks", "gsm8k", "--n", "4", "--verifiers", "mc",
-                                        "--limit", str(args.e2e_limit), "--batch-size", str(args.batch_size), "--out", str(Path(tmp) / "run"), *data],
+                                        "--limit", str(args.e2e_limit), "--batch-size", str(args.batch_size), "--max-gen-toks", str(kwargs["max_gen_toks"]),
+                                        "--out", str(Path(tmp) / "run"), *data],
             "lm-eval hf (generation n=4)": [sys.executable, "-m", "harness.models.lm_eval_cli", "--model", "hf", "--model_args",
                                             f"pretrained={model}", "--device", "cpu", "--include_path", str(folder), "--tasks", name,
                                             "--limit", str(args.e2e_limit), "--batch_size", str(args.batch_size), "--gen_kwargs", sampling,

@@ -5,8 +5,8 @@ overridden:
 
 - ``loglikelihood`` runs the longest token prefix common to a call's requests once and reuses
   its key/value cache for every request's remainder (:mod:`.prefix_cache`);
-- ``generate_until`` runs the shared few-shot head once and decodes with continuous batching
-  (:mod:`.prefix_generate`).
+- ``generate_until`` runs the shared few-shot head once, then each distinct context once for all
+  of its requests (a prompt's n samples), and decodes with continuous batching (:mod:`.prefix_generate`).
 
 Both give lm-eval's own results (the same tokenisation, stop sequences, truncation and
 post-processing; scores equal up to float rounding, greedy text equal), and both hand a call
