@@ -260,10 +260,11 @@ def test_two_runs_side_by_side_list_the_flipped_prompts_first(browser, tmp_path)
     assert p.errors == []
 
 
-def test_a_board_page_links_each_row_and_is_rebuilt_byte_identically(browser, tmp_path):
+def test_a_board_page_links_each_row_and_is_rebuilt_byte_identically(browser, tmp_path, monkeypatch):
     from leaderboards.builder import build
     from leaderboards.check import check_board
 
+    monkeypatch.chdir(tmp_path)  # runs record their folders relative to where they ran: no machine path on the board
     base = fake_run(tmp_path / "base", "--model-args", "arith=0.5", "--verifiers", "mc")
     board = tmp_path / "board"
     built = build([base], board, "demo")
