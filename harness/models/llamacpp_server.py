@@ -1,14 +1,15 @@
 """llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``, same arguments)
-with one correction: the log-probabilities it echoes for a prompt's tokens.
+with the log-probabilities of an echoed prompt computed anew.
 
 With ``echo`` and ``logprobs``, llama-cpp-python (0.3.x) pairs the k-th token of a prompt with the
-distribution computed *after* token k (the one that predicts token k + 1), for models whose
-tokenizer adds no BOS token (SmolLM2, Qwen, ...): every echoed log-probability is one position
-off, and the generated token gets none. lm-eval's ``local-completions`` (and any client that
-scores a continuation from the echo) then reads wrong numbers. Here the distributions are moved
-by one position for such models, so token k gets log P(token k | tokens before it), as vLLM and
-the OpenAI API give it. Models whose tokenizer adds BOS are left as they are (the BOS row
-already lines them up). ``tests/test_llamacpp.py`` checks the result against transformers.
+distribution computed *after* token k (the one that predicts token k + 1) for models whose
+tokenizer adds no BOS token (SmolLM2, Qwen, ...), so every echoed log-probability is one position
+off; and it sorts the whole vocabulary in Python for every prompt token, seconds per request.
+lm-eval's ``local-completions`` scores a continuation from that echo (MC and tournament
+verification). Here a non-streamed echoed completion gets its ``logprobs`` from the model's own
+scores with numpy instead: token k gets log P(token k | the tokens before it), as vLLM and the
+OpenAI API give it, and the generated token (the greedy one: these requests ask for temperature
+0) its own. ``tests/test_llamacpp.py`` checks the numbers against transformers.
 """
 
 from __future__ import annotations
@@ -16,36 +17,56 @@ from __future__ import annotations
 import numpy as np
 from llama_cpp import Llama
 
-_original_logprobs = Llama.logits_to_logprobs
-_original_completion = Llama._create_completion
-_SHIFT = [False]  # while an echoed completion of a model without BOS runs (the server runs one at a time)
+_original = Llama._create_completion
 
 
-def _logits_to_logprobs(logits, axis: int = -1):
-    out = _original_logprobs(logits, axis)
-    if _SHIFT[0] and getattr(out, "ndim", 0) == 2:
-        out = np.concatenate([np.zeros_like(out[:1]), out], axis=0)  # row k: the distribution before token k
-    return out
+def _log_softmax(rows: np.ndarray) -> np.ndarray:
+    rows = rows.astype(np.float64)
+    top = rows.max(axis=-1, keepdims=True)
+    return rows - top - np.log(np.exp(rows - top).sum(axis=-1, keepdims=True))
+
+
+def echo_logprobs(llm: Llama, k: int) -> dict:
+    """The OpenAI ``logprobs`` block of the prompt just evaluated (less a leading BOS) and of the
+    next, greedy token, from ``llm``'s scores (the server runs with ``logits_all``)."""
+    n = llm.n_tokens
+    ids = [int(t) for t in llm._input_ids[:n]]
+    lp = _log_softmax(np.asarray(llm._scores[:n]))
+    seq = ids + [int(np.argmax(lp[n - 1]))]
+    start = 1 if ids and ids[0] == llm.token_bos() else 0
+    tokens, offsets, token_lps, tops = [], [], [], []
+    offset = 0
+    for j in range(start, len(seq)):
+        text = llm.detokenize([seq[j]], prev_tokens=seq[:j]).decode("utf-8", errors="ignore")
+        tokens.append(text)
+        offsets.append(offset)
+        offset += len(text)
+        if j == start:  # the OpenAI API gives the first token none
+            token_lps.append(None)
+            tops.append(None)
+            continue
+        row = lp[j - 1]
+        best = np.argpartition(-row, max(k, 1) - 1)[: max(k, 1)] if k > 0 else []
+        top = {llm.detokenize([int(t)], prev_tokens=seq[:j]).decode("utf-8", errors="ignore"): float(row[t]) for t in best}
+        top[text] = float(row[seq[j]])
+        token_lps.append(float(row[seq[j]]))
+        tops.append(top)
+    return {"tokens": tokens, "text_offset": offsets, "token_logprobs": token_lps, "top_logprobs": tops}
 
 
 def _create_completion(self, *args, **kwargs):
-    echo, logprobs = kwargs.get("echo", False), kwargs.get("logprobs")
-    if not echo or logprobs is None:
-        return _original_completion(self, *args, **kwargs)
-    probe = self.tokenize(b"x", add_bos=True)
-    shift = not (probe and probe[0] == self.token_bos())
+    k = kwargs.get("logprobs")
+    if not kwargs.get("echo") or k is None or kwargs.get("stream"):
+        return _original(self, *args, **kwargs)
 
     def run():
-        _SHIFT[0] = shift
-        try:
-            yield from _original_completion(self, *args, **kwargs)
-        finally:
-            _SHIFT[0] = False
+        for chunk in _original(self, *args, **{**kwargs, "logprobs": None}):
+            chunk["choices"][0]["logprobs"] = echo_logprobs(self, int(k))
+            yield chunk
 
     return run()
 
 
-Llama.logits_to_logprobs = staticmethod(_logits_to_logprobs)
 Llama._create_completion = _create_completion
 
 
