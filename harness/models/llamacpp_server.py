@@ -55,8 +55,10 @@ def echo_logprobs(llm: Llama, k: int) -> dict:
 
 
 def _create_completion(self, *args, **kwargs):
+    """An echoed completion with ``logprobs``, its logprobs from :func:`echo_logprobs`; everything
+    else (and a model without ``logits_all``, which llama-cpp-python refuses) as it was."""
     k = kwargs.get("logprobs")
-    if not kwargs.get("echo") or k is None or kwargs.get("stream"):
+    if not kwargs.get("echo") or k is None or kwargs.get("stream") or not getattr(self, "_logits_all", False):
         return _original(self, *args, **kwargs)
 
     def run():
