@@ -300,13 +300,18 @@ def answer_classes(prompts: Sequence[PromptScores]) -> AnswerClasses:
     return AnswerClasses(S, C, single_right, single_wrong)
 
 
+def _subset_rows(n: int, k: int, rng: np.random.Generator, exact_limit: int, samples: int) -> np.ndarray:
+    """Index rows (subsets x k) of every k-subset of range(n) when there are at most ``exact_limit``
+    of them, else of ``samples`` uniformly random (seeded) k-subsets."""
+    if math.comb(n, k) <= exact_limit:
+        return np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
+    return np.argsort(rng.random((samples, n)), axis=1)[:, :k]
+
+
 def _subsets(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indicator rows (subsets x n) of every k-subset when there are at most MAJ_EXACT_LIMIT of them,
     else of MAJ_SAMPLES uniformly random k-subsets."""
-    if math.comb(n, k) <= MAJ_EXACT_LIMIT:
-        rows = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
-    else:
-        rows = np.argsort(rng.random((MAJ_SAMPLES, n)), axis=1)[:, :k]
+    rows = _subset_rows(n, k, rng, MAJ_EXACT_LIMIT, MAJ_SAMPLES)
     M = np.zeros((rows.shape[0], n), dtype=bool)
     np.put_along_axis(M, rows, True, axis=1)
     return M
@@ -596,10 +601,7 @@ def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerCla
     J = float(G.mean())
     out = []
     for k in ks_for(n):
-        if math.comb(n, k) <= CURVE_SUBSETS:
-            rows = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
-        else:
-            rows = np.argsort(rng.random((CURVE_SUBSETS, n)), axis=1)[:, :k]
+        rows = _subset_rows(n, k, rng, CURVE_SUBSETS, CURVE_SUBSETS)
         Jw_x, best_x = np.empty(G.shape[0]), np.empty(G.shape[0])
         chunk = max(1, 4_000_000 // (rows.size or 1))
         for start in range(0, G.shape[0], chunk):
@@ -642,10 +644,7 @@ def gap_curve_m(G: np.ndarray, V: np.ndarray, rule: FilterRule, *, seed: int = 0
     J = float(G.mean())
     out = []
     for k in ks_for(m):
-        if math.comb(m, k) <= CURVE_SUBSETS:
-            rows = np.array(list(combinations(range(m), k)), dtype=np.int64).reshape(-1, k)
-        else:
-            rows = np.argsort(rng.random((CURVE_SUBSETS, m)), axis=1)[:, :k]
+        rows = _subset_rows(m, k, rng, CURVE_SUBSETS, CURVE_SUBSETS)
         Jw, best = [], []
         for r in rows:
             sub = V[:, :, r]
