@@ -6,7 +6,7 @@ import json
 
 from leaderboards.builder import build
 from leaderboards.check import check_board, machine_paths, paths_in_json, paths_in_text
-from tests.boards_support import write_run
+from boards_support import write_run
 
 G = {"add1-0": [1, 0], "add1-1": [0, 1]}
 U = {"add1-0": [0.8, 0.3], "add1-1": [0.4, 0.6]}

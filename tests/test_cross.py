@@ -12,7 +12,7 @@ from harness.errors import GapbenchError
 from harness.results import load as load_results
 from harness.settings import RunOptions
 from leaderboards import cross
-from tests.boards_support import write_run
+from boards_support import write_run
 
 ARGS = dict(task_args={"arith": {"per_level": "3", "levels": "add1+add2"}}, n=3, n_boot=50)
 
