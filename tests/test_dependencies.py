@@ -41,11 +41,15 @@ def imported_modules() -> set[str]:
     return out - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
 
 
+# import names of optional packages that may not be installed here, and the distribution that gives each
+NOT_INSTALLED = {"llama_cpp": "llama-cpp-python"}
+
+
 def test_every_imported_package_is_declared():
     dists = packages_distributions()
     missing = {}
     for module in sorted(imported_modules()):
-        names = {normal(d) for d in dists.get(module, [module])}
+        names = {normal(d) for d in dists.get(module, [NOT_INSTALLED.get(module, module)])}
         if not names & declared(optional=True):  # an extra's package (llama_cpp) is imported where it is used
             missing[module] = sorted(names)
     assert not missing, f"imported but not declared in pyproject.toml dependencies: {missing}"

@@ -13,6 +13,7 @@ import pytest
 
 from harness import shards
 from harness.cli import main
+from json_support import differences
 from harness.errors import GapbenchError
 from harness.runner import RunOptions, Runner
 
@@ -139,5 +140,9 @@ def test_merged_shards_of_the_embedded_model_are_the_unsharded_run(tmp_path, sha
     shutil.move(out, tmp_path / "one")
     run_sharded(base, out, 2)
     quiet(RunOptions(**base, out=str(out)), merge_only=True).run()
-    assert normalised(out / "gsm8k" / "results.json") == normalised(tmp_path / "one" / "gsm8k" / "results.json")
+    # log-probabilities of other batch compositions round differently (~1e-7 here): every key, string,
+    # count and rank-based metric is exact, the numbers continuous in u equal to that rounding
+    merged, one = (json.loads(normalised(p / "gsm8k" / "results.json")) for p in (out, tmp_path / "one"))
+    assert differences(merged, one, 1e-4) == []
+    assert sorted((out / "gsm8k" / "samples.jsonl").read_text().splitlines()) == sorted((tmp_path / "one" / "gsm8k" / "samples.jsonl").read_text().splitlines())
     assert (out / "gsm8k" / "grades.jsonl").read_bytes() == (tmp_path / "one" / "gsm8k" / "grades.jsonl").read_bytes()
