@@ -27,7 +27,7 @@ def add_merge_parser(sub) -> None:
         help="join the finished shards of a run (gapbench run --shard i/N) and score them; takes the run's options",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_options(p, RunOptions, skip=("shard",))
+    add_options(p, RunOptions, skip=("shard", "ray", "shards"))
     p.add_argument("--markdown", action="store_true", help="print tables as GitHub Markdown")
     p.set_defaults(func=lambda a: cmd_run(a, merge_only=True))
 
@@ -37,8 +37,15 @@ def cmd_run(args, merge_only: bool = False) -> int:
     from harness.runner import Runner
     from harness.settings import RunOptions, from_args
 
-    runner = Runner(from_args(RunOptions, args), log=lambda msg: print(msg, file=sys.stderr, flush=True), merge_only=merge_only)
-    for results in runner.run():
+    opts = from_args(RunOptions, args)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if opts.ray is not None:
+        from harness import launch_ray
+
+        done = launch_ray.run(opts, log)
+    else:
+        done = Runner(opts, log=log, merge_only=merge_only).run()
+    for results in done:
         print()
         print(report.render(results, "github" if args.markdown else "simple"))
     return 0

@@ -118,6 +118,8 @@ class RunOptions:
     apply_chat_template: bool = option(False, "format generation and verification prompts with the reading model's own chat template (the few-shot text as one user turn)")
     fewshot_as_multiturn: bool = option(False, "with --apply-chat-template: each few-shot example a user turn and its answer an assistant turn")
     shard: str | None = option(None, "i/N: run shard i of N (0 <= i < N), a deterministic 1/N of the prompts in its own store; `gapbench merge` joins them", parse=parse_shard)
+    ray: str | None = option(None, "ADDRESS: run the shards as Ray tasks on the cluster at ADDRESS (auto, ray://host:10001, host:6379, or local to start one here), then merge; needs gapbench[ray] and --shards")
+    shards: int | None = option(None, "with --ray: how many shards to split the run into (one Ray task each)", parse=int)
     model_meta: dict = option({}, "params=...,tokens=...,base=...,round=... recorded in results.json", flag="--model-meta", parse=parse_meta)
 
     def check(self) -> None:
@@ -139,6 +141,12 @@ class RunOptions:
             problems.append(f"--batch-size must be a whole number of 1 or more, or auto (got {self.batch_size!r})")
         if self.fewshot_as_multiturn and not self.apply_chat_template:
             problems.append("--fewshot-as-multiturn needs --apply-chat-template")
+        if (self.ray is None) != (self.shards is None):
+            problems.append("--ray ADDRESS and --shards N go together (example: --ray local --shards 2)")
+        elif self.shards is not None and self.shards < 1:
+            problems.append(f"--shards must be 1 or more (got {self.shards})")
+        if self.ray is not None and self.shard is not None:
+            problems.append("--ray runs every shard itself: drop --shard")
         if problems:
             raise GapbenchError("; ".join(problems) + ".")
         if self.shard is not None:
