@@ -104,6 +104,11 @@ class Runner:
         self.verifiers = build_verifiers(opts.verifiers, opts.m)
         self.spec = backends.resolve(opts.model, opts.model_args, log=log, engine=opts.engine)
         self.vspec = backends.resolve(opts.verifier_model, opts.verifier_model_args, log=log, engine=opts.engine) if opts.verifier_model else None
+        for spec in filter(None, (self.spec, self.vspec)):
+            if spec.backend == backends.VLLM:  # --seed reaches the engine (lm-eval's default is 1234)
+                spec.args.setdefault("seed", str(opts.seed))
+        # vLLM samples a prompt's n samples in one request, seeded s, s+1, ...: the runner seeds them so
+        self.consecutive = self.spec.backend == backends.VLLM
         refuse = (
             "gapbench merge makes no model call, but the merged shards lack work (see above); finish the shards "
             "(`gapbench run` with the same options and --shard i/N), or run without --shard to do the rest here."
@@ -266,7 +271,7 @@ class Runner:
         with tqdm(total=len(todo), desc=f"{task.name}: generate", unit="sample", dynamic_ncols=True) as bar:
             for chunk in _chunks(todo, self._chunk_size()):
                 contexts = [self.prompt(task.generation_turns(doc)) for doc, _ in chunk]
-                replies = self.model.generate([(c, seeded(gen_kwargs, config.seed, doc.doc_id, i)) for c, (doc, i) in zip(contexts, chunk)])
+                replies = self.model.generate([(c, sample_seed(gen_kwargs, config.seed, doc.doc_id, i, self.consecutive)) for c, (doc, i) in zip(contexts, chunk)])
                 lm = self.model.lm
                 store.add_samples(
                     {
@@ -424,6 +429,17 @@ def seeded(gen_kwargs: dict, *key) -> dict:
         return gen_kwargs
     digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).digest()
     return {**gen_kwargs, "seed": int.from_bytes(digest[:4], "big") & 0x7FFFFFFF}
+
+
+def sample_seed(gen_kwargs: dict, seed: int, doc_id, index: int, consecutive: bool = False) -> dict:
+    """``gen_kwargs`` with the seed of sample ``index`` of a prompt. ``consecutive``: the prompt's
+    samples take seeds s, s+1, ... from one seed s of (run seed, doc_id), as vLLM seeds the children
+    of one request with ``n`` samples (:mod:`harness.models.vllm_seeded`); otherwise each sample's
+    seed is a digest of its whole key."""
+    if not consecutive or not gen_kwargs.get("do_sample"):
+        return seeded(gen_kwargs, seed, doc_id, index)
+    first = seeded(gen_kwargs, seed, doc_id)["seed"]
+    return {**gen_kwargs, "seed": (first + index) & 0x7FFFFFFF}
 
 
 def judged_digest(context: str) -> str:

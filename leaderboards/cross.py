@@ -187,7 +187,7 @@ def heatmap(matrix: dict, path: Path) -> Path:
 
 
 # --- the command ------------------------------------------------------------------------------------
-CROSS_SKIP = ("model", "model_args", "verifier_model", "verifier_model_args", "out")
+CROSS_SKIP = ("model", "model_args", "verifier_model", "verifier_model_args", "out", "shard", "ray", "shards")
 
 
 def add_parser(sub) -> None:

@@ -36,7 +36,11 @@ OWN_MODELS = {
     PREFIX_BACKEND: "harness.models.hf_prefix:HFPrefixLM",
     "gapbench-fake": "harness.models.fake:FakeLM",  # deterministic replies that a test controls
     "gapbench-llama.cpp": "harness.models.llamacpp:LlamaCppLM",  # a GGUF file on llama.cpp's server
+    "gapbench-vllm": "harness.models.vllm_seeded:SeededVLLM",  # vLLM with a prompt's n samples in one request
 }
+VLLM = "gapbench-vllm"  # what --model vllm loads (its identity still says vllm)
+# settings of how vLLM runs, not of what it computes (the run's seed is in its configuration)
+VLLM_SERVING_ARGS = {"enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "data_parallel_size", "max_num_seqs", "seed"}
 LLAMACPP = "llama.cpp"  # --engine llama.cpp, and the backend a run's identity names for it
 # OpenAI-compatible models whose server gives (completions, echo) or never gives (chat) prompt log-probabilities
 SERVED = ("gapbench-llama.cpp", "local-completions", "openai-completions")
@@ -73,6 +77,8 @@ class ModelSpec:
         skip = {"device", "batch_size", "max_batch_size", "parallelize"}
         if self.backend in SERVED:
             skip |= SERVING_ARGS
+        if self.backend == VLLM:
+            skip |= VLLM_SERVING_ARGS
         return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
 
 
@@ -104,6 +110,8 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
         spec.args["device"] = default_device()
     if spec.backend in HF_BACKENDS and str(spec.args.get("device", "")).startswith("cpu"):
         spec.named, spec.backend = spec.backend, PREFIX_BACKEND  # the shared-prefix paths pay most on a CPU
+    if spec.backend == "vllm":
+        spec.named, spec.backend = spec.backend, VLLM  # a prompt's n samples in one request (vllm_seeded)
     return spec
 
 
@@ -195,7 +203,9 @@ def load(spec: ModelSpec, batch_size: int | str):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     if spec.backend in OWN_MODELS:  # lm-eval versions without lazy registry entries need the import
-        importlib.import_module(OWN_MODELS[spec.backend].partition(":")[0])
+        module = importlib.import_module(OWN_MODELS[spec.backend].partition(":")[0])
+        if spec.backend == VLLM and module._lv is None:
+            raise GapbenchError("--model vllm needs vLLM, on a machine with a GPU: pip install 'gapbench[vllm]'.")
 
     try:
         cls = get_model(spec.backend)
