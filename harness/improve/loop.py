@@ -273,8 +273,9 @@ class Improver:
     def model_meta(self, t: int) -> dict:
         """base/round for leaderboards; f_t (t >= 1) gets a display name instead of its folder path."""
         meta = {"base": self.base.label, "round": t, "improve_filter": self.filter_label()}
-        if t >= 1:
-            meta["name"] = f"{slug(self.base.label)}-{self.out.resolve().name}-r{t}"
+        if t >= 1:  # the loop's folder name, led by the base model's unless it already is
+            folder, base = self.out.resolve().name, slug(self.base.label)
+            meta["name"] = f"{folder if folder.startswith(base) else f'{base}-{folder}'}-r{t}"
         return meta
 
     def filter_label(self) -> str:
