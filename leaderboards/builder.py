@@ -398,6 +398,22 @@ def _chat_text(chat: dict | None) -> str:
     return "; prompts through the model's chat template" + (" (few-shot as multi-turn)" if chat.get("fewshot_as_multiturn") else "")
 
 
+FLOOR = 0.05  # a table whose every checkpoint has J(f) below this says so above its rows
+
+
+def floor_note(t: dict) -> str | None:
+    """One line for a table where every checkpoint answers fewer than FLOOR of its prompts: why its
+    numbers sit near zero, and what they still show."""
+    values = [r["J"]["value"] for r in t["rows"] if r.get("J")]
+    if not values or max(values) >= FLOOR:
+        return None
+    return (
+        f"Every checkpoint here answers fewer than {FLOOR:.0%} of the prompts (J(f) at most {max(values):.3f}): these models "
+        "are at this task's floor, where a filter has almost no correct sample to keep, so the gaps are near zero as the "
+        "paper finds for its smallest models. The table is here to show that floor, not to rank them."
+    )
+
+
 def render_readme(board: dict) -> str:
     name = board["name"]
     n_ckpt = len(board["models"])
@@ -436,6 +452,8 @@ def render_readme(board: dict) -> str:
                 "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
                 + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
             )
+        if floor_note(t):
+            parts.append(floor_note(t))
         parts.append(md_table(HEADERS, table_cells(t)))
         missing = sorted({r["base"] for r in t["rows"] if r["derived"] and r["baseline"] is None and r["base"]})
         if missing:
@@ -511,7 +529,7 @@ def render_index(board: dict, pages: set[str]) -> str:
             for s in t["scaling"]
             if s["fit"] is not None
         ]
-        tables.append({"t": t, "rows": rows, "settings": settings, "fits": fits})
+        tables.append({"t": t, "rows": rows, "settings": settings, "fits": fits, "floor": floor_note(t)})
     return render(
         "board.html",
         title=f"gapbench leaderboard: {board['name']}",

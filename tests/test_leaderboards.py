@@ -410,3 +410,11 @@ def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
         run = write_run(tmp_path / f"r{rnd}", g, model={"id": "m", "base": "m", "round": rnd})
         results = run / "results.json" if (run / "results.json").exists() else next(run.rglob("results.json"))
         assert load_entry(results).derived is derived
+
+
+def test_a_table_at_the_floor_says_why_it_is_on_the_board():
+    from leaderboards.builder import floor_note
+
+    low = {"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.013}}]}
+    assert "fewer than 5% of the prompts (J(f) at most 0.013)" in floor_note(low)
+    assert floor_note({"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.08}}]}) is None
