@@ -452,8 +452,9 @@ def render_readme(board: dict) -> str:
                 "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
                 + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
             )
-        if floor_note(t):
-            parts.append(floor_note(t))
+        floor = floor_note(t)
+        if floor:
+            parts.append(floor)
         parts.append(md_table(HEADERS, table_cells(t)))
         missing = sorted({r["base"] for r in t["rows"] if r["derived"] and r["baseline"] is None and r["base"]})
         if missing:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 
+from harness.models.prefix_generate import SEED, without_seed
+
 NAME = "gapbench-vllm"
-SEED = "seed"
 
 
 def plan(requests: list[tuple[str, dict]]) -> list[list[int]]:
@@ -29,7 +30,7 @@ def plan(requests: list[tuple[str, dict]]) -> list[list[int]]:
     ``n`` = the group's size). A request without a seed is a group of its own."""
     by_key: dict[tuple[str, str], list[int]] = {}
     for i, (context, kwargs) in enumerate(requests):
-        settings = json.dumps({k: v for k, v in kwargs.items() if k != SEED}, sort_keys=True, default=str)
+        settings = json.dumps(without_seed(kwargs), sort_keys=True, default=str)
         by_key.setdefault((context, settings), []).append(i)
     groups: list[list[int]] = []
     for members in by_key.values():
