@@ -4,6 +4,10 @@ loaded once as ``hf-prefix`` (``harness/models/hf_prefix.py``), whose ``loglikel
 HFLM's own code when ``GAPBENCH_PREFIX_CACHE=0`` and the shared path otherwise.
 
     python benchmarks/loglikelihood_prefix.py [--task arith] [--samples 32]
+    python benchmarks/loglikelihood_prefix.py --task gsm8k --data-dir ../shared/data --responses RUN/gsm8k/samples.jsonl
+
+With ``--responses``, the requests verify a stored run's samples (a prompt's n samples share its
+question, as in a run); without, each prompt's reference answer is its one sample.
 
 Prints seconds for each path, the speed-up ratio, and the largest difference
 between the two paths' log-probabilities.
@@ -22,6 +26,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--responses", default=None, help="a run's samples.jsonl: verify its first --samples samples")
     args = ap.parse_args()
 
     from harness.models import backends, embedded as default_model, prefix_cache
@@ -29,12 +34,20 @@ def main() -> None:
     from verifiers import VERIFIERS
 
     task = TASKS.get(args.task)()
-    docs = task.docs(data_dir=args.data_dir)[: args.samples]
     mc = VERIFIERS.get("mc")()
     requests = []
-    for doc in docs:
-        response = f" {doc.target}" if isinstance(doc.target, str) else " 42"
-        requests += [(r.context, r.continuation) for r in mc.requests(task, doc, [response], {})]
+    if args.responses:
+        import json
+
+        docs = {d.doc_id: d for d in task.docs(data_dir=args.data_dir)}
+        with open(args.responses) as f:
+            rows = [json.loads(line) for line in f][: args.samples]
+        for row in rows:
+            requests += [(r.context, r.continuation) for r in mc.requests(task, docs[row["doc_id"]], [row["response"]], {})]
+    else:
+        for doc in task.docs(data_dir=args.data_dir)[: args.samples]:
+            response = f" {doc.target}" if isinstance(doc.target, str) else " 42"
+            requests += [(r.context, r.continuation) for r in mc.requests(task, doc, [response], {})]
     spec = backends.resolve(None, "device=cpu", log=lambda *_: None)
     lm = backends.load(spec, args.batch_size)  # hf-prefix
     backends.loglikelihood(lm, requests[:2])  # warm-up

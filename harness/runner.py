@@ -255,6 +255,9 @@ class Runner:
             added = shards.merge(store, done, docs)
             self.shard_meta = shards.model_meta(done)
             self.log(f"{task.name}: merged {len(done)} shards into {store.dir} ({added} new records)")
+            note = shards.thread_note(done)
+            if note:
+                self.log(f"{task.name}: {note}")
 
     def generate_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
         if self.samples_from is not None:

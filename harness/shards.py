@@ -10,13 +10,17 @@ batch. A shard that finished its model work writes ``done.json`` there; it does 
 Merging (``gapbench merge`` with the run's options, or the first ``gapbench run`` without
 ``--shard`` once every shard is done) copies the shards' samples and verdicts into the run's
 own store, adding only what it lacks, and then scores as an unsharded run does, so
-``results.json`` is the unsharded run's (its ``created`` time and ``timings`` aside).
+``results.json`` is the unsharded run's (its ``created`` time and ``timings`` aside) byte for
+byte: no log-probability depends on which prompts share a call (:mod:`harness.models.prefix_cache`).
+On a CPU that holds where the shards and the unsharded run use the same number of threads;
+``done.json`` records each shard's, and merging says where they differ.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from harness.errors import GapbenchError
@@ -47,8 +51,23 @@ def mark_done(directory: Path, shard: str, config_hash: str, doc_ids: list[str],
     """``done.json``: the shard's model work is finished. ``meta`` holds the model metadata of
     results.json as the shard saw the loaded model (None where it loaded none), for the merged run,
     which loads no model."""
-    record = {"shard": shard, "config_hash": config_hash, "doc_ids": doc_ids, **meta}
+    torch = sys.modules.get("torch")  # loaded with the model: how many CPU threads its sums were split over
+    threads = torch.get_num_threads() if torch is not None else None
+    record = {"shard": shard, "config_hash": config_hash, "doc_ids": doc_ids, "threads": threads, **meta}
     (directory / DONE).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def thread_note(shard_dirs: list[Path]) -> str | None:
+    """A line for the log where the shards ran with different numbers of CPU threads: torch's CPU
+    kernels split sums by thread, so their log-probabilities (and the metrics continuous in u, ECE
+    and Brier) can differ from one process's in the 7th digit; counts, grades and ranks cannot."""
+    counts = sorted({json.loads((p / DONE).read_text()).get("threads") for p in shard_dirs} - {None})
+    if len(counts) < 2:
+        return None
+    return (
+        f"note: the shards ran with different CPU thread counts ({', '.join(map(str, counts))}); their log-probabilities "
+        "may differ from a one-process run's in the 7th digit. Set OMP_NUM_THREADS to one value for byte-identical results."
+    )
 
 
 def model_meta(shard_dirs: list[Path]) -> dict:

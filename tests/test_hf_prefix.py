@@ -109,7 +109,7 @@ def _spy(monkeypatch, module, name):
     return ran
 
 
-HEAD = "Question: Is the sky blue on a clear day? Answer Correct or Incorrect.\nAnswer: Correct\n\n" * 3
+HEAD = "Question: Is the sky blue on a clear day? Answer Correct or Incorrect.\nAnswer: Correct\n\n" * 8  # whole blocks to share
 LOGLIKELIHOOD = [
     (HEAD + "Question: Is the sky blue on a clear day? Answer Correct or Incorrect.\nAnswer:", " Correct"),
     (HEAD + "Question: What is 2 + 3? Proposed: 6\nAnswer:", " Incorrect"),
@@ -122,7 +122,7 @@ LOGLIKELIHOOD = [
 def test_loglikelihood_equals_plain_hflm(models, monkeypatch):
     lm, plain = models
     ran = _spy(monkeypatch, prefix_cache, "loglikelihood")
-    assert prefix_cache.shared_prefix(prefix_cache.encode(lm, LOGLIKELIHOOD)) >= prefix_cache.MIN_SHARED
+    assert prefix_cache.shared_prefix(prefix_cache.encode(lm, LOGLIKELIHOOD)) >= 2 * prefix_cache.BLOCK
     fast = lm.loglikelihood(_instances("loglikelihood", LOGLIKELIHOOD))
     assert ran == [True]
     slow = plain.loglikelihood(_instances("loglikelihood", LOGLIKELIHOOD), disable_tqdm=True)
@@ -131,10 +131,25 @@ def test_loglikelihood_equals_plain_hflm(models, monkeypatch):
     assert len({round(x, 3) for x, _ in slow}) == len(slow)  # distinct requests, distinct scores
     # gapbench's backends hand Instances to the model and keep the log-probabilities
     assert backends.loglikelihood(lm, LOGLIKELIHOOD) == [x for x, _ in fast]
-    # switched off, or too little shared: HFLM's own code answers
+    # switched off: HFLM's own code answers
     monkeypatch.setenv("GAPBENCH_PREFIX_CACHE", "0")
     assert lm.loglikelihood(_instances("loglikelihood", LOGLIKELIHOOD[:2]), disable_tqdm=True) == slow[:2]
-    assert ran == [True, True]
+    assert ran == [True, True]  # the two calls above; none while switched off
+
+
+@pytest.mark.model
+def test_a_requests_log_probability_does_not_depend_on_its_call(models):
+    """The same float for a request alone, in another order, beside other contexts or without the
+    other continuation of its context: shards, resumed runs and merged runs score alike to the bit."""
+    lm, _ = models
+    short = [("Hello there", " friend"), ("Goodbye now", " friend")]  # no block to share
+    every = LOGLIKELIHOOD + short
+    together = prefix_cache.loglikelihood(lm, every)
+    assert prefix_cache.loglikelihood(lm, every[::-1])[::-1] == together
+    assert [prefix_cache.loglikelihood(lm, [r])[0] for r in every] == together
+    mc = [LOGLIKELIHOOD[0], (LOGLIKELIHOOD[0][0], " Incorrect")]  # " Incorrect" is two tokens: its row serves both
+    assert prefix_cache.loglikelihood(lm, mc)[0] == together[0]
+    assert len(lm.tok_encode(" Incorrect")) > 1 and len({x for x, _ in together}) == len(together)
 
 
 @pytest.mark.model

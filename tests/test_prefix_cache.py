@@ -39,12 +39,24 @@ def test_shared_prefix_leaves_every_context_a_token_of_its_own():
 
 
 @pytest.mark.model
-def test_short_or_empty_contexts_go_to_lm_eval(embedded_model):
+def test_empty_contexts_go_to_lm_eval_and_short_ones_stay(embedded_model):
     from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
 
     spec = backends.resolve("hf", f"pretrained={embedded_model},device=cpu", log=lambda *_: None)
     lm = backends.load(spec, 4)
-    assert prefix_cache.loglikelihood(lm, [("Hello there", " friend"), ("Goodbye now", " friend")]) is None
     assert prefix_cache.loglikelihood(lm, [("", "Hello"), ("Hello", " there")]) is None  # lm-eval encodes "" its own way
     out = lm.loglikelihood([Instance("loglikelihood", {}, ("", "Hello"), 0)], disable_tqdm=True)  # HFLM's code answers
     assert len(out) == 1 and out[0][0] < 0
+    # contexts shorter than a block share nothing and still run here, as lm-eval scores them
+    short = [("Hello there", " friend"), ("Goodbye now", " my old friend")]
+    plain = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=4)
+    expected = plain.loglikelihood([Instance("loglikelihood", {}, r, i) for i, r in enumerate(short)], disable_tqdm=True)
+    got = prefix_cache.loglikelihood(lm, short)
+    assert [x for x, _ in got] == pytest.approx([x for x, _ in expected], abs=2e-3) and [g for _, g in got] == [g for _, g in expected]
+
+
+def test_whole_blocks_leave_every_context_its_last_tokens():
+    B = prefix_cache.BLOCK
+    assert [prefix_cache.whole_blocks([0] * n) for n in (1, B, B + 1, 2 * B, 2 * B + 1)] == [0, 0, B, B, 2 * B]
+    assert prefix_cache.common([1, 2, 3], [1, 2, 4, 5]) == 2 and prefix_cache.common([], [1]) == 0

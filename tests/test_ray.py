@@ -20,8 +20,6 @@ from harness.errors import GapbenchError  # noqa: E402
 from harness.runner import RunOptions, Runner  # noqa: E402
 from harness import launch_ray  # noqa: E402
 
-from json_support import differences  # noqa: E402
-
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +39,7 @@ def cluster(tmp_path_factory):
     """A Ray head node of this machine with 2 CPUs; its address; stopped after the module."""
     port = free_port()
     tmp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start = [ray_bin(), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp}"]  # fmt: skip
     subprocess.run(start, check=True, capture_output=True, text=True, env=env, timeout=180)
@@ -72,9 +70,12 @@ def test_two_shards_as_ray_tasks_merge_into_the_unsharded_run(tmp_path, cluster,
     for i in range(2):  # each shard ran as its own task, in its own store, and finished
         record = json.loads((sharded / f"shard-{i}-of-2" / "done.json").read_text())
         assert record["shard"] == f"{i}/2" and len(record["doc_ids"]) == (2 if i == 0 else 1)
+        assert record["threads"] == 1  # the cluster's OMP_NUM_THREADS (Ray's own default for a task of 1 CPU)
+    assert "different CPU thread counts" not in done.stderr
+    # one process with the shards' thread count: the same results, byte for byte
     one = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args, "--out", "one"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert one.returncode == 0, one.stderr[-3000:]
-    assert differences(results(sharded / "results.json"), results(tmp_path / "one" / "gsm8k" / "results.json"), 1e-4) == []
+    assert results(sharded / "results.json") == results(tmp_path / "one" / "gsm8k" / "results.json")
     ours, theirs = ((p / "samples.jsonl").read_text().splitlines() for p in (sharded, tmp_path / "one" / "gsm8k"))
     assert sorted(ours) == sorted(theirs)
     assert (sharded / "grades.jsonl").read_bytes() == (tmp_path / "one" / "gsm8k" / "grades.jsonl").read_bytes()

@@ -3,8 +3,8 @@
 :class:`HFPrefixLM` is lm-eval's :class:`~lm_eval.models.huggingface.HFLM` with two methods
 overridden:
 
-- ``loglikelihood`` runs the longest token prefix common to a call's requests once and reuses
-  its key/value cache for every request's remainder (:mod:`.prefix_cache`);
+- ``loglikelihood`` runs each context in fixed blocks, a block that several contexts share once,
+  so that a request's answer does not depend on the rest of its call (:mod:`.prefix_cache`);
 - ``generate_until`` runs the shared few-shot head once, then each distinct context once for all
   of its requests (a prompt's n samples), and decodes with continuous batching (:mod:`.prefix_generate`).
 
@@ -13,8 +13,8 @@ post-processing; scores equal up to float rounding, greedy text equal), and both
 back to ``HFLM`` exactly where the shared path does not apply: ``GAPBENCH_PREFIX_CACHE=0``,
 a non-causal model, ``batch_size=auto``, generation settings beyond
 until/max_gen_toks/do_sample/temperature/top_p/top_k, a generation config that changes
-sampling, a cache the row surgery does not cover, a thinking token id, an empty context, or a
-common prefix too short to pay. Everything else (loading, ``loglikelihood_rolling``, chat
+sampling, a cache the row surgery does not cover, a thinking token id, an empty context, or (for
+generation) a common prefix too short to pay. Everything else (loading, ``loglikelihood_rolling``, chat
 templates) is ``HFLM``'s.
 
 Importing this module registers the name with lm-eval's model registry, so
