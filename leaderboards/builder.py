@@ -407,11 +407,21 @@ def floor_note(t: dict) -> str | None:
     values = [r["J"]["value"] for r in t["rows"] if r.get("J")]
     if not values or max(values) >= FLOOR:
         return None
-    return (
+    line = (
         f"Every checkpoint here answers fewer than {FLOOR:.0%} of the prompts (J(f) at most {max(values):.3f}): these models "
         "are at this task's floor, where a filter has almost no correct sample to keep, so the gaps are near zero as the "
         "paper finds for its smallest models. The table is here to show that floor, not to rank them."
     )
+    widths = [(r["J"]["ci"][1] - r["J"]["ci"][0], r["checkpoint"]) for r in t["rows"] if r.get("J") and r["J"].get("ci")]
+    if widths and max(widths)[0] >= FLOOR:
+        width, who = max(widths)
+        prompts = sorted({s.get("n_prompts") for s in t.get("settings", []) if s.get("n_prompts")})
+        over = f" over {'/'.join(map(str, prompts))} prompts" if prompts else ""
+        line += (
+            f" The widest J(f) interval, {who}'s, is {width:.3f} wide{over}; an interval narrows with the square root of "
+            "the prompts, so halving it takes four times as many."
+        )
+    return line
 
 
 def render_readme(board: dict) -> str:

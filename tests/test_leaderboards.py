@@ -418,3 +418,9 @@ def test_a_table_at_the_floor_says_why_it_is_on_the_board():
     low = {"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.013}}]}
     assert "fewer than 5% of the prompts (J(f) at most 0.013)" in floor_note(low)
     assert floor_note({"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.08}}]}) is None
+    assert "widest" not in floor_note(low)
+    # an interval of 0.05 or wider: the line says whose, how wide, over how many prompts, and what would narrow it
+    wide = {"settings": [{"n_prompts": 40}], "rows": [{"checkpoint": "a", "J": {"value": 0.006, "ci": [0.0, 0.019]}},
+                                                     {"checkpoint": "b", "J": {"value": 0.037, "ci": [0.0, 0.1]}}]}  # fmt: skip
+    assert "The widest J(f) interval, b's, is 0.100 wide over 40 prompts" in floor_note(wide)
+    assert "four times as many" in floor_note(wide)
