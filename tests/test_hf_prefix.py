@@ -163,7 +163,7 @@ def test_greedy_generate_until_equals_plain_hflm(models, monkeypatch):
     prompts.append(head + "Q: Count from 1 to 60.\nA: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,")  # the longest: admitted first, runs long
     greedy = {"until": ["\n\n", "Question:"], "max_gen_toks": 40, "do_sample": False, "temperature": 0.0}
     requests = [(p, dict(greedy)) for p in prompts]
-    assert prefix_cache.shared_prefix([(lm.tok_encode(p), []) for p in prompts]) >= prefix_cache.MIN_SHARED
+    assert prefix_cache.shared_prefix([(lm.tok_encode(p), []) for p in prompts]) >= 32  # a few-shot head to share
     ran = _spy(monkeypatch, prefix_generate, "generate")
     fast = lm.generate_until(_instances("generate_until", requests), disable_tqdm=True)
     assert ran == [True]

@@ -13,8 +13,8 @@ post-processing; scores equal up to float rounding, greedy text equal), and both
 back to ``HFLM`` exactly where the shared path does not apply: ``GAPBENCH_PREFIX_CACHE=0``,
 a non-causal model, ``batch_size=auto``, generation settings beyond
 until/max_gen_toks/do_sample/temperature/top_p/top_k, a generation config that changes
-sampling, a cache the row surgery does not cover, a thinking token id, an empty context, or (for
-generation) a common prefix too short to pay. Everything else (loading, ``loglikelihood_rolling``, chat
+sampling, a cache the row surgery does not cover, a thinking token id, an empty context, or a
+request longer than the model takes. Everything else (loading, ``loglikelihood_rolling``, chat
 templates) is ``HFLM``'s.
 
 Importing this module registers the name with lm-eval's model registry, so

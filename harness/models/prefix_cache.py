@@ -3,7 +3,7 @@
 Verification requests share long few-shot heads: every MC and tournament context
 of a task starts with the same worked examples, and a prompt's samples share its
 question. lm-eval's ``hf`` model runs the whole context for every request. Here a
-context runs in blocks of :data:`BLOCK` tokens at fixed positions (0-63, 64-127, ...),
+context runs in blocks of :data:`BLOCK` tokens at fixed positions (0-31, 32-63, ...),
 each block on top of the key/value cache of the blocks before it, and a block that
 an earlier context of the call already ran is taken from there (the calls' contexts
 go in token order, so contexts that share blocks are neighbours). On a CPU that
@@ -26,8 +26,7 @@ from __future__ import annotations
 import copy
 import os
 
-MIN_SHARED = 32  # tokens: generation shares a head shorter than this with no gain (prefix_generate)
-BLOCK = 16  # tokens per cached block of a loglikelihood context
+BLOCK = 32  # tokens per cached block of a loglikelihood context
 HEAD_ROWS = 8  # positions per run of the output layer in loglikelihood
 GROUP = 2  # contexts per group, per row of batch_size: one level of a group runs GROUP * batch_size rows of BLOCK tokens
 
@@ -74,10 +73,7 @@ def shared_prefix(pairs: list[tuple[list[int], list[int]]]) -> int:
     first = pairs[0][0]
     n = min(len(ctx) for ctx, _ in pairs) - 1
     for ctx, _ in pairs[1:]:
-        k = 0
-        while k < n and ctx[k] == first[k]:
-            k += 1
-        n = k
+        n = min(n, common(first, ctx))
     return max(n, 0)
 
 
@@ -135,7 +131,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
     ``BLOCK`` tokens at fixed positions, the last block padded on the right to ``BLOCK`` (causal
     attention: the padding changes nothing before it). Blocks of the context that end before its
     last 1..BLOCK tokens are the same for every job of that context, and for every context with
-    those tokens, and run once. Jobs go in groups of ``batch_size`` contexts (in token order); a
+    those tokens, and run once. Jobs go in groups of ``GROUP * batch_size`` contexts (in token order); a
     group runs level by level, every row of a level one block wide on a cache of one length, so a
     row's numbers depend on its own tokens only. The caches of the blocks the next contexts share
     are kept from one group to the next (the ``stack``)."""
@@ -202,11 +198,12 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
                     jobs.append((start, seq, targets))
             # the last context's blocks that later contexts share stay for the next group
             last = contexts[group[-1]]
-            keep, k = set(), group[-1]
-            while k < len(ahead) and min(ahead[k], whole_blocks(last)) > 0:
-                keep.add(min(ahead[k], whole_blocks(last)))
+            last_full, keep, k = whole_blocks(last), set(), group[-1]
+            while k < len(ahead) and min(ahead[k], last_full) > 0:
+                keep.add(min(ahead[k], last_full))
                 k = smaller[k]
             kept = [(end, cache) for end, cache in stack if end in keep and end <= common(last, path)]
+            cached = dict(stack)
             level: dict[tuple, object] = {}  # block key -> cache after that block, for the level just run
             for end in range(min(j[0] for j in jobs) + BLOCK, max(len(j[1]) for j in jobs) + 1, BLOCK):
                 rows, parents, wanted = {}, [], []
@@ -216,7 +213,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
                     key = tuple(seq[:end])
                     if key not in rows:
                         rows[key] = len(rows)
-                        parents.append(dict(stack)[start] if end - BLOCK == start and start else level.get(tuple(seq[: end - BLOCK])))
+                        parents.append(cached[start] if end - BLOCK == start and start else level.get(tuple(seq[: end - BLOCK])))
                     wanted += [(rows[key], p, hits) for p, hits in targets.items() if end - BLOCK <= p < end]
                 if not rows:
                     continue
