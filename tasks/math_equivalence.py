@@ -23,6 +23,14 @@ Conventions worth knowing (the tests pin them down):
   ``0.1`` through math-verify.
 - Decimals are not rounded by us: ``0.33`` is not ``\\frac13``; math-verify
   accepts a decimal that agrees with the gold to 6 places.
+- An inequality in one variable against an interval is read as that interval,
+  whichever side is the gold: ``x \\geq 2`` is ``[2,\\infty)``, ``1<x\\le 4`` is
+  ``(1,4]``, and an open end is not a closed one (``x>2`` is not ``[2,\\infty)``).
+- ``\\sqrt23`` is read as TeX sets it, ``\\sqrt{2}3`` (= ``3\\sqrt{2}``), not as
+  ``\\sqrt{23}``: a bare ``\\sqrt`` takes one digit or letter (MATH's own answers
+  write ``\\sqrt2``, ``\\sqrt 5``, ``\\sqrt3i``, never a longer bare radicand).
+- ``x = 5`` equals ``5``, but when both answers are equations of one variable
+  (``y = 5``, ``x = 5``) the variables must be the same.
 
 Timeouts. math-verify's own timeout is ``signal.alarm``: whole seconds, one per
 parse and per comparison, and a ``ValueError`` outside the main thread. So we
@@ -79,6 +87,7 @@ def is_equivalent(pred: str | None, gold: str | None, timeout_s: float = 2.0) ->
         pred, gold = str(pred).strip(), str(gold).strip()
         if not pred or not gold:
             return False
+        pred, gold = _inequality_as_interval(pred, gold), _inequality_as_interval(gold, pred)
         fast = _fast_path(pred, gold)
         if fast is not None:
             return fast
@@ -101,7 +110,7 @@ _THOUSANDS = re.compile(r"^([-+]?\d{1,3}(?:,\d{3})+)(\.\d+)?$")
 _SINGLE_VAR_EQ = re.compile(r"^[a-zA-Z]\s*=\s*(?=\S)(?!.*=)(.*)$")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF_SHORT = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)|\\frac\s*(\d)\s*(\{[^{}]*\})")
-_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])")
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d|[a-zA-Z])")  # TeX's reading: \sqrt23 is \sqrt{2}3
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
 _REPEATING = re.compile(r"^([-+]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}$")
 _FRACTION = re.compile(r"^([-+]?)\\frac\{([-+]?\d+)\}\{([-+]?\d+)\}$|^([-+]?\d+)/(\d+)$")
@@ -194,6 +203,9 @@ def _fast_path(pred: str, gold: str) -> bool | None:
     up, ug = units(pred), units(gold)
     if up is not None and ug is not None and up != ug:
         return False
+    vp, vg = _equation_variable(pred), _equation_variable(gold)
+    if vp is not None and vg is not None and vp != vg:
+        return False  # y = 5 is not x = 5
     p, g = normalize_answer(pred), normalize_answer(gold)
     if p and p == g:
         return True
@@ -204,6 +216,63 @@ def _fast_path(pred: str, gold: str) -> bool | None:
         if not rp[1] and not rg[1]:
             return False  # two different exact numbers (integers, fractions)
     return None  # decimals are math-verify's: it accepts agreement to 6 places
+
+
+# --- equations and inequalities of one variable -----------------------------------
+
+_VAR_EQ = re.compile(r"^([a-zA-Z])=(?!=)")
+# a relation: <, >, <=, >=, \lt, \gt, \le, \leq, \leqslant, \ge, \geq, \geqslant, and the Unicode signs
+_RELATION = re.compile(r"(<=|>=|\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt)(?![a-zA-Z])|<|>|\u2264|\u2265)")
+_INTERVAL = re.compile(r"^[(\[][^()\[\]]*,[^()\[\]]*[)\]]$")
+
+
+def _bare(answer: str, squeeze: bool = True) -> str:
+    """An answer without dollar signs, ``\\left``/``\\right``, spacing commands, a full stop and
+    (``squeeze``) whitespace."""
+    s = answer.strip().replace("\\$", "").replace("$", "")
+    s = _LEFT_RIGHT.sub("", s)
+    s = _SPACING.sub(" ", s).replace("\\!", "")
+    s = re.sub(r"\.\s*$", "", s.strip())
+    return re.sub(r"\s+", "", s) if squeeze else s
+
+
+def _equation_variable(answer: str) -> str | None:
+    """The variable of an answer written ``v = ...`` with one letter v, else None."""
+    s = _bare(answer)
+    m = _VAR_EQ.match(s)
+    return m.group(1) if m and s.count("=") == 1 else None
+
+
+def _inequality_as_interval(answer: str, other: str) -> str:
+    """``answer`` written as an interval when it is an inequality in one variable (``x \\geq 2``,
+    ``2 < x``, ``1 < x \\le 4``) and ``other`` is an interval; else ``answer`` unchanged."""
+    if not _INTERVAL.match(_bare(other)):
+        return answer
+    parts = [re.sub(r"\s+", "", p) for p in _RELATION.split(_bare(answer, squeeze=False))]  # "\le x": split, then squeeze
+    if len(parts) not in (3, 5) or any(not p for p in parts[::2]):
+        return answer
+    ops = [(op in ("<", "<=", "\\lt", "\\le", "\\leq", "\\leqslant", "\u2264"), op in ("<", ">", "\\lt", "\\gt")) for op in parts[1::2]]
+    terms = parts[::2]
+    variables = [i for i, t in enumerate(terms) if re.fullmatch(r"[a-zA-Z]", t)]
+    if len(variables) != 1:
+        return answer
+    v = terms[variables[0]]
+    if any(re.search(rf"(?<![\\a-zA-Z]){v}(?![a-zA-Z])", t) for i, t in enumerate(terms) if i != variables[0]):
+        return answer  # the variable on both sides: not an interval
+    lo, hi = ("-\\infty", False), ("\\infty", False)  # (end, closed)
+    if len(terms) == 2:
+        (less, strict), i = ops[0], variables[0]
+        if i == 1:  # a < x reads x > a
+            less = not less
+        bound = (terms[1 - i], not strict)
+        lo, hi = (lo, bound) if less else (bound, hi)
+    else:
+        if variables[0] != 1 or ops[0][0] != ops[1][0]:
+            return answer  # a < x > b, or x < a < b: not an interval
+        (less, s1), (_, s2) = ops
+        first, second = (terms[0], not s1), (terms[2], not s2)
+        lo, hi = (first, second) if less else (second, first)
+    return ("[" if lo[1] else "(") + f"{lo[0]},{hi[0]}" + ("]" if hi[1] else ")")
 
 
 # --- math-verify, under a deadline ------------------------------------------------

@@ -105,6 +105,75 @@ def test_not_equivalent(pred, gold):
     assert is_equivalent(pred, gold) is False
 
 
+# An inequality in one variable against an interval: the same verdict whichever is the gold, and an
+# open end is not a closed one.
+INEQUALITY_INTERVAL = [
+    ("x \\geq 2", "[2,\\infty)", True),
+    ("1<x<4", "(1,4)", True),
+    ("x>1", "(1,\\infty)", True),
+    ("x \\le 2", "(-\\infty, 2]", True),
+    ("2\\le x<4", "[2,4)", True),
+    ("-2 < x \\leq 3", "(-2,3]", True),
+    ("4 > x \\geq 1", "[1,4)", True),  # written from above
+    ("2 < x", "(2,\\infty)", True),  # the variable on the right
+    ("x > \\frac12", "(0.5,\\infty)", True),
+    ("t \\geqslant 0", "\\left[0, \\infty\\right)", True),
+    # near misses: an end open instead of closed (or the other way), a wrong end, a wrong side
+    ("x > 2", "[2,\\infty)", False),
+    ("x \\geq 2", "(2,\\infty)", False),
+    ("1<x<4", "[1,4]", False),
+    ("1 \\le x < 4", "(1,4)", False),
+    ("x < 2", "(-\\infty,2]", False),
+    ("x \\geq 3", "[2,\\infty)", False),
+    ("1<x<4", "(1,5)", False),
+    ("2 < x", "(-\\infty,2)", False),
+    ("1 < x > 4", "(1,4)", False),  # not an interval
+    ("x < 2x", "(-\\infty,2)", False),  # the variable on both sides
+]
+
+
+@pytest.mark.parametrize("inequality,interval,expected", INEQUALITY_INTERVAL)
+def test_inequality_against_interval_either_way(inequality, interval, expected):
+    assert is_equivalent(inequality, interval) is expected
+    assert is_equivalent(interval, inequality) is expected
+
+
+# \sqrt23 as TeX sets it (and MATH's answers write it): \sqrt{2}3 = 3\sqrt{2}, never \sqrt{23}
+SQRT_SHORT = [
+    ("\\sqrt23", "3\\sqrt{2}", True),
+    ("\\sqrt 23", "3\\sqrt2", True),
+    ("\\sqrt23", "\\sqrt{2} \\cdot 3", True),
+    ("\\sqrt23", "\\sqrt{23}", False),
+    ("\\sqrt{23}", "3\\sqrt{2}", False),
+    ("\\sqrt{23}", "\\sqrt{23}", True),
+    ("\\sqrt3i", "i\\sqrt{3}", True),
+]
+
+
+@pytest.mark.parametrize("a,b,expected", SQRT_SHORT)
+def test_bare_sqrt_takes_one_token_either_way(a, b, expected):
+    assert is_equivalent(a, b) is expected
+    assert is_equivalent(b, a) is expected
+
+
+# an equation of one variable: its variable must match the other equation's
+EQUATION_VARIABLE = [
+    ("y=5", "x=5", False),
+    ("y = 2x+3", "x = 2y+3", False),
+    ("k = 4", "n=4", False),
+    ("x=5", "x = 5", True),
+    ("x = 5", "5", True),  # one side names no variable: the value decides
+    ("y = 2x + 3", "y=2x+3", True),
+    ("y=6", "y=5", False),
+]
+
+
+@pytest.mark.parametrize("a,b,expected", EQUATION_VARIABLE)
+def test_equation_variables_must_match(a, b, expected):
+    assert is_equivalent(a, b) is expected
+    assert is_equivalent(b, a) is expected
+
+
 def test_case_counts():
     assert len(EQUIVALENT) + len(NOT_EQUIVALENT) >= 40
     assert len(NOT_EQUIVALENT) >= 12
@@ -122,6 +191,7 @@ def test_case_counts():
         ("\\$18.90.", "18.90"),
         ("x = 3", "3"),
         ("\\sqrt2", "\\sqrt{2}"),
+        ("\\sqrt23", "\\sqrt{2}3"),  # TeX's reading: one digit
         ("2, 3", "2,3"),  # a list keeps its commas
     ],
 )
