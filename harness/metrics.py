@@ -35,7 +35,7 @@ How metrics are defined (Song et al., "Mind the Gap", ICLR 2025; every prompt ha
 - ks for pass@k and maj@k: 1, 2, 4, ... up to n, plus n.
 - confidence intervals: 95% percentile bootstrap, resampling prompts with replacement.
 
-Verifier diagnostics (:func:`diagnostics`, results schema 2):
+Verifier diagnostics (:func:`diagnostics`, results schema 2; the biases within prompts and the modal gap, schema 3):
 - within-prompt AUROC: per prompt with both classes, the share of its (correct, incorrect) sample pairs
   that u orders right (ties 1/2), averaged over those prompts (their count is reported); pairwise
   accuracy: the same share pooled over all such pairs of all prompts.
@@ -46,7 +46,14 @@ Verifier diagnostics (:func:`diagnostics`, results schema 2):
   (u = 1 falls in the last bin); Brier = mean (u - g)^2.
 - length bias: per g stratum, Spearman's correlation of u with the response length (generated tokens);
   majority echo: Spearman's correlation of u with the share of the prompt's samples giving the same
-  answer (0 for no answer), and the gap of the filter that applies the run's rule to that share.
+  answer (0 for no answer). Each is computed inside every prompt and averaged over the prompts where
+  it is defined (two or more samples in the stratum, u and the covariate each varying; their count is
+  reported): the headline, since a correlation pooled over all samples of all prompts mixes prompt
+  difficulty in (when u, the length and the answer share all follow the prompt's difficulty, the pooled
+  figure is far from 0 although u ignores them inside every prompt). The pooled correlation is kept as a
+  labelled secondary; its bootstrap interval re-ranks every resample. Beside the echo, the gap of
+  majority voting as a filter: keep the samples that gave the prompt's most frequent answer (all tied
+  answers; None answers never), with the none-kept fallback.
 - position bias: share of pairwise matches whose winner differs between the two orders shown.
 - gap against n (:func:`gap_curve`) and m (:func:`gap_curve_m`): means over subsets of the stored samples
   (verifications), every subset when there are at most CURVE_SUBSETS, else that many seeded ones.
@@ -590,6 +597,91 @@ def answer_share(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
+def modal_keep(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
+    """Per prompt, keep the samples that gave its most frequent answer (every answer tied for the most
+    frequent; None answers are never kept, and a prompt with no answer keeps none): majority voting as
+    a filter. prompts x n, bool."""
+    out = []
+    for row in answers:
+        count: dict[str, int] = {}
+        for a in row:
+            if a is not None:
+                count[a] = count.get(a, 0) + 1
+        top = max(count.values(), default=0)
+        out.append([a is not None and count[a] == top for a in row])
+    return np.array(out, dtype=bool).reshape(len(answers), -1)
+
+
+def within_prompt_spearman(X: np.ndarray, Y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per prompt (row): Spearman's correlation of X with Y over its masked samples; NaN where it is
+    undefined (fewer than 2 such samples, or X or Y constant among them)."""
+    out = np.full(X.shape[0], np.nan)
+    for i in range(X.shape[0]):
+        r = spearman(X[i][mask[i]], Y[i][mask[i]])
+        if r is not None:
+            out[i] = r
+    return out
+
+
+def pooled_spearman_draws(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Spearman's correlation of X with Y over the masked samples of each bootstrap resample of prompts
+    (rows of ``idx``), ranked afresh in every resample: a prompt drawn k times brings k tied copies of
+    each of its samples. NaN where a resample leaves X or Y constant."""
+    rows = np.nonzero(mask)[0]
+    x, y = X[mask], Y[mask]
+    if x.size == 0:
+        return np.full(idx.shape[0], np.nan)
+    _, ix = np.unique(x, return_inverse=True)
+    _, iy = np.unique(y, return_inverse=True)
+    ix, iy = ix.ravel(), iy.ravel()
+    P = X.shape[0]
+    out = np.empty(idx.shape[0])
+    for b, draw in enumerate(idx):
+        w = np.bincount(draw, minlength=P)[rows].astype(float)  # each sample's copies in the resample
+        ranks = []
+        for inv in (ix, iy):
+            tot = np.bincount(inv, weights=w)
+            below = np.cumsum(tot) - tot
+            ranks.append((below + (tot + 1.0) / 2.0)[inv])  # mid-ranks among the resample's copies
+        rx, ry = ranks
+        c = w.sum()
+        mx, my = (w * rx).sum() / c, (w * ry).sum() / c
+        sxy = (w * (rx - mx) * (ry - my)).sum()
+        den = math.sqrt(float((w * (rx - mx) ** 2).sum() * (w * (ry - my) ** 2).sum()))
+        out[b] = sxy / den if den > 0 else np.nan
+    return out
+
+
+def rank_bias(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> dict:
+    """How u (``X``) follows a covariate ``Y`` of the sample, over the masked samples (prompts x n), each
+    with a 95% interval from the bootstrap resamples ``idx`` (rows of prompt indices):
+
+    - ``within_prompt`` (the headline): Spearman's correlation inside each prompt, averaged over the
+      ``n_prompts`` prompts where it is defined (two or more masked samples, X and Y each varying);
+      a prompt's ranks do not change when prompts are resampled, so its interval averages the same
+      per-prompt values over the resampled prompts. None when no prompt qualifies.
+    - ``pooled`` (secondary): Spearman's correlation over all ``n_samples`` masked samples of all prompts,
+      its interval re-ranking each resample. It mixes prompts: where u and the covariate both follow the
+      prompt's difficulty it is far from 0 even when u ignores the covariate inside every prompt.
+    """
+    per = within_prompt_spearman(X, Y, mask)
+    ok = np.isfinite(per)
+    value = float(per[ok].mean()) if ok.any() else None
+    n_boot = idx.shape[0]
+    within_ci = None
+    if value is not None and n_boot > 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            within_ci = interval(np.where(ok, per, 0.0)[idx].sum(axis=1) / ok[idx].sum(axis=1))
+    pooled = spearman(X[mask], Y[mask])
+    pooled_ci = interval(pooled_spearman_draws(X, Y, mask, idx)) if pooled is not None and n_boot > 0 else None
+    return {
+        "within_prompt": {"value": value, "ci": within_ci},
+        "n_prompts": int(ok.sum()),
+        "pooled": {"value": pooled, "ci": pooled_ci},
+        "n_samples": int(mask.sum()),
+    }
+
+
 def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerClasses, *, seed: int = 0) -> list[dict]:
     """The gap against the number of samples: for k = 1, 2, 4, ..., n, the mean over k-subsets of every
     prompt's samples (every subset when there are at most CURVE_SUBSETS, else CURVE_SUBSETS seeded
@@ -676,11 +768,13 @@ def diagnostics(
       to u = g);
     - ``calibration``: ECE and Brier score of u against g (:func:`calibration`), with the bins;
     - ``length_bias``: per g stratum (``g=0``, ``g=1``), Spearman's correlation of u with the response
-      length (``lengths``, e.g. generated tokens; left out when not given); the intervals of the
-      correlations resample prompts and correlate the full sample's ranks;
+      length (``lengths``, e.g. generated tokens; left out when not given), within prompts (the headline)
+      and pooled (see :func:`rank_bias`);
     - ``majority_echo``: Spearman's correlation of u with the share of the prompt's samples that gave
-      the sample's answer, and the gap of the "keep the majority answer" filter (``rule`` applied to
-      that share) beside this verifier's gap.
+      the sample's answer (``correlation``, within prompts and pooled, see :func:`rank_bias`), this
+      verifier's ``gap``, and beside it ``modal_gap``: the gap of majority voting as a filter, keeping the
+      samples that gave the prompt's most frequent answer (:func:`modal_keep`; it does not depend on
+      ``rule``).
     """
     n = _check(prompts)
     G, U, K = _arrays(prompts, n)
@@ -709,22 +803,6 @@ def diagnostics(
         ece_b = _ece(count[idx].sum(axis=1), su[idx].sum(axis=1), sg[idx].sum(axis=1))
     brier_x = ((U - G) ** 2).mean(axis=1)
 
-    def boot_corr(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict:
-        """Spearman's correlation over the masked samples; its interval resamples prompts and takes
-        Pearson's correlation of the full sample's ranks (the ranks are not recomputed per resample)."""
-        value = spearman(x[mask], y[mask])
-        if value is None or n_boot == 0:
-            return {"value": value, "ci": None, "n_samples": int(mask.sum())}
-        rx, ry = np.zeros_like(x, dtype=float), np.zeros_like(y, dtype=float)
-        rx[mask], ry[mask] = _ranks(x[mask]), _ranks(y[mask])
-        w = mask.astype(float)
-        sums = [(w * a).sum(axis=1) for a in (np.ones_like(rx), rx, ry, rx * rx, ry * ry, rx * ry)]
-        c, sx, sy, sxx, syy, sxy = (t[idx].sum(axis=1) for t in sums)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = sxy - sx * sy / c
-            draws = cov / np.sqrt((sxx - sx**2 / c) * (syy - sy**2 / c))
-        return {"value": value, "ci": interval(draws), "n_samples": int(mask.sum())}
-
     out = {
         "within_prompt": {
             "auroc": {"value": auc, "ci": interval(auc_b) if auc is not None and n_boot > 0 else None},
@@ -740,15 +818,13 @@ def diagnostics(
     }
     if lengths is not None:
         L = np.array(lengths, dtype=float).reshape(P, n)
-        out["length_bias"] = {f"g={v}": boot_corr(U, L, G == v) for v in (0, 1)}
+        out["length_bias"] = {f"g={v}": rank_bias(U, L, G == v, idx) for v in (0, 1)}
     share = answer_share([p.answers for p in prompts])
-    K_maj = np.array([rule.keep(row) for row in share], dtype=bool).reshape(P, n)
-    _, Jm_x, _ = per_prompt_accuracy(G, K_maj)
-    echo = boot_corr(U, share, np.ones_like(G, dtype=bool))
+    _, Jm_x, _ = per_prompt_accuracy(G, modal_keep([p.answers for p in prompts]))
     out["majority_echo"] = {
-        "correlation": {"value": echo["value"], "ci": echo["ci"]},
-        "majority_gap": {"value": float((Jm_x - J_x).mean()), "ci": interval((Jm_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
+        "correlation": rank_bias(U, share, np.ones_like(G, dtype=bool), idx),
         "gap": {"value": float((Jw_x - J_x).mean()), "ci": interval((Jw_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
+        "modal_gap": {"value": float((Jm_x - J_x).mean()), "ci": interval((Jm_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
     }
     return out
 

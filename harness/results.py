@@ -27,8 +27,10 @@ from typing import Any, Union
 
 from harness.errors import GapbenchError
 
-SCHEMA_VERSION = 2  # 2: the verifier diagnostics (within_prompt ... by_n); a schema-1 file lacks them and still loads
-SUPPORTED = (1, 2)
+SCHEMA_VERSION = 3  # 2: the verifier diagnostics (within_prompt ... by_n); a schema-1 file lacks them and still loads
+# 3: the length bias and the majority echo within prompts (RankBias), the pooled figure beside them, and the
+#    gap of majority voting (modal_gap) for schema 2's majority_gap; a schema-2 file keeps its fields and loads
+SUPPORTED = (1, 2, 3)
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
 
@@ -159,20 +161,35 @@ class Calibration:
     bins: list[CalibrationBin]
 
 
-@dataclass
-class Correlation(Metric):
+@dataclass(kw_only=True)
+class RankBias:
+    """Spearman's correlation of u with a covariate of the sample. Schema 3: ``within_prompt`` (the headline)
+    is the correlation inside each prompt averaged over the ``n_prompts`` prompts where it is defined;
+    ``pooled`` is the correlation over all ``n_samples`` samples of all prompts, which mixes prompt
+    difficulty in (far from 0 when u and the covariate both follow the prompt, even where u ignores the
+    covariate inside every prompt); its interval re-ranks each resample. Schema 2 wrote the pooled
+    figure only, as ``value`` and ``ci`` (an interval that kept the full sample's ranks)."""
+
+    value: float | None = None  # schema 2: the pooled correlation
+    ci: list[float] | None = None  # schema 2
+    within_prompt: Metric | None = None
+    n_prompts: int = 0  # prompts the within-prompt mean is over
+    pooled: Metric | None = None
     n_samples: int = 0  # samples it was computed over
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MajorityEcho:
     """Does u rediscover majority voting: Spearman's correlation of u with the share of the prompt's samples
-    giving the same answer, and the gap of keeping the majority answer (the same filter on that share)
-    beside the verifier's own gap."""
+    giving the same answer (``correlation``), the verifier's own ``gap``, and beside it (schema 3)
+    ``modal_gap``, the gap of majority voting as a filter: keep the samples that gave the prompt's most
+    frequent answer. Schema 2 wrote ``majority_gap`` instead: the run's filter rule applied to the answer
+    share (a threshold or quantile of the share, not the modal answer)."""
 
-    correlation: Metric
-    majority_gap: Metric
+    correlation: RankBias
+    majority_gap: Metric | None = None  # schema 2 only
     gap: Metric
+    modal_gap: Metric | None = None
 
 
 @dataclass
@@ -217,7 +234,7 @@ class VerifierResults(VerifierSummary):
     within_prompt: WithinPrompt | None = None
     realised_share: Metric | None = None  # gap(u) / gap(oracle) under the same filter
     calibration: Calibration | None = None
-    length_bias: dict[str, Correlation] | None = None  # "g=0", "g=1" -> Spearman(u, generated tokens)
+    length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1" -> Spearman(u, generated tokens)
     majority_echo: MajorityEcho | None = None
     position_bias: PositionBias | None = None  # pairwise verifiers (tournament)
     by_n: list[CurvePoint] | None = None  # the gap against the number of samples

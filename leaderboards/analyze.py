@@ -3,11 +3,12 @@
 Per verifier (see :func:`harness.metrics.diagnostics` for the definitions): how u ranks the samples
 inside a prompt (within-prompt AUROC, pairwise accuracy), the share of the oracle's gap it realises under
 the same filter, its calibration (ECE, Brier, a reliability diagram), its biases (the tournament's
-position bias, length at fixed g, the echo of majority voting), and the gap against the number of
+position bias, length at fixed g, the echo of majority voting, each within prompts with the pooled
+figure beside it, and the gap of majority voting as a filter), and the gap against the number of
 samples n, also on an axis of the tokens generated for those samples (the verifiers' own tokens are
 not counted), and against the number of CoT verifications m where m > 1. u is rescored from the stored replies, as
 `gapbench leaderboard compare` does, so a run from before these numbers is analysed the same way;
-``--rescore`` writes them into its results.json (schema 2).
+``--rescore`` writes them into its results.json (schema 3).
 
 Plots go to ``<run_dir>/analysis/``: ``calibration-<verifier>.png``, ``gap-vs-n.png`` and
 ``gap-vs-tokens.png`` (left out, with a note, when the store has no token counts).
@@ -28,7 +29,7 @@ ANALYSIS_DIR = "analysis"
 
 
 def analyze_run(data: RunData, *, n_boot: int = 1000, seed: int = 0, filter_spec: str | None = None) -> dict[str, dict]:
-    """method -> the schema-2 blocks of that verifier (``within_prompt`` ... ``by_n``), under the run's filter
+    """method -> the diagnostic blocks of that verifier (``within_prompt`` ... ``by_n``), under the run's filter
     or ``filter_spec``."""
     rule = parse_filter(filter_spec or data.filter)
     out = {}
@@ -59,11 +60,19 @@ def _ci(block: dict | None, signed: bool = False) -> str:
     return f"{text} [{_f(ci[0], signed)}, {_f(ci[1], signed)}]" if ci else text
 
 
+def _within(block: dict | None) -> str:
+    """A rank bias's within-prompt mean with its interval and its count of prompts."""
+    if not block:
+        return "n/a"
+    return _ci(block.get("within_prompt"), True) + f" ({block.get('n_prompts', 0)} prompts)"
+
+
 def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
     from tabulate import tabulate
 
     rank = []
     bias = []
+    pooled = []
     for m, b in blocks.items():
         w = b["within_prompt"]
         rank.append(
@@ -79,16 +88,18 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
         )
         lb = b.get("length_bias") or {}
         pb = b.get("position_bias")
+        echo = b["majority_echo"]
         bias.append(
             [
                 m,
                 (_ci(pb) + f" ({pb['matches']} matches)") if pb else "-",
-                _ci(lb.get("g=0"), True),
-                _ci(lb.get("g=1"), True),
-                _ci(b["majority_echo"]["correlation"], True),
-                _ci(b["majority_echo"]["majority_gap"], True),
+                _within(lb.get("g=0")),
+                _within(lb.get("g=1")),
+                _within(echo["correlation"]),
+                _ci(echo["modal_gap"], True),
             ]
         )
+        pooled.append([m] + [_ci((x or {}).get("pooled"), True) for x in (lb.get("g=0"), lb.get("g=1"), echo["correlation"])])
     out = [
         "How each verifier ranks and what it buys (95% bootstrap intervals over prompts):\n"
         + tabulate(
@@ -97,12 +108,21 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
             tablefmt=fmt_name,
             disable_numparse=True,
         ),
-        "Biases: position (share of matches whose winner flips with the order), length (Spearman of u with generated "
-        "tokens at fixed g), majority echo (Spearman of u with the share of samples giving the same answer; the gap of "
-        "keeping the majority answer under the same filter):\n"
+        "Biases: position (share of matches whose winner flips with the order); length (Spearman of u with generated "
+        "tokens at fixed g) and majority echo (Spearman of u with the share of samples giving the same answer), each "
+        "inside every prompt and averaged over the prompts where it is defined (their count); beside the echo, the gap "
+        "of majority voting (keep the samples that gave the prompt's most frequent answer):\n"
         + tabulate(
             bias,
-            headers=["verifier", "position bias", "length g=0", "length g=1", "u ~ answer share", "majority-filter gap"],
+            headers=["verifier", "position bias", "length g=0 in prompt", "length g=1 in prompt", "u ~ answer share in prompt", "majority-vote gap"],
+            tablefmt=fmt_name,
+            disable_numparse=True,
+        ),
+        "The same correlations pooled over all samples of all prompts (secondary: they mix prompt difficulty in, and "
+        "are far from 0 when u and the covariate both follow the prompt even where u ignores it inside every prompt):\n"
+        + tabulate(
+            pooled,
+            headers=["verifier", "length g=0 pooled", "length g=1 pooled", "u ~ answer share pooled"],
             tablefmt=fmt_name,
             disable_numparse=True,
         ),
@@ -195,7 +215,7 @@ def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -
 
 
 def rescore(data: RunData, results_path: Path, blocks: dict[str, dict]) -> None:
-    """Write the blocks into the run's results.json as schema 2 (every other field as it was)."""
+    """Write the blocks into the run's results.json at the current schema version (every other field as it was)."""
     doc = to_json(data.results)
     doc["schema_version"] = SCHEMA_VERSION
     for m, b in blocks.items():
@@ -219,7 +239,7 @@ def add_parser(sub) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random subsets (default: 0)")
     p.add_argument("--markdown", action="store_true", help="print the tables as GitHub Markdown")
-    p.add_argument("--rescore", action="store_true", help="also write the numbers into the run's results.json (schema 2)")
+    p.add_argument("--rescore", action="store_true", help="also write the numbers into the run's results.json (the current schema)")
     p.set_defaults(func=cmd_analyze)
 
 

@@ -1,6 +1,7 @@
 """The verifier diagnostics of harness/metrics.py on hand-computed cases: within-prompt AUROC and pairwise
 accuracy, the realised share of the attainable gain, calibration, Spearman's correlation, the answer
-share and the majority filter, the gap against n, the position bias; and their place in a run's results."""
+share and the majority-vote filter, the biases within prompts against pooled on simulated runs whose answer
+is known, the gap against n, the position bias; and their place in a run's results."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from harness.metrics import (
     calibration,
     diagnostics,
     gap_curve,
+    modal_keep,
     pairwise_accuracy,
+    pooled_spearman_draws,
     position_bias,
     realised_share,
     spearman,
     within_prompt_auroc,
+    within_prompt_spearman,
 )
 
 HALF = parse_filter("quantile:0.5")
@@ -81,24 +85,107 @@ def test_diagnostics_majority_echo_and_length_bias():
     d = diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, lengths=lengths, n_boot=200, seed=1)
     # u ranks every pair right inside both prompts (prompt b: .7 above .6, .3, .4)
     assert d["within_prompt"]["auroc"]["value"] == 1.0 and d["within_prompt"]["n_prompts"] == 2
-    # keep-the-majority: shares a .5 .5 .25 .25 -> keep 0,1 -> 1 (gap +.5); b .5 .25 .5 .25 -> keep 0,2 -> 0 (gap -.25)
+    # majority voting as a filter: a's modal answer "3" (samples 0, 1) -> 1 (gap +.5); b's "7" (samples 0, 2) -> 0 (gap -.25)
     echo = d["majority_echo"]
-    assert echo["majority_gap"]["value"] == pytest.approx((0.5 - 0.25) / 2)
+    assert echo["modal_gap"]["value"] == pytest.approx((0.5 - 0.25) / 2)
+    assert "majority_gap" not in echo
     # u keeps a: 0,1 -> 1 (gap +.5); b: 0,1 -> .5 (gap +.25)
     assert echo["gap"]["value"] == pytest.approx(0.375)
     # the oracle under the same filter: a keeps 0,1 (+.5); b's g = 0 1 0 0 has median 0, so quantile:0.5 keeps all (0):
     # gap(oracle) = .25 and the share is .375 / .25 = 1.5 (a quantile filter can make u beat the binary oracle)
     assert d["realised_share"]["value"] == pytest.approx(1.5)
-    # length bias at g = 1: u (.9, .8, .7) against lengths (10, 20, 6): ranks 3 2 1 vs 2 3 1 -> rho 0.5
-    assert d["length_bias"]["g=1"]["value"] == pytest.approx(0.5) and d["length_bias"]["g=1"]["n_samples"] == 3
-    # u against the answer share over all 8 samples: Spearman of the two columns
+    # length bias at g = 1 within prompts: only a has two correct samples, u (.9, .8) against lengths (10, 20): -1
+    g1 = d["length_bias"]["g=1"]
+    assert g1["within_prompt"]["value"] == pytest.approx(-1.0) and g1["n_prompts"] == 1
+    # pooled over the 3 correct samples: u (.9, .8, .7) against lengths (10, 20, 6): ranks 3 2 1 vs 2 3 1 -> rho 0.5
+    assert g1["pooled"]["value"] == pytest.approx(0.5) and g1["n_samples"] == 3
+    # at g = 0: a (.2, .1) against (30, 40): -1; b (.6, .3, .4) against (5, 7, 8): ranks 3 1 2 vs 1 2 3 -> -0.5
+    g0 = d["length_bias"]["g=0"]
+    assert g0["within_prompt"]["value"] == pytest.approx((-1.0 - 0.5) / 2) and g0["n_prompts"] == 2
+    # u against the answer share inside each prompt: a's shares .5 .5 .25 .25 follow u's ranks 4 3 2 1
+    # (4/sqrt(20)); b's .5 .25 .5 .25 against u's ranks 3 4 1 2: (.5 - 1.5 - 1.5 + .5)/sqrt(5 x 4) = -2/sqrt(20)
+    corr = echo["correlation"]
+    assert corr["within_prompt"]["value"] == pytest.approx((4 - 2) / np.sqrt(20) / 2) and corr["n_prompts"] == 2
+    assert within_prompt_spearman(np.array([[0.9, 0.8, 0.2, 0.1]]), np.array([[0.5, 0.5, 0.25, 0.25]]), np.ones((1, 4), bool))[0] == pytest.approx(
+        4 / np.sqrt(20)
+    )
+    # pooled over all 8 samples: Spearman of the two columns
     u = [0.9, 0.8, 0.2, 0.1, 0.6, 0.7, 0.3, 0.4]
     share = [0.5, 0.5, 0.25, 0.25, 0.5, 0.25, 0.5, 0.25]
-    assert echo["correlation"]["value"] == pytest.approx(spearman(u, share))
-    for block in (d["within_prompt"]["pairwise_accuracy"], d["calibration"]["ece"], echo["gap"]):
+    assert corr["pooled"]["value"] == pytest.approx(spearman(u, share)) and corr["n_samples"] == 8
+    for block in (d["within_prompt"]["pairwise_accuracy"], d["calibration"]["ece"], echo["gap"], corr["pooled"], g0["within_prompt"]):
         lo, hi = block["ci"]
         assert lo <= block["value"] <= hi
     assert "length_bias" not in diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, n_boot=0)
+
+
+def test_modal_keep_is_majority_voting():
+    keep = modal_keep([["3", "3", "4", None], ["1", "2", None, None], [None, None, None, None], ["5", "5", "6", "6"]])
+    assert keep.tolist() == [
+        [True, True, False, False],  # the most frequent answer
+        [True, True, False, False],  # a tie of single answers keeps both; None never
+        [False, False, False, False],  # no answer: none kept (the filter falls back to all samples)
+        [True, True, True, True],  # two answers tied for the most
+    ]
+    # 8 samples, answers 1 x3, 2 x2, 3, 4, 5: quantile:0.5 on the answer share (what schema 2 called the
+    # majority filter) keeps shares >= the median .25, answers 1 and 2; majority voting keeps answer 1 only
+    row = ["1", "1", "1", "2", "2", "3", "4", "5"]
+    assert modal_keep([row]).tolist() == [[True] * 3 + [False] * 5]
+    assert HALF.keep(answer_share([row])[0]) == [True] * 5 + [False] * 3
+
+
+def test_pooled_interval_reranks_every_resample():
+    rng = np.random.default_rng(7)
+    X = np.round(rng.random((6, 4)), 1)  # ties inside and across prompts
+    Y = rng.integers(0, 5, size=(6, 4)).astype(float)
+    mask = rng.random((6, 4)) < 0.8
+    idx = rng.integers(0, 6, size=(40, 6))
+    draws = pooled_spearman_draws(X, Y, mask, idx)
+    for b, rows in enumerate(idx):
+        # the resample written out: each drawn prompt's masked samples, again for every time it is drawn
+        x = np.concatenate([X[i][mask[i]] for i in rows])
+        y = np.concatenate([Y[i][mask[i]] for i in rows])
+        want = spearman(x, y)
+        assert (np.isnan(draws[b]) if want is None else draws[b] == pytest.approx(want)), b
+
+
+def _load_benchmark(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_biases_within_prompts_find_the_truth_where_pooled_ones_do_not():
+    """Simulated runs (benchmarks/rank_bias.py) where u, the length and the answer share all follow the prompt's
+    difficulty: when u ignores the sample inside every prompt, the within-prompt biases are near 0 while the
+    pooled ones are far from it; when u falls with the sample's own length (or rises with its answer share),
+    the within-prompt figure is near the known truth."""
+    sim = _load_benchmark("rank_bias")
+    table = {(r["scenario"], r["bias"]): r for r in sim.rows(600, 8, seed=3, n_boot=100)}
+    for bias in ("length g=0", "length g=1", "majority echo"):
+        r = table[("prompt", bias)]
+        assert r["truth"] == 0.0 and r["n_prompts"] > 300
+        assert abs(r["within_prompt"]["value"]) < 0.05
+        lo, hi = r["within_prompt"]["ci"]
+        assert lo < 0.0 < hi
+        assert abs(r["pooled"]["value"]) > 0.25  # confounded by the prompt's difficulty
+    for bias in ("length g=0", "length g=1"):
+        r = table[("length", bias)]
+        assert -0.65 < r["truth"] < -0.5
+        assert abs(r["within_prompt"]["value"] - r["truth"]) < 0.05
+        assert abs(r["pooled"]["value"] - r["truth"]) > 0.2
+    echo = table[("share", "majority echo")]
+    assert echo["truth"] == 1.0 and echo["within_prompt"]["value"] == pytest.approx(1.0)
+    assert echo["pooled"]["value"] < 0.7
+    # correct samples all give the gold answer: u is constant among them, so no prompt qualifies
+    assert table[("share", "length g=1")]["n_prompts"] == 0 and table[("share", "length g=1")]["within_prompt"]["value"] is None
+    # the expected Spearman's correlation of the truth, against the textbook's limits
+    assert sim.expected_spearman(-1 / np.sqrt(2), 2) == pytest.approx(2 / np.pi * np.arcsin(-1 / np.sqrt(2)))  # Kendall's tau
+    assert sim.expected_spearman(0.5, 10**6) == pytest.approx(6 / np.pi * np.arcsin(0.25), abs=1e-5)
 
 
 def test_gap_curve_subsamples_without_replacement():
@@ -144,7 +231,7 @@ def test_position_bias_share_of_flipped_matches():
 # --- in a run's results and `gapbench analyze` ------------------------------------------------
 
 
-def test_analyze_an_old_run_and_rescore_it_to_schema_2(tmp_path, capsys):
+def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsys):
     import json
 
     from boards_support import write_run
@@ -161,7 +248,7 @@ def test_analyze_an_old_run_and_rescore_it_to_schema_2(tmp_path, capsys):
     assert sorted(p.name for p in (run / "analysis").iterdir()) == ["calibration-mc.png", "calibration-oracle.png", "gap-vs-n.png"]
     results, _ = load(run / "results.json")
     after = json.loads((run / "results.json").read_text())
-    assert after["schema_version"] == 2 and after["generation"] == before["generation"]
+    assert after["schema_version"] == 3 and after["generation"] == before["generation"]
     mc = results.verifiers["mc"]
     # the hand-computed case of test_within_prompt_auroc_and_pairwise_accuracy (the mc replies hold u to 1e-9)
     assert mc.within_prompt.auroc.value == pytest.approx((3.5 / 4 + 1 / 3) / 2) and mc.within_prompt.n_prompts == 2
@@ -188,7 +275,7 @@ def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, c
         out=str(tmp_path),
     )
     r = Runner(opts, log=lambda *_: None).run()[0]
-    assert r.schema_version == SCHEMA_VERSION == 2
+    assert r.schema_version == SCHEMA_VERSION == 3
     t = r.verifiers["tournament"]
     assert t.position_bias.matches == 6 * 3  # 4 samples: 3 matches per prompt, 6 prompts
     assert 0 <= t.position_bias.value <= 1 and r.verifiers["mc"].position_bias is None

@@ -39,7 +39,7 @@ def test_every_verifier_on_gsm8k_and_sudoku(tmp_path, shared_data, embedded_mode
     results = runner.run()
     assert [r.task.name for r in results] == ["gsm8k", "sudoku"]
     for r in (x.to_dict() for x in results):
-        assert r["schema_version"] == 2 and r["sizes"] == {"n_prompts": 2, "n": 2, "m": 1, "n_samples": 4}
+        assert r["schema_version"] == 3 and r["sizes"] == {"n_prompts": 2, "n": 2, "m": 1, "n_samples": 4}
         assert r["model"]["parameters"] > 100_000_000 and r["model"]["id"] == "smollm2-135m-instruct"
         assert r["model"]["hub_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # what boards find the family and FLOPs by
         assert set(r["verifiers"]) == {"mc", "cot-binary", "cot-score", "tournament", "oracle", "ensemble"}
