@@ -9,7 +9,10 @@ For two runs of the same task, prompts (doc_id set) and sampling settings:
   samples (n x prompts pairs) gives p-values that are too small. For J(f), J(f[w(u)]) and the gap, a
   two-sided **sign-flip permutation test** on the per-prompt differences d_x = new(x) - base(x) (of
   J(f|x), J(f[w(u)]|x), and the per-prompt gap): under "no difference" each d_x is as likely to be
-  -d_x, so p = the share of sign patterns whose |sum of +-d_x| is at least the observed |sum d_x|.
+  -d_x, so p = the share of sign patterns whose |sum of +-d_x| is above the observed |sum d_x|, or equal
+  to it with a |sum of the signs| (prompts up minus prompts down) at least the observed one. The second
+  statistic only breaks ties of the first, which are many at small n (differences move in steps of 1/n);
+  the test stays exact and its false-positive rate moves nearer alpha (``benchmarks/paired_null.py``).
   Prompts with d_x = 0 change nothing and are dropped; with at most ``PERM_EXACT_MAX`` prompts left
   every pattern is enumerated (exact), else ``n_perm`` seeded random patterns give
   p = (1 + hits) / (1 + n_perm) (Monte Carlo, still a valid test).
@@ -97,11 +100,18 @@ def mcnemar_pairs(base: np.ndarray, new: np.ndarray, unit: str = "") -> McNemar:
     return mcnemar(int((base & ~new).sum()), int((~base & new).sum()), unit)
 
 
-def sign_flip_p(diffs: np.ndarray, *, n_perm: int = N_PERM, seed: int = 0) -> tuple[np.ndarray, bool]:
+def sign_flip_p(diffs: np.ndarray, *, n_perm: int = N_PERM, seed: int = 0, tie_break: bool = True) -> tuple[np.ndarray, bool]:
     """Two-sided sign-flip permutation p-values of the last axis's mean difference, for every row of
     ``diffs`` (..., prompts) at once (one set of sign patterns serves every row). Exact over all 2^k
     patterns when the last axis has k <= PERM_EXACT_MAX entries, else ``(1 + hits) / (1 + n_perm)`` over
-    ``n_perm`` seeded random patterns. Returns the p-values and whether they are exact."""
+    ``n_perm`` seeded random patterns. Returns the p-values and whether they are exact.
+
+    A pattern is a hit when its |sum| is above the observed one, or equal to it and (``tie_break``) its
+    |sum of signs| (|prompts up - prompts down|) is at least the observed one. Per-prompt differences move
+    in steps of 1/n, so many patterns tie on |sum| and, counted whole, make the test conservative at small
+    n; breaking the ties by a second statistic keeps the test exact (a p-value of the lexicographic order
+    (|sum|, |sum of signs|)) and brings its size nearer alpha. ``tie_break=False`` gives the plain |sum|
+    test (the only form before this tie break was added)."""
     D = np.asarray(diffs, dtype=float)
     k = D.shape[-1]
     if k == 0:
@@ -113,18 +123,24 @@ def sign_flip_p(diffs: np.ndarray, *, n_perm: int = N_PERM, seed: int = 0) -> tu
         signs = np.where(np.random.default_rng([seed, 2]).random((n_perm, k)) < 0.5, -1.0, 1.0)
     observed = np.abs(D.sum(axis=-1))
     tol = 1e-9 * np.maximum(1.0, observed)  # float sums of the same multiset may differ in the last bits
-    hits = (np.abs(D @ signs.T) >= (observed - tol)[..., None]).sum(axis=-1)
+    total = np.abs(D @ signs.T)
+    at_least = total >= (observed - tol)[..., None]
+    if tie_break:
+        S = np.sign(D)
+        tied = at_least & (total <= (observed + tol)[..., None])
+        at_least = (at_least & ~tied) | (tied & (np.abs(S @ signs.T) >= np.abs(S.sum(axis=-1))[..., None]))
+    hits = at_least.sum(axis=-1)
     if exact:
         return hits / signs.shape[0], True
     return (1.0 + hits) / (1.0 + n_perm), False
 
 
-def sign_flip(diffs: np.ndarray, unit: str = "", *, n_perm: int = N_PERM, seed: int = 0) -> SignFlip:
+def sign_flip(diffs: np.ndarray, unit: str = "", *, n_perm: int = N_PERM, seed: int = 0, tie_break: bool = True) -> SignFlip:
     """The paired sign-flip test of one set of per-prompt differences (zeros dropped; see the module docstring)."""
     d = np.asarray(diffs, dtype=float).ravel()
     mean = float(d.mean()) if d.size else 0.0
     d = d[np.abs(d) > 1e-12]
-    (p,), exact = sign_flip_p(d[None, :], n_perm=n_perm, seed=seed)
+    (p,), exact = sign_flip_p(d[None, :], n_perm=n_perm, seed=seed, tie_break=tie_break)
     method = "exact (every sign pattern)" if exact else f"Monte Carlo ({n_perm} sign patterns)"
     return SignFlip(mean, int(d.size), float(min(1.0, p)), method, unit)
 

@@ -81,6 +81,37 @@ def test_sign_flip_exact_on_hand_computed_cases():
     assert sign_flip(np.zeros(5)).p == 1.0  # no prompt differs
 
 
+def test_sign_flip_breaks_ties_of_the_sum_by_the_count_of_signs():
+    # 1, .5, .5, -1: |sum| = 1 with |sum of signs| = |1 + 1 + 1 - 1| = 2. Of the 16 patterns, 6 have |sum| > 1
+    # (2 and 3); 6 have |sum| = 1: 4 with the two 1s cancelling (|signs| 2) and 2 with the .5s against them (|signs| 0)
+    d = np.array([1.0, 0.5, 0.5, -1.0])
+    assert sign_flip(d, tie_break=False).p == pytest.approx(12 / 16)  # every tie counts
+    assert sign_flip(d).p == pytest.approx(10 / 16)  # only the ties at least as one-sided
+
+
+def test_sign_flip_p_matches_the_exact_null_distribution():
+    """Against benchmarks/paired_null.py's convolution over integer differences (an independent computation
+    of the same exact p-values): every sign pattern enumerated, both forms."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("paired_null", Path(__file__).resolve().parents[1] / "benchmarks" / "paired_null.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        k = int(rng.integers(1, 13))
+        j = rng.integers(-4, 5, size=k)
+        j = j[j != 0]
+        if j.size == 0:
+            continue
+        _, ps = bench.p_tables(np.abs(j))
+        s, c = abs(int(j.sum())), abs(int(np.sign(j).sum()))
+        for tie_break, form in ((False, "plain"), (True, "tie-break")):
+            assert sign_flip(j / 4.0, tie_break=tie_break).p == pytest.approx(ps[form][s, c]), (j, form)
+        assert ps["tie-break"][s, c] <= ps["plain"][s, c] and ps["mid-p"][s, c] <= ps["plain"][s, c]
+
+
 def test_sign_flip_monte_carlo_beyond_the_exact_limit():
     # 20 prompts all +1: the exact p is 2 / 2^20; no random pattern of 1000 reaches it: p = 1 / 1001
     t = sign_flip(np.ones(20), n_perm=1000, seed=5)
