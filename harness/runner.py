@@ -271,6 +271,9 @@ class Runner:
             done = shards.check_complete(store.dir, config.hash(), docs, "`gapbench run` with the same options")
             added = shards.merge(store, done, docs)
             self.shard_meta = shards.model_meta(done)
+            for which, meta in self.shard_meta.items():  # the model as the shards that loaded it saw it
+                if meta and which not in store.facts():
+                    store.record_facts(which, {k: meta.get(k) for k in backends.FACTS})
             self.log(f"{task.name}: merged {len(done)} shards into {store.dir} ({added} new records)")
             note = shards.thread_note(done)
             if note:

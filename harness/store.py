@@ -200,7 +200,7 @@ class RunStore:
         return out
 
     def add_samples(self, records: list[dict]) -> None:
-        append_jsonl(self.samples_path, records, root=self.dir)
+        append_jsonl(self.samples_path, records)
 
     # --- verdicts ----------------------------------------------------------
     def replies(self) -> dict[str, dict[str, dict]]:
@@ -232,7 +232,7 @@ class RunStore:
         return out
 
     def add_verdicts(self, records: list[dict]) -> None:
-        append_jsonl(self.verdicts_path, records, root=self.dir)
+        append_jsonl(self.verdicts_path, records)
 
     def sort_verdicts(self) -> bool:
         """Rewrite verdicts.jsonl in its one canonical order (method, doc_id, request key; the lines
@@ -262,7 +262,7 @@ class RunStore:
         safe_paths.write_text(self.dir, self.grades_path, text, tmp_suffix=".tmp")
 
     def add_timing(self, stage: str, seconds: float, **extra) -> None:
-        append_jsonl(self.timings_path, [{"stage": stage, "seconds": round(seconds, 3), **extra}], root=self.dir)
+        append_jsonl(self.timings_path, [{"stage": stage, "seconds": round(seconds, 3), **extra}])
 
     def timings(self) -> dict[str, float]:
         total: dict[str, float] = defaultdict(float)
@@ -273,7 +273,7 @@ class RunStore:
 
     def write_results(self, results: Results) -> None:
         """results.json (a :class:`harness.results.Results`), written atomically."""
-        write_results(self.results_path, results, root=self.dir)
+        write_results(self.results_path, results)
 
 
 def _whole(record: dict, field: str, path: Path) -> int:
