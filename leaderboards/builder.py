@@ -666,8 +666,9 @@ def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> s
 def inside(out: Path, rel: str, what: str) -> Path:
     """``out / rel``, refused unless ``rel`` is a relative path that stays inside ``out`` and passes
     through no symbolic link (:func:`harness.safe_paths.inside`)."""
-    path = (out / rel).resolve()
-    if Path(rel).is_absolute() or ".." in Path(rel).parts or not path.is_relative_to(out.resolve()):
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or not (out / rel).resolve().is_relative_to(out.resolve()):
+        if not (Path(rel).is_absolute() or ".." in Path(rel).parts):
+            safe_paths.inside(out, rel, what)  # inside but for a link: say so
         raise GapbenchError(f"{what} would be written or deleted at {rel!r}, outside the board folder {out}; refused.")
     return safe_paths.inside(out, rel, what)
 
@@ -692,8 +693,9 @@ def _write_text(path: Path, text: str, root: Path) -> None:
 def _write_bytes(path: Path, data: bytes, root: Path) -> None:
     """Write ``data`` at ``path`` inside the board ``root`` (unless it holds them already), atomically
     and never through a link (:mod:`harness.safe_paths`)."""
-    if path.is_symlink():
-        raise safe_paths.link_error(path, "a file of the board")
+    for p in (path, path.with_name(path.name + ".tmp")):  # a board that holds a link is refused, written or not
+        if p.is_symlink():
+            raise safe_paths.link_error(p, "a file of the board")
     if path.is_file() and path.read_bytes() == data:
         return
     safe_paths.write_bytes(root, path, data, what="a file of the board")
