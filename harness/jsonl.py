@@ -12,7 +12,6 @@ Two kinds of JSONL file, two readers:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -95,18 +94,14 @@ def require(record: dict, field: str, path: Path | str):
     return record[field]
 
 
-def append_jsonl(path: Path | str, records: Iterable[dict]) -> None:
-    """Append records, flushed to disk before returning, so a kill loses at most the line being written."""
+def append_jsonl(path: Path | str, records: Iterable[dict], *, root: Path | str | None = None) -> None:
+    """Append records, flushed to disk before returning, so a kill loses at most the line being written.
+    The file lies inside ``root`` (default: its folder) and is never a link (:mod:`harness.safe_paths`);
+    a failed write names the file (disk full)."""
+    from harness import safe_paths
+
     path = Path(path)
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if not data:
         return
-    try:
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        if exc.filename is None:  # a failed write names no file: say which one (disk full)
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+    safe_paths.append_bytes(path.parent if root is None else root, path, data.encode("utf-8"))

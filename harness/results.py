@@ -17,7 +17,6 @@ out stays out, so a document is written back exactly as it was read.
 from __future__ import annotations
 
 import json
-import os
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -385,12 +384,13 @@ def parse(data: Any, source: str | Path = "results.json") -> Results:
     return from_json(Results, data, str(source))
 
 
-def write(path: str | Path, results: Results) -> None:
-    """Write atomically: a reader never sees half a file."""
+def write(path: str | Path, results: Results, *, root: str | Path | None = None) -> None:
+    """Write atomically (a reader never sees half a file), inside ``root`` (default: its folder) and
+    never through a link (:mod:`harness.safe_paths`)."""
+    from harness import safe_paths
+
     path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(results.to_json())
-    os.replace(tmp, path)
+    safe_paths.write_text(path.parent if root is None else root, path, results.to_json(), tmp_suffix=".tmp")
 
 
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------

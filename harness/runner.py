@@ -179,7 +179,7 @@ class Runner:
                 self._shards_ready(task, config, docs, run_dir)  # before any store is opened
             store = RunStore(run_dir)
             try:
-                resumed = store.open(config)
+                resumed = store.open(config, self.digests(docs))
             except BaseException:
                 for *_, opened, _ in plans:
                     opened.close()
@@ -197,9 +197,9 @@ class Runner:
                 self.generate_stage(task, config, docs, store)
                 self.verify_stage(task, config, docs, store)
                 if self.opts.shard:  # a shard only does model work: the merged run scores
-                    meta = {"model": self._model_meta(self.model, self.spec) if self.model.loaded else None}
+                    meta = {"model": self._model_meta(self.model, self.spec, store) if self.model.loaded else None}
                     if self.vspec:
-                        meta["verifier_model"] = self._model_meta(self.vmodel, self.vspec) if self.vmodel.loaded else None
+                        meta["verifier_model"] = self._model_meta(self.vmodel, self.vspec, store) if self.vmodel.loaded else None
                     shards.mark_done(store.dir, self.opts.shard, config.hash(), [d.doc_id for d in docs], meta)
                     self.log(
                         f"{task.name}: shard {self.opts.shard} done. When every shard is, `gapbench merge` with the same "
@@ -213,6 +213,23 @@ class Runner:
             for model in (self.model, self.vmodel):
                 model.close()  # a server this run started stops with it
         return results
+
+    def digests(self, docs: list[Doc]) -> dict:
+        """What run.json records of what a run measures: the digest of its documents (all they hold)
+        and of the model's weight files (:func:`backends.weights`; computed once per runner)."""
+        if not hasattr(self, "_weights"):
+            self._weights = {"model": backends.weights(self.spec), **({"verifier_model": backends.weights(self.vspec)} if self.vspec else {})}
+        return {"docs": {"count": len(docs), "sha256": docs_digest(docs)}, **self._weights}
+
+    def _record_facts(self, store: RunStore) -> None:
+        """Record in run.json what the loaded models tell of themselves, once per store and model, before
+        their replies are stored (facts other than those recorded are refused: :meth:`RunStore.record_facts`)."""
+        done = self.__dict__.setdefault("_facts_done", set())
+        for which, model, spec in (("model", self.model, self.spec), ("verifier_model", self.vmodel, self.vspec)):
+            if spec is None or not model.loaded or (str(store.dir), which) in done:
+                continue
+            store.record_facts(which, backends.loaded_facts(model.lm, spec))
+            done.add((str(store.dir), which))
 
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
         """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
@@ -254,6 +271,9 @@ class Runner:
             done = shards.check_complete(store.dir, config.hash(), docs, "`gapbench run` with the same options")
             added = shards.merge(store, done, docs)
             self.shard_meta = shards.model_meta(done)
+            for which, meta in self.shard_meta.items():  # the model as the shards that loaded it saw it
+                if meta and which not in store.facts():
+                    store.record_facts(which, {k: meta.get(k) for k in backends.FACTS})
             self.log(f"{task.name}: merged {len(done)} shards into {store.dir} ({added} new records)")
             note = shards.thread_note(done)
             if note:
@@ -276,6 +296,7 @@ class Runner:
                 contexts = [self.prompt(task.generation_turns(doc)) for doc, _ in chunk]
                 replies = self.model.generate([(c, sample_seed(gen_kwargs, config.seed, doc.doc_id, i, self.consecutive)) for c, (doc, i) in zip(contexts, chunk)])
                 lm = self.model.lm
+                self._record_facts(store)
                 store.add_samples(
                     {
                         "doc_id": doc.doc_id,
@@ -311,9 +332,12 @@ class Runner:
                 label = f"{task.name}: verify {v.method}" + (f" (round {rnd})" if rnd > 1 else "")
                 with tqdm(total=len(todo), desc=label, unit="call", dynamic_ncols=True) as bar:
                     for chunk in _chunks(todo, self._chunk_size()):
-                        store.add_verdicts(self._call(chunk, v.method, vsampling, config.seed))
+                        records = self._call(chunk, v.method, vsampling, config.seed)
+                        self._record_facts(store)
+                        store.add_verdicts(records)
                         bar.update(len(chunk))
                 store.add_timing(f"verify:{v.method}", time.perf_counter() - start, calls=len(todo))
+        store.sort_verdicts()  # one order, however often the run was killed and resumed
 
     def _call(self, chunk, method: str, vsampling: Sampling, seed: int) -> list[dict]:
         gens = [(i, d, r) for i, (d, r) in enumerate(chunk) if r.kind == "generate"]
@@ -373,8 +397,8 @@ class Runner:
                 "gapbench_version": __version__,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "run": {"dir": backends.portable(str(store.dir.absolute())), "config_hash": config.hash()},
-                "model": self._model_meta(self.model, self.spec),
-                "verifier_model": self._model_meta(self.vmodel, self.vspec) if self.vspec else None,
+                "model": self._model_meta(self.model, self.spec, store),
+                "verifier_model": self._model_meta(self.vmodel, self.vspec, store) if self.vspec else None,
                 "task": {**config.task, "split": config.split},
                 "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
                 "sampling": config.sampling,
@@ -390,11 +414,17 @@ class Runner:
         store.write_results(results)
         return results
 
-    def _model_meta(self, model: LazyModel, spec: backends.ModelSpec) -> dict:
+    def _model_meta(self, model: LazyModel, spec: backends.ModelSpec, store: RunStore | None = None) -> dict:
+        """The model block of results.json: what the model's name and arguments say, and the facts
+        run.json recorded when the model was loaded, so that results.json does not depend on whether
+        this invocation loaded it (a run from before they were recorded: as this invocation knows it)."""
         which = "model" if model is self.model else "verifier_model"
-        if not model.loaded and self.shard_meta.get(which):  # the model as the shards that ran it saw it
+        if store is not None and model.loaded:
+            self._record_facts(store)
+        facts = store.facts().get(which) if store is not None else None
+        if facts is None and not model.loaded and self.shard_meta.get(which):  # the model as the shards that ran it saw it
             return dict(self.shard_meta[which])
-        meta = backends.metadata(model._lm if model.loaded else None, spec)
+        meta = backends.metadata(model._lm if model.loaded else None, spec, facts)
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta
@@ -443,6 +473,13 @@ def sample_seed(gen_kwargs: dict, seed: int, doc_id, index: int, consecutive: bo
         return seeded(gen_kwargs, seed, doc_id, index)
     first = seeded(gen_kwargs, seed, doc_id)["seed"]
     return {**gen_kwargs, "seed": (first + index) & 0x7FFFFFFF}
+
+
+def docs_digest(docs: list[Doc]) -> str:
+    """The digest of a run's documents: every field of each (id, question, gold answer, meta), in order."""
+    from harness.digest import json_digest
+
+    return json_digest([asdict(d) for d in docs])
 
 
 def judged_digest(context: str) -> str:

@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 
+from harness import safe_paths
 from harness.errors import GapbenchError
 from harness.jsonl import read_jsonl
 from harness.settings import parse_shard
@@ -54,7 +55,7 @@ def mark_done(directory: Path, shard: str, config_hash: str, doc_ids: list[str],
     torch = sys.modules.get("torch")  # loaded with the model: how many CPU threads its sums were split over
     threads = torch.get_num_threads() if torch is not None else None
     record = {"shard": shard, "config_hash": config_hash, "doc_ids": doc_ids, "threads": threads, **meta}
-    (directory / DONE).write_text(json.dumps(record, indent=1) + "\n")
+    safe_paths.write_text(directory, directory / DONE, json.dumps(record, indent=1) + "\n")
 
 
 def thread_note(shard_dirs: list[Path]) -> str | None:

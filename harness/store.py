@@ -21,6 +21,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from harness import safe_paths
+from harness.safe_paths import link_error
 from harness.config import RunConfig, differences, identity_of
 from harness.errors import GapbenchError
 from harness.jsonl import append_jsonl, read_jsonl, require
@@ -29,6 +31,8 @@ from harness.results import write as write_results
 
 
 LOCK_FILE = ".lock"
+DIGESTS = "digests"  # run.json: what the run measured (the task's documents, the model's weights)
+FACTS = "model_facts"  # run.json: what the loaded model told (parameters, revision, architecture)
 _HELD: dict[str, list] = {}  # run directory -> [its open lock file, stores of this process holding it]
 
 
@@ -50,11 +54,15 @@ class RunStore:
         self.timings_path = self.dir / "timings.jsonl"
         self.results_path = self.dir / "results.json"
         self.run_path = self.dir / "run.json"
+        self._run: dict | None = None  # run.json as this store wrote it
 
     # --- configuration -----------------------------------------------------
-    def open(self, config: RunConfig) -> bool:
-        """Create the store, or check that it holds a run of the same configuration.
-        Returns True when earlier work was found. Takes the directory's lock first (:meth:`lock`)."""
+    def open(self, config: RunConfig, digests: dict | None = None) -> bool:
+        """Create the store, or check that it holds a run of the same configuration, of the same
+        documents and model weights (``digests``: :func:`check_digests`). Returns True when earlier
+        work was found. Takes the directory's lock first (:meth:`lock`)."""
+        if self.dir.is_symlink() and not self.dir.exists():
+            raise link_error(self.dir, "a run's files")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -63,9 +71,14 @@ class RunStore:
             ) from None
         self.lock()
         new = config.to_json()
+        old: dict = {}
+        if self.run_path.is_symlink():
+            raise link_error(self.run_path, "run.json")
         if self.run_path.exists():
             try:
                 old = json.loads(self.run_path.read_text())
+                if not isinstance(old, dict):
+                    raise json.JSONDecodeError("not a JSON object", "", 0)
             except json.JSONDecodeError as exc:
                 raise GapbenchError(f"{self.run_path}: not valid JSON ({exc}). Restore it or choose another --out.") from None
             if old.get("hash") != new["hash"]:
@@ -78,8 +91,50 @@ class RunStore:
         for path in (self.samples_path, self.verdicts_path, self.timings_path):
             _drop_torn_tail(path)
         resumed = self.samples_path.exists() and self.samples_path.stat().st_size > 0
+        recorded = old.get(DIGESTS) if isinstance(old.get(DIGESTS), dict) else {}
+        if digests and old and (resumed or self.verdicts_path.exists()):
+            check_digests(self.dir, recorded, digests)
+        if digests:
+            new[DIGESTS] = {**recorded, **digests}
+        elif recorded:
+            new[DIGESTS] = recorded
+        if isinstance(old.get(FACTS), dict):
+            new[FACTS] = old[FACTS]
         _write_json(self.run_path, new)
+        self._run = new
         return resumed
+
+    # --- what only the loaded model tells (parameters, revision, architecture) -------------------------
+    def facts(self) -> dict[str, dict]:
+        """``{"model": {...}, "verifier_model": {...}}``: the facts run.json recorded when the model was
+        first loaded for this run (none in a run made before they were recorded)."""
+        run = getattr(self, "_run", None)
+        if run is None:
+            try:
+                run = json.loads(self.run_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                return {}
+        got = run.get(FACTS) if isinstance(run, dict) else None
+        return got if isinstance(got, dict) else {}
+
+    def record_facts(self, which: str, facts: dict) -> None:
+        """Record the loaded model's facts in run.json (once: results.json then reads them from there,
+        whether or not a later run loads the model). Facts that differ from those recorded mean another
+        model behind the same name: refused."""
+        have = self.facts().get(which)
+        if have == facts:
+            return
+        if have is not None:
+            diff = differences(have, facts)
+            raise GapbenchError(
+                f"{self.dir}: the {which.replace('_', ' ')} loaded now is not the one this run's work was made with "
+                f"({'; '.join(diff)}); the name or path now leads to another model. Use another --out for it, or load "
+                "the model the run was made with to resume."
+            )
+        run = dict(getattr(self, "_run", None) or json.loads(self.run_path.read_text()))
+        run[FACTS] = {**self.facts(), which: facts}
+        _write_json(self.run_path, run)
+        self._run = run
 
     def lock(self) -> None:
         """One writer per run directory: an exclusive ``flock`` on ``<dir>/.lock``, held until every
@@ -94,7 +149,7 @@ class RunStore:
             _HELD[key][1] += 1
             self._lock = key
             return
-        fh = open(self.dir / LOCK_FILE, "a+", encoding="utf-8")
+        fh = safe_paths.open_lock(self.dir, self.dir / LOCK_FILE)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -179,11 +234,32 @@ class RunStore:
     def add_verdicts(self, records: list[dict]) -> None:
         append_jsonl(self.verdicts_path, records)
 
+    def sort_verdicts(self) -> bool:
+        """Rewrite verdicts.jsonl in its one canonical order (method, doc_id, request key; the lines
+        themselves unchanged), so the file does not depend on where a run was killed and resumed.
+        Returns True when it was rewritten (False: already in that order, or no file)."""
+        if not self.verdicts_path.exists():
+            return False
+        lines = [x for x in self.verdicts_path.read_bytes().split(b"\n") if x.strip()]
+        keyed = []
+        for number, raw in enumerate(lines, 1):
+            try:
+                r = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return False  # read_jsonl names the line when it is read
+            if not isinstance(r, dict):
+                return False
+            keyed.append((verdict_order(r), number, raw))
+        ordered = sorted(keyed)
+        if ordered == keyed:
+            return False
+        safe_paths.write_bytes(self.dir, self.verdicts_path, b"".join(raw + b"\n" for *_, raw in ordered), fsync=True)
+        return True
+
     # --- derived files -----------------------------------------------------
     def write_grades(self, records: list[dict]) -> None:
-        tmp = self.grades_path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-        os.replace(tmp, self.grades_path)
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        safe_paths.write_text(self.dir, self.grades_path, text, tmp_suffix=".tmp")
 
     def add_timing(self, stage: str, seconds: float, **extra) -> None:
         append_jsonl(self.timings_path, [{"stage": stage, "seconds": round(seconds, 3), **extra}])
@@ -214,18 +290,57 @@ def _twice(path: Path, first: dict, second: dict, what: str, things: str) -> Gap
     )
 
 
+def check_digests(run_dir: Path, recorded: dict, now: dict) -> None:
+    """Refuse a run directory whose stored work was made from other documents or other weights than
+    the run would use now. A digest that run.json lacks (a run from before digests) is not checked."""
+    docs_then, docs_now = recorded.get("docs"), now.get("docs")
+    if isinstance(docs_then, dict) and isinstance(docs_now, dict) and docs_then.get("sha256") != docs_now.get("sha256"):
+        raise GapbenchError(
+            f"{run_dir}: the task's documents changed since this run stored its work: run.json records "
+            f"{docs_then.get('count')} prompts with digest {str(docs_then.get('sha256'))[:16]}, the data now gives "
+            f"{docs_now.get('count')} prompts with digest {str(docs_now.get('sha256'))[:16]} (the data file was edited or "
+            "replaced). The stored samples answer the old questions. Use another --out to run on the new data, or "
+            "restore the data the run was made with to resume it."
+        )
+    for which, flag in (("model", "--model"), ("verifier_model", "--verifier-model")):
+        then, now_w = recorded.get(which), now.get(which)
+        if not (isinstance(then, dict) and isinstance(now_w, dict)) or not then.get("sha256") or not now_w.get("sha256"):
+            continue
+        if then["sha256"] != now_w["sha256"]:
+            a, b = then.get("files") or {}, now_w.get("files") or {}
+            changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            raise GapbenchError(
+                f"{run_dir}: the weights behind {flag} changed since this run stored its work ({shown or 'its files'} "
+                "differ from the digests run.json records): the stored samples and verdicts came from the old weights. "
+                "Use another --out for the new weights, or put the old weights back to resume."
+            )
+
+
+def verdict_order(record: dict) -> tuple:
+    """Where a verdict line stands in verdicts.jsonl: by method, doc_id and request key, numbers in
+    names compared as numbers (``add1-2`` before ``add1-10``)."""
+    return tuple(_natural(record.get(k)) for k in ("method", "doc_id", "key"))
+
+
+def _natural(value) -> tuple:
+    import re
+
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
+
+
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    safe_paths.write_text(path.parent, path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", tmp_suffix=".tmp")
 
 
 def _drop_torn_tail(path: Path) -> None:
     """Cut a last line that a kill left without its newline: its stage writes it again."""
+    if path.is_symlink():
+        raise link_error(path)
     if not path.exists() or path.stat().st_size == 0:
         return
-    with path.open("rb+") as fh:
-        data = fh.read()
-        if data.endswith(b"\n"):
-            return
-        fh.truncate(data.rfind(b"\n") + 1)
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    safe_paths.truncate(path.parent, path, data.rfind(b"\n") + 1)

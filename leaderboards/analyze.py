@@ -168,7 +168,9 @@ def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
     """The reliability diagram of each verifier and the gap against n and against generated tokens."""
     from leaderboards.plots import plt, save
 
-    out.mkdir(parents=True, exist_ok=True)
+    from harness import safe_paths
+
+    safe_paths.mkdir(out.parent, out, what="the run's analysis plots")
     written = []
     for m, b in blocks.items():
         fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -220,7 +222,7 @@ def rescore(data: RunData, results_path: Path, blocks: dict[str, dict]) -> None:
     doc["schema_version"] = SCHEMA_VERSION
     for m, b in blocks.items():
         doc["verifiers"][m].update(b)
-    write(results_path, parse(doc, results_path))
+    write(results_path, parse(doc, results_path), root=data.dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +253,20 @@ def cmd_analyze(args) -> int:
     if args.rescore and args.filter:
         raise GapbenchError("--rescore writes the run's own numbers: leave out --filter (or analyse without --rescore).")
     results_path = locate(args.run, args.task)
+    store = None
+    if args.rescore:  # results.json is rewritten: one writer per run directory (a run adding a verifier waits its turn)
+        from harness.store import RunStore
+
+        store = RunStore(results_path.parent)
+        store.lock()
+    try:
+        return _analyze(args, results_path)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _analyze(args, results_path: Path) -> int:
     data = load_run(results_path)
     if data.unscored:
         print("not analysed: " + "; ".join(f"{m} ({why})" for m, why in sorted(data.unscored.items())))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import safe_paths
 from harness.errors import GapbenchError
 from harness.results import Metric, to_json
 from leaderboards.entries import Entry, load_entries, verifier_order
@@ -592,25 +594,57 @@ def build(
         raise GapbenchError("no results to build a board from.")
     name = name or out.resolve().name
     board = board_content(entries, name)
+    if out.is_symlink() and not out.exists():
+        raise safe_paths.link_error(out, "the board")
     out.mkdir(parents=True, exist_ok=True)
-    old_files = _previous_files(out)
-    (out / RESULTS_DIR).mkdir(exist_ok=True)
-    for rel in board["files"]:  # every file the board writes lies inside it
-        inside(out, rel, "a file of the board")
-    for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
-        _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw)
-    _write_text(out / "leaderboard.json", dump_json(board))
-    _write_text(out / "README.md", render_readme(board))
-    _write_text(out / "index.html", render_index(board, _run_pages(entries, out, Path(pages_from) if pages_from else out, data_dir)))
-    if plots:
-        from leaderboards import plots as plotting
+    with board_lock(out):
+        old_files = _previous_files(out)
+        safe_paths.mkdir(out, out / RESULTS_DIR, what="the board's recorded results")
+        for rel in board["files"]:  # every file the board writes lies inside it
+            inside(out, rel, "a file of the board")
+        for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
+            _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw, out)
+        _write_text(out / "leaderboard.json", dump_json(board), out)
+        _write_text(out / "README.md", render_readme(board), out)
+        _write_text(out / "index.html", render_index(board, _run_pages(entries, out, Path(pages_from) if pages_from else out, data_dir)), out)
+        if plots:
+            from leaderboards import plots as plotting
 
-        plotting.draw_board(board, entries, out)
-    for rel in sorted(set(old_files) - set(board["files"])):
-        p = out / rel
-        if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
-            p.unlink()
+            plotting.draw_board(board, entries, out)
+        for rel in sorted(set(old_files) - set(board["files"])):
+            p = out / rel
+            if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
+                safe_paths.unlink(out, p, what="an old file of the board")
     return Built(out, board, entries)
+
+
+BOARD_LOCK = ".lock"
+
+
+@contextmanager
+def board_lock(out: Path):
+    """One writer per board: an exclusive ``flock`` on ``<board>/.lock`` while a build writes it (the
+    OS releases it when the process ends). A second build is refused, naming the holder's pid."""
+    import fcntl
+
+    fh = safe_paths.open_lock(out, out / BOARD_LOCK, what="the board's lock file")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise GapbenchError(
+                f"{out} is being built by another gapbench process (pid {holder}); two builds would mix their files. "
+                "Wait for it to finish and build again."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
 
 
 def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> set[str]:
@@ -622,20 +656,21 @@ def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> s
     folder = out / RUN_PAGES
     for e in entries:
         if has_store(e.source):
-            write_run_page([load_view(e.source, data_dir)], inside(out, f"{RUN_PAGES}/{e.slug}.html", str(e.source)))
-    if folder.is_dir():
-        for p in folder.glob("*.html"):
-            if p.stem not in stems:
-                p.unlink()
+            write_run_page([load_view(e.source, data_dir)], inside(out, f"{RUN_PAGES}/{e.slug}.html", str(e.source)), root=out)
+    for name in safe_paths.listdir(out, folder, what="the board's run pages"):
+        if name.endswith(".html") and name[: -len(".html")] not in stems:
+            safe_paths.unlink(out, folder / name, what="an old run page of the board")
     return {s for s in stems if (pages_from / RUN_PAGES / f"{s}.html").is_file()}
 
 
 def inside(out: Path, rel: str, what: str) -> Path:
-    """``out / rel``, refused unless ``rel`` is a relative path that stays inside ``out``."""
-    path = (out / rel).resolve()
-    if Path(rel).is_absolute() or ".." in Path(rel).parts or not path.is_relative_to(out.resolve()):
+    """``out / rel``, refused unless ``rel`` is a relative path that stays inside ``out`` and passes
+    through no symbolic link (:func:`harness.safe_paths.inside`)."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or not (out / rel).resolve().is_relative_to(out.resolve()):
+        if not (Path(rel).is_absolute() or ".." in Path(rel).parts):
+            safe_paths.inside(out, rel, what)  # inside but for a link: say so
         raise GapbenchError(f"{what} would be written or deleted at {rel!r}, outside the board folder {out}; refused.")
-    return out / rel
+    return safe_paths.inside(out, rel, what)
 
 
 def _previous_files(out: Path) -> list[str]:
@@ -651,14 +686,17 @@ def _previous_files(out: Path) -> list[str]:
     return files
 
 
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
+def _write_text(path: Path, text: str, root: Path) -> None:
+    _write_bytes(path, text.encode("utf-8"), root)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def _write_bytes(path: Path, data: bytes, root: Path) -> None:
+    """Write ``data`` at ``path`` inside the board ``root`` (unless it holds them already), atomically
+    and never through a link (:mod:`harness.safe_paths`)."""
+    for p in (path, path.with_name(path.name + ".tmp")):  # a board that holds a link is refused, written or not
+        if p.is_symlink():
+            raise safe_paths.link_error(p, "a file of the board")
     if path.is_file() and path.read_bytes() == data:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    safe_paths.write_bytes(root, path, data, what="a file of the board")
 

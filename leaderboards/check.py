@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -121,8 +122,11 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
         report.failures.append(f"{board / RESULTS_DIR}: no recorded results to rebuild the board from.")
         return report
 
+    if not isinstance(name, str):
+        raise GapbenchError(f"{meta_path}: field name is {name!r}, not a text; rebuild the board.")
     with tempfile.TemporaryDirectory(prefix="gapbench-board-") as tmp:
-        rebuilt = build(recorded_files, Path(tmp) / name, name, pages_from=board)
+        # the rebuild's folder is named by the check, never by the board: its name is only text on the page
+        rebuilt = build(recorded_files, Path(tmp) / "board", name, pages_from=board)
         for fname in TEXT_FILES:
             mine, theirs = board / fname, rebuilt.out / fname
             if not mine.is_file():
@@ -169,13 +173,28 @@ def _setting(e: Entry) -> dict:
 
 def _drop(name: str, rec_block: Metric, new_block: Metric, rec: Entry, new: Entry, verifier: str | None) -> str | None:
     old, now = rec_block.value, new_block.value
+    where = f"verifier {verifier}" if verifier else "generation"
+    if now is not None and not math.isfinite(now):  # NaN compares false with everything: never "no regression"
+        return (
+            f"regression: {rec.label} on {rec.table}, {where}: {name} = {now} ({new.source}) is not a number; "
+            "a result without a finite value cannot show that the checkpoint did not regress. Rerun it."
+        )
+    if old is not None and not math.isfinite(old):
+        return (
+            f"{rec.label} on {rec.table}, {where}: the board records {name} = {old}, not a number, so nothing can be "
+            f"checked against it; rebuild the board from a result with a finite value."
+        )
     if old is None or now is None:
         return None
     ci = rec_block.ci
     half = (ci[1] - ci[0]) / 2.0 if ci else 0.0
+    if not math.isfinite(half):
+        return (
+            f"{rec.label} on {rec.table}, {where}: the board records the 95% interval of {name} as {list(ci)}, not "
+            "finite, so no floor can be drawn; rebuild the board from a result with a finite interval."
+        )
     floor = old - half
     if now < floor - TOLERANCE:
-        where = f"verifier {verifier}" if verifier else "generation"
         ci_text = f"[{ci[0]:.3f}, {ci[1]:.3f}], half-width {half:.3f}" if ci else "no recorded interval, half-width 0"
         return (
             f"regression: {rec.label} on {rec.table}, {where}: {name} = {now:.3f} ({new.source}) is below the recorded "

@@ -27,9 +27,18 @@ PNG_META = {"Software": None}  # no matplotlib version stamp in the file
 DPI = 110
 
 
-def save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=DPI, metadata=PNG_META)
+def save(fig, path: Path, root: Path | None = None) -> None:
+    """Write the figure as a PNG at ``path``, inside ``root`` (default: its folder) and never through a
+    link (:mod:`harness.safe_paths`)."""
+    import io
+
+    from harness import safe_paths
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata=PNG_META)
     plt.close(fig)
+    path = Path(path)
+    safe_paths.write_bytes(path.parent if root is None else root, path, buf.getvalue(), what="a plot")
 
 
 def short(name: str, width: int = 28) -> str:

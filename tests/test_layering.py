@@ -1,6 +1,6 @@
 """Imports flow one way: tasks <- verifiers <- harness <- leaderboards, with the command line on top
-(docs/architecture.md). A few foundation modules of ``harness`` (errors, the registry, JSONL and
-digests) import nothing of gapbench's but each other, so every layer may use them. Every import is
+(docs/architecture.md). A few foundation modules of ``harness`` (errors, the registry, JSONL,
+digests and safe paths) import nothing of gapbench's but each other, so every layer may use them. Every import is
 read from the source, function-level imports included, and no module may import a higher layer or
 take part in an import cycle."""
 
@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("tasks", "verifiers", "harness", "leaderboards")
-FOUNDATION = {"harness", "harness.errors", "harness.registry", "harness.jsonl", "harness.digest"}
+FOUNDATION = {"harness", "harness.errors", "harness.registry", "harness.jsonl", "harness.digest", "harness.safe_paths"}
 CLI = {"harness.cli", "harness.improve.cli", "leaderboards.cli"}
 LAYER = {"foundation": -1, "tasks": 0, "verifiers": 1, "harness": 2, "leaderboards": 3, "cli": 4}
 

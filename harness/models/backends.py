@@ -239,24 +239,58 @@ def portable(value):
         return value
 
 
-def metadata(lm, spec: ModelSpec) -> dict:
-    """Facts about the model for results.json (paths of this machine made portable, :func:`portable`);
-    ``lm`` None (not loaded: its work was stored) gives those known without loading it."""
+FACTS = ("parameters", "revision", "architecture")  # what only the loaded model tells: run.json records them
+
+
+WEIGHT_ARGS = ("gguf", "pretrained")  # the model arguments that name a checkpoint's files
+
+
+def weights(spec: ModelSpec) -> dict:
+    """What run.json records of the model's weights: the digest of its files where they lie on this
+    machine (:func:`harness.digest.weights_digest`, cached by size and mtime), else what is knowable
+    (a hub id and the revision asked for) and that the files were not digested."""
+    from harness.digest import weights_digest
+
+    for arg in WEIGHT_ARGS:
+        value = spec.args.get(arg)
+        if value and Path(str(value)).expanduser().exists():
+            return {"arg": arg, **weights_digest(Path(str(value)).expanduser())}
+    named = next((spec.args[a] for a in WEIGHT_ARGS if spec.args.get(a)), None) or spec.args.get("model") or spec.label
+    return {
+        "id": portable(str(named)),
+        "revision": spec.args.get("revision"),
+        "sha256": None,
+        "note": "no local files: the weights were not digested (a hub id is identified by its revision)",
+    }
+
+
+def loaded_facts(lm, spec: ModelSpec) -> dict:
+    """The facts of :data:`FACTS` as the loaded model ``lm`` tells them (run.json records them at the
+    first load, so a later run that loads no model reports the same)."""
+    model = getattr(lm, "_model", None) or getattr(lm, "model", None)
+    try:
+        parameters = int(sum(p.numel() for p in model.parameters()))
+    except Exception:
+        parameters = None
+    config = getattr(model, "config", None)
+    return {
+        "parameters": parameters,
+        "revision": getattr(lm, "revision", None) or spec.args.get("revision", "main"),
+        "architecture": (getattr(config, "architectures", None) or [None])[0],
+    }
+
+
+def metadata(lm, spec: ModelSpec, facts: dict | None = None) -> dict:
+    """Facts about the model for results.json (paths of this machine made portable, :func:`portable`).
+    ``facts``: those of :data:`FACTS` as run.json recorded them; else from ``lm``; ``lm`` None and no
+    ``facts`` (an old run whose work was stored) gives those known without loading it."""
     args = {k: portable(v) for k, v in spec.identity()["args"].items()}
     meta = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
     named = embedded.MODELS.get(spec.label)
-    if lm is None:
-        if named is not None:
-            meta.update(hub_id=named.hub_id, source=named.source)
-        return meta
-    model = getattr(lm, "_model", None) or getattr(lm, "model", None)
-    try:
-        meta["parameters"] = int(sum(p.numel() for p in model.parameters()))
-    except Exception:
-        meta["parameters"] = None
-    config = getattr(model, "config", None)
-    meta["revision"] = getattr(lm, "revision", None) or spec.args.get("revision", "main")
-    meta["architecture"] = (getattr(config, "architectures", None) or [None])[0]
+    if facts is None and lm is not None:
+        facts = loaded_facts(lm, spec)
+    if facts is not None:
+        meta.update({k: facts.get(k) for k in FACTS})
     if named is not None:
         meta["hub_id"] = named.hub_id
         meta["source"] = named.source

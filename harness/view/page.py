@@ -327,13 +327,16 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
     return render("run.html", title=title, runs=runs, data=data, blobs=blobs, n_shared=len(doc_ids))
 
 
-def write_run_page(views: list[RunView], out: str | Path) -> Path:
+def write_run_page(views: list[RunView], out: str | Path, *, root: str | Path | None = None) -> Path:
+    """Write the page at ``out`` (through ``<out>.tmp``), inside ``root`` (default: its folder) and never
+    through a symbolic link (:mod:`harness.safe_paths`)."""
+    from harness import safe_paths
+
     out = Path(out)
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         raise GapbenchError(f"{out} is a folder; give --out a file name ending in .html.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_symlink():
+        raise safe_paths.link_error(out, "the page")
     text = run_page(views)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    safe_paths.write_text(out.parent if root is None else root, out, text, what="the page")
     return out
