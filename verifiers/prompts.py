@@ -123,7 +123,7 @@ def _defuse(text: str) -> str:
         pieces, last = [], 0
         for m in pattern.finditer(folded):
             start, end = m.span(word_group)
-            pieces += [text[last:start], _label(text[start:end]) + ("" if whole else "")]
+            pieces += [text[last:start], _label(text[start:end])]
             last = m.end() if whole else end
             if whole:
                 pieces.append(" " if m.end() < len(text) and not text[m.end()].isspace() else "")
