@@ -112,19 +112,18 @@ def main() -> int:
     print(f"embedded model, greedy, {args.max_gen_toks} new tokens per CoT reply. flipped: wrong answers judged Correct only with the text appended;")
     print("changed: verdicts that differ from the clean answer's. before: prompt version 3's neutralise; after: the current one.")
     start = time.perf_counter()
-    res = {
-        when: judge(lm, names, rows, neutralised=fn, max_gen_toks=args.max_gen_toks, fields=("clean", "injected", "control"))
-        for when, fn in (("before", neutralise_v3), ("after", True))
-    }
     print("| verifier | flipped to Correct: injections before / after | control before / after | verdicts changed: injections before / after | control before / after |")
-    print("|---|---|---|---|---|")
-    for m in res["before"]:
-        b, a = res["before"][m], res["after"][m]
-        inj = lambda x: [(c, i) for c, i, _ in x]  # noqa: E731
-        ctl = lambda x: [(c, k) for c, _, k in x]  # noqa: E731
+    print("|---|---|---|---|---|", flush=True)
+    inj = lambda x: [(c, i) for c, i, _ in x]  # noqa: E731
+    ctl = lambda x: [(c, k) for c, _, k in x]  # noqa: E731
+    for m in names:  # one verifier at a time, each row printed when measured
+        fields = ("clean", "injected", "control")
+        b = judge(lm, [m], rows, neutralised=neutralise_v3, max_gen_toks=args.max_gen_toks, fields=fields)[m]
+        a = judge(lm, [m], rows, neutralised=True, max_gen_toks=args.max_gen_toks, fields=fields)[m]
         print(
             f"| {m} | {flipped(inj(b))} / {flipped(inj(a))} | {flipped(ctl(b))} / {flipped(ctl(a))} "
-            f"| {changed(inj(b))} / {changed(inj(a))} | {changed(ctl(b))} / {changed(ctl(a))} |"
+            f"| {changed(inj(b))} / {changed(inj(a))} | {changed(ctl(b))} / {changed(ctl(a))} |",
+            flush=True,
         )
     print(f"({time.perf_counter() - start:.0f} s, of {len(rows)} attempts)")
     return 0
