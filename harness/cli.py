@@ -171,27 +171,53 @@ def main(argv: list[str] | None = None) -> int:
         return _lm_eval(given[1:])
     _quiet()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        args = parser.parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
     try:
+        args = parser.parse_args(given)
+        if not getattr(args, "func", None):
+            args = parser.parse_args(["run", *given])
         return int(args.func(args) or 0)
-    except GapbenchError as exc:
-        print(f"gapbench: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        where = f" while writing {exc.filename}" if exc.filename else ""
-        print(
-            f"gapbench: error: the disk is full{where} ({exc.strerror}). Everything finished before it is stored; "
-            "free some space and run the same command again to resume.",
-            file=sys.stderr,
-        )
-        return 2
     except KeyboardInterrupt:
         print("gapbench: interrupted. Everything finished so far is stored; run the same command again to resume.", file=sys.stderr)
         return 130
+    except (GapbenchError, OSError, MemoryError, RecursionError) as exc:
+        print(f"gapbench: error: {one_sentence(exc)}", file=sys.stderr)
+        return 2
+
+
+# what to do about an operating-system error, by its errno
+_OS_ADVICE = {
+    errno.ENOSPC: "the disk is full{where}. Everything finished before it is stored; free some space and run the same command again to resume",
+    errno.EDQUOT: "the disk quota is used up{where}. Everything finished before it is stored; free some space and run the same command again to resume",
+    errno.EROFS: "{file}: the file system is read-only. Give an output folder (--out) on a writable disk",
+    errno.ENAMETOOLONG: "{file}: the file name is too long for the file system (255 bytes a name). Give a shorter --out or name",
+    errno.ENOENT: "{file}: no such file or folder. Check the path, or create the folder first",
+    errno.ENOTDIR: "{file}: a file is in the way where a folder is needed. Give another path",
+    errno.EISDIR: "{file}: is a folder where a file is needed. Give a file's path",
+    errno.EACCES: "{file}: permission denied. Give a path you may read or write",
+    errno.EPERM: "{file}: the operation is not permitted there. Give a path you may read or write",
+}
+
+
+def one_sentence(exc: BaseException) -> str:
+    """The one line a user sees for an error: a :class:`GapbenchError`'s own message, or what the
+    operating system said (naming the file) with what to do about it."""
+    if isinstance(exc, GapbenchError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return (
+            "out of memory. Lower the sizes of the run (--n, --m, --n-boot, --limit, --batch-size), or run it on a machine "
+            "with more memory; everything finished before it is stored, so the same command resumes."
+        )
+    if isinstance(exc, RecursionError):
+        return "an input is nested too deeply to read (a damaged or hostile JSON file?). Restore the file and run again."
+    file = exc.filename or "a file"
+    if getattr(exc, "filename2", None):
+        file = f"{exc.filename} -> {exc.filename2}"
+    advice = _OS_ADVICE.get(exc.errno)
+    if advice is None:
+        return f"{file}: {exc.strerror or exc} (errno {exc.errno}). Check the path and the disk, then run the same command again."
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    return advice.format(file=file, where=where) + f" ({exc.strerror})."
 
 
 if __name__ == "__main__":

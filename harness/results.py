@@ -17,6 +17,7 @@ out stays out, so a document is written back exactly as it was read.
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -43,6 +44,16 @@ def extra() -> Any:
     return field(default_factory=dict, metadata={"extra": True})
 
 
+def interval() -> Any:
+    """A 95% interval ``[lo, hi]`` (two finite numbers, lo <= hi), or null when not computed."""
+    return field(default=None, metadata={"interval": True})
+
+
+def nonempty(kind: Any) -> Any:
+    """A section that a document must not leave empty (every reader needs at least one entry)."""
+    return field(metadata={"nonempty": True}) if kind is MISSING else field(default_factory=kind, metadata={"nonempty": True})
+
+
 # --- the blocks -------------------------------------------------------------------------------
 
 
@@ -51,7 +62,7 @@ class Metric:
     """A headline number with its 95% bootstrap interval ``[lo, hi]`` (None when not computed)."""
 
     value: float | None
-    ci: list[float] | None = None
+    ci: list[float] | None = interval()
 
 
 @dataclass
@@ -68,7 +79,7 @@ class Verification:
     recall: float | None
     auroc: float | None
     positive_rate: float | None
-    auroc_ci: list[float] | None = None  # 95% bootstrap interval over prompts
+    auroc_ci: list[float] | None = interval()  # 95% bootstrap interval over prompts
 
 
 @dataclass
@@ -344,7 +355,7 @@ class Results:
     chat: ChatInfo | None = None  # prompts through the chat template (absent: plain prompts)
     filter: str  # the filter w(u), e.g. quantile:0.5
     generation: Generation
-    verifiers: dict[str, VerifierResults]  # method -> its numbers
+    verifiers: dict[str, VerifierResults] = nonempty(MISSING)  # method -> its numbers
     tokens: Tokens | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds, summed over invocations
 
@@ -369,6 +380,8 @@ def load(path: str | Path) -> tuple[Results, bytes]:
         raise GapbenchError(f"{path}: cannot read it ({exc}).") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GapbenchError(f"{path}: not valid JSON ({exc}). Is it a gapbench results.json?") from None
+    except RecursionError:
+        raise GapbenchError(f"{path}: nested too deeply to be a gapbench results.json; restore the file or rescore the run.") from None
     return parse(data, path), raw
 
 
@@ -381,7 +394,10 @@ def parse(data: Any, source: str | Path = "results.json") -> Results:
             f"{source}: results schema_version {data['schema_version']!r} is not one this gapbench reads "
             f"({', '.join(map(str, SUPPORTED))}). Upgrade gapbench or rescore the run."
         )
-    return from_json(Results, data, str(source))
+    try:
+        return from_json(Results, data, str(source))
+    except RecursionError:
+        raise GapbenchError(f"{source}: nested too deeply to be a gapbench results.json; restore the file or rescore the run.") from None
 
 
 def write(path: str | Path, results: Results, *, root: str | Path | None = None) -> None:
@@ -461,6 +477,7 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
         raise bad()
     tp = inner
     if tp is Any:
+        _check_finite(value, where, path)
         return value
     if is_dataclass(tp):
         if not isinstance(value, dict):
@@ -483,7 +500,9 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
                     )
                 continue
             kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub)
+            _check_shape(f, kwargs[f.name], where, sub)
         if extra_field is not None:
+            _check_finite(rest, where, path)
             kwargs[extra_field.name] = rest
         obj = tp(**kwargs)
         absent = frozenset(f.name for f in fields(tp) if f.name not in kwargs and not f.metadata.get("extra"))
@@ -505,6 +524,8 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad()
+        if not math.isfinite(value):
+            raise _not_finite(value, where, path)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -519,6 +540,40 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
             raise bad()
         return value
     return value
+
+
+def _not_finite(value: float, where: str, path: str) -> GapbenchError:
+    return GapbenchError(
+        f"{where}: {path or 'the document'}: {json.dumps(value)} is not a finite number (NaN and infinity are not results). "
+        "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
+    )
+
+
+def _check_finite(value: Any, where: str, path: str) -> None:
+    """No NaN or infinity anywhere in a free-form value (a model's metadata, a plugin's options)."""
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise _not_finite(v, where, p)
+        if isinstance(v, dict):
+            stack.extend((x, f"{p}.{k}" if p else str(k)) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
+
+
+def _check_shape(f, value: Any, where: str, path: str) -> None:
+    """The shapes a type hint cannot say: an interval is two numbers lo <= hi; some sections are never empty."""
+    if f.metadata.get("interval") and value is not None and (len(value) != 2 or value[0] > value[1]):
+        raise GapbenchError(
+            f"{where}: {path}: expected an interval [lo, hi] of two numbers with lo <= hi, got {json.dumps(value)[:60]}. "
+            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
+        )
+    if f.metadata.get("nonempty") and not value:
+        raise GapbenchError(
+            f"{where}: {path}: is empty; a results.json holds at least one entry there. "
+            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
+        )
 
 
 def _default(f) -> Any:
@@ -572,6 +627,11 @@ def json_schema() -> dict:
                         open_ = True
                         continue
                     props[_json_key(f)] = schema(hints[f.name])
+                    if f.metadata.get("interval"):
+                        pair = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+                        props[_json_key(f)] = {"anyOf": [pair, {"type": "null"}]}
+                    if f.metadata.get("nonempty"):
+                        props[_json_key(f)] = {**props[_json_key(f)], "minProperties": 1}
                     if f.default is MISSING and f.default_factory is MISSING:
                         required.append(_json_key(f))
                 doc = (tp.__doc__ or "").strip()

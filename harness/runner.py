@@ -38,6 +38,7 @@ class LazyModel:
         self.spec, self.batch_size, self.log = spec, batch_size, log
         self.refuse = refuse  # why this run may not load the model (``gapbench merge``), or None
         self._lm = None
+        self._special: tuple[str, ...] | None = None
         self.calls = 0
 
     @property
@@ -64,6 +65,13 @@ class LazyModel:
     def loglikelihood(self, requests):
         self.calls += len(requests)
         return backends.loglikelihood(self.lm, requests)
+
+    def special_tokens(self) -> tuple[str, ...]:
+        """The special tokens of the model's tokenizer (read without loading the weights where the
+        tokenizer loads alone, so a resumed run's prompts are the same before and after loading)."""
+        if self._special is None:
+            self._special = backends.special_tokens(self.spec)
+        return self._special
 
     def apply_chat_template(self, messages: list[dict]) -> str:
         """The model's own chat template applied to ``messages``, with the generation prompt (loads the model)."""
@@ -118,6 +126,8 @@ class Runner:
         shared = models if models is not None else {}
         self.model = _lazy(shared, self.spec, opts.batch_size, log, refuse)
         self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log, refuse) if self.vspec else self.model
+        for v in self.verifiers:  # what a response writes loses the verifying model's special tokens
+            v.special_tokens = self.vmodel.special_tokens
         self.chat = chat.settings(opts.apply_chat_template, opts.fewshot_as_multiturn)
         self.prompt = self._plain
         if self.chat:  # each model reads prompts in its own template: f the generation, g the verification prompts

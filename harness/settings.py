@@ -17,6 +17,7 @@ fields (:func:`add_options`) and read back into it (:func:`from_args`), and ``ga
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Callable
 
@@ -64,6 +65,8 @@ def parse_meta(text: str | None) -> dict:
             meta[key] = float(value) if key in ("params", "tokens", "flops") else (int(value) if key == "round" else value)
         except ValueError:
             raise GapbenchError(f"--model-meta {key}={value!r}: expected a number.") from None
+        if isinstance(meta[key], float) and not math.isfinite(meta[key]):
+            raise GapbenchError(f"--model-meta {key}={value!r}: expected a finite number.")
     return meta
 
 
@@ -86,6 +89,31 @@ def option(default: Any = None, help: str = "", **meta: Any) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+# (field, lowest, highest) of the sizes a run takes: the highest are limits of memory, checked before
+# any model work (a sample, a verification or a bootstrap resample of each prompt is held at once)
+LIMITS = (
+    ("n", 1, 100_000),
+    ("m", 1, 10_000),
+    ("limit", 1, None),
+    ("max_gen_toks", 1, 1_000_000),
+    ("verify_max_gen_toks", 1, 1_000_000),
+    ("n_boot", 0, 1_000_000),
+)
+
+
+def check_resampling(*, n_boot: int, seed: int, n_perm: int | None = None) -> None:
+    """The resampling options of a reader (``analyze``, ``leaderboard compare``), checked before any
+    work: the bootstrap and the sign-flip test hold every resample in memory, and seeds are 32-bit."""
+    problems = []
+    for flag, value, low, high in (("--n-boot", n_boot, 0, 1_000_000), ("--n-perm", n_perm, 1, 10_000_000)):
+        if value is not None and not low <= value <= high:
+            problems.append(f"{flag} must be from {low} to {high:,} (got {value:,})")
+    if not 0 <= seed < 2**32:
+        problems.append(f"--seed must be a whole number from 0 to {2**32 - 1} (got {seed})")
+    if problems:
+        raise GapbenchError("; ".join(problems) + ".")
 
 
 @dataclass
@@ -129,10 +157,14 @@ class RunOptions:
             problems.append("--tasks names no task (see `gapbench tasks`)")
         if not self.verifiers:
             problems.append("--verifiers names no verifier (see `gapbench verifiers`)")
-        for name, low in (("n", 1), ("m", 1), ("limit", 1), ("max_gen_toks", 1), ("verify_max_gen_toks", 1), ("n_boot", 0)):
+        for name, low, high in LIMITS:
             value = getattr(self, name)
             if value is not None and value < low:
                 problems.append(f"--{name.replace('_', '-')} must be {low} or more (got {value})")
+            elif value is not None and high is not None and value > high:
+                problems.append(f"--{name.replace('_', '-')} must be at most {high:,} (got {value:,}): more cannot fit in memory")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"--seed must be a whole number from 0 to {2**32 - 1} (got {self.seed})")
         if not self.temperature >= 0:
             problems.append(f"--temperature must be 0 (greedy) or more (got {self.temperature})")
         if not 0 < self.top_p <= 1:
@@ -203,18 +235,39 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
             kwargs["action"] = "store_true"
         else:
             kwargs["default"] = _shown(default) if default is not MISSING else None
-            parse: Callable | None = f.metadata.get("parse")
-            if parse is not None:
-                kwargs["type"] = parse
+            # no type=: argparse would let an error raised there escape as a traceback; main parses the
+            # text in from_args, where every error is one sentence naming the option
             if default is MISSING:
                 kwargs["required"] = True
         flags = [_flag(f), *f.metadata.get("aliases", ())]
         parser.add_argument(*flags, **kwargs)
 
 
+_KINDS = {int: "a whole number", float: "a finite number"}
+
+
+def parse_values(cls: type, args: argparse.Namespace) -> None:
+    """Turn the option texts of ``args`` into their fields' values in place (each field's ``parse``), so
+    that a bad value is a :class:`GapbenchError` naming the option, never a traceback."""
+    for f in fields(cls):
+        parse: Callable | None = f.metadata.get("parse")
+        value = getattr(args, f.name, None)
+        if parse is None or not isinstance(value, str):
+            continue
+        what = _KINDS.get(parse, "a value of the form its help shows")
+        try:
+            parsed = parse(value)
+        except (ValueError, TypeError, OverflowError):
+            raise GapbenchError(f"{_flag(f)} {value!r}: expected {what}.") from None
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise GapbenchError(f"{_flag(f)} {value!r}: expected {what}.")
+        setattr(args, f.name, parsed)
+
+
 def from_args(cls: type, args: argparse.Namespace, **extra: Any):
-    """The dataclass ``cls`` from parsed options; a field whose option was not given (and has no
-    text form of its default, such as a dict) gets its default."""
+    """The dataclass ``cls`` from parsed options (their texts parsed by :func:`parse_values`); a field
+    whose option was not given (and has no text form of its default, such as a dict) gets its default."""
+    parse_values(cls, args)
     values = {}
     for f in fields(cls):
         if f.name in extra or not hasattr(args, f.name):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -77,10 +78,10 @@ class RunStore:
         if self.run_path.exists():
             try:
                 old = json.loads(self.run_path.read_text())
-                if not isinstance(old, dict):
-                    raise json.JSONDecodeError("not a JSON object", "", 0)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise GapbenchError(f"{self.run_path}: not valid JSON ({exc}). Restore it or choose another --out.") from None
+            if not isinstance(old, dict) or not isinstance(old.get("hash"), str) or not isinstance(old.get("config", {}), dict):
+                raise GapbenchError(f"{self.run_path}: not a gapbench run.json (an object with its configuration and hash). Restore it or choose another --out.")
             if old.get("hash") != new["hash"]:
                 diff = differences(identity_of(old), config.identity())
                 raise GapbenchError(
@@ -189,10 +190,12 @@ class RunStore:
         out: dict[str, dict[int, dict]] = defaultdict(dict)
         if self.samples_path.exists():
             for r in read_jsonl(self.samples_path):
-                doc_id = str(require(r, "doc_id", self.samples_path))
+                doc_id = str(_typed(r, "doc_id", self.samples_path, (str, int), "a string"))
                 sample = _whole(r, "sample", self.samples_path)
-                if not isinstance(require(r, "response", self.samples_path), str):
-                    raise GapbenchError(f"{self.samples_path}:{r['__line__']}: field 'response' is not a string.")
+                _typed(r, "response", self.samples_path, str, "a string")
+                for name in ("gen_tokens", "prompt_tokens"):
+                    if r.get(name) is not None:
+                        _whole(r, name, self.samples_path)
                 old = out[doc_id].get(sample)
                 if old is not None and old["response"] != r["response"]:
                     raise _twice(self.samples_path, old, r, f"doc {doc_id!r}, sample {sample}", "responses")
@@ -209,10 +212,7 @@ class RunStore:
         if self.verdicts_path.exists():
             lines: dict[tuple, dict] = {}
             for r in read_jsonl(self.verdicts_path):
-                method = require(r, "method", self.verdicts_path)
-                doc_id = str(require(r, "doc_id", self.verdicts_path))
-                key = require(r, "key", self.verdicts_path)
-                reply = require(r, "reply", self.verdicts_path)
+                method, doc_id, key, reply = _verdict(r, self.verdicts_path)
                 got = out[method][doc_id]
                 if key in got:
                     if got[key] != reply:
@@ -228,7 +228,8 @@ class RunStore:
         out: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
         if self.verdicts_path.exists():
             for r in read_jsonl(self.verdicts_path):
-                out[r.get("method")][str(r.get("doc_id"))].setdefault(r.get("key"), r.get("judged"))
+                method, doc_id, key, _ = _verdict(r, self.verdicts_path)
+                out[method][doc_id].setdefault(key, r.get("judged"))
         return out
 
     def add_verdicts(self, records: list[dict]) -> None:
@@ -268,7 +269,8 @@ class RunStore:
         total: dict[str, float] = defaultdict(float)
         if self.timings_path.exists():
             for r in read_jsonl(self.timings_path, tolerate_torn_tail=True):
-                total[r["stage"]] += float(r["seconds"])
+                stage = _typed(r, "stage", self.timings_path, str, "a string")
+                total[stage] += _number(r, "seconds", self.timings_path)
         return {k: round(v, 3) for k, v in total.items()}
 
     def write_results(self, results: Results) -> None:
@@ -278,9 +280,41 @@ class RunStore:
 
 def _whole(record: dict, field: str, path: Path) -> int:
     value = require(record, field, path)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GapbenchError(f"{path}:{record.get('__line__', '?')}: field {field!r} is {value!r}, not a whole number. Fix or delete that line.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GapbenchError(f"{path}:{record.get('__line__', '?')}: field {field!r} is {json.dumps(value)[:60]}, not a whole number of 0 or more. Fix or delete that line.")
     return value
+
+
+def _typed(record: dict, field: str, path: Path, types, what: str):
+    """A field of a stage file's line, of one of ``types``, or an error naming file:line and the field."""
+    value = require(record, field, path)
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise GapbenchError(f"{path}:{record.get('__line__', '?')}: field {field!r} is {json.dumps(value)[:60]}, not {what}. Fix or delete that line.")
+    return value
+
+
+def _number(record: dict, field: str, path: Path) -> float:
+    value = _typed(record, field, path, (int, float), "a number")
+    if not math.isfinite(value):
+        raise GapbenchError(f"{path}:{record.get('__line__', '?')}: field {field!r} is {json.dumps(value)}, not a finite number. Fix or delete that line.")
+    return float(value)
+
+
+def _verdict(record: dict, path: Path) -> tuple[str, str, str, object]:
+    """(method, doc_id, key, reply) of a verdicts.jsonl line, each of its type: a generated reply is a
+    string, a log-probability a finite number."""
+    method = _typed(record, "method", path, str, "a string")
+    doc_id = str(_typed(record, "doc_id", path, (str, int), "a string"))
+    key = _typed(record, "key", path, str, "a string")
+    if record.get("judged") is not None:
+        _typed(record, "judged", path, str, "a string")
+    kind = record.get("kind")
+    reply = require(record, "reply", path)
+    if kind == "loglikelihood" or (kind is None and not isinstance(reply, str)):
+        reply = _number(record, "reply", path)
+    else:
+        reply = _typed(record, "reply", path, str, "a string (the generated reply)")
+    return method, doc_id, key, reply
 
 
 def _twice(path: Path, first: dict, second: dict, what: str, things: str) -> GapbenchError:

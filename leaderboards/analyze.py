@@ -248,8 +248,9 @@ def add_parser(sub) -> None:
 def cmd_analyze(args) -> int:
     from harness.errors import GapbenchError
 
-    if args.n_boot < 0:
-        raise GapbenchError(f"--n-boot must be 0 or more (got {args.n_boot}).")
+    from harness.settings import check_resampling
+
+    check_resampling(n_boot=args.n_boot, seed=args.seed)
     if args.rescore and args.filter:
         raise GapbenchError("--rescore writes the run's own numbers: leave out --filter (or analyse without --rescore).")
     results_path = locate(args.run, args.task)

@@ -71,8 +71,11 @@ def cmd_compare(args) -> int:
     from leaderboards.compare import compare_many, render
     from leaderboards.rundata import load_run
 
+    from harness.settings import check_resampling
+
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
+    check_resampling(n_boot=args.n_boot, seed=args.seed, n_perm=args.n_perm)
     base = load_run(args.base, args.task)
     news = [load_run(x, args.task) for x in args.new]
     reports = compare_many(

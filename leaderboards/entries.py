@@ -7,6 +7,7 @@ self-improvement round) mark a self-improved checkpoint; a checkpoint without th
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,12 @@ def verifier_order(methods) -> list[str]:
 
 
 def slugify(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
+    """A file-name part from a name; a long one keeps its first 80 characters and a digest of the
+    whole, so a board's file names stay within the 255 bytes a file system allows."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
+    if len(slug) > 100:
+        slug = slug[:80].rstrip("-.") + "-" + hashlib.sha256(str(text).encode()).hexdigest()[:12]
+    return slug
 
 
 def find_results(paths: list[str | Path]) -> list[Path]:

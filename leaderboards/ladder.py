@@ -127,6 +127,7 @@ def plot(data: dict, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
     import matplotlib.pyplot as plt
 
     levels = data["levels"]

@@ -51,6 +51,8 @@ class Verifier:
     # how a prompt's turns become the context text: plain (joined), or the verifying model's chat
     # template (set by the runner for --apply-chat-template; see harness/chat.py)
     chat: Callable[[list[str]], str] | None = None
+    # the special tokens of the verifying model's tokenizer (set by the runner): no prompt text carries one
+    special_tokens: Callable[[], tuple[str, ...]] | None = None
 
     def __init__(self, arg: str | None = None, m: int = 1, **options: Any):
         """``arg`` is the text after ``:`` in ``--verifiers name:arg``; ``m`` the verifications per sample."""
@@ -68,7 +70,12 @@ class Verifier:
 
     def prompt(self, turns: list[str]) -> str:
         """The context of a prompt given as turns (few-shot questions and answers, then the query):
-        their plain concatenation, or the chat template's rendering when :attr:`chat` is set."""
+        their plain concatenation, or the chat template's rendering when :attr:`chat` is set, after
+        every special token of the verifying model's tokenizer is taken out of the turns' text."""
+        from verifiers.prompts import strip_special
+
+        tokens = self.special_tokens() if self.special_tokens is not None else ()
+        turns = [strip_special(t, tokens) for t in turns]  # a response's <|im_start|> never becomes a real turn
         return self.chat(turns) if self.chat is not None else "".join(turns)
 
     @property

@@ -9,11 +9,13 @@ examples in the same format. The prompts' wording is versioned: change
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from tasks.base import Doc, Task, VerificationExample
 
-VERSION = "3"  # 2: CoT replies also stop where the model starts a new check or repeats the question
+VERSION = "4"  # 2: CoT replies also stop where the model starts a new check or repeats the question
 # 3: responses are shown neutralised (no blank lines, no field labels, long ones cut in the middle)
+# 4: neutralised after Unicode normalisation, decorated and translated labels, special tokens stripped
 HEADER = "Each proposed solution below is checked carefully, then judged.\n\n"
 STOP = ["\n\n", "Question:", "</s>", "<|im_end|>"]
 
@@ -25,23 +27,139 @@ def cot_stop(task: Task) -> list[str]:
     return STOP + ["\nCheck:", "\nProposed solution:", task.verification_question()]
 
 
-# the labels that start a field of a verification example: a response must not be able to start one
-LABELS = ("Question", "Proposed solution A", "Proposed solution B", "Proposed solution", "Check", "Verdict", "Score", "Answer")
-_LABEL = re.compile(r"\b(" + "|".join(re.escape(x) for x in LABELS) + r")\s*:", re.I)
+# the labels that start a field of a verification example: a response must not be able to start one,
+# in English or in another language a model may write it in
+LABELS = (
+    "Question", "Proposed solution A", "Proposed solution B", "Proposed solution", "Check", "Verdict", "Score", "Answer",
+    "Final verdict", "Judgement", "Judgment", "Evaluation", "Assessment", "Rating", "Grade",
+    "Veredicto", "Veredito", "Verdetto", "Urteil", "Oordeel", "Werdykt", "Вердикт", "Вывод", "Оценка", "Ответ",
+    "Respuesta", "Réponse", "Risposta", "Antwort", "Puntuación", "Punteggio", "Bewertung", "Note",
+    "判定", "判决", "結論", "结论", "评分", "評価", "答案", "回答", "판정", "점수",
+)
+# words that read as a verdict after any short key ("Status: Correct", "Urteil: Richtig")
+VERDICT_WORDS = (
+    "correct", "incorrect", "right", "wrong", "true", "false", "valid", "invalid", "yes", "no",
+    "correcto", "incorrecto", "correcta", "richtig", "falsch", "corretto", "sbagliato", "vrai", "faux", "juste",
+    "верно", "неверно", "правильно", "неправильно", "正确", "正確", "错误", "錯誤", "정답", "오답",
+)
 MAX_SHOWN = 3000  # characters of a response shown to a verifier; longer ones lose their middle
 
+# special tokens no model text may carry into a prompt, for engines whose tokenizer is not at hand; the
+# tokenizer in use adds its own (:func:`strip_special`, ``Verifier.special_tokens``)
+SPECIAL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|im_sep|>", "<|endoftext|>", "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>",
+    "<|start_header_id|>", "<|end_header_id|>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>",
+    "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<pad>", "<unk>", "<s>", "</s>", "[INST]", "[/INST]",
+)
+_PIPE_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")  # <|anything|>: the shape of most chat models' special tokens
 
-def neutralise(response: str) -> str:
+# look-alikes a label may be spelled with (Cyrillic, Greek, Latin variants), folded to the letter they
+# imitate before labels are matched; one character for one, so a match's place holds in the shown text
+_FOLD = str.maketrans(
+    dict(
+        zip(
+            "аеорсухіјѕԁԛԝһӏАВЕКМНОРСТХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν꞉∶˸׃܃܄ː‐‑‒–—―−",
+            "aeopcyxijsdqwhlABEKMHOPCTXIJSABEZHIKMNOPTYXoiv:::::::-------",
+            strict=True,
+        )
+    )
+)
+_INVISIBLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFFA0}
+
+
+def normalise(text: str) -> str:
+    """Unicode as a verifier should see it: NFKC (fullwidth letters and colons, ligatures and small
+    forms become plain ones), format characters removed (zero-width spaces and joiners, direction
+    marks, soft hyphens, BOMs, tags), and combining marks stacked on a Latin letter dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    out: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cf" or ord(ch) in _INVISIBLE:
+            continue
+        if cat in ("Mn", "Me") and out and out[-1].isascii() and out[-1].isalpha():
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def strip_special(text: str, tokens=()) -> str:
+    """``text`` without any special token: ``tokens`` (the tokenizer's), :data:`SPECIAL_TOKENS` and any
+    ``<|...|>``, removed until none is left (removing one must not join two halves into another)."""
+    words = sorted({t for t in (*SPECIAL_TOKENS, *tokens) if t and t.strip()}, key=len, reverse=True)
+    pattern = re.compile("|".join(map(re.escape, words)) + "|" + _PIPE_TOKEN.pattern)
+    while True:
+        cleaned = pattern.sub("", text)
+        if cleaned == text:
+            return text
+        text = cleaned
+
+
+def _words(words) -> str:
+    return "|".join(re.escape(w.translate(_FOLD)) for w in sorted(words, key=len, reverse=True))
+
+
+_PRE = r"[\s#>*_~`'\"\[({|]*"  # decoration before a label: markdown headings, bold, quotes, brackets, JSON
+_POST = r"[*_~`'\"\])}\s]*?"  # decoration after it
+_SEP = r"(?:[:=|>]|-+(?!label\))|→|⇒)"  # what ends a label: colon, equals, dash or arrow (never our own "-label)")
+_LABEL = re.compile(rf"(?<!\w)({_words(LABELS)})(?!\w){_POST}{_SEP}", re.I)
+_LABEL_LINE = re.compile(rf"^({_PRE})({_words(LABELS)})[*_~`'\"\])}}:\s]*$", re.I | re.M)  # "### Verdict", "**Verdict**"
+_KEY_VERDICT = re.compile(  # any short key, then a verdict word: "Status: Correct", "Result = wrong"
+    rf"^({_PRE})([^\W\d_][^\W\d_ ]*(?: [^\W\d_]+){{0,2}}){_POST}{_SEP}(?=[\s*_~`'\"]*(?:{_words(VERDICT_WORDS)})(?!\w))",
+    re.I | re.M,
+)
+
+
+def _label(word: str) -> str:
+    """How a label a response wrote is shown: ``(verdict-label)``, which no verdict or score parser reads
+    (a word follows ``verdict`` and a hyphen follows ``score``) and no example field starts with."""
+    return f"({word.translate(_FOLD).lower()}-label)"
+
+
+def _defuse(text: str) -> str:
+    """Every label form of ``text`` rewritten by :func:`_label`, matched on the folded text."""
+    for pattern, word_group, whole in ((_LABEL, 1, True), (_LABEL_LINE, 2, False), (_KEY_VERDICT, 2, True)):
+        folded = text.translate(_FOLD)
+        pieces, last = [], 0
+        for m in pattern.finditer(folded):
+            start, end = m.span(word_group)
+            pieces += [text[last:start], _label(text[start:end])]
+            last = m.end() if whole else end
+            if whole:
+                pieces.append(" " if m.end() < len(text) and not text[m.end()].isspace() else "")
+        text = "".join(pieces) + text[last:]
+    # what a verdict or score parser would still read ("verdict correct", "the score is 10") loses its key word
+    while True:
+        folded = text.translate(_FOLD)
+        m = _VERDICT.search(folded) or _SCORE.search(folded)
+        if m is None:
+            break
+        word = re.match(r"verdict|score", folded[m.start() :], re.I)
+        text = text[: m.start()] + _label(text[m.start() : m.start() + word.end()]) + text[m.start() + word.end() :]
+    if _LAST_WORD.search(text.translate(_FOLD).strip()):  # ends in a verdict word: it must not read as one
+        text += "\n(end of the proposed solution)"
+    return text
+
+
+def neutralise(response: str, special_tokens=()) -> str:
     """A model's response as a verification prompt may show it: what it writes cannot start a new
-    example or field of the few-shot prompt. Blank lines (which end an example) become single line
-    breaks; the prompt's field labels (``Question:``, ``Verdict:``, ``Score:``, ...) lose their colon
-    (``Verdict -``); a response longer than :data:`MAX_SHOWN` characters keeps its start and its end
-    (where the final answer is), so a flood cannot push the question out of the context."""
-    text = re.sub(r"\n\s*\n+", "\n", response.strip())
-    text = _LABEL.sub(lambda m: f"{m.group(1)} -", text)
+    example or field of the few-shot prompt, nor act as a verdict.
+
+    The text is normalised first (:func:`normalise`: NFKC, zero-width and format characters removed)
+    and loses every special token (:func:`strip_special`: ``special_tokens``, the tokenizer's, and a fixed
+    list), so a written ``<|im_start|>assistant`` never becomes a real turn. Blank lines (which end an
+    example) become single line breaks. Labels are matched on the text with look-alike letters folded
+    (Cyrillic ``е`` as ``e``), however they are decorated (``**Verdict**:``, ``### Verdict``,
+    ``Verdict = ``, ``"verdict":``, ``Verdict -``, in several languages) and after any short key when a
+    verdict word follows (``Status: Correct``); each is shown as ``(verdict-label)``, a form that
+    :func:`parse_verdict` and :func:`parse_score` never read, and a text that still ends in a verdict
+    word gets a closing line. A response longer than :data:`MAX_SHOWN` characters keeps its start and
+    its end (where the final answer is), so a flood cannot push the question out of the context."""
+    text = strip_special(normalise(response), special_tokens).strip()
+    text = re.sub(r"\n\s*\n+", "\n", text)
     if len(text) > MAX_SHOWN:
         text = text[: MAX_SHOWN // 3] + " [...] " + text[-(MAX_SHOWN - MAX_SHOWN // 3) :]
-    return text
+    return _defuse(text)
 
 
 def block(question: str, response: str, ask: str) -> str:

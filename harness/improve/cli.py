@@ -23,8 +23,9 @@ def add_parser(sub) -> None:
 
 def options_from_args(args):
     from harness.improve.loop import ImproveOptions
-    from harness.settings import from_args
+    from harness.settings import from_args, parse_values
 
+    parse_values(ImproveOptions, args)
     task_args = args.task_args or {}
     other = sorted(set(task_args) - {args.task})
     if other:

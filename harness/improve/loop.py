@@ -621,6 +621,7 @@ def plot(summary: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
     import matplotlib.pyplot as plt
 
     rounds = summary["rounds"]

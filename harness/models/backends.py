@@ -18,6 +18,7 @@ what the user asked for (``hf``), so stored runs keep their configuration hash. 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -399,3 +400,27 @@ def count_tokens(lm, text: str) -> int | None:
         return len(lm.tok_encode(text))
     except Exception:
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenizer_specials(source: str, revision: str | None) -> tuple[str, ...]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(source, **({"revision": revision} if revision else {}))
+    found = set(tok.all_special_tokens)
+    found |= {t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)}
+    return tuple(sorted(t for t in found if t and t.strip()))
+
+
+def special_tokens(spec: ModelSpec) -> tuple[str, ...]:
+    """The special tokens of the tokenizer a model reads with (``all_special_tokens`` and the added
+    tokens marked special), from the tokenizer alone (no weights loaded); empty where the model has no
+    tokenizer at hand (a served engine without ``tokenizer=``, the fake model): then the fixed list of
+    :data:`verifiers.prompts.SPECIAL_TOKENS` is all that is stripped."""
+    source = spec.args.get("tokenizer") or spec.args.get("pretrained")
+    if not source or spec.backend in ("gapbench-fake",):
+        return ()
+    try:
+        return _tokenizer_specials(str(source), spec.args.get("revision"))
+    except Exception:  # the model's own load reports what is wrong with the checkpoint
+        return ()

@@ -121,6 +121,7 @@ def sweep_chart(results) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context(_rc()):
@@ -146,6 +147,7 @@ def calibration_chart(view: RunView, bins: int = 10) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context(_rc()):
