@@ -302,7 +302,19 @@ class _Timeout(BaseException):
     code that catches Exception must not swallow it)."""
 
 
+_WARM: list[bool] = []
+
+
+def _warm_up() -> None:
+    """Import math-verify and parse once outside any deadline: the first call loads sympy and the LaTeX
+    grammar (seconds on a loaded machine), which a comparison's deadline must not pay for."""
+    if not _WARM:
+        _math_verify("1", "1")
+        _WARM.append(True)
+
+
 def _math_verify_guarded(pred: str, gold: str, timeout_s: float) -> bool:
+    _warm_up()
     if timeout_s is None or timeout_s <= 0:
         return _math_verify(pred, gold)
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):

