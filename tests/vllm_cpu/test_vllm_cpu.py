@@ -116,6 +116,9 @@ def test_prefix_caching_on_and_off_give_the_same_log_probabilities(tiny):
     on = vllm_lm(tiny, ENGINES["tiny"])
     first, again = backends.loglikelihood(on, requests), backends.loglikelihood(on, requests)  # the second reads the cache
     off = backends.load(backends.resolve("vllm", vllm_args(tiny, enable_prefix_caching=False, seed=1234), log=print), 8)
+    # kept for the module: an in-process engine that is collected tears down vLLM's process-wide
+    # parallel state, under the other engines of this process
+    ENGINES["off"] = {"lm": off}
     assert off.model.llm_engine.vllm_config.cache_config.enable_prefix_caching is False
     assert on.model.llm_engine.vllm_config.cache_config.enable_prefix_caching is True
     cold = backends.loglikelihood(off, requests)
