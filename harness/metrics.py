@@ -61,6 +61,8 @@ Verifier diagnostics (:func:`diagnostics`, results schema 2; the biases within p
 
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -589,12 +591,14 @@ def answer_share(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
     """Per sample: the share of its prompt's n samples that gave the same answer (0 for no answer)."""
     out = []
     for row in answers:
-        count: dict[str, int] = {}
-        for a in row:
-            if a is not None:
-                count[a] = count.get(a, 0) + 1
+        count = _answer_counts(row)
         out.append([count[a] / len(row) if a is not None else 0.0 for a in row])
     return np.array(out, dtype=float)
+
+
+def _answer_counts(row: Sequence[str | None]) -> dict[str, int]:
+    """How many samples of one prompt gave each answer (None answers left out)."""
+    return Counter(a for a in row if a is not None)
 
 
 def modal_keep(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
@@ -603,10 +607,7 @@ def modal_keep(answers: Sequence[Sequence[str | None]]) -> np.ndarray:
     a filter. prompts x n, bool."""
     out = []
     for row in answers:
-        count: dict[str, int] = {}
-        for a in row:
-            if a is not None:
-                count[a] = count.get(a, 0) + 1
+        count = _answer_counts(row)
         top = max(count.values(), default=0)
         out.append([a is not None and count[a] == top for a in row])
     return np.array(out, dtype=bool).reshape(len(answers), -1)
