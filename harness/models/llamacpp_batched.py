@@ -162,7 +162,7 @@ class LlamaCppBatchedLM(LM):
         self.mem = L.llama_get_memory(self.ctx)
         vocab = L.llama_model_get_vocab(self.model)
         self.n_vocab = L.llama_vocab_n_tokens(vocab)
-        self.eog = {t for t in range(self.n_vocab) if L.llama_vocab_is_eog(vocab, t)} if self.n_vocab < 400_000 else set()
+        self.eog = {t for t in range(self.n_vocab) if L.llama_vocab_is_eog(vocab, t)}  # end-of-generation tokens (<|im_end|>, ...)
         self.batch = L.llama_batch_init(self.n_batch, 0, self.slots + 1)
         self._cached: list[int] = []  # the tokens in sequence 0 (loglikelihood)
         self._rows: dict[int, np.ndarray] = {}  # logits rows of the last loglikelihood pass, by position
