@@ -40,6 +40,9 @@ def run(python: str, args: list[str], out: Path) -> tuple[dict, float, list[dict
 
 
 def interval(metric: dict) -> str:
+    """``value [lo, hi]``; ``n/a`` where the value is undefined (an AUROC with one class only)."""
+    if metric.get("value") is None:
+        return "n/a"
     ci = metric.get("ci") or [float("nan")] * 2
     return f"{metric['value']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
