@@ -390,7 +390,10 @@ def test_a_run_killed_at_random_points_resumes_to_the_bytes_of_an_uninterrupted_
 
 
 @pytest.mark.model
-def test_the_injection_set_changes_fewer_loglikelihood_verdicts_once_neutralised(embedded_model):
+def test_injections_flip_no_more_wrong_answers_to_correct_than_harmless_text(embedded_model):
+    """Issue 25's goal on the log-probability verifiers: with responses neutralised, the injection set
+    flips no more wrong answers to Correct than the control set (harmless text of the same length
+    appended to the same wrong answers) does: what is left is the verifier's sensitivity to any text."""
     import importlib.util
 
     from harness.models import backends
@@ -399,12 +402,13 @@ def test_the_injection_set_changes_fewer_loglikelihood_verdicts_once_neutralised
     injection = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(injection)
     rows = injection.attempts()
-    assert len(rows) >= 20 and len({r["attack"] for r in rows}) >= 10
+    assert len(rows) >= 80 and len({r["attack"] for r in rows}) >= 40 and all(len(r["control"]) == len(r["injected"]) for r in rows)
     lm = backends.load(backends.resolve("hf", f"pretrained={embedded_model},device=cpu", log=lambda *_: None), 8)
-    before = injection.judge(lm, ["mc", "tournament"], rows, neutralised=False)
-    after = injection.judge(lm, ["mc", "tournament"], rows, neutralised=True)
-    for method in ("mc", "tournament"):
-        assert injection.changed(after[method]) <= injection.changed(before[method]), (method, before[method], after[method])
-    shift = {m: sum(b - a for a, b in after[m]) / len(rows) for m in after}
-    print("\nverdicts changed by injections, before -> after: "
-          + ", ".join(f"{m} {injection.changed(before[m])} -> {injection.changed(after[m])}" for m in after) + f"; mean u shift after {shift}")
+    after = injection.judge(lm, ["mc", "tournament"], rows, neutralised=True, fields=("clean", "injected", "control"))
+    counts = {}
+    for method, triples in after.items():
+        attacked = injection.flipped([(c, i) for c, i, _ in triples])
+        control = injection.flipped([(c, k) for c, _, k in triples])
+        counts[method] = (attacked, control)
+        assert attacked <= control, (method, attacked, control)
+    print(f"\nwrong answers flipped to Correct, injections vs control: {counts}")
