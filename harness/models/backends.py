@@ -102,7 +102,7 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
     if engine is None and named is not None:
         engine = named.engine  # the engine measured fastest for that model (benchmarks/engines.py)
     if engine == LLAMACPP_BATCHED:
-        return _llamacpp_batched(model, args, log)
+        return _llamacpp(model, args, log, engine)
     if engine == LLAMACPP or (model or "").endswith(".gguf"):
         return _llamacpp(model, args, log)
     if named is not None:
@@ -127,41 +127,26 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
     return spec
 
 
-def _llamacpp(model: str | None, args: dict, log) -> ModelSpec:
-    """A GGUF file (or the embedded model's, from its wheel) on llama.cpp's server."""
+def _llamacpp(model: str | None, args: dict, log, engine: str = LLAMACPP) -> ModelSpec:
+    """A GGUF file (or an embedded model's, from its wheels) on llama.cpp: its server (``engine``
+    :data:`LLAMACPP`, or a running one at ``base_url``) or in process (:data:`LLAMACPP_BATCHED`,
+    :mod:`.llamacpp_batched`)."""
+    remote = engine == LLAMACPP and "base_url" in args  # a server that is already running holds the file
     named = embedded.MODELS.get(model or embedded.DEFAULT.name)
     if named is not None:
-        if "base_url" not in args:
+        if not remote:
             args["gguf"] = str(embedded.ensure_gguf(log=log, model=named))
         args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
         label = named.name
-    elif model.endswith(".gguf"):
+    elif (model or "").endswith(".gguf"):
         path = Path(model).expanduser()
-        if "base_url" not in args and not path.is_file():
+        if not remote and not path.is_file():
             raise GapbenchError(f"--model {model}: no such GGUF file.")
         args["gguf"] = str(path.resolve()) if path.is_file() else model
         label = path.name
     else:
-        raise GapbenchError(f"--engine llama.cpp runs a GGUF file: give --model path/to/model.gguf (or an embedded model's name, or no --model for the default one), not {model!r}.")
-    return ModelSpec("gapbench-llama.cpp", args, label, named=LLAMACPP)
-
-
-def _llamacpp_batched(model: str | None, args: dict, log) -> ModelSpec:
-    """A GGUF file (or an embedded model's) on llama.cpp in process (:mod:`.llamacpp_batched`)."""
-    named = embedded.MODELS.get(model or embedded.DEFAULT.name)
-    if named is not None:
-        args["gguf"] = str(embedded.ensure_gguf(log=log, model=named))
-        args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))
-        label = named.name
-    elif (model or "").endswith(".gguf"):
-        path = Path(model).expanduser()
-        if not path.is_file():
-            raise GapbenchError(f"--model {model}: no such GGUF file.")
-        args["gguf"] = str(path.resolve())
-        label = path.name
-    else:
-        raise GapbenchError(f"--engine {LLAMACPP_BATCHED} runs a GGUF file: give --model path/to/model.gguf or an embedded model's name, not {model!r}.")
-    return ModelSpec(BATCHED, args, label, named=LLAMACPP_BATCHED)
+        raise GapbenchError(f"--engine {engine} runs a GGUF file: give --model path/to/model.gguf (or an embedded model's name, or no --model for the default one), not {model!r}.")
+    return ModelSpec(BATCHED if engine == LLAMACPP_BATCHED else "gapbench-llama.cpp", args, label, named=engine)
 
 
 def check_logprobs(spec: ModelSpec, verifiers: list[str]) -> None:
@@ -326,7 +311,7 @@ def metadata(lm, spec: ModelSpec, facts: dict | None = None) -> dict:
     if named is not None:
         meta["hub_id"] = named.hub_id
         meta["source"] = named.source
-        if meta.get("parameters") is None or spec.backend == BATCHED:  # llama.cpp holds no torch module to count
+        if meta.get("parameters") is None:  # llama.cpp holds no torch module to count
             meta["parameters"] = named.parameters
     return meta
 

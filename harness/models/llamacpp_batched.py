@@ -244,21 +244,21 @@ class LlamaCppBatchedLM(LM):
                     queue[0] = (ctx, idx[self.slots :])
                     queue.insert(0, (ctx, idx[: self.slots]))
                     continue
-                need = len(tokens) - len(head) + MIN_CHUNK + sum(reqs[i][1]["max_gen_toks"] for i in idx)
-                if len(idx) > len(free) or used + need > self.n_ctx:
+                # the prompt's own tokens in one batch of at least MIN_CHUNK (the head's last ones again
+                # where it is shorter), so its numbers are those of the whole prompt computed at once
+                start = max(0, min(len(head), len(tokens) - MIN_CHUNK))
+                cells = [reqs[i][1]["max_gen_toks"] + -(-(len(tokens) - start) // len(idx)) for i in idx]  # per sample
+                if len(idx) > len(free) or used + sum(cells) > self.n_ctx:
                     if not running and len(idx) <= len(free):
                         raise GapbenchError(f"a prompt of {len(tokens)} tokens with {len(idx)} samples does not fit llama.cpp's context of {self.n_ctx} cells: raise n_ctx in --model-args.")
                     break
                 queue.pop(0)
                 seqs = [free.pop(0) for _ in idx]
-                # the prompt's own tokens in one batch of at least MIN_CHUNK (the head's last ones again
-                # where it is shorter), so its numbers are those of the whole prompt computed at once
-                start = max(0, min(len(head), len(tokens) - MIN_CHUNK))
-                for i, s in zip(idx, seqs):
+                for s, n_cells in zip(seqs, cells):
                     if start:
                         L.llama_memory_seq_cp(self.mem, head_seq, s, 0, start)
-                    reserved[s] = reqs[i][1]["max_gen_toks"] + -(-(len(tokens) - start) // len(idx))
-                used += sum(reserved[s] for s in seqs)
+                    reserved[s] = n_cells
+                used += sum(cells)
                 row = self._prefill([(t, start + j, tuple(seqs), start + j == len(tokens) - 1) for j, t in enumerate(tokens[start:])])[-1]
                 for i, s in zip(idx, seqs):
                     settings = reqs[i][1]
