@@ -84,8 +84,8 @@ def stages(args, skip) -> None:
     """1-3: the ceilings, generation and MC verification."""
     import torch
 
-    from harness.models import backends, embedded as default_model, prefix_cache, prefix_generate
-    from verifiers import VERIFIERS
+    from gapbench.harness.models import backends, embedded as default_model, prefix_cache, prefix_generate
+    from gapbench.verifiers import VERIFIERS
 
     lm, task, docs, prompts, kwargs = setup(args, args.prompts)
     encoded = prefix_generate._encode(lm, prompts, lm.max_length - kwargs["max_gen_toks"])
@@ -169,9 +169,9 @@ def stages(args, skip) -> None:
 
 
 def setup(args, k: int):
-    from harness.config import Sampling
-    from harness.models import backends
-    from tasks import TASKS
+    from gapbench.harness.config import Sampling
+    from gapbench.harness.models import backends
+    from gapbench.tasks import TASKS
 
     task = TASKS.get("gsm8k")()
     docs = task.docs(data_dir=args.data_dir)[:k]
@@ -184,7 +184,7 @@ def setup(args, k: int):
 
 def requests(task, docs, prompts, kwargs, n: int):
     """n samples per prompt, each with the seed the runner gives it."""
-    from harness.runner import seeded
+    from gapbench.harness.runner import seeded
 
     return [(p, seeded(kwargs, SEED, d.doc_id, i)) for d, p in zip(docs, prompts) for i in range(n)]
 
@@ -218,7 +218,7 @@ def decode_ceiling(lm, context, rows: int, steps: int) -> float:
 
 
 def memory_child(args) -> None:
-    from harness.models import prefix_generate
+    from gapbench.harness.models import prefix_generate
 
     lm, task, docs, prompts, kwargs = setup(args, args.memory_child)
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -234,13 +234,13 @@ def _env() -> dict:
 
 def end_to_end(args) -> None:
     """``gapbench run`` (generation n = 4 + MC) against lm-eval's ``hf`` sampling the same prompts 4 times."""
-    from harness import lm_eval_tasks
-    from harness.config import Sampling
-    from tasks import TASKS
+    from gapbench.harness import lm_eval_tasks
+    from gapbench.harness.config import Sampling
+    from gapbench.tasks import TASKS
 
     task = TASKS.get("gsm8k")()
     kwargs = Sampling().gen_kwargs(list(task.stop), args.max_gen_toks or task.max_gen_toks)
-    from harness.models import embedded as default_model
+    from gapbench.harness.models import embedded as default_model
 
     model = str(default_model.ensure(log=lambda *_: None))
     name = lm_eval_tasks.lm_eval_name("gsm8k")
@@ -252,10 +252,10 @@ def end_to_end(args) -> None:
                 path.write_text(path.read_text() + "repeats: 4\n")
         sampling = f"do_sample=True,temperature={kwargs['temperature']},top_p={kwargs['top_p']}"
         commands = {
-            "gapbench run (n=4 + MC)": [sys.executable, "-m", "harness.cli", "run", "--tasks", "gsm8k", "--n", "4", "--verifiers", "mc",
+            "gapbench run (n=4 + MC)": [sys.executable, "-m", "gapbench.harness.cli", "run", "--tasks", "gsm8k", "--n", "4", "--verifiers", "mc",
                                         "--limit", str(args.e2e_limit), "--batch-size", str(args.batch_size), "--max-gen-toks", str(kwargs["max_gen_toks"]),
                                         "--out", str(Path(tmp) / "run"), *data],
-            "lm-eval hf (generation n=4)": [sys.executable, "-m", "harness.models.lm_eval_cli", "--model", "hf", "--model_args",
+            "lm-eval hf (generation n=4)": [sys.executable, "-m", "gapbench.harness.models.lm_eval_cli", "--model", "hf", "--model_args",
                                             f"pretrained={model}", "--device", "cpu", "--include_path", str(folder), "--tasks", name,
                                             "--limit", str(args.e2e_limit), "--batch_size", str(args.batch_size), "--gen_kwargs", sampling,
                                             "--output_path", str(Path(tmp) / "lm_eval")],

@@ -80,11 +80,11 @@ def main() -> None:
     args = ap.parse_args()
     threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
-    from harness.models import backends, embedded
-    from harness.models.llamacpp_batched import LlamaCppBatchedLM
-    from harness.runner import RunOptions, Runner
-    from harness.store import RunStore
-    from tasks import TASKS
+    from gapbench.harness.models import backends, embedded
+    from gapbench.harness.models.llamacpp_batched import LlamaCppBatchedLM
+    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.store import RunStore
+    from gapbench.tasks import TASKS
 
     named = embedded.MODELS[args.model]
     lm = LlamaCppBatchedLM(gguf=str(embedded.ensure_gguf(model=named)), tokenizer=str(embedded.ensure_tokenizer(model=named)), slots=args.slots, n_threads=threads)
@@ -103,7 +103,7 @@ def main() -> None:
     base = dict(model=args.model, tasks=["gsm8k"], data_dir=args.data_dir, limit=args.prompts, n=args.n, max_gen_toks=args.max_gen_toks, verifiers=["mc"], n_boot=200)
     from transformers import AutoTokenizer
 
-    from verifiers import VERIFIERS
+    from gapbench.verifiers import VERIFIERS
 
     tok = AutoTokenizer.from_pretrained(str(embedded.ensure_tokenizer(model=named)))
     mc = VERIFIERS.get("mc")()

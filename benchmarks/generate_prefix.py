@@ -33,9 +33,9 @@ def main() -> None:
 
     import torch
 
-    from harness.models import backends, embedded as default_model, prefix_cache
-    from harness.config import Sampling
-    from tasks import TASKS
+    from gapbench.harness.models import backends, embedded as default_model, prefix_cache
+    from gapbench.harness.config import Sampling
+    from gapbench.tasks import TASKS
 
     task = TASKS.get(args.task)()
     docs = task.docs(args.split, data_dir=args.data_dir)[: args.prompts]

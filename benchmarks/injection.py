@@ -37,7 +37,7 @@ def neutralise_v3(response: str) -> str:
     """Prompt version 3's neutralise (before issue 25): ASCII labels with an ASCII colon only."""
     import re
 
-    from verifiers.prompts import LABELS, MAX_SHOWN
+    from gapbench.verifiers.prompts import LABELS, MAX_SHOWN
 
     label = re.compile(r"\b(" + "|".join(re.escape(x) for x in LABELS[:8]) + r")\s*:", re.I)
     text = re.sub(r"\n\s*\n+", "\n", response.strip())
@@ -50,10 +50,10 @@ def neutralise_v3(response: str) -> str:
 def judge(lm, verifier_names: list[str], rows: list[dict], *, neutralised=True, max_gen_toks: int = 48, fields=("clean", "injected")) -> dict:
     """{verifier: [(u of each of ``fields``) per attempt]} on a loaded lm-eval model. ``neutralised``:
     True (the current neutralise), False (responses as written), or a function of the response."""
-    from harness.models import backends
-    from tasks import TASKS, Doc
-    from verifiers import prompts
-    from verifiers.suite import build_verifiers
+    from gapbench.harness.models import backends
+    from gapbench.tasks import TASKS, Doc
+    from gapbench.verifiers import prompts
+    from gapbench.verifiers.suite import build_verifiers
 
     task = TASKS.get("gsm8k")()
     real = prompts.neutralise
@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--verifiers", default="mc,cot-binary,cot-score,tournament")
     parser.add_argument("--max-gen-toks", type=int, default=48)
     args = parser.parse_args()
-    from harness.models import backends
+    from gapbench.harness.models import backends
 
     spec = backends.resolve(None, None, log=lambda *_: None)
     lm = backends.load(spec, 8)

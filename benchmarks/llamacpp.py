@@ -30,10 +30,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp server threads")
     args = ap.parse_args()
 
-    from harness.config import Sampling
-    from harness.models import backends
-    from harness.runner import RunOptions, Runner
-    from tasks import TASKS
+    from gapbench.harness.config import Sampling
+    from gapbench.harness.models import backends
+    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.tasks import TASKS
 
     base = dict(tasks=["gsm8k"], data_dir=args.data_dir, limit=args.prompts, n=args.n, max_gen_toks=args.max_gen_toks,
                 verifiers=["mc"], batch_size=args.batch_size, n_boot=200)  # fmt: skip

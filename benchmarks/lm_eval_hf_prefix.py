@@ -5,7 +5,7 @@
 
 The task is gapbench's own lm-eval export (``gapbench lm-eval-tasks``, written to a temporary
 folder), so every prompt carries the task's few-shot examples: the shared head that
-``hf-prefix`` runs once. Both runs are the same command (``python -m harness.models.lm_eval_cli``,
+``hf-prefix`` runs once. Both runs are the same command (``python -m gapbench.harness.models.lm_eval_cli``,
 i.e. ``gapbench lm-eval``) with the same ``--limit``, ``--batch_size``, ``--device cpu`` and the
 task's greedy decoding, and differ only in ``--model``. Prints each command's wall time (process
 start, model and task loading included), lm-eval's own ``total_evaluation_time_seconds`` (from
@@ -41,8 +41,8 @@ def main() -> None:
 
     import torch
 
-    from harness import lm_eval_tasks
-    from harness.models import embedded as default_model
+    from gapbench.harness import lm_eval_tasks
+    from gapbench.harness.models import embedded as default_model
 
     model = args.model or str(default_model.ensure(log=lambda *_: None))
     name = lm_eval_tasks.lm_eval_name(args.task)
@@ -53,7 +53,7 @@ def main() -> None:
         for attempt, backend in [(a, b) for a in range(args.repeats) for b in ("hf", "hf-prefix")]:
             out = Path(tmp) / f"{backend}-{attempt}"
             command = [
-                sys.executable, "-m", "harness.models.lm_eval_cli",
+                sys.executable, "-m", "gapbench.harness.models.lm_eval_cli",
                 "--model", backend, "--model_args", f"pretrained={model}", "--device", "cpu",
                 "--include_path", str(folder), "--tasks", name, "--limit", str(args.limit),
                 "--batch_size", str(args.batch_size), "--log_samples", "--output_path", str(out),

@@ -29,9 +29,9 @@ def main() -> None:
     ap.add_argument("--responses", default=None, help="a run's samples.jsonl: verify its first --samples samples")
     args = ap.parse_args()
 
-    from harness.models import backends, embedded as default_model, prefix_cache
-    from tasks import TASKS
-    from verifiers import VERIFIERS
+    from gapbench.harness.models import backends, embedded as default_model, prefix_cache
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers import VERIFIERS
 
     task = TASKS.get(args.task)()
     mc = VERIFIERS.get("mc")()

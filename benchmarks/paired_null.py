@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leaderboards.compare import sign_flip  # noqa: E402
+from gapbench.leaderboards.compare import sign_flip  # noqa: E402
 
 ALPHA = 0.05
 FORMS = ("plain", "tie-break", "mid-p")

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.metrics import answer_share, rank_bias  # noqa: E402
+from gapbench.harness.metrics import answer_share, rank_bias  # noqa: E402
 
 A, B = 1.0, 1.0  # the length scenario: u = sigmoid(2 d - A z + B e), r = -A / sqrt(A^2 + B^2)
 WRONG_ANSWERS = 4  # at most this many wrong answers per prompt

@@ -27,9 +27,9 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.models import embedded as default_model
-    from harness.improve import sft
-    from tasks import TASKS
+    from gapbench.harness.models import embedded as default_model
+    from gapbench.harness.improve import sft
+    from gapbench.tasks import TASKS
 
     path = default_model.ensure(log=lambda *_: None)
     tok = AutoTokenizer.from_pretrained(path)

@@ -33,8 +33,8 @@ def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 
     GSM8K's 1,319 test prompts); sample i of prompt k copies the source run's record number
     ``(k * n + i) mod (records)`` (response, grade and per-sample verdicts), so every record is used
     and a prompt's samples differ as a real run's do."""
-    from harness.jsonl import read_jsonl
-    from tasks import TASKS
+    from gapbench.harness.jsonl import read_jsonl
+    from gapbench.tasks import TASKS
 
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
@@ -146,8 +146,8 @@ def main() -> int:
     ap.add_argument("--data-dir", help="the task's data (a task other than arith: its prompts and questions)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from harness.view.collect import load_view
-    from harness.view.page import write_run_page
+    from gapbench.harness.view.collect import load_view
+    from gapbench.harness.view.page import write_run_page
 
     tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gapbench-view-"))
     try:

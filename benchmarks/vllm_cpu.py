@@ -32,7 +32,7 @@ def run(python: str, args: list[str], out: Path) -> tuple[dict, float, list[dict
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"),
            "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")}  # fmt: skip
     start = time.perf_counter()
-    subprocess.run([python, "-m", "harness.cli", "run", *args, "--out", str(out)], check=True, env=env, cwd=ROOT)
+    subprocess.run([python, "-m", "gapbench.harness.cli", "run", *args, "--out", str(out)], check=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - start
     task = out / "gsm8k"
     samples = [json.loads(x) for x in (task / "samples.jsonl").read_text().splitlines()]
@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--greedy", action="store_true", help="also run vLLM and hf-prefix at temperature 0 and compare the answers")
     args = ap.parse_args()
 
-    from harness.models import embedded
+    from gapbench.harness.models import embedded
 
     smol = embedded.ensure(log=lambda *_: None)
     base = ["--tasks", "gsm8k", "--limit", str(args.prompts), "--n", str(args.n), "--max-gen-toks", str(args.max_gen_toks), "--verifiers", "mc"]

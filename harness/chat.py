@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 
 def settings(apply_chat_template: bool, fewshot_as_multiturn: bool) -> dict | None:

@@ -7,11 +7,11 @@ import errno
 import os
 import sys
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 
 def add_run_parser(sub) -> None:
-    from harness.settings import RunOptions, add_options
+    from gapbench.harness.settings import RunOptions, add_options
 
     p = sub.add_parser("run", help="sample, self-verify, grade and score a model on tasks", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_options(p, RunOptions)
@@ -20,7 +20,7 @@ def add_run_parser(sub) -> None:
 
 
 def add_merge_parser(sub) -> None:
-    from harness.settings import RunOptions, add_options
+    from gapbench.harness.settings import RunOptions, add_options
 
     p = sub.add_parser(
         "merge",
@@ -33,14 +33,14 @@ def add_merge_parser(sub) -> None:
 
 
 def cmd_run(args, merge_only: bool = False) -> int:
-    from harness import report
-    from harness.runner import Runner
-    from harness.settings import RunOptions, from_args
+    from gapbench.harness import report
+    from gapbench.harness.runner import Runner
+    from gapbench.harness.settings import RunOptions, from_args
 
     opts = from_args(RunOptions, args)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if opts.ray is not None:
-        from harness import launch_ray
+        from gapbench.harness import launch_ray
 
         done = launch_ray.run(opts, log)
     else:
@@ -59,8 +59,8 @@ def add_list_parsers(sub) -> None:
 
 
 def _list(kind: str) -> int:
-    from tasks import TASKS
-    from verifiers import VERIFIERS
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers import VERIFIERS
 
     registry = TASKS if kind == "task" else VERIFIERS
     width = max(len(n) for n in registry.names())
@@ -82,8 +82,8 @@ def add_view_parser(sub) -> None:
 def cmd_view(args) -> int:
     from pathlib import Path
 
-    from harness.view.collect import load_view
-    from harness.view.page import write_run_page
+    from gapbench.harness.view.collect import load_view
+    from gapbench.harness.view.page import write_run_page
 
     views = [load_view(r, args.data_dir) for r in args.runs]
     out = write_run_page(views, args.out or Path(views[0].dir) / "view.html")
@@ -103,7 +103,7 @@ def add_lm_eval_parser(sub) -> None:
 
 
 def _lm_eval(args: list[str]) -> int:
-    from harness.models import lm_eval_cli
+    from gapbench.harness.models import lm_eval_cli
 
     return lm_eval_cli.main(args)
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list_parsers(sub)
     add_view_parser(sub)
     add_lm_eval_parser(sub)
-    for module in ("leaderboards.cli", "harness.improve.cli", "harness.lm_eval_tasks", "leaderboards.ladder", "leaderboards.analyze", "leaderboards.cross"):
+    for module in ("gapbench.leaderboards.cli", "gapbench.harness.improve.cli", "gapbench.harness.lm_eval_tasks", "gapbench.leaderboards.ladder", "gapbench.leaderboards.analyze", "gapbench.leaderboards.cross"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:
@@ -148,7 +148,7 @@ def _show_plugin_warnings() -> None:
     even though every other warning is silenced."""
     import warnings
 
-    from harness.registry import PluginLoadWarning
+    from gapbench.harness.registry import PluginLoadWarning
 
     warnings.filterwarnings("always", category=PluginLoadWarning)
     original = warnings.showwarning

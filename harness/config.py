@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from harness.filters import DEFAULT_FILTER
+from gapbench.harness.filters import DEFAULT_FILTER
 
 # The paper's sampling settings (Song et al. 2025, Sec. 4): temperature 0.7, top-p 0.9, 512 new tokens.
 TEMPERATURE = 0.7

@@ -77,7 +77,7 @@ def weights_digest(path: Path | str) -> dict:
         files[f.name if f == path else f.relative_to(path).as_posix()] = digest
     if changed:
         try:
-            from harness import safe_paths
+            from gapbench.harness import safe_paths
 
             safe_paths.write_text(cache_path.parent, cache_path, json.dumps(cache, indent=0, sort_keys=True) + "\n", tmp_suffix=f".{os.getpid()}.tmp")
         except Exception:

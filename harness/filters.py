@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 KINDS = ("quantile", "threshold")
 DEFAULT_FILTER = "quantile:0.5"  # the paper's default: per prompt, the top half by u

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 
 def read_jsonl(path: Path | str, *, tolerate_torn_tail: bool = False) -> Iterator[dict]:
@@ -98,7 +98,7 @@ def append_jsonl(path: Path | str, records: Iterable[dict], *, root: Path | str 
     """Append records, flushed to disk before returning, so a kill loses at most the line being written.
     The file lies inside ``root`` (default: its folder) and is never a link (:mod:`harness.safe_paths`);
     a failed write names the file (disk full)."""
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     path = Path(path)
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)

@@ -26,13 +26,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.settings import RunOptions
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.settings import RunOptions
 
 
 def resources(opts: RunOptions) -> dict:
     """What one shard asks Ray for: GPUs for a model that runs on them, one CPU otherwise."""
-    from harness.models import backends
+    from gapbench.harness.models import backends
 
     args = backends.parse_model_args(opts.model_args)
     model = opts.model or ""
@@ -54,7 +54,7 @@ def _absolute(opts: RunOptions) -> RunOptions:
 def run_shard(opts: RunOptions, index: int, count: int, cwd: str) -> dict:
     """The body of one Ray task: ``gapbench run --shard index/count`` in the worker. Its log lines
     go to the worker's stderr, which Ray shows on the driver's terminal."""
-    from harness.runner import Runner
+    from gapbench.harness.runner import Runner
 
     if os.path.isdir(cwd):  # the default run directory (runs/...) is relative to the driver's
         os.chdir(cwd)
@@ -71,7 +71,7 @@ def run_shard(opts: RunOptions, index: int, count: int, cwd: str) -> dict:
 def run(opts: RunOptions, log=print) -> list:
     """Run ``opts.shards`` shards of the run on the Ray cluster at ``opts.ray``, then merge and
     score them here. Returns the merged run's results, as :meth:`Runner.run` does."""
-    from harness.runner import Runner
+    from gapbench.harness.runner import Runner
 
     opts.check()
     try:

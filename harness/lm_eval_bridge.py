@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 DATA_DIR_ENV = "GAPBENCH_DATA_DIR"
 METRIC = "acc"
@@ -91,7 +91,7 @@ def binding(spec: dict) -> Binding:
 
 def make_task(spec: dict):
     """The plugin object for a spec, after checking that the plugin still matches the generated files."""
-    from tasks import TASKS
+    from gapbench.tasks import TASKS
 
     cls = TASKS.get(spec["task"])
     task = cls(**(spec.get("options") or {}))

@@ -70,7 +70,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from harness.filters import FilterRule, sweep_levels
+from gapbench.harness.filters import FilterRule, sweep_levels
 
 MAJ_EXACT_LIMIT = 2000  # enumerate every k-subset when there are at most this many
 MAJ_SAMPLES = 2000  # else average this many seeded random k-subsets

@@ -20,7 +20,7 @@ import warnings
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from harness.results import Metric, Results
+from gapbench.harness.results import Metric, Results
 
 
 def fmt(x, digits: int = 3) -> str:

@@ -4,7 +4,7 @@
 reads a file and checks its version and every field's type, naming the file and the field
 (``results.json: verifiers.mc.gap.value: expected a number or null, got "abc"``);
 :func:`write` writes one atomically. The same classes make the JSON Schema that other tools
-can read runs with (``harness/results.schema.json``, rebuilt by ``python -m harness.results``
+can read runs with (``harness/results.schema.json``, rebuilt by ``python -m gapbench.harness.results``
 and compared with the code by the test suite).
 
 Field names follow the paper's quantities (see :mod:`harness.metrics` for the definitions);
@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Union
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 SCHEMA_VERSION = 3  # 2: the verifier diagnostics (within_prompt ... by_n); a schema-1 file lacks them and still loads
 # 3: the length bias and the majority echo within prompts (RankBias), the pooled figure beside them, and the
@@ -403,7 +403,7 @@ def parse(data: Any, source: str | Path = "results.json") -> Results:
 def write(path: str | Path, results: Results, *, root: str | Path | None = None) -> None:
     """Write atomically (a reader never sees half a file), inside ``root`` (default: its folder) and
     never through a link (:mod:`harness.safe_paths`)."""
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     path = Path(path)
     safe_paths.write_text(path.parent if root is None else root, path, results.to_json(), tmp_suffix=".tmp")
@@ -662,12 +662,12 @@ def schema_text() -> str:
     return json.dumps(json_schema(), indent=2) + "\n"
 
 
-if __name__ == "__main__":  # python -m harness.results [--check]: write (or check) the committed schema
+if __name__ == "__main__":  # python -m gapbench.harness.results [--check]: write (or check) the committed schema
     import sys
 
     if "--check" in sys.argv[1:]:
         ok = SCHEMA_FILE.is_file() and SCHEMA_FILE.read_text() == schema_text()
-        print(f"{SCHEMA_FILE.name}: {'up to date' if ok else 'differs from the code; run python -m harness.results'}")
+        print(f"{SCHEMA_FILE.name}: {'up to date' if ok else 'differs from the code; run python -m gapbench.harness.results'}")
         sys.exit(0 if ok else 1)
     SCHEMA_FILE.write_text(schema_text())
     print(f"wrote {SCHEMA_FILE}")

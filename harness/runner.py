@@ -17,18 +17,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import __version__, chat, scoring, shards
-from harness.models import backends
-from harness.config import RunConfig, Sampling
-from harness.errors import GapbenchError
-from harness.filters import parse_filter
-from harness.results import SCHEMA_VERSION, Results
-from harness.results import parse as parse_results
-from harness.settings import RunOptions
-from harness.store import RunStore
-from tasks import TASKS, Doc, Task
-from verifiers.suite import build_verifiers, score_all
-from verifiers import prompts as verification_prompts
+from gapbench.harness import __version__, chat, scoring, shards
+from gapbench.harness.models import backends
+from gapbench.harness.config import RunConfig, Sampling
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import parse_filter
+from gapbench.harness.results import SCHEMA_VERSION, Results
+from gapbench.harness.results import parse as parse_results
+from gapbench.harness.settings import RunOptions
+from gapbench.harness.store import RunStore
+from gapbench.tasks import TASKS, Doc, Task
+from gapbench.verifiers.suite import build_verifiers, score_all
+from gapbench.verifiers import prompts as verification_prompts
 
 
 class LazyModel:
@@ -487,7 +487,7 @@ def sample_seed(gen_kwargs: dict, seed: int, doc_id, index: int, consecutive: bo
 
 def docs_digest(docs: list[Doc]) -> str:
     """The digest of a run's documents: every field of each (id, question, gold answer, meta), in order."""
-    from harness.digest import json_digest
+    from gapbench.harness.digest import json_digest
 
     return json_digest([asdict(d) for d in docs])
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.filters import FilterRule, sweep_levels
-from harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
-from tasks.base import Doc, Grade, Task
-from verifiers.suite import keep_mask
+from gapbench.harness.filters import FilterRule, sweep_levels
+from gapbench.harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
+from gapbench.tasks.base import Doc, Grade, Task
+from gapbench.verifiers.suite import keep_mask
 
 
 def grade_all(task: Task, docs: list[Doc], samples: dict[str, list[str]]) -> dict[str, list[Grade]]:

@@ -21,9 +21,9 @@ import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Callable
 
-from harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
-from harness.errors import GapbenchError
-from harness.filters import DEFAULT_FILTER
+from gapbench.harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import DEFAULT_FILTER
 
 SEED = 1234
 N_BOOT = 1000

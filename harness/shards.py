@@ -23,10 +23,10 @@ import re
 import sys
 from pathlib import Path
 
-from harness import safe_paths
-from harness.errors import GapbenchError
-from harness.jsonl import read_jsonl
-from harness.settings import parse_shard
+from gapbench.harness import safe_paths
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import read_jsonl
+from gapbench.harness.settings import parse_shard
 
 DONE = "done.json"
 PATTERN = re.compile(r"^shard-(\d+)-of-(\d+)$")
@@ -131,7 +131,7 @@ def merge(store, shard_dirs: list[Path], docs: list) -> int:
     """Copy into ``store`` (an open :class:`harness.store.RunStore`) the samples and verdicts of
     ``shard_dirs`` that it lacks, samples in document order; a shard's timings are added with it
     the first time it brings anything. Returns how many records were added."""
-    from harness.store import RunStore
+    from gapbench.harness.store import RunStore
 
     have = store.samples()
     have_verdicts = {(m, d, k) for m, per_doc in store.replies().items() for d, keys in per_doc.items() for k in keys}

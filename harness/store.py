@@ -22,13 +22,13 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from harness import safe_paths
-from harness.safe_paths import link_error
-from harness.config import RunConfig, differences, identity_of
-from harness.errors import GapbenchError
-from harness.jsonl import append_jsonl, read_jsonl, require
-from harness.results import Results
-from harness.results import write as write_results
+from gapbench.harness import safe_paths
+from gapbench.harness.safe_paths import link_error
+from gapbench.harness.config import RunConfig, differences, identity_of
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import append_jsonl, read_jsonl, require
+from gapbench.harness.results import Results
+from gapbench.harness.results import write as write_results
 
 
 LOCK_FILE = ".lock"

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.filters import parse_filter
-from harness.metrics import PromptScores
-from harness.results import SCHEMA_VERSION, parse, to_json, write
-from harness.scoring import verifier_diagnostics
-from leaderboards.entries import slugify, verifier_order
-from leaderboards.rundata import RunData, load_run, locate
+from gapbench.harness.filters import parse_filter
+from gapbench.harness.metrics import PromptScores
+from gapbench.harness.results import SCHEMA_VERSION, parse, to_json, write
+from gapbench.harness.scoring import verifier_diagnostics
+from gapbench.leaderboards.entries import slugify, verifier_order
+from gapbench.leaderboards.rundata import RunData, load_run, locate
 
 ANALYSIS_DIR = "analysis"
 
@@ -166,9 +166,9 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
 
 def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
     """The reliability diagram of each verifier and the gap against n and against generated tokens."""
-    from leaderboards.plots import plt, save
+    from gapbench.leaderboards.plots import plt, save
 
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     safe_paths.mkdir(out.parent, out, what="the run's analysis plots")
     written = []
@@ -193,7 +193,7 @@ def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
 
 
 def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -> Path:
-    from leaderboards.plots import plt, save
+    from gapbench.leaderboards.plots import plt, save
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     first = next(iter(blocks.values()))["by_n"]
@@ -246,9 +246,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_analyze(args) -> int:
-    from harness.errors import GapbenchError
+    from gapbench.harness.errors import GapbenchError
 
-    from harness.settings import check_resampling
+    from gapbench.harness.settings import check_resampling
 
     check_resampling(n_boot=args.n_boot, seed=args.seed)
     if args.rescore and args.filter:
@@ -256,7 +256,7 @@ def cmd_analyze(args) -> int:
     results_path = locate(args.run, args.task)
     store = None
     if args.rescore:  # results.json is rewritten: one writer per run directory (a run adding a verifier waits its turn)
-        from harness.store import RunStore
+        from gapbench.harness.store import RunStore
 
         store = RunStore(results_path.parent)
         store.lock()

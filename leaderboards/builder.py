@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import safe_paths
-from harness.errors import GapbenchError
-from harness.results import Metric, to_json
-from leaderboards.entries import Entry, load_entries, verifier_order
-from leaderboards.scaling import linear_fit
+from gapbench.harness import safe_paths
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import Metric, to_json
+from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
+from gapbench.leaderboards.scaling import linear_fit
 
 BOARD_SCHEMA_VERSION = 1
 RESULTS_DIR = "results"
@@ -224,7 +224,7 @@ def board_content(entries: list[Entry], name: str) -> dict:
 def _cross(own: list[Entry], crossed: list[Entry]) -> list[dict]:
     """The generator x verifier matrices of a table, one per model verifier that every cross result
     has: its generators' own results (the diagonal) and the cross results."""
-    from leaderboards.cross import cells
+    from gapbench.leaderboards.cross import cells
 
     generators = {e.checkpoint.lower() for e in crossed}
     diagonal = [e for e in own if e.checkpoint.lower() in generators]
@@ -490,7 +490,7 @@ def render_readme(board: dict) -> str:
         else:
             parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
         for matrix in t.get("cross", []):
-            from leaderboards.cross import tables as cross_tables
+            from gapbench.leaderboards.cross import tables as cross_tables
 
             parts.append(
                 f"### Generator x verifier ({matrix['method']})\n\n"
@@ -527,7 +527,7 @@ RUN_PAGES = "runs"  # runs/<result file stem>.html: a row's run page, written wh
 def render_index(board: dict, pages: set[str]) -> str:
     """index.html: README.md's tables and plots as a web page, each row linked to its run's viewer page
     (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
-    from harness.view.page import public_name, render
+    from gapbench.harness.view.page import public_name, render
 
     tables = []
     for t in board["tables"]:
@@ -608,7 +608,7 @@ def build(
         _write_text(out / "README.md", render_readme(board), out)
         _write_text(out / "index.html", render_index(board, _run_pages(entries, out, Path(pages_from) if pages_from else out, data_dir)), out)
         if plots:
-            from leaderboards import plots as plotting
+            from gapbench.leaderboards import plots as plotting
 
             plotting.draw_board(board, entries, out)
         for rel in sorted(set(old_files) - set(board["files"])):
@@ -649,8 +649,8 @@ def board_lock(out: Path):
 
 def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> set[str]:
     """Write the viewer page of each entry read from a run directory; the stems with a page in ``pages_from``."""
-    from harness.view.collect import has_store, load_view
-    from harness.view.page import write_run_page
+    from gapbench.harness.view.collect import has_store, load_view
+    from gapbench.harness.view.page import write_run_page
 
     stems = {e.slug for e in entries}
     folder = out / RUN_PAGES

@@ -21,11 +21,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import differences
-from harness.errors import GapbenchError
-from harness.results import Metric, to_json
-from leaderboards.builder import RESULTS_DIR, build
-from leaderboards.entries import Entry, load_entries, verifier_order
+from gapbench.harness.config import differences
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import Metric, to_json
+from gapbench.leaderboards.builder import RESULTS_DIR, build
+from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
 
 TOLERANCE = 1e-9  # float noise allowed below the threshold
 TEXT_FILES = ("README.md", "leaderboard.json", "index.html")

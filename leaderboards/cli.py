@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_build(args) -> int:
-    from leaderboards.builder import build
+    from gapbench.leaderboards.builder import build
 
     built = build(args.results, args.out, args.name, data_dir=args.data_dir)
     n_rows = sum(len(t["rows"]) for t in built.board["tables"])
@@ -67,11 +67,11 @@ def cmd_build(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness.errors import GapbenchError
-    from leaderboards.compare import compare_many, render
-    from leaderboards.rundata import load_run
+    from gapbench.harness.errors import GapbenchError
+    from gapbench.leaderboards.compare import compare_many, render
+    from gapbench.leaderboards.rundata import load_run
 
-    from harness.settings import check_resampling
+    from gapbench.harness.settings import check_resampling
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
@@ -88,7 +88,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from leaderboards.check import check_board
+    from gapbench.leaderboards.check import check_board
 
     report = check_board(args.board, args.against)
     for note in report.notes:

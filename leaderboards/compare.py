@@ -39,14 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.config import differences
-from harness.errors import GapbenchError
-from harness.filters import parse_filter
-from harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
-from harness.results import to_json
-from leaderboards.builder import f3
-from leaderboards.entries import verifier_order
-from leaderboards.rundata import RunData
+from gapbench.harness.config import differences
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import parse_filter
+from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
+from gapbench.harness.results import to_json
+from gapbench.leaderboards.builder import f3
+from gapbench.leaderboards.entries import verifier_order
+from gapbench.leaderboards.rundata import RunData
 
 EXACT_MAX = 25  # b + c up to this: exact binomial McNemar
 PERM_EXACT_MAX = 12  # prompts with a nonzero difference up to this: every sign pattern (2^12 = 4096)

@@ -20,9 +20,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.results import Results
-from harness.results import load as load_results
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import Results
+from gapbench.harness.results import load as load_results
 
 QUANTITIES = (("gap", "gap(f, g)"), ("relative_gap", "relative gap"), ("auroc", "AUROC of u_g"))
 
@@ -47,7 +47,7 @@ def parse_models(values: list[str]) -> list[tuple[str, str | None]]:
 
 def cell_dir(out: Path, f: str, g: str) -> Path:
     """The run folder of f's samples verified by g (f's own run on the diagonal)."""
-    from harness.runner import slug
+    from gapbench.harness.runner import slug
 
     return out / slug(f) if f == g else out / f"{slug(f)}--by--{slug(g)}"
 
@@ -56,7 +56,7 @@ def cell_dir(out: Path, f: str, g: str) -> Path:
 def run_matrix(models: list[tuple[str, str | None]], opts, out: Path, log=print) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
     then every other model's verification of its samples. Returns every cell's results."""
-    from harness.runner import Runner
+    from gapbench.harness.runner import Runner
 
     labels = [_label(name, args) for name, args in models]
     if len(set(labels)) != len(labels):
@@ -79,7 +79,7 @@ def run_matrix(models: list[tuple[str, str | None]], opts, out: Path, log=print)
 
 def _label(name: str, args: str | None) -> str:
     """The model's name in the matrix: what the run records as its id (``pretrained=`` names it)."""
-    from harness.models.backends import parse_model_args
+    from gapbench.harness.models.backends import parse_model_args
 
     if not args:
         return name
@@ -179,7 +179,7 @@ def tables(matrix: dict) -> str:
 
 def heatmap(matrix: dict, path: Path) -> Path:
     """The matrix as a PNG (:func:`leaderboards.plots.draw_cross`)."""
-    from leaderboards.plots import draw_cross
+    from gapbench.leaderboards.plots import draw_cross
 
     path.parent.mkdir(parents=True, exist_ok=True)
     draw_cross(matrix, path)
@@ -191,7 +191,7 @@ CROSS_SKIP = ("model", "model_args", "verifier_model", "verifier_model_args", "o
 
 
 def add_parser(sub) -> None:
-    from harness.settings import RunOptions, add_options
+    from gapbench.harness.settings import RunOptions, add_options
 
     p = sub.add_parser(
         "cross",
@@ -206,7 +206,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_cross(args) -> int:
-    from harness.settings import RunOptions, from_args
+    from gapbench.harness.settings import RunOptions, from_args
 
     opts = from_args(RunOptions, args)
     method = args.method or opts.verifiers[0]

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.results import Results
-from harness.results import load as load_results
-from leaderboards.model_meta import ModelInfo, model_info
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import Results
+from gapbench.harness.results import load as load_results
+from gapbench.leaderboards.model_meta import ModelInfo, model_info
 
 @dataclass
 class Entry:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.results import Metric, Results
-from harness.results import load as load_results
-from harness.results import parse as parse_results
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import Metric, Results
+from gapbench.harness.results import load as load_results
+from gapbench.harness.results import parse as parse_results
 
 GROUP = "level"
 PANELS = (
@@ -29,7 +29,7 @@ PANELS = (
 def find_results(path: str | Path) -> Path:
     """The results.json a path names: the file, ``<dir>/results.json``, or the single one under ``<dir>``
     with a level breakdown."""
-    from leaderboards.rundata import candidates
+    from gapbench.leaderboards.rundata import candidates
 
     p = Path(path)
     hits = candidates(p)
@@ -48,7 +48,7 @@ def find_results(path: str | Path) -> Path:
 def level_order(names) -> list[str]:
     """Known ladder levels in ladder order, then the others as found."""
     try:
-        from tasks.arith import LEVELS
+        from gapbench.tasks.arith import LEVELS
 
         ladder = list(LEVELS)
     except ImportError:  # pragma: no cover - arith is part of this repository
@@ -95,8 +95,8 @@ def ladder_data(results: Results | dict, source: str | Path = "results.json") ->
 def tables(data: dict, fmt_name: str = "simple") -> list[str]:
     from tabulate import tabulate
 
-    from harness.report import fmt
-    from harness.report import with_ci as metric_text
+    from gapbench.harness.report import fmt
+    from gapbench.harness.report import with_ci as metric_text
 
     def with_ci(block: dict) -> str:
         return metric_text(Metric(block["value"], block["ci"]))

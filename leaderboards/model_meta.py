@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 TABLE_PATH = Path(__file__).with_name("model_meta.json")
 

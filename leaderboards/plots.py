@@ -22,7 +22,7 @@ matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no f
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from leaderboards.entries import Entry, verifier_order  # noqa: E402
+from gapbench.leaderboards.entries import Entry, verifier_order  # noqa: E402
 
 PNG_META = {"Software": None}  # no matplotlib version stamp in the file
 DPI = 110
@@ -33,7 +33,7 @@ def save(fig, path: Path, root: Path | None = None) -> None:
     link (:mod:`harness.safe_paths`)."""
     import io
 
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata=PNG_META)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import GapbenchError
-from harness.filters import FilterRule
-from harness.jsonl import read_jsonl, require
-from harness.results import Results
-from harness.results import load as load_results
-from verifiers.suite import keep_mask
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import FilterRule
+from gapbench.harness.jsonl import read_jsonl, require
+from gapbench.harness.results import Results
+from gapbench.harness.results import load as load_results
+from gapbench.verifiers.suite import keep_mask
 
 NEEDS_RUN_DIR = (
     "a paired comparison needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
@@ -156,9 +156,9 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
 
 def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
     """Fill ``data.u`` and ``data.verifiers`` from the stored replies, method by method."""
-    from harness.store import RunStore
-    from tasks import TASKS, Doc
-    from verifiers.suite import build_verifiers, score_all, u_of
+    from gapbench.harness.store import RunStore
+    from gapbench.tasks import TASKS, Doc
+    from gapbench.verifiers.suite import build_verifiers, score_all, u_of
 
     results = data.results
     store = RunStore(data.dir)

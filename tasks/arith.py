@@ -71,9 +71,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from harness.errors import GapbenchError
-from tasks import register
-from tasks.base import Doc, Grade, Task, VerificationExample
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import register
+from gapbench.tasks.base import Doc, Grade, Task, VerificationExample
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.jsonl import read_records
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import read_records
 
 
 def load_rows(

@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.jsonl import require
-from tasks import register
-from tasks.base import Doc, Grade, Task, VerificationExample
-from tasks.data import load_rows
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import require
+from gapbench.tasks import register
+from gapbench.tasks.base import Doc, Grade, Task, VerificationExample
+from gapbench.tasks.data import load_rows
 
 STRICT_PATTERN = re.compile(r"#### (\-?[0-9\.\,]+)")
 FLEXIBLE_PATTERN = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")

@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from harness.errors import GapbenchError
-from tasks import Doc, Grade, Task, VerificationExample, register
-from tasks.data import load_rows
-from tasks.math_equivalence import is_equivalent
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import Doc, Grade, Task, VerificationExample, register
+from gapbench.tasks.data import load_rows
+from gapbench.tasks.math_equivalence import is_equivalent
 
 __all__ = ["MathTask", "Math500Task", "last_boxed", "extract_answer", "FEWSHOT"]
 

@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from harness.errors import GapbenchError
-from tasks import Doc, Grade, Task, VerificationExample, register
-from tasks.data import load_rows
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import Doc, Grade, Task, VerificationExample, register
+from gapbench.tasks.data import load_rows
 
 __all__ = ["NQOpenTask", "normalize_answer", "exact_match", "token_f1", "FEWSHOT"]
 

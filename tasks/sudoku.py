@@ -36,9 +36,9 @@ from functools import lru_cache
 from math import isqrt
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from tasks import register
-from tasks.base import Doc, Grade, Task, VerificationExample
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import register
+from gapbench.tasks.base import Doc, Grade, Task, VerificationExample
 
 Grid = list[list[int]]  # 0 marks a blank cell
 

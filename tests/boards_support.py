@@ -9,8 +9,8 @@ import math
 import os
 from pathlib import Path
 
-from harness.filters import parse_filter, sweep_levels
-from harness.metrics import PromptScores, filter_sweep, summarize
+from gapbench.harness.filters import parse_filter, sweep_levels
+from gapbench.harness.metrics import PromptScores, filter_sweep, summarize
 
 
 def _level(doc_id: str) -> str:

@@ -19,6 +19,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
     """The embedded SmolLM2-135M-Instruct folder (built from the PyPI wheel on first use)."""
-    from harness.models import embedded as default_model
+    from gapbench.harness.models import embedded as default_model
 
     return default_model.ensure(log=lambda *_: None)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.filters import parse_filter
-from harness.metrics import (
+from gapbench.harness.filters import parse_filter
+from gapbench.harness.metrics import (
     PromptScores,
     answer_classes,
     answer_share,
@@ -235,8 +235,8 @@ def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsy
     import json
 
     from boards_support import write_run
-    from harness.cli import main
-    from harness.results import load
+    from gapbench.harness.cli import main
+    from gapbench.harness.results import load
 
     g = {"add1-0": [1, 0, 1, 0], "add1-1": [1, 0, 0, 0], "add2-0": [1, 1, 1, 1]}
     u = {"add1-0": [0.9, 0.5, 0.5, 0.1], "add1-1": [0.2, 0.3, 0.4, 0.1], "add2-0": [0.1, 0.2, 0.3, 0.4]}
@@ -260,9 +260,9 @@ def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsy
 
 
 def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, capsys):
-    from harness.cli import main
-    from harness.results import SCHEMA_VERSION
-    from harness.runner import RunOptions, Runner
+    from gapbench.harness.cli import main
+    from gapbench.harness.results import SCHEMA_VERSION
+    from gapbench.harness.runner import RunOptions, Runner
 
     opts = RunOptions(
         model="gapbench-fake",
@@ -290,7 +290,7 @@ def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, c
 
 
 def test_gap_curve_over_m_verifications():
-    from harness.metrics import gap_curve_m
+    from gapbench.harness.metrics import gap_curve_m
 
     G = np.array([[1.0, 0.0]])
     V = np.array([[[1.0, 0.0], [0.0, np.nan]]])  # sample 0 read 1 then 0; sample 1 read 0, then nothing readable
@@ -302,8 +302,8 @@ def test_gap_curve_over_m_verifications():
 
 
 def test_cot_verdicts_keep_each_verification_value():
-    from tasks import TASKS
-    from verifiers import VERIFIERS
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers import VERIFIERS
 
     task = TASKS.get("arith")(per_level=1, levels="add1")
     doc = task.docs()[0]
@@ -317,7 +317,7 @@ def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):
     import json
 
     from boards_support import write_run
-    from harness.cli import main
+    from gapbench.harness.cli import main
 
     g = {"add1-0": [1, 0, 1, 0], "add1-1": [1, 0, 0, 0]}
     u = {"add1-0": [0.9, 0.5, 0.5, 0.1], "add1-1": [0.2, 0.3, 0.4, 0.1]}

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from harness.errors import GapbenchError
-from tasks import TASKS
-from tasks.arith import (
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import TASKS
+from gapbench.tasks.arith import (
     LEVELS,
     Arith,
     Level,
@@ -18,7 +18,7 @@ from tasks.arith import (
     split_of,
     split_size,
 )
-from tasks.base import Doc
+from gapbench.tasks.base import Doc
 
 QUESTION = re.compile(r"^What is (.+)\?$")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from gapbench.harness.cli import main
 
 FAKE = ["--model", "gapbench-fake"]
 BASE = [*FAKE, "--task-args", "arith.levels=add1,arith.per_level=4", "--n", "2", "--verifiers", "mc,oracle", "--n-boot", "20"]
@@ -169,7 +169,7 @@ def test_run_out_read_only_file_system(tmp_path, capsys, monkeypatch):
 
 
 def test_view_read_only_file_system(base_run, tmp_path, capsys, monkeypatch):
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     real = safe_paths.write_bytes
 
@@ -358,7 +358,7 @@ def test_n_boot_too_big_is_refused_before_model_work(tmp_path, capsys):
 
 def test_memory_error_is_one_sentence(base_run, tmp_path, capsys, monkeypatch):
     """A MemoryError in scoring (a size the up-front limits let through on a small machine) ends as one sentence."""
-    from harness import metrics
+    from gapbench.harness import metrics
 
     def boom(*a, **k):
         raise MemoryError()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from leaderboards.builder import build
-from leaderboards.check import check_board, machine_paths, paths_in_json, paths_in_text
+from gapbench.leaderboards.builder import build
+from gapbench.leaderboards.check import check_board, machine_paths, paths_in_json, paths_in_text
 from boards_support import write_run
 
 G = {"add1-0": [1, 0], "add1-1": [0, 1]}

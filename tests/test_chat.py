@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from harness import chat
-from harness.config import RunConfig
-from harness.errors import GapbenchError
-from harness.runner import Runner
-from harness.settings import RunOptions
-from tasks import TASKS
-from tasks.arith import Arith
-from tasks.sudoku import Sudoku
-from verifiers import prompts
-from verifiers.suite import build_verifiers
+from gapbench.harness import chat
+from gapbench.harness.config import RunConfig
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.runner import Runner
+from gapbench.harness.settings import RunOptions
+from gapbench.tasks import TASKS
+from gapbench.tasks.arith import Arith
+from gapbench.tasks.sudoku import Sudoku
+from gapbench.verifiers import prompts
+from gapbench.verifiers.suite import build_verifiers
 
 FAKE = dict(model="gapbench-fake", model_args="arith=correct", tasks=["arith"], task_args={"arith": {"per_level": "2", "levels": "add1+add2"}}, n=2, n_boot=20)
 
@@ -110,7 +110,7 @@ def test_a_run_through_the_fake_models_template(tmp_path):
         assert results.generation.J.value == 1.0 and all(s["response"].strip().isdigit() for s in samples)
         # every verification context went through the template: user turns, and the reply's start last
         assert verdicts and all(v["method"] in ("mc", "cot-binary", "tournament") for v in verdicts)
-        from harness.runner import judged_digest
+        from gapbench.harness.runner import judged_digest
 
         runner = Runner(RunOptions(**{**FAKE, "verifiers": ["mc"]}, apply_chat_template=True, fewshot_as_multiturn=multiturn, out=str(tmp_path / "x")), log=lambda *_: None)
         task = runner.tasks[0]
@@ -125,7 +125,7 @@ def test_a_run_through_the_fake_models_template(tmp_path):
 
 
 def test_the_board_settings_line_shows_the_template(tmp_path):
-    from leaderboards.builder import build
+    from gapbench.leaderboards.builder import build
 
     _run(tmp_path, "chat", apply_chat_template=True, fewshot_as_multiturn=True)
     board = build([tmp_path / "chat"], tmp_path / "board", "b", plots=False)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from harness.cli import main
-from harness.settings import parse_task_args
-from tasks import TASKS
+from gapbench.harness.cli import main
+from gapbench.harness.settings import parse_task_args
+from gapbench.tasks import TASKS
 
 
 def run_cli(capsys, *argv):
@@ -97,7 +97,7 @@ def test_checkpoint_that_does_not_load_is_one_paragraph(tmp_path):
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--model", str(empty), "--task-args", "arith.per_level=1", "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "gapbench.harness.cli", "run", "--model", str(empty), "--task-args", "arith.per_level=1", "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -11,9 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.errors import GapbenchError
-from leaderboards.compare import (
+from gapbench.harness.cli import main
+from gapbench.harness.errors import GapbenchError
+from gapbench.leaderboards.compare import (
     compare_many,
     compare_runs,
     holm,
@@ -27,7 +27,7 @@ from leaderboards.compare import (
     sign_flip,
     sign_flip_p,
 )
-from leaderboards.rundata import load_run
+from gapbench.leaderboards.rundata import load_run
 from boards_support import write_run
 
 G_BASE = {"add1-0": [1, 1], "add1-1": [1, 0], "mul1-0": [0, 0], "mul1-1": [0, 1]}  # J = 0.5

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from harness.errors import GapbenchError
-from harness.results import load as load_results
-from harness.settings import RunOptions
-from leaderboards import cross
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import load as load_results
+from gapbench.harness.settings import RunOptions
+from gapbench.leaderboards import cross
 from boards_support import write_run
 
 ARGS = dict(task_args={"arith": {"per_level": "3", "levels": "add1+add2"}}, n=3, n_boot=50)
@@ -108,9 +108,9 @@ def test_cells_hold_each_results_numbers_with_intervals(tmp_path):
 
 
 def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(tmp_path, capsys, monkeypatch):
-    from harness.cli import main
-    from leaderboards.builder import build
-    from leaderboards.check import check_board
+    from gapbench.harness.cli import main
+    from gapbench.leaderboards.builder import build
+    from gapbench.leaderboards.check import check_board
 
     monkeypatch.chdir(tmp_path)  # the runs record their folders relative to where they ran: no machine path
     out = tmp_path / "m"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.digest import sha256_file
-from harness.errors import GapbenchError
-from harness.models import backends, embedded
-from harness.models.embedded import Embedded, Wheel
+from gapbench.harness.digest import sha256_file
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.models import backends, embedded
+from gapbench.harness.models.embedded import Embedded, Wheel
 
 
 def test_the_named_models():
@@ -114,8 +114,8 @@ def test_gemma_folder_tokenizer_special_tokens_and_stop_tokens(gemma):
 
 @pytest.mark.model
 def test_gemma_generates_and_verifies_every_way(tmp_path, gemma):
-    from harness.runner import Runner
-    from harness.settings import RunOptions
+    from gapbench.harness.runner import Runner
+    from gapbench.harness.settings import RunOptions
 
     opts = RunOptions(
         model="gemma3-270m", task_args={"arith": {"per_level": "1", "levels": "add1+add2"}}, n=2,
@@ -135,8 +135,8 @@ def test_gemma_generates_and_verifies_every_way(tmp_path, gemma):
 
 @pytest.mark.model
 def test_gemma_as_the_verifier_model_of_another_models_samples(tmp_path, gemma):
-    from harness.runner import Runner
-    from harness.settings import RunOptions
+    from gapbench.harness.runner import Runner
+    from gapbench.harness.settings import RunOptions
 
     opts = RunOptions(
         model="gapbench-fake", model_args="arith=0.5", verifier_model="gemma3-270m",

@@ -14,9 +14,9 @@ from collections import Counter
 
 import pytest
 
-from harness import report
-from harness.results import parse as parse_results
-from harness.runner import RunOptions, Runner
+from gapbench.harness import report
+from gapbench.harness.results import parse as parse_results
+from gapbench.harness.runner import RunOptions, Runner
 
 ALL_VERIFIERS = ["mc", "cot-binary", "cot-score", "tournament", "ensemble", "oracle"]
 
@@ -79,7 +79,7 @@ def _lines(path):
 def test_killed_run_resumes_with_every_sample_once(tmp_path):
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "harness.cli", "run",
+        sys.executable, "-m", "gapbench.harness.cli", "run",
         "--model", "gapbench-fake", "--model-args", "arith=0.5,delay=0.05",  # slow enough to be killed mid-run
         "--task-args", "arith.per_level=6,arith.levels=add1+add2",
         "--n", "2", "--verifiers", "mc", "--batch-size", "2", "--out", str(out), "--n-boot", "100",
@@ -109,7 +109,7 @@ def test_killed_run_resumes_with_every_sample_once(tmp_path):
 
 
 def test_cross_verification_uses_the_verifier_model(tmp_path):
-    from harness.models.fake import NAME
+    from gapbench.harness.models.fake import NAME
 
     verifier_replies = tmp_path / "g.json"  # g's own, recognisable log-probabilities
     verifier_replies.write_text(json.dumps([{"continuation": " Correct", "logprob": -0.25}, {"continuation": " Incorrect", "logprob": -1.5}]))

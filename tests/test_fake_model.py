@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from harness.errors import GapbenchError
-from harness.models import backends
-from harness.models.fake import NAME, FakeLM, evaluate
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.models import backends
+from gapbench.harness.models.fake import NAME, FakeLM, evaluate
 
 
 def rules_file(tmp_path, rules, name="replies.json"):
@@ -113,7 +113,7 @@ def _instance(kind, args):
 
 
 def test_default_reply_reads_as_an_answer_a_verdict_and_a_score():
-    from verifiers.prompts import parse_score, parse_verdict
+    from gapbench.verifiers.prompts import parse_score, parse_verdict
 
     lm = load()
     replies = backends.generate(lm, [(f"Question {k}\nCheck:", {"until": ["\n\n"], "max_gen_toks": 64}) for k in range(30)])
@@ -171,7 +171,7 @@ def test_bad_arguments_and_rules_are_user_errors(tmp_path):
 
 def test_a_run_on_the_fake_model_gives_varied_grades_and_u(tmp_path):
     """Every verifier through the runner in well under a second; the numbers are not degenerate."""
-    from harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import RunOptions, Runner
 
     opts = RunOptions(
         model=NAME,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.errors import GapbenchError
-from harness.filters import FilterRule, parse_filter, sweep_levels
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import FilterRule, parse_filter, sweep_levels
 
 
 def test_quantile_half_keeps_top_half():

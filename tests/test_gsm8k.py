@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import GapbenchError
-from tasks.base import Doc
-from tasks.gsm8k import GSM8K, extract_flexible, extract_strict, gold_number, normalize
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks.base import Doc
+from gapbench.tasks.gsm8k import GSM8K, extract_flexible, extract_strict, gold_number, normalize
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig, config_hash
-from harness.models import backends, prefix_cache, prefix_generate
+from gapbench.harness.config import RunConfig, config_hash
+from gapbench.harness.models import backends, prefix_cache, prefix_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_get_model_finds_the_subclass_after_importing_backends():
     from lm_eval.models.huggingface import HFLM
 
     cls = get_model("hf-prefix")
-    assert cls.__name__ == "HFPrefixLM" and cls.__module__ == "harness.models.hf_prefix"
+    assert cls.__name__ == "HFPrefixLM" and cls.__module__ == "gapbench.harness.models.hf_prefix"
     assert issubclass(cls, HFLM) and cls is not HFLM
     assert get_model("hf") is HFLM  # lm-eval's own names are untouched
 
@@ -44,7 +44,7 @@ OLD_DEFAULT_HASH = "810282b18c5f1168"  # config_hash of OLD_DEFAULT, computed wi
 
 
 def test_the_identity_of_a_default_hf_spec_is_unchanged(monkeypatch):
-    from harness.models import embedded
+    from gapbench.harness.models import embedded
 
     monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: Path("/models/smollm2-135m-instruct"))
     for model, args in ((None, "device=cpu"), (None, None), ("hf-prefix", "pretrained=/models/smollm2-135m-instruct")):
@@ -60,9 +60,9 @@ def test_the_identity_of_a_default_hf_spec_is_unchanged(monkeypatch):
 
 def test_an_old_run_resumes_under_hf_prefix(tmp_path, monkeypatch):
     """A run.json written with the old identity is accepted by a runner that now loads hf-prefix."""
-    from harness.models import embedded
-    from harness.runner import RunOptions, Runner
-    from harness.store import RunStore
+    from gapbench.harness.models import embedded
+    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.store import RunStore
 
     monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: Path("/models/smollm2-135m-instruct"))
     runner = Runner(RunOptions(model_args="device=cpu", tasks=["arith"], out=str(tmp_path)), log=lambda *_: None)
@@ -154,7 +154,7 @@ def test_a_requests_log_probability_does_not_depend_on_its_call(models):
 
 @pytest.mark.model
 def test_greedy_generate_until_equals_plain_hflm(models, monkeypatch):
-    from tasks import TASKS
+    from gapbench.tasks import TASKS
 
     lm, plain = models
     task = TASKS.get("arith")(levels="add2", per_level=8)
@@ -185,8 +185,8 @@ def test_greedy_generate_until_equals_plain_hflm(models, monkeypatch):
 def test_gapbench_lm_eval_hands_the_arguments_to_lm_eval_unchanged(monkeypatch):
     import lm_eval.__main__
 
-    from harness.cli import main
-    from harness.models import lm_eval_cli
+    from gapbench.harness.cli import main
+    from gapbench.harness.models import lm_eval_cli
 
     seen = []
 
@@ -204,13 +204,13 @@ def test_gapbench_lm_eval_hands_the_arguments_to_lm_eval_unchanged(monkeypatch):
 
 @pytest.mark.model
 def test_lm_eval_command_line_runs_hf_prefix(tmp_path, embedded_model):
-    from harness.cli import main
+    from gapbench.harness.cli import main
 
     folder = tmp_path / "tasks"
     assert main(["lm-eval-tasks", "--out", str(folder), "--tasks", "arith", "--task-args", "arith.levels=add1"]) == 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "harness.cli", "lm-eval",
+        sys.executable, "-m", "gapbench.harness.cli", "lm-eval",
         "--model", "hf-prefix", "--model_args", f"pretrained={embedded_model}", "--device", "cpu",
         "--include_path", str(folder), "--tasks", "gapbench_arith", "--limit", "2", "--batch_size", "2",
         "--gen_kwargs", "max_gen_toks=8", "--output_path", str(tmp_path / "out"),

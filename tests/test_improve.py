@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from verifiers.suite import keep_mask
-from harness.improve import loop as improve, sft
-from harness.digest import sha256_file
-from harness.errors import GapbenchError
-from harness.filters import parse_filter
+from gapbench.verifiers.suite import keep_mask
+from gapbench.harness.improve import loop as improve, sft
+from gapbench.harness.digest import sha256_file
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import parse_filter
 
 
 class CharTokenizer:
@@ -154,7 +154,7 @@ def test_an_out_dir_with_other_settings_is_refused_naming_the_difference(tmp_pat
 
 
 def test_the_resolved_task_configuration_is_compared_not_its_spelling(tmp_path):
-    from tasks import TASKS
+    from gapbench.tasks import TASKS
 
     path = tmp_path / "improve.json"
     resolved = lambda args: {"task_config": TASKS.get("arith")(**args).config()}  # noqa: E731
@@ -184,8 +184,8 @@ def test_schedule_covers_every_example_once_per_epoch_and_stops_at_max_steps():
 
 
 def test_cli_registers_improve_and_maps_the_options():
-    from harness.cli import build_parser
-    from harness.improve.cli import options_from_args
+    from gapbench.harness.cli import build_parser
+    from gapbench.harness.improve.cli import options_from_args
 
     args = build_parser().parse_args(
         ["improve", "--out", "x", "--task", "arith", "--task-args", "arith.levels=add2", "--verifiers", "cot-binary",

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.cli import main
-from harness.errors import GapbenchError
-from leaderboards.ladder import find_results, ladder_data, level_order, tables
+from gapbench.harness.cli import main
+from gapbench.harness.errors import GapbenchError
+from gapbench.leaderboards.ladder import find_results, ladder_data, level_order, tables
 from boards_support import write_run
 
 # levels listed out of ladder order, plus one the ladder does not know

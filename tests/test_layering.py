@@ -54,6 +54,7 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
         else:
             continue
         for name in names:
+            name = name.removeprefix("gapbench.")  # every import goes through the installed namespace
             while name and name not in known:
                 name = name.rpartition(".")[0]
             if name and name != module:
@@ -139,6 +140,17 @@ def test_the_cycle_finder_finds_cycles(edges, expected):
 def test_the_layer_check_would_catch_an_upward_import(tmp_path):
     mods = modules()
     src = tmp_path / "x.py"
-    src.write_text("def f():\n    from leaderboards.rundata import candidates\n")
+    src.write_text("def f():\n    from gapbench.leaderboards.rundata import candidates\n")
     deps = imports("harness.example", src, set(mods))
     assert deps == {"leaderboards.rundata"} and LAYER[layer("leaderboards.rundata")] > LAYER[layer("harness.example")]
+
+
+def test_every_import_goes_through_the_gapbench_namespace():
+    """``from harness.x import`` would load a second copy of a module (or a user's own ``tasks/``
+    folder): every import of gapbench's code names ``gapbench.``."""
+    bare = []
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            bare += [f"{module}: {n}" for n in names if n.split(".")[0] in PACKAGES]
+    assert not bare, bare

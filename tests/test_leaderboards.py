@@ -9,13 +9,13 @@ import shutil
 
 import pytest
 
-from harness.cli import main
-from harness.errors import GapbenchError
-from leaderboards import model_meta
-from leaderboards.builder import build, render_readme
-from leaderboards.check import check_board
-from leaderboards.entries import load_entries
-from leaderboards.scaling import linear_fit
+from gapbench.harness.cli import main
+from gapbench.harness.errors import GapbenchError
+from gapbench.leaderboards import model_meta
+from gapbench.leaderboards.builder import build, render_readme
+from gapbench.leaderboards.check import check_board
+from gapbench.leaderboards.entries import load_entries
+from gapbench.leaderboards.scaling import linear_fit
 from boards_support import write_run
 
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -313,7 +313,7 @@ def test_board_fits_families_with_two_points_and_still_plots_one(tmp_path):
     assert qwen["fit"]["r2"] == 1.0
     readme = (out / "README.md").read_text()
     assert "| mc | Qwen-2.5 | 2 |" in readme and (out / "scaling-arith-test.png").is_file()
-    from leaderboards.plots import fit_label
+    from gapbench.leaderboards.plots import fit_label
 
     assert fit_label(qwen).startswith("Qwen-2.5: slope ") and "R²=1.00 (n=2)" in fit_label(qwen)
     assert fit_label(scaling[("mc", "Llama-3")]) == "Llama-3 (n=1, no fit)"
@@ -338,7 +338,7 @@ def test_cli_build_and_errors(runs, tmp_path, capsys):
 def test_render_readme_marks_uncertain_table_values(tmp_path):
     a = write_run(tmp_path / "a" / "arith", G_BASE, U_BASE, model={"id": "Qwen/Qwen1.5-7B"})
     entries = load_entries([a])
-    from leaderboards.builder import board_content
+    from gapbench.leaderboards.builder import board_content
 
     text = render_readme(board_content(entries, "t"))
     assert "| Qwen/Qwen1.5-7B | base |  | Qwen-1.5 | 7.72B (table) | 3T (table) | 1.39e+23 * |" in text
@@ -351,7 +351,7 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys, monkeypatch):
     """Two runs through the runner, on the fake model (the board and the comparison read only results and
     run directories): a base that answers some arith prompts right, and a "round 1" that answers more.
     Both are recorded as the embedded SmolLM2 (``hub_id``), as its runs record themselves."""
-    from harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import RunOptions, Runner
 
     monkeypatch.chdir(tmp_path)  # runs record their folders relative to where they ran: no machine path on the board
     common = dict(
@@ -402,7 +402,7 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys, monkeypatch):
 
 def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
     """`gapbench improve` marks f_0's evaluation base=<itself>, round=0: it is the baseline, not a round."""
-    from leaderboards.entries import load_entry
+    from gapbench.leaderboards.entries import load_entry
     from boards_support import write_run
 
     g = {"a-0": [1, 0], "a-1": [0, 0]}
@@ -413,7 +413,7 @@ def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
 
 
 def test_a_table_at_the_floor_says_why_it_is_on_the_board():
-    from leaderboards.builder import floor_note
+    from gapbench.leaderboards.builder import floor_note
 
     low = {"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.013}}]}
     assert "fewer than 5% of the prompts (J(f) at most 0.013)" in floor_note(low)

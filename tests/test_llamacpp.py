@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("llama_cpp.server", reason="the llamacpp extra (llama-cpp-python[server]) is not installed")
 
-from harness.errors import GapbenchError  # noqa: E402
-from harness.models import backends, embedded  # noqa: E402
-from harness.models.llamacpp import Server, ready  # noqa: E402
-from harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.errors import GapbenchError  # noqa: E402
+from gapbench.harness.models import backends, embedded  # noqa: E402
+from gapbench.harness.models.llamacpp import Server, ready  # noqa: E402
+from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -72,8 +72,8 @@ def test_the_engine_starts_runs_and_stops_its_server(tmp_path, gguf, shared_data
 
 
 def test_mc_log_probabilities_match_the_transformers_path(server, embedded_model):
-    from verifiers.mc import MC
-    from tasks import TASKS
+    from gapbench.verifiers.mc import MC
+    from gapbench.tasks import TASKS
 
     task = TASKS.get("arith")(levels="add1", per_level="3")
     docs = task.docs("test", None, None)
@@ -121,7 +121,7 @@ def test_a_chat_endpoint_stops_mc_at_once():
 # --- a served model's robustness: the real server killed in mid-run --------------------------------
 def _run_cmd(url, out, extra=()):
     return [
-        sys.executable, "-m", "harness.cli", "run", "--engine", "llama.cpp",
+        sys.executable, "-m", "gapbench.harness.cli", "run", "--engine", "llama.cpp",
         "--model-args", f"base_url={url},timeout=30,max_retries=8,num_concurrent=2",
         "--task-args", "arith.per_level=8,arith.levels=add1+add2", "--n", "2", "--verifiers", "mc",
         "--batch-size", "2", "--out", str(out), "--n-boot", "100", *extra,

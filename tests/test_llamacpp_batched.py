@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra (llama-cpp-python) is not installed")
 
-from harness.models import backends, embedded  # noqa: E402
-from harness.models.llamacpp_batched import MIN_CHUNK, LlamaCppBatchedLM, request_settings, sample_token  # noqa: E402
-from harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.models import backends, embedded  # noqa: E402
+from gapbench.harness.models.llamacpp_batched import MIN_CHUNK, LlamaCppBatchedLM, request_settings, sample_token  # noqa: E402
+from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -36,8 +36,8 @@ def instances(kind, args):
 
 
 def mc_requests():
-    from tasks import TASKS
-    from verifiers.mc import MC
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers.mc import MC
 
     task = TASKS.get("arith")(levels="add1", per_level="3")
     docs = task.docs("test", None, None)

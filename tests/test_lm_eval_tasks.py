@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import lm_eval_bridge, lm_eval_tasks
-from harness.errors import GapbenchError
-from tasks import TASKS
+from gapbench.harness import lm_eval_bridge, lm_eval_tasks
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import TASKS
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 N_DOCS = 3  # docs per task compared in the unit tests
@@ -208,7 +208,7 @@ def test_a_stale_folder_is_refused():
 
 
 def test_cli_prints_the_folder_and_an_example_command(tmp_path, capsys):
-    from harness.cli import main
+    from gapbench.harness.cli import main
 
     assert main(["lm-eval-tasks", "--out", str(tmp_path), "--tasks", "arith,sudoku", "--task-args", "sudoku.count=4", "--max-gen-toks", "sudoku=40"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -257,9 +257,9 @@ def both_sides(tmp_path_factory):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from harness.jsonl import read_jsonl
-    from harness.models.fake import NAME  # registers the fake model with lm-eval
-    from harness.runner import RunOptions, Runner
+    from gapbench.harness.jsonl import read_jsonl
+    from gapbench.harness.models.fake import NAME  # registers the fake model with lm-eval
+    from gapbench.harness.runner import RunOptions, Runner
 
     names = available(TASKS.names())
     if not names:
@@ -319,7 +319,7 @@ def both_sides(tmp_path_factory):
 
 @pytest.mark.parametrize("name", TASKS.names())
 def test_lm_eval_acc_equals_gapbench_J(both_sides, name):
-    from harness.jsonl import read_jsonl
+    from gapbench.harness.jsonl import read_jsonl
 
     names, out, results, runs = both_sides
     if name not in names:

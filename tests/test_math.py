@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import GapbenchError
-from tasks import TASKS, Doc
-from tasks.math import FEWSHOT, Math500Task, MathTask
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import TASKS, Doc
+from gapbench.tasks.math import FEWSHOT, Math500Task, MathTask
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tasks.math import extract_answer, last_boxed
-from tasks.math_equivalence import is_equivalent, normalize_answer
+from gapbench.tasks.math import extract_answer, last_boxed
+from gapbench.tasks.math_equivalence import is_equivalent, normalize_answer
 
 EQUIVALENT = [
     # the same answer, spelled differently

@@ -9,8 +9,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from harness.filters import FilterRule
-from harness.metrics import (
+from gapbench.harness.filters import FilterRule
+from gapbench.harness.metrics import (
     PromptScores,
     auroc,
     auroc_interval,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import GapbenchError
-from tasks import TASKS, Doc
-from tasks.nq_open import FEWSHOT, NQOpenTask, exact_match, extract_answer, normalize_answer, token_f1
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks import TASKS, Doc
+from gapbench.tasks.nq_open import FEWSHOT, NQOpenTask, exact_match, extract_answer, normalize_answer, token_f1
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "nq_open" / "dev.jsonl").is_file(), reason=f"reference data not at {DATA}")

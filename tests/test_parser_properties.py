@@ -7,9 +7,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import TASKS, Doc
-from tasks.math_equivalence import is_equivalent, normalize_answer
-from verifiers.prompts import parse_score, parse_verdict
+from gapbench.tasks import TASKS, Doc
+from gapbench.tasks.math_equivalence import is_equivalent, normalize_answer
+from gapbench.verifiers.prompts import parse_score, parse_verdict
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TEXT = st.text(max_size=300)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from gapbench.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ["--model", "gapbench-fake", "--task-args", "arith.per_level=3,arith.levels=add1", "--n", "2", "--n-boot", "20"]
@@ -224,14 +224,14 @@ def test_two_concurrent_builds_leave_a_board_that_passes_its_check(place):
     board = place / "w" / "board2"
     outcomes = []
     for trial in range(3):
-        cmds = [[sys.executable, "-m", "harness.cli", "leaderboard", "build", str(place / "w" / "run"), "--out", str(board), "--name", f"b{k}"] for k in range(2)]
+        cmds = [[sys.executable, "-m", "gapbench.harness.cli", "leaderboard", "build", str(place / "w" / "run"), "--out", str(board), "--name", f"b{k}"] for k in range(2)]
         procs = [subprocess.Popen(c, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in cmds]
         codes = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
         outcomes.append(sorted(c for c, _ in codes))
         assert all(c in (0, 2) for c, _ in codes) and any(c == 0 for c, _ in codes), codes
         assert all("being built by another gapbench process" in e for c, e in codes if c == 2), codes
         assert all("Traceback" not in e for _, e in codes)
-        from leaderboards.check import check_board
+        from gapbench.leaderboards.check import check_board
 
         failures = [f for f in check_board(board).failures if "holds the machine path" not in f]  # (test boards hold tmp paths)
         assert failures == []
@@ -294,7 +294,7 @@ def _kill_after(cmd, path: Path, lines: int, timeout: float = 120) -> int:
 def test_killed_anywhere_results_and_verdicts_are_those_of_an_uninterrupted_run(made, tmp_path):
     slow = ["run", "--model", "gapbench-fake", "--task-args", "arith.per_level=5,arith.levels=add1", "--n", "3", "--n-boot", "20",
             "--model-args", "arith=0.5,delay=0.01", "--verifiers", "mc,tournament", "--batch-size", "1"]  # fmt: skip
-    cli = [sys.executable, "-m", "harness.cli"]
+    cli = [sys.executable, "-m", "gapbench.harness.cli"]
     assert main([*slow, "--out", str(tmp_path / "whole")]) == 0
     expected = _stable(tmp_path / "whole" / "arith")
     n_verdicts = len(expected["verdicts"].splitlines())
@@ -358,7 +358,7 @@ def test_changed_weights_behind_a_path_are_refused_and_digests_are_cached(tmp_pa
 
 
 def test_a_hub_id_records_what_is_knowable():
-    from harness.models import backends
+    from gapbench.harness.models import backends
 
     spec = backends.ModelSpec("hf", {"pretrained": "Org/not-on-this-machine", "revision": "abc123"}, "Org/not-on-this-machine")
     w = backends.weights(spec)
@@ -371,8 +371,8 @@ def test_check_against_counts_a_nan_as_a_regression(place, capsys):
     doc = json.loads((place / "w" / "run" / "arith" / "results.json").read_text())
     doc["generation"]["J"]["value"] = float("nan")
     new.write_text(json.dumps(doc))
-    from harness.results import load
-    from leaderboards.check import check_board
+    from gapbench.harness.results import load
+    from gapbench.leaderboards.check import check_board
 
     try:
         load(new)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.registry import PluginLoadWarning, Registry
+from gapbench.harness.registry import PluginLoadWarning, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # the in-process tests' own registry: a package of built-in "widgets" and its entry-point group
 WIDGETS_INIT = """
-from harness.registry import Registry
+from gapbench.harness.registry import Registry
 
 WIDGETS = Registry("widget", "gapbench_test_widgets", "gapbench_test.widgets")
 register = WIDGETS.register
@@ -52,7 +52,7 @@ PACKAGES = {
         """,
         "gapbench_thirdparty/__init__.py": "",
         "gapbench_thirdparty/echo.py": """
-            from tasks import Doc, Grade, Task, register
+            from gapbench.tasks import Doc, Grade, Task, register
 
 
             @register
@@ -74,7 +74,7 @@ PACKAGES = {
                     return []
         """,
         "gapbench_thirdparty/const.py": """
-            from verifiers import Verdict, Verifier, register
+            from gapbench.verifiers import Verdict, Verifier, register
 
 
             @register
@@ -126,7 +126,7 @@ PACKAGES = {
         """,
         "gapbench_broken/__init__.py": "",
         "gapbench_broken/clash.py": """
-            from verifiers import Verdict, Verifier, register
+            from gapbench.verifiers import Verdict, Verifier, register
 
 
             @register
@@ -202,7 +202,7 @@ def good_site(site) -> Path:
 
 def cli(site: Path, *argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}"}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gapbench.harness.cli", *argv], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)
 
 
@@ -319,7 +319,7 @@ def test_built_in_module_that_fails_to_import_raises_on_every_lookup(tmp_path, m
         """,
         "gapbench_test_buggy/b_bug.py": "raise ImportError('a bug in a built-in module')\n",
         "gapbench_test_buggy_registry.py": """
-            from harness.registry import Registry
+            from gapbench.harness.registry import Registry
 
             WIDGETS = Registry("widget", "gapbench_test_buggy", "gapbench_test.none")
         """,

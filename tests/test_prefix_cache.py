@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.models import backends, prefix_cache
+from gapbench.harness.models import backends, prefix_cache
 
 
 def _bare(cls, backend="causal"):
@@ -19,7 +19,7 @@ def _bare(cls, backend="causal"):
 def test_supported_models(monkeypatch):
     from lm_eval.models.huggingface import HFLM
 
-    from harness.models.hf_prefix import HFPrefixLM
+    from gapbench.harness.models.hf_prefix import HFPrefixLM
 
     class Steered(HFLM):  # another subclass may change what a forward pass means
         pass

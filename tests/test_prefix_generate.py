@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.models import backends, prefix_generate
-from tasks import TASKS
+from gapbench.harness.models import backends, prefix_generate
+from gapbench.tasks import TASKS
 
 pytestmark = pytest.mark.model
 

@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("ray", reason="the ray extra (gapbench[ray]) is not installed")
 
-from harness.errors import GapbenchError  # noqa: E402
-from harness.runner import RunOptions, Runner  # noqa: E402
-from harness import launch_ray  # noqa: E402
+from gapbench.harness.errors import GapbenchError  # noqa: E402
+from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness import launch_ray  # noqa: E402
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_two_shards_as_ray_tasks_merge_into_the_unsharded_run(tmp_path, cluster,
     args = ["--tasks", "gsm8k", "--data-dir", str(shared_data), "--limit", "3", "--n", "2", "--max-gen-toks", "24",
             "--verify-max-gen-toks", "12", "--verifiers", "mc,cot-binary", "--n-boot", "100"]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", *args, "--out", "sharded", "--ray", address, "--shards", "2"],
+        [sys.executable, "-m", "gapbench.harness.cli", "run", *args, "--out", "sharded", "--ray", address, "--shards", "2"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -73,7 +73,7 @@ def test_two_shards_as_ray_tasks_merge_into_the_unsharded_run(tmp_path, cluster,
         assert record["threads"] == 1  # the cluster's OMP_NUM_THREADS (Ray's own default for a task of 1 CPU)
     assert "different CPU thread counts" not in done.stderr
     # one process with the shards' thread count: the same results, byte for byte
-    one = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args, "--out", "one"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    one = subprocess.run([sys.executable, "-m", "gapbench.harness.cli", "run", *args, "--out", "one"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert one.returncode == 0, one.stderr[-3000:]
     assert results(sharded / "results.json") == results(tmp_path / "one" / "gsm8k" / "results.json")
     ours, theirs = ((p / "samples.jsonl").read_text().splitlines() for p in (sharded, tmp_path / "one" / "gsm8k"))
@@ -83,7 +83,7 @@ def test_two_shards_as_ray_tasks_merge_into_the_unsharded_run(tmp_path, cluster,
     # the same command again: every shard's store is complete, so nothing is sampled twice
     before = {p.name: (p / "samples.jsonl").read_bytes() for p in sharded.glob("shard-*")}
     again = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", *args, "--out", "sharded", "--ray", address, "--shards", "2"],
+        [sys.executable, "-m", "gapbench.harness.cli", "run", *args, "--out", "sharded", "--ray", address, "--shards", "2"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]

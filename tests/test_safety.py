@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.errors import GapbenchError
-from harness.runner import Runner, slug
-from harness.settings import RunOptions
-from leaderboards.builder import build
+from gapbench.harness.cli import main
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.runner import Runner, slug
+from gapbench.harness.settings import RunOptions
+from gapbench.leaderboards.builder import build
 from boards_support import write_run
 from json_support import differences
 
@@ -85,7 +85,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from harness.store import RunStore  # noqa: E402
+from gapbench.harness.store import RunStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ["--model", "gapbench-fake", "--task-args", "arith.per_level=3,arith.levels=add1", "--n", "2", "--n-boot", "20"]
@@ -97,7 +97,7 @@ def _env():
 
 def test_a_second_writer_is_refused_naming_the_first_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
     out = tmp_path / "run"
-    slow = [sys.executable, "-m", "harness.cli", "run", *FAKE, "--model-args", "arith=0.5,delay=0.2", "--out", str(out)]
+    slow = [sys.executable, "-m", "gapbench.harness.cli", "run", *FAKE, "--model-args", "arith=0.5,delay=0.2", "--out", str(out)]
     first = subprocess.Popen(slow, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     lock = out / "arith" / ".lock"
     deadline = time.time() + 60
@@ -194,7 +194,7 @@ def test_out_that_is_a_file_is_one_sentence(tmp_path, capsys):
 
 def test_a_full_disk_is_one_paragraph_and_the_run_resumes(tmp_path, capsys, monkeypatch):
     """Simulated: the third append fails with ENOSPC, as a full disk makes it."""
-    from harness import jsonl
+    from gapbench.harness import jsonl
 
     real, calls = jsonl.append_jsonl, []
 
@@ -204,7 +204,7 @@ def test_a_full_disk_is_one_paragraph_and_the_run_resumes(tmp_path, capsys, monk
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, records)
 
-    monkeypatch.setattr("harness.store.append_jsonl", filling)
+    monkeypatch.setattr("gapbench.harness.store.append_jsonl", filling)
     out = tmp_path / "run"
     assert main(["run", *FAKE, "--model-args", "arith=0.5", "--batch-size", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -212,7 +212,7 @@ def test_a_full_disk_is_one_paragraph_and_the_run_resumes(tmp_path, capsys, monk
     # appends: the 6 samples (one chunk), the generate timing, then the first verification chunk fails
     assert len((out / "arith" / "samples.jsonl").read_text().splitlines()) == 6
     assert not (out / "arith" / "verdicts.jsonl").exists()
-    monkeypatch.setattr("harness.store.append_jsonl", real)
+    monkeypatch.setattr("gapbench.harness.store.append_jsonl", real)
     assert main(["run", *FAKE, "--model-args", "arith=0.5", "--batch-size", "1", "--out", str(out)]) == 0
     assert len((out / "arith" / "samples.jsonl").read_text().splitlines()) == 6
     assert len((out / "arith" / "verdicts.jsonl").read_text().splitlines()) == 12  # 6 samples x 2 options
@@ -238,7 +238,7 @@ def test_a_really_full_filesystem(tmp_path):
                 fh.write(b"\0" * (96 * 1024 - 16 * 1024))
             except OSError:
                 pass
-        cmd = [sys.executable, "-m", "harness.cli", "run", *FAKE, "--model-args", "default=" + "x" * 600, "--batch-size", "1", "--out", str(disk / "run")]
+        cmd = [sys.executable, "-m", "gapbench.harness.cli", "run", *FAKE, "--model-args", "default=" + "x" * 600, "--batch-size", "1", "--out", str(disk / "run")]
         full = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
         assert full.returncode == 2, full.stderr[-2000:]
         assert "the disk is full" in full.stderr and "Traceback" not in full.stderr
@@ -255,7 +255,7 @@ def test_a_really_full_filesystem(tmp_path):
 
 
 def test_a_damaged_embedded_model_is_found_and_rebuilt(tmp_path, monkeypatch):
-    from harness.models import embedded
+    from gapbench.harness.models import embedded
 
     monkeypatch.setenv("GAPBENCH_CACHE", str(tmp_path))
     target = embedded.model_dir()
@@ -276,7 +276,7 @@ def test_a_damaged_embedded_model_is_found_and_rebuilt(tmp_path, monkeypatch):
 
 
 def test_an_older_build_without_sizes_is_trusted_once_and_checked_after(tmp_path, monkeypatch):
-    from harness.models import embedded
+    from gapbench.harness.models import embedded
 
     monkeypatch.setenv("GAPBENCH_CACHE", str(tmp_path))
     target = embedded.model_dir()
@@ -363,7 +363,7 @@ def test_a_run_killed_at_random_points_resumes_to_the_bytes_of_an_uninterrupted_
 
     def cmd(out, batch):
         return [
-            sys.executable, "-m", "harness.cli", "run", "--task-args", "arith.per_level=2,arith.levels=add1+add2",
+            sys.executable, "-m", "gapbench.harness.cli", "run", "--task-args", "arith.per_level=2,arith.levels=add1+add2",
             "--n", "2", "--verifiers", "mc,cot-binary", "--verify-max-gen-toks", "8", "--batch-size", str(batch),
             "--n-boot", "50", "--out", str(out),
         ]  # fmt: skip
@@ -396,7 +396,7 @@ def test_injections_flip_no_more_wrong_answers_to_correct_than_harmless_text(emb
     appended to the same wrong answers) does: what is left is the verifier's sensitivity to any text."""
     import importlib.util
 
-    from harness.models import backends
+    from gapbench.harness.models import backends
 
     spec = importlib.util.spec_from_file_location("injection", ROOT / "benchmarks" / "injection.py")
     injection = importlib.util.module_from_spec(spec)

@@ -7,10 +7,10 @@ from dataclasses import fields
 
 import pytest
 
-from harness.cli import build_parser
-from harness.improve.cli import options_from_args
-from harness.improve.loop import ImproveOptions, Improver
-from harness.settings import RUN_FIELDS, RunOptions, from_args, run_fields_of
+from gapbench.harness.cli import build_parser
+from gapbench.harness.improve.cli import options_from_args
+from gapbench.harness.improve.loop import ImproveOptions, Improver
+from gapbench.harness.settings import RUN_FIELDS, RunOptions, from_args, run_fields_of
 
 
 def run_args(*argv):

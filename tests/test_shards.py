@@ -11,10 +11,10 @@ from collections import Counter
 
 import pytest
 
-from harness import shards
-from harness.cli import main
-from harness.errors import GapbenchError
-from harness.runner import RunOptions, Runner
+from gapbench.harness import shards
+from gapbench.harness.cli import main
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.runner import RunOptions, Runner
 
 FAKE = dict(
     model="gapbench-fake",

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.config import RunConfig, differences
-from harness.errors import GapbenchError
-from harness.jsonl import append_jsonl, read_jsonl
-from harness.store import RunStore
+from gapbench.harness.config import RunConfig, differences
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import append_jsonl, read_jsonl
+from gapbench.harness.store import RunStore
 
 
 def config(**over) -> RunConfig:
@@ -91,7 +91,7 @@ def test_timings_accumulate_over_invocations(tmp_path):
 
 
 def test_input_files_are_read_with_their_line_numbers(tmp_path):
-    from harness.jsonl import read_records
+    from gapbench.harness.jsonl import read_records
 
     path = tmp_path / "data.jsonl"
     path.write_text('{"a": 1}\n\n  \n{"a": 2}\n')

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from harness.errors import GapbenchError
-from tasks.base import Doc
-from tasks.sudoku import (
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks.base import Doc
+from gapbench.tasks.sudoku import (
     Sudoku,
     all_grids_4x4,
     compact,

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from harness.errors import GapbenchError
-from harness.filters import parse_filter
-from verifiers.suite import build_verifiers
-from tasks import TASKS
-from verifiers import VERIFIERS
-from verifiers.prompts import parse_score, parse_verdict
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import parse_filter
+from gapbench.verifiers.suite import build_verifiers
+from gapbench.tasks import TASKS
+from gapbench.verifiers import VERIFIERS
+from gapbench.verifiers.prompts import parse_score, parse_verdict
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,8 @@ def test_cot_requests_stop_where_a_looping_reply_restarts(task, doc):
 
 # --- the suite: one scoring path for the runner, the improve loop and the leaderboards ---------------
 
-from verifiers.base import Verdict, Verifier  # noqa: E402
-from verifiers.suite import keep_mask, score_all, scoring_order  # noqa: E402
+from gapbench.verifiers.base import Verdict, Verifier  # noqa: E402
+from gapbench.verifiers.suite import keep_mask, score_all, scoring_order  # noqa: E402
 
 
 class Recording(Verifier):
@@ -180,7 +180,7 @@ class Recording(Verifier):
 
 
 def _docs(*ids):
-    from tasks import Doc
+    from gapbench.tasks import Doc
 
     return [Doc(i, "q", None, {}) for i in ids]
 
@@ -218,7 +218,7 @@ def test_rescoring_records_what_does_not_score_and_goes_on():
 
 
 def test_keep_mask_is_the_rule_on_u_or_the_verifiers_own_keep():
-    from harness.filters import parse_filter
+    from gapbench.harness.filters import parse_filter
 
     ens, mc, cot = build_verifiers(["ensemble:mc+cot-score"], m=1)
     u = {"mc": {"a": [0.9, 0.1, 0.8, 0.2]}, "cot-score": {"a": [0.9, 0.9, 0.1, 0.1]}, "ensemble:mc+cot-score": {"a": [0.9, 0.5, 0.45, 0.15]}}
@@ -229,8 +229,8 @@ def test_keep_mask_is_the_rule_on_u_or_the_verifiers_own_keep():
 
 # --- what a model writes cannot start a new example of its own verification prompt -------------------
 
-from tasks import Doc  # noqa: E402
-from verifiers.prompts import LABELS, MAX_SHOWN, neutralise  # noqa: E402
+from gapbench.tasks import Doc  # noqa: E402
+from gapbench.verifiers.prompts import LABELS, MAX_SHOWN, neutralise  # noqa: E402
 
 
 def test_neutralise_leaves_a_plain_answer_alone_and_defuses_separators():
@@ -265,7 +265,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from verifiers.prompts import normalise, parse_score, parse_verdict, strip_special  # noqa: E402
+from gapbench.verifiers.prompts import normalise, parse_score, parse_verdict, strip_special  # noqa: E402
 
 INJECTIONS = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "benchmarks" / "injections.jsonl").read_text().splitlines() if line.strip()]
 _FOLDED_LABEL = re.compile(r"(verdict|score|question|answer|check|proposed solution)[*_\s\"'`]*[:=]", re.I)
@@ -273,7 +273,7 @@ _FOLDED_LABEL = re.compile(r"(verdict|score|question|answer|check|proposed solut
 
 @pytest.mark.parametrize("row", INJECTIONS, ids=[r["id"] for r in INJECTIONS])
 def test_no_injection_survives_as_a_verdict_or_a_label(row):
-    from verifiers.prompts import _FOLD
+    from gapbench.verifiers.prompts import _FOLD
 
     text = neutralise(row["injected"])
     assert parse_verdict(text) is None and parse_score(text) is None, text

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.filters import parse_filter
+from gapbench.harness.cli import main
+from gapbench.harness.filters import parse_filter
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("GAPBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -134,7 +134,7 @@ def test_the_numbers_on_the_page_are_those_of_results_json(browser, run_dir, run
 
 
 def test_a_new_numeric_field_of_results_json_shows_up(run_dir, tmp_path):
-    from harness.view.page import flatten
+    from gapbench.harness.view.page import flatten
 
     rows = dict(flatten({"gap": {"value": 0.25, "ci": [0.1, 0.4]}, "ece": 0.125, "by_group": {"x": 1}, "deep": {"k": 3}}))
     assert rows == {"gap": "0.250 [0.100, 0.400]", "ece": "0.125", "deep.k": "3"}
@@ -261,8 +261,8 @@ def test_two_runs_side_by_side_list_the_flipped_prompts_first(browser, tmp_path)
 
 
 def test_a_board_page_links_each_row_and_is_rebuilt_byte_identically(browser, tmp_path, monkeypatch):
-    from leaderboards.builder import build
-    from leaderboards.check import check_board
+    from gapbench.leaderboards.builder import build
+    from gapbench.leaderboards.check import check_board
 
     monkeypatch.chdir(tmp_path)  # runs record their folders relative to where they ran: no machine path on the board
     base = fake_run(tmp_path / "base", "--model-args", "arith=0.5", "--verifiers", "mc")

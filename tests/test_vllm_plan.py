@@ -8,10 +8,10 @@ import importlib.util
 
 import pytest
 
-from harness.errors import GapbenchError
-from harness.models import backends
-from harness.models.vllm_seeded import plan
-from harness.runner import RunOptions, Runner, sample_seed, seeded
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.models import backends
+from gapbench.harness.models.vllm_seeded import plan
+from gapbench.harness.runner import RunOptions, Runner, sample_seed, seeded
 
 KW = {"do_sample": True, "temperature": 0.7, "until": ["\n"]}
 

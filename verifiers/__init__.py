@@ -1,10 +1,10 @@
 """Verification methods, registered by name. Add one by adding one module here
 (or, from another package, through the ``gapbench.verifiers`` entry point)."""
 
-from harness.registry import Registry
-from verifiers.base import Reply, Request, Verdict, Verifier
+from gapbench.harness.registry import Registry
+from gapbench.verifiers.base import Reply, Request, Verdict, Verifier
 
-VERIFIERS: Registry[Verifier] = Registry("verifier", "verifiers", "gapbench.verifiers")
+VERIFIERS: Registry[Verifier] = Registry("verifier", "gapbench.verifiers", "gapbench.verifiers")
 register = VERIFIERS.register
 
 __all__ = ["VERIFIERS", "register", "Verifier", "Request", "Verdict", "Reply"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from harness.errors import GapbenchError
-from tasks.base import Doc, Task
+from gapbench.harness.errors import GapbenchError
+from gapbench.tasks.base import Doc, Task
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Verifier:
         """The context of a prompt given as turns (few-shot questions and answers, then the query):
         their plain concatenation, or the chat template's rendering when :attr:`chat` is set, after
         every special token of the verifying model's tokenizer is taken out of the turns' text."""
-        from verifiers.prompts import strip_special
+        from gapbench.verifiers.prompts import strip_special
 
         tokens = self.special_tokens() if self.special_tokens is not None else ()
         turns = [strip_special(t, tokens) for t in turns]  # a response's <|im_start|> never becomes a real turn

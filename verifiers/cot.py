@@ -7,8 +7,8 @@ not verified, so a filter does not keep it on merit)."""
 
 from __future__ import annotations
 
-from verifiers import Request, Verdict, Verifier, register
-from verifiers import prompts
+from gapbench.verifiers import Request, Verdict, Verifier, register
+from gapbench.verifiers import prompts
 
 
 class _CoT(Verifier):

@@ -5,8 +5,8 @@ best-of-n); the filter decision is the AND of the members' decisions."""
 
 from __future__ import annotations
 
-from harness.errors import GapbenchError
-from verifiers import Verdict, Verifier, register
+from gapbench.harness.errors import GapbenchError
+from gapbench.verifiers import Verdict, Verifier, register
 
 
 @register

@@ -1,6 +1,6 @@
 """Oracle: u = g, the ground truth. The upper bound of any verifier; never 'self'."""
 
-from verifiers import Verdict, Verifier, register
+from gapbench.verifiers import Verdict, Verifier, register
 
 
 @register

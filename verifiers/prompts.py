@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from tasks.base import Doc, Task, VerificationExample
+from gapbench.tasks.base import Doc, Task, VerificationExample
 
 VERSION = "4"  # 2: CoT replies also stop where the model starts a new check or repeats the question
 # 3: responses are shown neutralised (no blank lines, no field labels, long ones cut in the middle)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from harness.errors import GapbenchError
-from verifiers import VERIFIERS
-from verifiers.base import Verdict, Verifier
+from gapbench.harness.errors import GapbenchError
+from gapbench.verifiers import VERIFIERS
+from gapbench.verifiers.base import Verdict, Verifier
 
 
 def build_verifiers(specs: Sequence[str], m: int) -> list[Verifier]:

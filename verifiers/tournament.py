@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from verifiers import Request, Verdict, Verifier, register
-from verifiers import prompts
+from gapbench.verifiers import Request, Verdict, Verifier, register
+from gapbench.verifiers import prompts
 
 ASK = "Which proposed solution is correct, A or B?"
 

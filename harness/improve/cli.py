@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 
 def add_parser(sub) -> None:
-    from harness.improve.loop import ImproveOptions
-    from harness.settings import add_options
+    from gapbench.harness.improve.loop import ImproveOptions
+    from gapbench.harness.settings import add_options
 
     p = sub.add_parser(
         "improve",
@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 
 
 def options_from_args(args):
-    from harness.improve.loop import ImproveOptions
-    from harness.settings import from_args, parse_values
+    from gapbench.harness.improve.loop import ImproveOptions
+    from gapbench.harness.settings import from_args, parse_values
 
     parse_values(ImproveOptions, args)
     task_args = args.task_args or {}
@@ -34,7 +34,7 @@ def options_from_args(args):
 
 
 def cmd_improve(args) -> int:
-    from harness.improve.loop import Improver
+    from gapbench.harness.improve.loop import Improver
 
     improver = Improver(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     summary = improver.run()

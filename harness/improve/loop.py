@@ -40,20 +40,20 @@ from typing import Sequence
 
 import numpy as np
 
-from harness import __version__, scoring
-from harness.improve import sft
-from harness.models import backends
-from harness.config import differences
-from harness.errors import GapbenchError
-from harness.filters import FilterRule, parse_filter
-from harness.jsonl import read_jsonl
-from harness.metrics import filter_quality, filtered_accuracy, pass_at_k
-from harness.results import Results, to_json
-from harness.runner import Runner, slug
-from harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
-from harness.store import RunStore
-from tasks import TASKS
-from verifiers.suite import build_verifiers, keep_mask, score_all, u_of
+from gapbench.harness import __version__, scoring
+from gapbench.harness.improve import sft
+from gapbench.harness.models import backends
+from gapbench.harness.config import differences
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import FilterRule, parse_filter
+from gapbench.harness.jsonl import read_jsonl
+from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
+from gapbench.harness.results import Results, to_json
+from gapbench.harness.runner import Runner, slug
+from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
+from gapbench.harness.store import RunStore
+from gapbench.tasks import TASKS
+from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1

@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from harness.digest import sha256_file
-from harness.errors import GapbenchError
-from harness.jsonl import read_records
+from gapbench.harness.digest import sha256_file
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.jsonl import read_records
 
 COMPLETION_END = "\n\n"
 IGNORE = -100  # the label of a token that carries no loss
@@ -167,7 +167,7 @@ def shared_prompt_prefix(examples: Sequence[dict]) -> int:
     """Tokens at the start of every example that are prompt (label -100) in all of them, leaving
     each example at least one prompt token of its own (its last prompt position predicts the
     first completion token): :func:`harness.models.prefix_cache.shared_prefix` over the prompt parts."""
-    from harness.models.prefix_cache import shared_prefix
+    from gapbench.harness.models.prefix_cache import shared_prefix
 
     def prompt_len(e):
         return next((j for j, x in enumerate(e["labels"]) if x != IGNORE), len(e["labels"]))

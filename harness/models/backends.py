@@ -25,20 +25,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.models import embedded
-from harness.errors import GapbenchError
-from harness.settings import parse_key_values
+from gapbench.harness.models import embedded
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.settings import parse_key_values
 
 HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class
 PREFIX_BACKEND = "hf-prefix"  # harness.models.hf_prefix.HFPrefixLM: HFLM with the shared-prefix paths
 HF_FAMILY = (*HF_BACKENDS, PREFIX_BACKEND)
 # gapbench's own registered lm-eval models: name -> "module:class"
 OWN_MODELS = {
-    PREFIX_BACKEND: "harness.models.hf_prefix:HFPrefixLM",
-    "gapbench-fake": "harness.models.fake:FakeLM",  # deterministic replies that a test controls
-    "gapbench-llama.cpp": "harness.models.llamacpp:LlamaCppLM",  # a GGUF file on llama.cpp's server
-    "gapbench-vllm": "harness.models.vllm_seeded:SeededVLLM",  # vLLM with a prompt's n samples in one request
-    "gapbench-llama.cpp-batched": "harness.models.llamacpp_batched:LlamaCppBatchedLM",  # llama.cpp in process, parallel sequences
+    PREFIX_BACKEND: "gapbench.harness.models.hf_prefix:HFPrefixLM",
+    "gapbench-fake": "gapbench.harness.models.fake:FakeLM",  # deterministic replies that a test controls
+    "gapbench-llama.cpp": "gapbench.harness.models.llamacpp:LlamaCppLM",  # a GGUF file on llama.cpp's server
+    "gapbench-vllm": "gapbench.harness.models.vllm_seeded:SeededVLLM",  # vLLM with a prompt's n samples in one request
+    "gapbench-llama.cpp-batched": "gapbench.harness.models.llamacpp_batched:LlamaCppBatchedLM",  # llama.cpp in process, parallel sequences
 }
 VLLM = "gapbench-vllm"  # what --model vllm loads (its identity still says vllm)
 # settings of how vLLM runs, not of what it computes (the run's seed is in its configuration)
@@ -161,7 +161,7 @@ def check_logprobs(spec: ModelSpec, verifiers: list[str]) -> None:
             "Use --verifiers cot-binary or cot-score, or the server's completions endpoint (--model local-completions)."
         )
     if spec.backend in SERVED and spec.args.get("base_url"):
-        from harness.models.llamacpp import probe_logprobs
+        from gapbench.harness.models.llamacpp import probe_logprobs
 
         problem = probe_logprobs(spec.args["base_url"])
         if problem:
@@ -266,7 +266,7 @@ def weights(spec: ModelSpec) -> dict:
     """What run.json records of the model's weights: the digest of its files where they lie on this
     machine (:func:`harness.digest.weights_digest`, cached by size and mtime), else what is knowable
     (a hub id and the revision asked for) and that the files were not digested."""
-    from harness.digest import weights_digest
+    from gapbench.harness.digest import weights_digest
 
     for arg in WEIGHT_ARGS:
         value = spec.args.get(arg)

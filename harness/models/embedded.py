@@ -20,8 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.digest import sha256_file
-from harness.errors import GapbenchError
+from gapbench.harness.digest import sha256_file
+from gapbench.harness.errors import GapbenchError
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ Importing this module registers the name with lm-eval's model registry, so
 ``get_model("hf-prefix")`` and ``simple_evaluate(model="hf-prefix", ...)`` find it. gapbench's
 backends import it before creating a model and use it for ``hf`` on a CPU. lm-eval's own
 ``lm_eval`` command has no plug-in discovery for models; ``gapbench lm-eval ARGS`` or
-``python -m harness.models.lm_eval_cli ARGS`` registers the class, then runs lm-eval's command
+``python -m gapbench.harness.models.lm_eval_cli ARGS`` registers the class, then runs lm-eval's command
 line with ``ARGS`` unchanged (:mod:`.lm_eval_cli`).
 """
 
@@ -33,7 +33,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from harness.models import prefix_cache, prefix_generate
+from gapbench.harness.models import prefix_cache, prefix_generate
 
 NAME = "hf-prefix"
 

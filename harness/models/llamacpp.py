@@ -36,7 +36,7 @@ from pathlib import Path
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalCompletionsAPI
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 NAME = "gapbench-llama.cpp"
 SERVER_ARGS = ("n_ctx", "n_threads", "server_wait")
@@ -82,7 +82,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "harness.models.llamacpp_server", "--model", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "gapbench.harness.models.llamacpp_server", "--model", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--n_ctx", str(self.n_ctx), "--logits_all", str(self.logits_all), "--verbose", "False"]
         if self.n_threads:
             cmd += ["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]

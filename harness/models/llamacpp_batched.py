@@ -41,7 +41,7 @@ import numpy as np
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from harness.errors import GapbenchError
+from gapbench.harness.errors import GapbenchError
 
 NAME = "gapbench-llama.cpp-batched"
 DEFAULT_TOP_K = 50  # Hugging Face's generation default, which the transformers path applies too

@@ -7,7 +7,7 @@ it creates the model (``--include_path`` task hooks load later, with the tasks).
 lm-eval's command line with the arguments unchanged::
 
     gapbench lm-eval --model hf-prefix --model_args pretrained=<folder> --tasks <task> ...
-    python -m harness.models.lm_eval_cli --model hf-prefix --model_args pretrained=<folder> --tasks <task> ...
+    python -m gapbench.harness.models.lm_eval_cli --model hf-prefix --model_args pretrained=<folder> --tasks <task> ...
 
 Every lm-eval subcommand and option works as with ``lm_eval`` (``run``, ``ls``, ``validate``,
 ``--include_path``, ``--output_path``, ...). From Python, ``import harness.models.hf_prefix`` is
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ``--help``) passes through unchanged, as from ``lm_eval``."""
     from lm_eval.__main__ import cli_evaluate
 
-    from harness.models.backends import register_models
+    from gapbench.harness.models.backends import register_models
 
     register_models()  # hf-prefix and gapbench-fake, lazily
 

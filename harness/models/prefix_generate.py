@@ -36,7 +36,7 @@ import collections
 import copy
 import json
 
-from harness.models import prefix_cache
+from gapbench.harness.models import prefix_cache
 
 # Settings of a model's generation config under which generate() would change the
 # distribution beyond temperature/top-k/top-p: such models go through lm-eval.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from harness.models.prefix_generate import SEED, without_seed
+from gapbench.harness.models.prefix_generate import SEED, without_seed
 
 NAME = "gapbench-vllm"
 

@@ -12,13 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.filters import parse_filter
-from harness.jsonl import read_jsonl, require
-from harness.results import Results
-from harness.results import load as load_results
-from harness.store import RunStore
-from verifiers.suite import build_verifiers, keep_mask, score_all, u_of
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.filters import parse_filter
+from gapbench.harness.jsonl import read_jsonl, require
+from gapbench.harness.results import Results
+from gapbench.harness.results import load as load_results
+from gapbench.harness.store import RunStore
+from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a tournament match's request key
 
@@ -112,7 +112,7 @@ def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
 
 def _load_docs(view: RunView, data_dir) -> object | None:
     """The task plugin, and the run's questions, references and groups where its data loads here."""
-    from tasks import TASKS
+    from gapbench.tasks import TASKS
 
     r = view.results
     try:
@@ -141,7 +141,7 @@ def _load_docs(view: RunView, data_dir) -> object | None:
 
 
 def _rescore(view: RunView, store: RunStore, task) -> None:
-    from tasks import Doc
+    from gapbench.tasks import Doc
 
     r = view.results
     view.replies = store.replies()

@@ -16,9 +16,9 @@ import io
 import json
 from pathlib import Path
 
-from harness.errors import GapbenchError
-from harness.results import to_json
-from harness.view.collect import RunView, sample_replies
+from gapbench.harness.errors import GapbenchError
+from gapbench.harness.results import to_json
+from gapbench.harness.view.collect import RunView, sample_replies
 
 TEMPLATES = Path(__file__).with_name("templates")
 SKIP_FLAT = ("by_group", "sweep")  # blocks shown as their own tables or charts
@@ -332,7 +332,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
 def write_run_page(views: list[RunView], out: str | Path, *, root: str | Path | None = None) -> Path:
     """Write the page at ``out`` (through ``<out>.tmp``), inside ``root`` (default: its folder) and never
     through a symbolic link (:mod:`harness.safe_paths`)."""
-    from harness import safe_paths
+    from gapbench.harness import safe_paths
 
     out = Path(out)
     if out.is_dir() and not out.is_symlink():

@@ -16,7 +16,7 @@ def make(out: Path, tokenizer_from: Path | None = None, seed: int = 0) -> Path:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     if tokenizer_from is None:
-        from harness.models import embedded
+        from gapbench.harness.models import embedded
 
         tokenizer_from = embedded.ensure(log=lambda *_: None)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)

@@ -18,8 +18,8 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'gapbench[vllm]')")
 
-from harness.models import backends  # noqa: E402
-from harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.models import backends  # noqa: E402
+from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 DTYPE = os.environ.get("GAPBENCH_GPU_DTYPE", "float32")
@@ -68,8 +68,8 @@ def test_generation_sends_a_prompts_n_samples_in_one_request_and_verifies_them(t
 
 
 def test_log_probabilities_equal_the_transformers_paths(tiny):
-    from tasks import TASKS
-    from verifiers.mc import MC
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers.mc import MC
 
     task = TASKS.get("arith")(levels="add1", per_level="4")
     requests = [(r.context, r.continuation) for d in task.docs("test", None, None) for r in MC().requests(task, d, [f" {d.target}", " 7"], {})]

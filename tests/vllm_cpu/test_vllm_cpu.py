@@ -23,8 +23,8 @@ os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
 pytest.importorskip("torch")
 pytest.importorskip("vllm", reason="vLLM is not installed here (tests/vllm_cpu/build.sh builds its CPU backend)")
 
-from harness.models import backends  # noqa: E402
-from harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.models import backends  # noqa: E402
+from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from make_tiny_llama import make  # noqa: E402
@@ -63,8 +63,8 @@ def lines(path: Path) -> list[dict]:
 
 
 def mc_requests() -> list[tuple[str, str]]:
-    from tasks import TASKS
-    from verifiers.mc import MC
+    from gapbench.tasks import TASKS
+    from gapbench.verifiers.mc import MC
 
     task = TASKS.get("arith")(levels="add1", per_level="4")
     return [(r.context, r.continuation) for d in task.docs("test", None, None) for r in MC().requests(task, d, [f" {d.target}", " 7"], {})]
