@@ -32,7 +32,6 @@ are what to read.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -84,7 +83,8 @@ def stages(args, skip) -> None:
     """1-3: the ceilings, generation and MC verification."""
     import torch
 
-    from gapbench.harness.models import backends, embedded as default_model, prefix_cache, prefix_generate
+    from gapbench.harness.models import backends, prefix_cache, prefix_generate
+    from gapbench.harness.models import embedded as default_model
     from gapbench.verifiers import VERIFIERS
 
     lm, task, docs, prompts, kwargs = setup(args, args.prompts)

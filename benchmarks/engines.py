@@ -80,9 +80,9 @@ def main() -> None:
     args = ap.parse_args()
     threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
-    from gapbench.harness.models import backends, embedded
+    from gapbench.harness.models import embedded
     from gapbench.harness.models.llamacpp_batched import LlamaCppBatchedLM
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
     from gapbench.harness.store import RunStore
     from gapbench.tasks import TASKS
 
@@ -127,7 +127,7 @@ def main() -> None:
     print()
     print(f"{named.name}, GSM8K {args.prompts} prompts x n={args.n}, max {args.max_gen_toks} new tokens, MC; {threads} threads, {args.slots} slots")
     print(f"llama.cpp ceilings: prefill {prefill_rate:.0f} tokens/s, decode {decode_rate:.1f} tokens/s ({args.slots} sequences)")
-    print(f"| engine | generate (s) | gen. tokens | of ceiling | verify MC (s) | of ceiling | whole run (s) | J |")
+    print("| engine | generate (s) | gen. tokens | of ceiling | verify MC (s) | of ceiling | whole run (s) | J |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
         gen_work = prompt_work / prefill_rate + r["tokens"] / decode_rate

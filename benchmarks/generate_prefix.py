@@ -33,8 +33,9 @@ def main() -> None:
 
     import torch
 
-    from gapbench.harness.models import backends, embedded as default_model, prefix_cache
     from gapbench.harness.config import Sampling
+    from gapbench.harness.models import backends, prefix_cache
+    from gapbench.harness.models import embedded as default_model
     from gapbench.tasks import TASKS
 
     task = TASKS.get(args.task)()

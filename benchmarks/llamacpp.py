@@ -32,7 +32,7 @@ def main() -> None:
 
     from gapbench.harness.config import Sampling
     from gapbench.harness.models import backends
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
     from gapbench.tasks import TASKS
 
     base = dict(tasks=["gsm8k"], data_dir=args.data_dir, limit=args.prompts, n=args.n, max_gen_toks=args.max_gen_toks,

@@ -29,7 +29,8 @@ def main() -> None:
     ap.add_argument("--responses", default=None, help="a run's samples.jsonl: verify its first --samples samples")
     args = ap.parse_args()
 
-    from gapbench.harness.models import backends, embedded as default_model, prefix_cache
+    from gapbench.harness.models import backends, prefix_cache
+    from gapbench.harness.models import embedded as default_model
     from gapbench.tasks import TASKS
     from gapbench.verifiers import VERIFIERS
 

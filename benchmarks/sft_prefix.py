@@ -27,8 +27,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gapbench.harness.models import embedded as default_model
     from gapbench.harness.improve import sft
+    from gapbench.harness.models import embedded as default_model
     from gapbench.tasks import TASKS
 
     path = default_model.ensure(log=lambda *_: None)

@@ -15,7 +15,7 @@ except the whitespace-only ones (a blank line inside a chat answer does not end 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gapbench.harness.errors import GapbenchError
 

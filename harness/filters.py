@@ -14,8 +14,8 @@ Two rules, as in Song et al. (Mind the Gap, ICLR 2025), written ``kind:level``:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -12,8 +12,8 @@ Two kinds of JSONL file, two readers:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from gapbench.harness.errors import GapbenchError
 

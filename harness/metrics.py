@@ -61,12 +61,11 @@ Verifier diagnostics (:func:`diagnostics`, results schema 2; the biases within p
 
 from __future__ import annotations
 
-from collections import Counter
-
 import math
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Callable, Sequence
 
 import numpy as np
 

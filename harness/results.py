@@ -21,7 +21,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Union
 
@@ -412,12 +412,12 @@ def write(path: str | Path, results: Results, *, root: str | Path | None = None)
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _names(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
 
@@ -430,7 +430,7 @@ def _is_optional(tp) -> tuple[bool, Any]:
     if typing.get_origin(tp) in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) != len(typing.get_args(tp)):
-            return True, args[0] if len(args) == 1 else Union[tuple(args)]
+            return True, args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007 (a runtime type built from parts)
     return False, tp
 
 

@@ -18,17 +18,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gapbench.harness import __version__, chat, scoring, shards
-from gapbench.harness.models import backends
 from gapbench.harness.config import RunConfig, Sampling
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.models import backends
 from gapbench.harness.results import SCHEMA_VERSION, Results
 from gapbench.harness.results import parse as parse_results
 from gapbench.harness.settings import RunOptions
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS, Doc, Task
-from gapbench.verifiers.suite import build_verifiers, score_all
 from gapbench.verifiers import prompts as verification_prompts
+from gapbench.verifiers.suite import build_verifiers, score_all
 
 
 class LazyModel:

@@ -65,9 +65,9 @@ def score(
         block["unparsed"] = sum(x.unparsed for vs in verdicts[v.method].values() for x in vs)
         block["sweep"] = {
             "kind": rule.kind,
-            "levels": filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind)),
+            "levels": filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind)),  # noqa: B023 (called at once, inside the loop)
         }
-        block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))
+        block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))  # noqa: B023 (called at once, inside the loop)
         block.update(verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed))
         methods[v.method] = block
     return {"generation": generation, "verifiers": methods}

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 from gapbench.harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
 from gapbench.harness.errors import GapbenchError
@@ -123,7 +124,11 @@ class RunOptions:
 
     model: str | None = option(None, "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
-    engine: str | None = option(None, "transformers, llama.cpp (llama.cpp's server, one request at a time) or llama.cpp-batched (llama.cpp in process, parallel sequences): the engine of a GGUF or embedded model; default: the embedded model's own (llama.cpp-batched for the Qwen models, else transformers), or what --model names")
+    engine: str | None = option(
+        None,
+        "transformers, llama.cpp (llama.cpp's server, one request at a time) or llama.cpp-batched (llama.cpp in process, parallel sequences): "
+        "the engine of a GGUF or embedded model; default: the embedded model's own (llama.cpp-batched for the Qwen models, else transformers), or what --model names",
+    )
     verifier_model: str | None = option(None, "a different model g to verify f's samples (cross-verification)")
     verifier_model_args: str | None = option(None, "lm-eval model arguments of --verifier-model")
     tasks: list[str] = option(["arith"], "comma-separated task names (see `gapbench tasks`)", parse=csv)
@@ -184,7 +189,10 @@ class RunOptions:
         if self.shard is not None:
             parse_shard(self.shard)
         if self.engine not in (None, "llama.cpp", "llama.cpp-batched", "transformers"):
-            raise GapbenchError(f"--engine {self.engine!r}: known engines are transformers, llama.cpp (its server, one request at a time) and llama.cpp-batched (in process, parallel sequences); the default is the model's own (transformers for SmolLM2 and Gemma, llama.cpp-batched for the Qwen models).")
+            raise GapbenchError(
+                f"--engine {self.engine!r}: known engines are transformers, llama.cpp (its server, one request at a time) and llama.cpp-batched "
+                "(in process, parallel sequences); the default is the model's own (transformers for SmolLM2 and Gemma, llama.cpp-batched for the Qwen models)."
+            )
 
 
 def inherit(name: str, **changes: Any) -> Any:

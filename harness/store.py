@@ -23,13 +23,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from gapbench.harness import safe_paths
-from gapbench.harness.safe_paths import link_error
 from gapbench.harness.config import RunConfig, differences, identity_of
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.jsonl import append_jsonl, read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import write as write_results
-
+from gapbench.harness.safe_paths import link_error
 
 LOCK_FILE = ".lock"
 DIGESTS = "digests"  # run.json: what the run measured (the task's documents, the model's weights)

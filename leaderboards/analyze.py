@@ -166,9 +166,8 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
 
 def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
     """The reliability diagram of each verifier and the gap against n and against generated tokens."""
-    from gapbench.leaderboards.plots import plt, save
-
     from gapbench.harness import safe_paths
+    from gapbench.leaderboards.plots import plt, save
 
     safe_paths.mkdir(out.parent, out, what="the run's analysis plots")
     written = []
@@ -247,7 +246,6 @@ def add_parser(sub) -> None:
 
 def cmd_analyze(args) -> int:
     from gapbench.harness.errors import GapbenchError
-
     from gapbench.harness.settings import check_resampling
 
     check_resampling(n_boot=args.n_boot, seed=args.seed)

@@ -17,6 +17,7 @@ from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
 from gapbench.leaderboards.model_meta import ModelInfo, model_info
 
+
 @dataclass
 class Entry:
     source: Path  # the file it was read from

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
@@ -49,7 +49,7 @@ class ModelInfo:
         return asdict(self)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_table(path: str | None = None) -> tuple[dict, ...]:
     """The families of the table, each with its compiled ``match`` regex."""
     p = Path(path) if path else TABLE_PATH

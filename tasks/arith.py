@@ -66,10 +66,11 @@ import functools
 import hashlib
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks import register

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks import Doc, Grade, Task, VerificationExample, register

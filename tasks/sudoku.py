@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from functools import lru_cache
+from functools import cache
 from math import isqrt
 from pathlib import Path
 
@@ -148,7 +148,7 @@ def count_solutions(grid: Grid, size: int, limit: int = 2) -> int:
     return len(solve(grid, size, limit))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _all_grids_4x4() -> tuple[tuple[tuple[int, ...], ...], ...]:
     empty = [[0] * 4 for _ in range(4)]
     return tuple(sorted(tuple(map(tuple, g)) for g in solve(empty, 4, limit=10**6)))
@@ -237,7 +237,7 @@ def make_puzzles(size: int, count: int, stream: str, bucket: str) -> list[tuple[
     return pairs
 
 
-@lru_cache(maxsize=None)
+@cache
 def _example_puzzles(size: int) -> tuple[tuple[str, str], ...]:
     pairs = make_puzzles(size, EXAMPLE_POOL, f"gapbench/sudoku/{size}/examples", "examples")
     return tuple((compact(p), compact(s)) for p, s in pairs)

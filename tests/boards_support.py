@@ -61,7 +61,7 @@ def write_run(
         ps = prompts(method, docs)
         block["sweep"] = {
             "kind": rule.kind,
-            "levels": filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind)),
+            "levels": filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind)),  # noqa: B023 (called at once)
         }
         block["by_group"] = {"level": {lv: summarize(prompts(method, sub), n_boot=n_boot, seed=seed) for lv, sub in levels.items()}}
         verifiers[method] = block

@@ -5,7 +5,6 @@ is known, the gap against n, the position bias; and their place in a run's resul
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -235,6 +234,7 @@ def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsy
     import json
 
     from boards_support import write_run
+
     from gapbench.harness.cli import main
     from gapbench.harness.results import load
 
@@ -262,7 +262,7 @@ def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsy
 def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, capsys):
     from gapbench.harness.cli import main
     from gapbench.harness.results import SCHEMA_VERSION
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
 
     opts = RunOptions(
         model="gapbench-fake",
@@ -317,11 +317,12 @@ def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):
     import json
 
     from boards_support import write_run
+
     from gapbench.harness.cli import main
 
     g = {"add1-0": [1, 0, 1, 0], "add1-1": [1, 0, 0, 0]}
     u = {"add1-0": [0.9, 0.5, 0.5, 0.1], "add1-1": [0.2, 0.3, 0.4, 0.1]}
-    old = write_run(tmp_path / "old" / "arith", g, u, model={"id": "old-model"})
+    write_run(tmp_path / "old" / "arith", g, u, model={"id": "old-model"})
     new = write_run(tmp_path / "new" / "arith", g, u, model={"id": "new-model"})
     assert main(["analyze", str(new), "--n-boot", "50", "--rescore"]) == 0
     assert main(["leaderboard", "build", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "board")]) == 0

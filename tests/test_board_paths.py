@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from boards_support import write_run
+
 from gapbench.leaderboards.builder import build
 from gapbench.leaderboards.check import check_board, machine_paths, paths_in_json, paths_in_text
-from boards_support import write_run
 
 G = {"add1-0": [1, 0], "add1-1": [0, 1]}
 U = {"add1-0": [0.8, 0.3], "add1-1": [0.4, 0.6]}

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
@@ -28,7 +29,6 @@ from gapbench.leaderboards.compare import (
     sign_flip_p,
 )
 from gapbench.leaderboards.rundata import load_run
-from boards_support import write_run
 
 G_BASE = {"add1-0": [1, 1], "add1-1": [1, 0], "mul1-0": [0, 0], "mul1-1": [0, 1]}  # J = 0.5
 G_NEW = {"add1-0": [1, 1], "add1-1": [1, 1], "mul1-0": [0, 1], "mul1-1": [0, 1]}  # J = 0.75

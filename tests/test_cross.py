@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from boards_support import write_run
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import load as load_results
 from gapbench.harness.settings import RunOptions
 from gapbench.leaderboards import cross
-from boards_support import write_run
 
 ARGS = dict(task_args={"arith": {"per_level": "3", "levels": "add1+add2"}}, n=3, n_boot=50)
 

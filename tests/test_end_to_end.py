@@ -16,7 +16,7 @@ import pytest
 
 from gapbench.harness import report
 from gapbench.harness.results import parse as parse_results
-from gapbench.harness.runner import RunOptions, Runner
+from gapbench.harness.runner import Runner, RunOptions
 
 ALL_VERIFIERS = ["mc", "cot-binary", "cot-score", "tournament", "ensemble", "oracle"]
 

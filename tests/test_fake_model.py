@@ -171,7 +171,7 @@ def test_bad_arguments_and_rules_are_user_errors(tmp_path):
 
 def test_a_run_on_the_fake_model_gives_varied_grades_and_u(tmp_path):
     """Every verifier through the runner in well under a second; the numbers are not degenerate."""
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
 
     opts = RunOptions(
         model=NAME,

@@ -61,7 +61,7 @@ def test_the_identity_of_a_default_hf_spec_is_unchanged(monkeypatch):
 def test_an_old_run_resumes_under_hf_prefix(tmp_path, monkeypatch):
     """A run.json written with the old identity is accepted by a runner that now loads hf-prefix."""
     from gapbench.harness.models import embedded
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
     from gapbench.harness.store import RunStore
 
     monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: Path("/models/smollm2-135m-instruct"))

@@ -9,11 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from gapbench.verifiers.suite import keep_mask
-from gapbench.harness.improve import loop as improve, sft
 from gapbench.harness.digest import sha256_file
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.improve import loop as improve
+from gapbench.harness.improve import sft
+from gapbench.verifiers.suite import keep_mask
 
 
 class CharTokenizer:
@@ -217,11 +218,11 @@ def test_the_loss_ignores_prompt_and_padding_positions():
 
     short = sft.encode_example(CharTokenizer(), "ab", "c", max_length=10)
     long = sft.encode_example(CharTokenizer(), "abcd", "ef", max_length=10)
-    short = {"input_ids": [i % 7 for i in short["input_ids"]], "labels": [l if l < 0 else l % 7 for l in short["labels"]]}
-    long = {"input_ids": [i % 7 for i in long["input_ids"]], "labels": [l if l < 0 else l % 7 for l in long["labels"]]}
+    short = {"input_ids": [i % 7 for i in short["input_ids"]], "labels": [t if t < 0 else t % 7 for t in short["labels"]]}
+    long = {"input_ids": [i % 7 for i in long["input_ids"]], "labels": [t if t < 0 else t % 7 for t in long["labels"]]}
     ids, mask, labels = sft.collate([short, long], pad_id=0)
     assert ids.shape == (2, 6) and mask[0].tolist() == [1, 1, 1, 0, 0, 0]
-    assert labels[0].tolist() == [-100, -100, "c".encode()[0] % 7, -100, -100, -100]
+    assert labels[0].tolist() == [-100, -100, b"c"[0] % 7, -100, -100, -100]
     torch.manual_seed(0)
     logits = torch.randn(2, 6, 7)
     loss, count = sft.completion_loss(logits, labels)

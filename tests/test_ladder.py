@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
 from gapbench.leaderboards.ladder import find_results, ladder_data, level_order, tables
-from boards_support import write_run
 
 # levels listed out of ladder order, plus one the ladder does not know
 G = {

@@ -8,6 +8,7 @@ import math
 import shutil
 
 import pytest
+from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
@@ -16,7 +17,6 @@ from gapbench.leaderboards.builder import build, render_readme
 from gapbench.leaderboards.check import check_board
 from gapbench.leaderboards.entries import load_entries
 from gapbench.leaderboards.scaling import linear_fit
-from boards_support import write_run
 
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 QWEN = "Qwen/Qwen2.5-0.5B"
@@ -351,7 +351,7 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys, monkeypatch):
     """Two runs through the runner, on the fake model (the board and the comparison read only results and
     run directories): a base that answers some arith prompts right, and a "round 1" that answers more.
     Both are recorded as the embedded SmolLM2 (``hub_id``), as its runs record themselves."""
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
 
     monkeypatch.chdir(tmp_path)  # runs record their folders relative to where they ran: no machine path on the board
     common = dict(
@@ -402,8 +402,9 @@ def test_two_runs_build_check_and_compare(tmp_path, capsys, monkeypatch):
 
 def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
     """`gapbench improve` marks f_0's evaluation base=<itself>, round=0: it is the baseline, not a round."""
-    from gapbench.leaderboards.entries import load_entry
     from boards_support import write_run
+
+    from gapbench.leaderboards.entries import load_entry
 
     g = {"a-0": [1, 0], "a-1": [0, 0]}
     for rnd, derived in ((0, False), (1, True), (None, True)):

@@ -20,8 +20,8 @@ pytest.importorskip("llama_cpp.server", reason="the llamacpp extra (llama-cpp-py
 
 from gapbench.harness.errors import GapbenchError  # noqa: E402
 from gapbench.harness.models import backends, embedded  # noqa: E402
-from gapbench.harness.models.llamacpp import Server, ready  # noqa: E402
-from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.models.llamacpp import Server  # noqa: E402
+from gapbench.harness.runner import Runner, RunOptions  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -72,8 +72,8 @@ def test_the_engine_starts_runs_and_stops_its_server(tmp_path, gguf, shared_data
 
 
 def test_mc_log_probabilities_match_the_transformers_path(server, embedded_model):
-    from gapbench.verifiers.mc import MC
     from gapbench.tasks import TASKS
+    from gapbench.verifiers.mc import MC
 
     task = TASKS.get("arith")(levels="add1", per_level="3")
     docs = task.docs("test", None, None)

@@ -16,7 +16,7 @@ pytest.importorskip("llama_cpp", reason="the llamacpp extra (llama-cpp-python) i
 
 from gapbench.harness.models import backends, embedded  # noqa: E402
 from gapbench.harness.models.llamacpp_batched import MIN_CHUNK, LlamaCppBatchedLM, request_settings, sample_token  # noqa: E402
-from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.runner import Runner, RunOptions  # noqa: E402
 
 pytestmark = pytest.mark.model
 

@@ -259,7 +259,7 @@ def both_sides(tmp_path_factory):
 
     from gapbench.harness.jsonl import read_jsonl
     from gapbench.harness.models.fake import NAME  # registers the fake model with lm-eval
-    from gapbench.harness.runner import RunOptions, Runner
+    from gapbench.harness.runner import Runner, RunOptions
 
     names = available(TASKS.names())
     if not names:

@@ -137,7 +137,7 @@ def test_num_fewshot_option():
 def test_fewshot_answers_extract_and_grade():
     task = MathTask()
     answers = ["[2,5)", "24", "16", "-\\frac{2}{3}"]
-    for (problem, solution), gold in zip(FEWSHOT, answers):
+    for (_problem, solution), gold in zip(FEWSHOT, answers):
         grade = task.grade(_doc(gold), solution)
         assert grade.g == 1 and grade.answer == gold
 

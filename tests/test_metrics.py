@@ -12,6 +12,7 @@ import pytest
 from gapbench.harness.filters import FilterRule
 from gapbench.harness.metrics import (
     PromptScores,
+    answer_classes,
     auroc,
     auroc_interval,
     bootstrap,
@@ -20,7 +21,6 @@ from gapbench.harness.metrics import (
     maj_at_k,
     pass_at_k_table,
     summarize,
-    answer_classes,
 )
 
 

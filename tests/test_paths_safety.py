@@ -223,7 +223,7 @@ def test_two_concurrent_builds_leave_a_board_that_passes_its_check(place):
     """Both racing builds exit 0 (one after the other) or one is refused (exit 2); the board passes its check."""
     board = place / "w" / "board2"
     outcomes = []
-    for trial in range(3):
+    for _trial in range(3):
         cmds = [[sys.executable, "-m", "gapbench.harness.cli", "leaderboard", "build", str(place / "w" / "run"), "--out", str(board), "--name", f"b{k}"] for k in range(2)]
         procs = [subprocess.Popen(c, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in cmds]
         codes = [(p.wait(timeout=300), p.stderr.read()) for p in procs]

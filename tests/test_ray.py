@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,9 +15,9 @@ import pytest
 
 pytest.importorskip("ray", reason="the ray extra (gapbench[ray]) is not installed")
 
-from gapbench.harness.errors import GapbenchError  # noqa: E402
-from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
 from gapbench.harness import launch_ray  # noqa: E402
+from gapbench.harness.errors import GapbenchError  # noqa: E402
+from gapbench.harness.runner import Runner, RunOptions  # noqa: E402
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from boards_support import write_run
 
 from gapbench.harness import results as R
 from gapbench.harness.errors import GapbenchError
-from boards_support import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = sorted(ROOT.glob("leaderboards/*/results/*.json"))

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from boards_support import write_run
+from json_support import differences
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.runner import Runner, slug
 from gapbench.harness.settings import RunOptions
 from gapbench.leaderboards.builder import build
-from boards_support import write_run
-from json_support import differences
 
 G = {"add1-0": [1, 0], "add1-1": [0, 0]}
 U = {"add1-0": [0.9, 0.2], "add1-1": [0.5, 0.4]}

@@ -14,7 +14,7 @@ import pytest
 from gapbench.harness import shards
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
-from gapbench.harness.runner import RunOptions, Runner
+from gapbench.harness.runner import Runner, RunOptions
 
 FAKE = dict(
     model="gapbench-fake",

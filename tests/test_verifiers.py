@@ -8,10 +8,10 @@ import pytest
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
-from gapbench.verifiers.suite import build_verifiers
 from gapbench.tasks import TASKS
 from gapbench.verifiers import VERIFIERS
 from gapbench.verifiers.prompts import parse_score, parse_verdict
+from gapbench.verifiers.suite import build_verifiers
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +265,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from gapbench.verifiers.prompts import normalise, parse_score, parse_verdict, strip_special  # noqa: E402
+from gapbench.verifiers.prompts import normalise, strip_special  # noqa: E402
 
 INJECTIONS = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "benchmarks" / "injections.jsonl").read_text().splitlines() if line.strip()]
 _FOLDED_LABEL = re.compile(r"(verdict|score|question|answer|check|proposed solution)[*_\s\"'`]*[:=]", re.I)

@@ -11,7 +11,6 @@ import math
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -205,7 +204,7 @@ def test_filters_narrow_the_rows(browser, run_dir, run_page):
 def test_model_output_and_data_run_nothing(browser, tmp_path):
     data = tmp_path / "data" / "gsm8k"
     data.mkdir(parents=True)
-    rows = [{"question": f"{x} How many?", "answer": f"It is 4.\n#### 4"} for x in PAYLOADS]
+    rows = [{"question": f"{x} How many?", "answer": "It is 4.\n#### 4"} for x in PAYLOADS]
     (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (data / "train.jsonl").write_text("".join(json.dumps({"question": f"q{i}", "answer": f"#### {i}"}) + "\n" for i in range(6)))
     replies = tmp_path / "replies.json"

@@ -11,7 +11,7 @@ import pytest
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.models import backends
 from gapbench.harness.models.vllm_seeded import plan
-from gapbench.harness.runner import RunOptions, Runner, sample_seed, seeded
+from gapbench.harness.runner import Runner, RunOptions, sample_seed, seeded
 
 KW = {"do_sample": True, "temperature": 0.7, "until": ["\n"]}
 

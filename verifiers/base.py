@@ -10,8 +10,9 @@ request has a stable key, a killed run resumes without repeating a stored call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks.base import Doc, Task

@@ -7,8 +7,7 @@ not verified, so a filter does not keep it on merit)."""
 
 from __future__ import annotations
 
-from gapbench.verifiers import Request, Verdict, Verifier, register
-from gapbench.verifiers import prompts
+from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
 
 
 class _CoT(Verifier):

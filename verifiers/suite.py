@@ -15,7 +15,7 @@ and filtered the same way wherever its u is needed:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.verifiers import VERIFIERS

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 
-from gapbench.verifiers import Request, Verdict, Verifier, register
-from gapbench.verifiers import prompts
+from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
 
 ASK = "Which proposed solution is correct, A or B?"
 

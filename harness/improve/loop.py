@@ -34,20 +34,20 @@ import json
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from gapbench.harness import __version__, scoring
-from gapbench.harness.improve import sft
-from gapbench.harness.models import backends
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter
+from gapbench.harness.improve import sft
 from gapbench.harness.jsonl import read_jsonl
 from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
+from gapbench.harness.models import backends
 from gapbench.harness.results import Results, to_json
 from gapbench.harness.runner import Runner, slug
 from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
@@ -496,7 +496,7 @@ class Improver:
 # reading runs back
 
 
-def read_grades(store_dir: Path) -> "OrderedDict[str, list[dict]]":
+def read_grades(store_dir: Path) -> OrderedDict[str, list[dict]]:
     """doc_id -> its grade records (g, answer) in sample order, docs in file order."""
     path = Path(store_dir) / "grades.jsonl"
     by_doc: OrderedDict[str, list[dict]] = OrderedDict()

@@ -30,9 +30,9 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from gapbench.harness.digest import sha256_file
 from gapbench.harness.errors import GapbenchError

@@ -25,8 +25,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gapbench.harness.models import embedded
 from gapbench.harness.errors import GapbenchError
+from gapbench.harness.models import embedded
 from gapbench.harness.settings import parse_key_values
 
 HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -40,7 +39,7 @@ from gapbench.harness.errors import GapbenchError
 
 NAME = "gapbench-llama.cpp"
 SERVER_ARGS = ("n_ctx", "n_threads", "server_wait")
-_RUNNING: list["Server"] = []
+_RUNNING: list[Server] = []
 
 
 @atexit.register
@@ -88,7 +87,7 @@ class Server:
             cmd += ["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]
         return cmd
 
-    def start(self, wait: float = 180) -> "Server":
+    def start(self, wait: float = 180) -> Server:
         try:
             import llama_cpp.server  # noqa: F401
         except ImportError:

@@ -233,7 +233,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
                         logits = head(part).float()
                         if cap:  # Gemma-style soft-capping, as the model's own forward applies it
                             logits = torch.tanh(logits / cap) * cap
-                        for (row, p, hits), values in zip(wanted[first : first + HEAD_ROWS], logits):
+                        for (_row, _p, hits), values in zip(wanted[first : first + HEAD_ROWS], logits):
                             logp = F.log_softmax(values, dim=-1)
                             best = int(logp.argmax())
                             for i, token in hits:

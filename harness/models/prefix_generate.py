@@ -201,7 +201,7 @@ class _Batch:
         pad = self.mask.new_zeros(self.mask.shape[0], extra)
         self.mask = torch.cat([self.mask[:, :P], pad, self.mask[:, P:]], dim=1)
 
-    def merge(self, other: "_Batch") -> None:
+    def merge(self, other: _Batch) -> None:
         import torch
 
         if not self.rows:
@@ -218,7 +218,7 @@ class _Batch:
         self.logits = torch.cat([self.logits, other.logits], dim=0)
         self.rows += other.rows
 
-    def take(self, rows: list[int]) -> "_Batch":
+    def take(self, rows: list[int]) -> _Batch:
         """A new batch of these row positions (a position may repeat: its cache is copied); this one is unchanged."""
         import torch
         from transformers.cache_utils import DynamicCache

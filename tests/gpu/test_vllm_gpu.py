@@ -19,7 +19,7 @@ if not torch.cuda.is_available():
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'gapbench[vllm]')")
 
 from gapbench.harness.models import backends  # noqa: E402
-from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.runner import Runner, RunOptions  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 DTYPE = os.environ.get("GAPBENCH_GPU_DTYPE", "float32")

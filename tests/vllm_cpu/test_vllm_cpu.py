@@ -24,7 +24,7 @@ pytest.importorskip("torch")
 pytest.importorskip("vllm", reason="vLLM is not installed here (tests/vllm_cpu/build.sh builds its CPU backend)")
 
 from gapbench.harness.models import backends  # noqa: E402
-from gapbench.harness.runner import RunOptions, Runner  # noqa: E402
+from gapbench.harness.runner import Runner, RunOptions  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from make_tiny_llama import make  # noqa: E402
