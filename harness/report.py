@@ -4,34 +4,21 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from gapbench.harness.results import Metric, Results
-
-
-def fmt(x, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+.{digits}f}" if isinstance(x, float) and x < 0 else f"{x:.{digits}f}"
-
-
-def with_ci(block: Metric | None, digits: int = 3) -> str:
-    if block is None or block.value is None:
-        return "n/a"
-    ci = block.ci
-    text = fmt(block.value, digits)
-    return f"{text} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else text
+from gapbench.harness.format import metric, number
+from gapbench.harness.results import Results
 
 
 def summary_line(results: Results) -> str:
     gen, sizes, task = results.generation, results.sizes, results.task
     ks = list(gen.pass_at_k)
-    passes = "  ".join(f"pass@{k} {fmt(gen.pass_at_k[k])}" for k in (ks[0], ks[-1])) if ks else ""
-    variants = "  ".join(f"{k} {fmt(v)}" for k, v in gen.variants.items())
+    passes = "  ".join(f"pass@{k} {number(gen.pass_at_k[k])}" for k in (ks[0], ks[-1])) if ks else ""
+    variants = "  ".join(f"{k} {number(v)}" for k, v in gen.variants.items())
     return (
         f"{task.name} ({task.split}, {sizes.n_prompts} prompts x {sizes.n} samples, m={sizes.m}) "
         f"model {results.model.id}"
         + (f", verifier model {results.verifier_model.id}" if results.verifier_model else "")
         + f", filter {results.filter}\n"
-        f"J(f) = {with_ci(gen.J)}  {passes}  maj@{ks[-1] if ks else 1} {fmt(gen.maj_at_k.get(ks[-1]) if ks else None)}"
+        f"J(f) = {metric(gen.J)}  {passes}  maj@{ks[-1] if ks else 1} {number(gen.maj_at_k.get(ks[-1]) if ks else None)}"
         + (f"  [{variants}]" if variants else "")
     )
 
@@ -43,15 +30,15 @@ def verifier_table(results: Results, fmt_name: str = "simple") -> str:
         rows.append(
             [
                 method,
-                with_ci(b.J_filtered),
-                with_ci(b.gap),
-                with_ci(b.realised_share),
-                fmt(b.within_prompt.auroc.value) + f" ({b.within_prompt.n_prompts} prompts)" if b.within_prompt else "n/a",
-                with_ci(rel) + (f" ({rel.n_excluded} excl.)" if rel.n_excluded else ""),
-                fmt(b.verification.auroc),
-                fmt(b.verification.accuracy),
-                fmt(b.best_of_n),
-                fmt(b.filter.kept_share, 2),
+                metric(b.J_filtered),
+                metric(b.gap),
+                metric(b.realised_share),
+                number(b.within_prompt.auroc.value) + f" ({b.within_prompt.n_prompts} prompts)" if b.within_prompt else "n/a",
+                metric(rel) + (f" ({rel.n_excluded} excl.)" if rel.n_excluded else ""),
+                number(b.verification.auroc),
+                number(b.verification.accuracy),
+                number(b.best_of_n),
+                number(b.filter.kept_share, 2),
                 b.unparsed,
             ]
         )
@@ -78,10 +65,10 @@ def group_tables(results: Results, fmt_name: str = "simple") -> list[str]:
         methods = list(results.verifiers)
         rows = []
         for name, gen in groups.items():
-            row = [name, gen.n_prompts, with_ci(gen.J)]
+            row = [name, gen.n_prompts, metric(gen.J)]
             for m in methods:
                 b = results.verifiers[m].by_group[key][name]
-                row += [fmt(b.gap.value), fmt(b.verification.auroc, 2)]
+                row += [number(b.gap.value), number(b.verification.auroc, 2)]
             rows.append(row)
         headers = [key, "prompts", "J(f)"] + [h for m in methods for h in (f"gap {m}", f"AUROC {m}")]
         out.append(tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True))

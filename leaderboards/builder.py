@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gapbench.harness import safe_paths
 from gapbench.harness.errors import GapbenchError
+from gapbench.harness.format import human, metric, number
 from gapbench.harness.results import Metric, to_json
 from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
 from gapbench.leaderboards.scaling import linear_fit
@@ -39,33 +40,6 @@ def rnd(x, digits: int = 6):
         y = round(float(x), digits)
         return 0.0 if y == 0 else y
     return x
-
-
-def f3(x, signed: bool = False) -> str:
-    if x is None:
-        return "n/a"
-    y = round(float(x), 3)
-    if y == 0:
-        y = 0.0
-    return f"{y:+.3f}" if signed else f"{y:.3f}"
-
-
-def with_ci(block: dict | None) -> str:
-    if not block or block.get("value") is None:
-        return "n/a"
-    ci = block.get("ci")
-    text = f3(block["value"])
-    return f"{text} [{f3(ci[0])}, {f3(ci[1])}]" if ci else text
-
-
-def human(x: float | None, unit: str = "") -> str:
-    """134515008 -> 134.5M; 1.8e13 -> 18T."""
-    if x is None:
-        return "n/a"
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= scale:
-            return f"{x / scale:.4g}{suffix}{unit}"
-    return f"{x:.4g}{unit}"
 
 
 def sci(x: float | None) -> str:
@@ -347,7 +321,7 @@ def table_cells(t: dict) -> list[list[str]]:
             rnd_text = "base"
         if r["delta"] is not None:
             d = r["delta"]
-            deltas = [f3(d["J"], True), f3(d["J_filtered"], True), f3(d["gap"], True)]
+            deltas = [number(d["J"], signed=True), number(d["J_filtered"], signed=True), number(d["gap"], signed=True)]
         elif r["derived"]:
             why = "no base" if r["baseline"] is None else "n/a"
             deltas = [why, why, why]
@@ -358,14 +332,14 @@ def table_cells(t: dict) -> list[list[str]]:
                 shown if shown else "",
                 rnd_text if ident != previous else "",
                 r["verifier"],
-                with_ci(r["J"]),
-                with_ci(r["J_filtered"]),
-                with_ci(r["gap"]),
-                with_ci(r["realised_share"]),
-                with_ci(r["relative_gap"]),
-                f3(r["auroc"]),
-                with_ci(r["within_prompt_auroc"]),
-                f3(r["best_of_n"]),
+                metric(r["J"]),
+                metric(r["J_filtered"]),
+                metric(r["gap"]),
+                metric(r["realised_share"]),
+                metric(r["relative_gap"]),
+                number(r["auroc"]),
+                metric(r["within_prompt_auroc"]),
+                number(r["best_of_n"]),
                 *deltas,
             ]
         )
@@ -478,7 +452,7 @@ def render_readme(board: dict) -> str:
             f"![relative gap against pre-training FLOPs, {t['table']}]({p['scaling']})"
         )
         fit_rows = [
-            [s["verifier"], s["family"], len(s["points"]), f3(s["fit"]["slope"], True), f3(s["fit"]["r2"])]
+            [s["verifier"], s["family"], len(s["points"]), number(s["fit"]["slope"], signed=True), number(s["fit"]["r2"])]
             for s in t["scaling"]
             if s["fit"] is not None
         ]
@@ -538,7 +512,7 @@ def render_index(board: dict, pages: set[str]) -> str:
             rows.append({"cells": [public_name(cells[0]), *cells[1:]], "link": link, "page": stem in pages, "derived": r["derived"]})
         settings = [{"checkpoints": [public_name(c) for c in s["checkpoints"]], "line": _settings_line(s)} for s in t["settings"]]
         fits = [
-            [s["verifier"], s["family"], len(s["points"]), f3(s["fit"]["slope"], True), f3(s["fit"]["r2"])]
+            [s["verifier"], s["family"], len(s["points"]), number(s["fit"]["slope"], signed=True), number(s["fit"]["r2"])]
             for s in t["scaling"]
             if s["fit"] is not None
         ]

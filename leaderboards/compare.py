@@ -42,9 +42,9 @@ import numpy as np
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.format import number as f3
 from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
 from gapbench.harness.results import to_json
-from gapbench.leaderboards.builder import f3
 from gapbench.leaderboards.entries import verifier_order
 from gapbench.leaderboards.rundata import RunData
 
@@ -377,7 +377,7 @@ def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **k
 
 
 def _ci_text(ci) -> str:
-    return "n/a" if not ci else f"[{f3(ci[0], True)}, {f3(ci[1], True)}]"
+    return "n/a" if not ci else f"[{f3(ci[0], signed=True)}, {f3(ci[1], signed=True)}]"
 
 
 def _p(t: dict) -> float:
@@ -396,7 +396,7 @@ def _test_text(t: dict | None) -> str:
 def verdict(name: str, block: dict, alpha: float) -> str:
     if block["delta"] is None:
         return f"{name}: undefined in one of the runs (every prompt has J(f|x) = 1)."
-    d = f3(block["delta"], True)
+    d = f3(block["delta"], signed=True)
     ci = _ci_text(block["ci"])
     t = block["test"]
     if t is not None:
@@ -431,12 +431,12 @@ def render(report: dict) -> str:
     rows = []
     lines = []
     g = report["generation"]
-    rows.append(["J(f)", "", f3(g["base"]), f3(g["new"]), f3(g["delta"], True), _ci_text(g["ci"]), _test_text(g["test"])])
+    rows.append(["J(f)", "", f3(g["base"]), f3(g["new"]), f3(g["delta"], signed=True), _ci_text(g["ci"]), _test_text(g["test"])])
     lines.append(verdict("J(f)", g, report["alpha"]))
     for m, blocks in report["verifiers"].items():
         for key, name in (("J_filtered", "J(f[w(u)])"), ("gap", "gap"), ("relative_gap", "relative gap")):
             x = blocks[key]
-            rows.append([name, m, f3(x["base"]), f3(x["new"]), f3(x["delta"], True), _ci_text(x["ci"]), _test_text(x["test"])])
+            rows.append([name, m, f3(x["base"]), f3(x["new"]), f3(x["delta"], signed=True), _ci_text(x["ci"]), _test_text(x["test"])])
             lines.append(verdict(f"{name} ({m})", x, report["alpha"]))
     table = tabulate(rows, headers=["quantity", "verifier", "base", "new", "Δ new-base", "95% interval", "paired test"], disable_numparse=True)
     parts = [head, table, "\n".join("- " + s for s in lines)]

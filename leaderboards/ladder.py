@@ -95,8 +95,8 @@ def ladder_data(results: Results | dict, source: str | Path = "results.json") ->
 def tables(data: dict, fmt_name: str = "simple") -> list[str]:
     from tabulate import tabulate
 
-    from gapbench.harness.report import fmt
-    from gapbench.harness.report import with_ci as metric_text
+    from gapbench.harness.format import metric as metric_text
+    from gapbench.harness.format import number as fmt
 
     def with_ci(block: dict) -> str:
         return metric_text(Metric(block["value"], block["ci"]))

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
+from gapbench.harness.format import display, metric, number
 from gapbench.harness.results import to_json
 from gapbench.harness.view.collect import RunView, sample_replies
 
@@ -26,31 +27,6 @@ ANALYSIS_DIR = "analysis"  # <run>/analysis/*.png|svg: plots another command dre
 
 
 # --- formatting -------------------------------------------------------------------------------
-
-
-def f3(x, signed: bool = False) -> str:
-    if x is None or isinstance(x, bool):
-        return "n/a" if x is None else str(x).lower()
-    y = round(float(x), 3)
-    if y == 0:
-        y = 0.0
-    return f"{y:+.3f}" if signed else f"{y:.3f}"
-
-
-def with_ci(block) -> str:
-    """``0.250 [0.100, 0.400]`` from a Metric (or its JSON), ``n/a`` when not computed."""
-    if hasattr(block, "value"):
-        block = {"value": block.value, "ci": block.ci}
-    if not block or block.get("value") is None:
-        return "n/a"
-    ci = block.get("ci")
-    return f"{f3(block['value'])} [{f3(ci[0])}, {f3(ci[1])}]" if ci else f3(block["value"])
-
-
-def number(x) -> str:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return str(x)
-    return str(x) if isinstance(x, int) else f3(x)
 
 
 def public_name(text):
@@ -74,11 +50,11 @@ def flatten(block: dict, prefix: str = "") -> list[tuple[str, str]]:
         if k in SKIP_FLAT:
             continue
         if isinstance(v, dict) and "value" in v and set(v) <= {"value", "ci", "n_excluded"}:
-            out.append((name, with_ci(v) + (f" ({v['n_excluded']} excluded)" if v.get("n_excluded") else "")))
+            out.append((name, metric(v) + (f" ({v['n_excluded']} excluded)" if v.get("n_excluded") else "")))
         elif isinstance(v, dict):
             out += flatten(v, name + ".")
         elif isinstance(v, (int, float)) or v is None:
-            out.append((name, "n/a" if v is None else number(v)))
+            out.append((name, "n/a" if v is None else display(v)))
     return out
 
 
@@ -86,7 +62,7 @@ def _env():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True)
-    env.filters.update(f3=f3, with_ci=with_ci, number=number)
+    env.filters.update(f3=number, with_ci=metric, number=display)
     return env
 
 

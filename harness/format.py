@@ -1,0 +1,60 @@
+"""Every number gapbench prints, in one place: the terminal tables, the Markdown and HTML of a
+run and of a board, and the reports of ``analyze``, ``compare``, ``ladder`` and ``cross``.
+
+- ``number(0.25)`` -> ``0.250``; ``number(-0.01, signed=True)`` -> ``-0.010``; ``number(None)`` -> ``n/a``.
+  A value that rounds to zero prints as ``0.000`` (``+0.000`` signed), never ``-0.000``.
+- ``interval(0.25, [0.1, 0.4])`` -> ``0.250 [0.100, 0.400]``: a value with its confidence interval.
+- ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``).
+- ``human(134515008)`` -> ``134.5M``: counts of parameters, tokens and FLOPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+NA = "n/a"
+
+
+def number(x: float | int | None, digits: int = 3, *, signed: bool = False) -> str:
+    if x is None:
+        return NA
+    if isinstance(x, bool):
+        return str(x).lower()
+    y = round(float(x), digits)
+    if y == 0:
+        y = 0.0  # -0.0 rounds to "0.000"
+    return f"{y:+.{digits}f}" if signed else f"{y:.{digits}f}"
+
+
+def interval(value: float | None, ci: Sequence[float] | None, digits: int = 3, *, signed: bool = False) -> str:
+    if value is None:
+        return NA
+    text = number(value, digits, signed=signed)
+    return f"{text} [{number(ci[0], digits, signed=signed)}, {number(ci[1], digits, signed=signed)}]" if ci else text
+
+
+def metric(block: Any, digits: int = 3, *, signed: bool = False) -> str:
+    """A ``Metric`` (``.value``, ``.ci``) or its JSON form; ``n/a`` when absent or not computed."""
+    if block is None:
+        return NA
+    if isinstance(block, dict):
+        return interval(block.get("value"), block.get("ci"), digits, signed=signed)
+    return interval(block.value, block.ci, digits, signed=signed)
+
+
+def display(x: Any) -> str:
+    """Any value of a document as a cell: a float as ``number``, an int as itself, else its text."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    return str(x) if isinstance(x, int) else number(x)
+
+
+def human(x: float | None, unit: str = "") -> str:
+    """134515008 -> 134.5M; 1.8e13 -> 18T."""
+    if x is None:
+        return NA
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.4g}{suffix}{unit}"
+    return f"{x:.4g}{unit}"
