@@ -1,0 +1,1 @@
+"""An example gapbench plugin package (see ../pyproject.toml for its entry points)."""
