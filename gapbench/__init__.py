@@ -11,6 +11,7 @@ from __future__ import annotations
 import os as _os
 
 __version__ = "0.1.0"
+__all__ = ["Evaluation", "evaluate", "load_run", "__version__"]
 
 # A source checkout imported without installing it (the repository root on sys.path, as
 # ``python -m`` from the root does): the four folders sit beside this one, so look for the
@@ -20,3 +21,6 @@ if not _os.path.isfile(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)
     _os.path.isfile(_os.path.join(_root, p, "__init__.py")) for p in ("harness", "tasks", "verifiers", "leaderboards")
 ) and _os.path.isfile(_os.path.join(_root, "pyproject.toml")):
     __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
+
+
+from gapbench.api import Evaluation, evaluate, load_run  # noqa: E402  (the subpackages' path is set above)
