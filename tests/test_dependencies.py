@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("harness", "tasks", "verifiers", "leaderboards")
+PACKAGES = ("gapbench", "harness", "tasks", "verifiers", "leaderboards")
 
 tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.importorskip("tomli")
 
