@@ -185,6 +185,8 @@ class LlamaCppLM(LocalCompletionsAPI):
     without it the GGUF file's own tokenizer is read (transformers), used to count tokens and to
     cut a loglikelihood request's context from its continuation."""
 
+    takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
+
     def __init__(self, gguf: str | None = None, base_url: str | None = None, tokenizer: str | None = None, n_ctx=2048, n_threads=None, server_wait=180, max_length=None, **kwargs):
         for ignored in ("device", "pretrained", "dtype", "max_batch_size", "parallelize"):
             kwargs.pop(ignored, None)

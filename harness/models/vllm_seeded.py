@@ -63,6 +63,8 @@ if _lv is not None:
         """lm-eval's VLLM; prefix caching on unless ``enable_prefix_caching=False`` is given, and
         :meth:`generate_until` sends each group of :func:`plan` as one request with ``n``."""
 
+        takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
+
         def __init__(self, *args, enable_prefix_caching: bool = True, **kwargs):
             super().__init__(*args, enable_prefix_caching=enable_prefix_caching, **kwargs)
 
