@@ -35,7 +35,7 @@ class _CoT(Verifier):
         for i in range(len(samples)):
             values = [self.parse(replies[f"{i}:{j}"]) for j in range(self.m)]
             read = [v for v in values if v is not None]
-            verdicts.append(Verdict(u=sum(read) / len(read) if read else 0.0, unparsed=len(values) - len(read), detail={"values": values}))
+            verdicts.append(Verdict(u=sum(read) / len(read) if read else 0.0, unparsed=len(values) - len(read), values=tuple(values)))
         return verdicts
 
 

@@ -13,10 +13,14 @@ rounds have the highest u, so a quantile filter keeps them.
 from __future__ import annotations
 
 import math
+import re
+from collections import defaultdict
+from typing import Any
 
-from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
+from gapbench.verifiers import Matches, Request, Verdict, Verifier, prompts, register
 
 ASK = "Which proposed solution is correct, A or B?"
+MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a match's request key: round, pair, order shown, option
 
 
 def pair_block(question: str, a: str, b: str) -> str:
@@ -112,8 +116,29 @@ class Tournament(Verifier):
         if not complete:
             raise RuntimeError(f"tournament for {doc.doc_id} is incomplete")
         return [
-            Verdict(u=(w / p if p else 1.0), detail={"wins": w, "played": p, "order_flips": f}) for w, p, f in zip(wins, played, flips)
+            Verdict(u=(w / p if p else 1.0), matches=Matches(wins=w, played=p, order_flips=f)) for w, p, f in zip(wins, played, flips)
         ]
+
+    def describe_replies(self, replies, n):
+        """Per sample, its matches: round, opponent, P(this sample is the correct one), won; keys of
+        the ``"<sample>:<rest>"`` form as every verifier's (:meth:`Verifier.describe_replies`)."""
+        out = super().describe_replies(replies, n)
+        matches: dict[tuple[int, int, int], dict[tuple[str, str], Any]] = defaultdict(dict)
+        for key, reply in replies.items():
+            m = MATCH_KEY.fullmatch(str(key))
+            if m:
+                matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
+        for (rnd, i, j), r in sorted(matches.items()):
+            if len(r) < 4 or i >= n or j >= n:
+                continue
+            p_i = (_p_first(r[("ab", "A")], r[("ab", "B")]) + _p_first(r[("ba", "B")], r[("ba", "A")])) / 2
+            won = p_i >= 0.5
+            out[i].append({"round": rnd, "vs": j, "p": p_i, "won": won})
+            out[j].append({"round": rnd, "vs": i, "p": 1 - p_i, "won": not won})
+        if matches:
+            for items in out:
+                items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
+        return out
 
 
 def _p_first(lp_first: float, lp_second: float) -> float:
