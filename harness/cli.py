@@ -130,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Warnings that the libraries under a run print on every load and that no user acts on (deprecation
+# notices of transformers, torch, lm-eval, datasets and the hub; transformers' and torch's notices about
+# generation settings and storage): silenced by the module that issues them. Every other warning,
+# gapbench's own and a plugin's that failed to load included, is shown.
+_LIBRARIES = r"(transformers|torch|lm_eval|datasets|huggingface_hub|accelerate|evaluate|sacrebleu|pytablewriter)(\.|$)"
+HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    (FutureWarning, _LIBRARIES),
+    (DeprecationWarning, _LIBRARIES),
+    (PendingDeprecationWarning, _LIBRARIES),
+    (UserWarning, r"(transformers|torch)(\.|$)"),
+)
+
+
 def _quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -137,7 +150,8 @@ def _quiet() -> None:
     import logging
     import warnings
 
-    warnings.filterwarnings("ignore")
+    for category, module in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", category=category, module=module)
     _show_plugin_warnings()
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     logging.getLogger("lm-eval").setLevel(logging.ERROR)
@@ -145,7 +159,7 @@ def _quiet() -> None:
 
 def _show_plugin_warnings() -> None:
     """A plugin that failed to load is the user's to fix: show it, as one line on stderr,
-    even though every other warning is silenced."""
+    whatever the filters of the libraries' notices (:data:`HARMLESS_WARNINGS`) say."""
     import warnings
 
     from gapbench.harness.registry import PluginLoadWarning
