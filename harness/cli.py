@@ -175,7 +175,7 @@ def _show_plugin_warnings() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
-    show.gapbench = True
+    show.gapbench = True  # type: ignore[attr-defined]  # marks the wrapper: wrapped once
     warnings.showwarning = show
 
 
@@ -224,10 +224,11 @@ def one_sentence(exc: BaseException) -> str:
         )
     if isinstance(exc, RecursionError):
         return "an input is nested too deeply to read (a damaged or hostile JSON file?). Restore the file and run again."
+    assert isinstance(exc, OSError)  # the only kind left
     file = exc.filename or "a file"
     if getattr(exc, "filename2", None):
         file = f"{exc.filename} -> {exc.filename2}"
-    advice = _OS_ADVICE.get(exc.errno)
+    advice = _OS_ADVICE.get(exc.errno) if exc.errno is not None else None
     if advice is None:
         return f"{file}: {exc.strerror or exc} (errno {exc.errno}). Check the path and the disk, then run the same command again."
     where = f" while writing {exc.filename}" if exc.filename else ""

@@ -78,7 +78,8 @@ def option(default: Any = None, help: str = "", **meta: Any) -> Any:
     """A settings field: its default and how the command line shows it (see the module docstring)."""
     meta["help"] = help
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        made = default
+        return field(default_factory=lambda: type(made)(made), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -252,7 +253,7 @@ def parse_values(cls: type, args: argparse.Namespace) -> None:
         value = getattr(args, f.name, None)
         if parse is None or not isinstance(value, str):
             continue
-        what = _KINDS.get(parse, "a value of the form its help shows")
+        what = _KINDS.get(parse, "a value of the form its help shows")  # type: ignore[call-overload]  # int and float are its keys
         try:
             parsed = parse(value)
         except (ValueError, TypeError, OverflowError):

@@ -10,12 +10,19 @@ request has a stable key, a killed run resumes without repeating a stored call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks.base import Doc, Task
+
+
+class KeepRule(Protocol):
+    """A filter rule w(u) as verifiers see it (:class:`harness.filters.FilterRule`): which of one
+    prompt's samples it keeps, given their u."""
+
+    def keep(self, u: Sequence[float]) -> list[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,7 @@ class Verifier:
         have another grammar (tournament) overrides it."""
         return describe_sample_replies(replies, n, getattr(self, "parse", None))
 
-    def keep(self, scores: dict[str, list[float]], rule) -> list[bool] | None:
+    def keep(self, scores: dict[str, list[float]], rule: KeepRule) -> list[bool] | None:
         """Which samples this method keeps under a filter rule; None: apply the rule to its own u.
         ``scores`` maps every method of the run to its u per sample of one prompt."""
         return None

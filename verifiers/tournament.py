@@ -17,7 +17,8 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from gapbench.verifiers import Matches, Request, Verdict, Verifier, prompts, register
+from gapbench.tasks.base import Doc, Task
+from gapbench.verifiers import Matches, Reply, Request, Verdict, Verifier, prompts, register
 
 ASK = "Which proposed solution is correct, A or B?"
 MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a match's request key: round, pair, order shown, option
@@ -27,7 +28,7 @@ def pair_block(question: str, a: str, b: str) -> str:
     return f"Question: {question.strip()}\nProposed solution A: {prompts.neutralise(a)}\nProposed solution B: {prompts.neutralise(b)}\n{ASK}\n"
 
 
-def fewshot_pairs(task) -> list[str]:
+def fewshot_pairs(task: Task) -> list[str]:
     """The task's verification examples as single-solution judgments (as MC shows them),
     then, where two examples share a question (one correct, one not), that pair in both orders;
     as turns (see :func:`verifiers.prompts.fewshot`)."""
@@ -46,7 +47,9 @@ class Tournament(Verifier):
     description = "single-elimination pairwise comparisons (loglikelihood); u = win rate"
     needs_logprobs = True
 
-    def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None, flips: list | None = None):
+    def bracket(
+        self, samples: list[str], replies: dict[str, Reply], task: Task | None = None, doc: Doc | None = None, ask: list[Request] | None = None, flips: list[int] | None = None
+    ) -> tuple[list[int], list[int], bool]:
         """Play the bracket as far as the replies allow. Returns (wins, played, complete);
         appends the requests of unplayed matches of the current round to ``ask``. With ``flips`` (a
         list of n zeros), counts per sample its matches whose winner each order alone would pick
@@ -74,7 +77,7 @@ class Tournament(Verifier):
                     nxt.append(winner)
                 else:
                     pending = True
-                    if ask is not None:
+                    if ask is not None and task is not None and doc is not None:
                         ask.extend(self._match(task, doc, samples, rnd, i, j))
             if len(alive) % 2:
                 nxt.append(alive[-1])
@@ -83,7 +86,7 @@ class Tournament(Verifier):
             alive = nxt
         return wins, played, True
 
-    def _match(self, task, doc, samples, rnd, i, j):
+    def _match(self, task: Task, doc: Doc, samples: list[str], rnd: int, i: int, j: int) -> list[Request]:
         head = fewshot_pairs(task)
         a, b = task.show_response(doc, samples[i]), task.show_response(doc, samples[j])
         out = []
@@ -92,7 +95,7 @@ class Tournament(Verifier):
             out += [Request(f"r{rnd}:{i}-{j}:{order}:{c}", "loglikelihood", ctx, f" {c}") for c in ("A", "B")]
         return out
 
-    def contexts(self, task, doc, samples, keys):
+    def contexts(self, task: Task, doc: Doc, samples: list[str], keys: list[str]) -> dict[str, str]:
         """Every stored match's contexts, rebuilt from its key ``r<round>:<i>-<j>:<order>:<choice>``."""
         out = {}
         for key in keys:
@@ -105,12 +108,12 @@ class Tournament(Verifier):
             out.update({r.key: r.context for r in matches})
         return out
 
-    def requests(self, task, doc, samples, replies):
+    def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         ask: list = []
         self.bracket(samples, replies, task, doc, ask)
         return ask
 
-    def score(self, task, doc, samples, replies, **_):
+    def score(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], **_: Any) -> list[Verdict]:
         flips = [0] * len(samples)
         wins, played, complete = self.bracket(samples, replies, flips=flips)
         if not complete:
@@ -119,7 +122,7 @@ class Tournament(Verifier):
             Verdict(u=(w / p if p else 1.0), matches=Matches(wins=w, played=p, order_flips=f)) for w, p, f in zip(wins, played, flips)
         ]
 
-    def describe_replies(self, replies, n):
+    def describe_replies(self, replies: dict[str, Reply], n: int) -> list[list[dict[str, Any]]]:
         """Per sample, its matches: round, opponent, P(this sample is the correct one), won; keys of
         the ``"<sample>:<rest>"`` form as every verifier's (:meth:`Verifier.describe_replies`)."""
         out = super().describe_replies(replies, n)

@@ -111,6 +111,8 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
             raise GapbenchError(f"--model-args pretrained=... needs --model hf (the embedded model {named.name} has its own weights).")
         args = {"pretrained": str(embedded.ensure(log=log, model=named)), **args}
         spec = ModelSpec("hf", args, named.name)
+    elif model is None:  # no --model is the embedded default, named above
+        raise AssertionError("unreachable: no --model resolves to the embedded default model")
     elif _is_registered_backend(model):
         spec = ModelSpec(model, args, args.get("pretrained") or args.get("model") or model)
     else:  # a hub id or a local checkpoint folder
@@ -140,7 +142,7 @@ def _llamacpp(model: str | None, args: dict, log, engine: str = LLAMACPP) -> Mod
         args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
         label = named.name
     elif (model or "").endswith(".gguf"):
-        path = Path(model).expanduser()
+        path = Path(str(model)).expanduser()
         if not remote and not path.is_file():
             raise GapbenchError(f"--model {model}: no such GGUF file.")
         args["gguf"] = str(path.resolve()) if path.is_file() else model
@@ -287,7 +289,7 @@ def loaded_facts(lm, spec: ModelSpec) -> dict:
     first load, so a later run that loads no model reports the same)."""
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
-        parameters = int(sum(p.numel() for p in model.parameters()))
+        parameters = int(sum(p.numel() for p in model.parameters())) if model is not None else None
     except Exception:
         parameters = None
     config = getattr(model, "config", None)

@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalCompletionsAPI
@@ -74,7 +75,7 @@ class Server:
         self.logits_all = True  # False: a server that gives no prompt log-probabilities (a test's)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.proc: subprocess.Popen | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def url(self) -> str:

@@ -113,7 +113,7 @@ def request_settings(kwargs: dict) -> dict:
         "max_gen_toks": int(kwargs.get("max_gen_toks") or 256),
         "do_sample": do_sample,
         "temperature": temperature or 1.0,
-        "top_p": float(kwargs.get("top_p") if kwargs.get("top_p") is not None else 1.0),
+        "top_p": float(kwargs["top_p"]) if kwargs.get("top_p") is not None else 1.0,
         "top_k": DEFAULT_TOP_K if top_k is None else int(top_k),
         "seed": kwargs.get("seed"),
     }

@@ -89,4 +89,4 @@ if _lv is not None:
                 for j, i in enumerate(group):  # child j of a request is seeded seed + j
                     texts[i] = postprocess_generated_text(output.outputs[j].text, until, self.think_end_token)
             self.requests_sent = getattr(self, "requests_sent", 0) + len(prompts)  # tests/gpu counts them
-            return texts
+            return [t if t is not None else "" for t in texts]  # every request of a group was answered
