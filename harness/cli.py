@@ -130,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Warnings that the libraries under a run print on every load and that no user acts on (deprecation
+# notices of transformers, torch, lm-eval, datasets and the hub; transformers' and torch's notices about
+# generation settings and storage): silenced by the module that issues them. Every other warning,
+# gapbench's own and a plugin's that failed to load included, is shown.
+_LIBRARIES = r"(transformers|torch|lm_eval|datasets|huggingface_hub|accelerate|evaluate|sacrebleu|pytablewriter)(\.|$)"
+HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    (FutureWarning, _LIBRARIES),
+    (DeprecationWarning, _LIBRARIES),
+    (PendingDeprecationWarning, _LIBRARIES),
+    (UserWarning, r"(transformers|torch)(\.|$)"),
+)
+
+
 def _quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -137,7 +150,8 @@ def _quiet() -> None:
     import logging
     import warnings
 
-    warnings.filterwarnings("ignore")
+    for category, module in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", category=category, module=module)
     _show_plugin_warnings()
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     logging.getLogger("lm-eval").setLevel(logging.ERROR)
@@ -145,7 +159,7 @@ def _quiet() -> None:
 
 def _show_plugin_warnings() -> None:
     """A plugin that failed to load is the user's to fix: show it, as one line on stderr,
-    even though every other warning is silenced."""
+    whatever the filters of the libraries' notices (:data:`HARMLESS_WARNINGS`) say."""
     import warnings
 
     from gapbench.harness.registry import PluginLoadWarning
@@ -161,7 +175,7 @@ def _show_plugin_warnings() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
-    show.gapbench = True
+    show.gapbench = True  # type: ignore[attr-defined]  # marks the wrapper: wrapped once
     warnings.showwarning = show
 
 
@@ -210,10 +224,11 @@ def one_sentence(exc: BaseException) -> str:
         )
     if isinstance(exc, RecursionError):
         return "an input is nested too deeply to read (a damaged or hostile JSON file?). Restore the file and run again."
+    assert isinstance(exc, OSError)  # the only kind left
     file = exc.filename or "a file"
     if getattr(exc, "filename2", None):
         file = f"{exc.filename} -> {exc.filename2}"
-    advice = _OS_ADVICE.get(exc.errno)
+    advice = _OS_ADVICE.get(exc.errno) if exc.errno is not None else None
     if advice is None:
         return f"{file}: {exc.strerror or exc} (errno {exc.errno}). Check the path and the disk, then run the same command again."
     where = f" while writing {exc.filename}" if exc.filename else ""

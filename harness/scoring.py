@@ -81,9 +81,10 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
     L = [lengths[p.doc_id] for p in prompts] if lengths is not None else None
     out = diagnostics(prompts, [rule.keep(p.g) for p in prompts], rule, lengths=L, n_boot=n_boot, seed=seed)
     per_doc = [verdicts[p.doc_id] for p in prompts]
-    if all("order_flips" in x.detail for vs in per_doc for x in vs):
+    matches = [[x.matches for x in vs] for vs in per_doc]
+    if all(m is not None for row in matches for m in row):
         out["position_bias"] = position_bias(
-            [[x.detail["order_flips"] for x in vs] for vs in per_doc], [[x.detail["played"] for x in vs] for vs in per_doc], n_boot=n_boot, seed=seed
+            [[m.order_flips for m in row if m] for row in matches], [[m.played for m in row if m] for row in matches], n_boot=n_boot, seed=seed
         )
     G = np.array([p.g for p in prompts], dtype=float)
     U = np.array([p.u for p in prompts], dtype=float)
@@ -92,7 +93,7 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
     for point in curve:
         point["gen_tokens"] = None if per_sample is None else point["n"] * per_sample
     out["by_n"] = curve
-    values = [[x.detail.get("values") for x in vs] for vs in per_doc]
+    values = [[x.values for x in vs] for vs in per_doc]
     if all(v is not None and len(v) > 1 for row in values for v in row):
         V = np.array([[[np.nan if x is None else x for x in v] for v in row] for row in values], dtype=float)
         out["by_m"] = gap_curve_m(G, V, rule, seed=seed)

@@ -25,6 +25,7 @@ from typing import Any
 from gapbench.harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import DEFAULT_FILTER
+from gapbench.harness.models.model_args import parse_key_values
 
 SEED = 1234
 N_BOOT = 1000
@@ -45,17 +46,6 @@ def parse_task_args(text: str | None) -> dict[str, dict]:
             raise GapbenchError(f"--task-args: {part!r} is not task.option=value (example: gsm8k.num_fewshot=8).")
         out.setdefault(task.strip(), {})[option.strip()] = value.strip()
     return out
-
-
-def parse_key_values(text: str | None, option: str = "--model-args") -> dict[str, str]:
-    """lm-eval's ``key=value,...`` syntax."""
-    args: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        if "=" not in part:
-            raise GapbenchError(f"{option}: {part!r} is not key=value (example: pretrained=/ckpt,dtype=bfloat16).")
-        key, value = part.split("=", 1)
-        args[key.strip()] = value.strip()
-    return args
 
 
 def parse_meta(text: str | None) -> dict:
@@ -88,7 +78,8 @@ def option(default: Any = None, help: str = "", **meta: Any) -> Any:
     """A settings field: its default and how the command line shows it (see the module docstring)."""
     meta["help"] = help
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        made = default
+        return field(default_factory=lambda: type(made)(made), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -262,7 +253,7 @@ def parse_values(cls: type, args: argparse.Namespace) -> None:
         value = getattr(args, f.name, None)
         if parse is None or not isinstance(value, str):
             continue
-        what = _KINDS.get(parse, "a value of the form its help shows")
+        what = _KINDS.get(parse, "a value of the form its help shows")  # type: ignore[call-overload]  # int and float are its keys
         try:
             parsed = parse(value)
         except (ValueError, TypeError, OverflowError):

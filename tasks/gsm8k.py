@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.jsonl import require
@@ -101,7 +102,7 @@ class GSM8K(Task):
     stop = ("Question:", "</s>", "<|im_end|>", "\n\n")
     defaults = {"num_fewshot": 4, "path": None}
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.require_whole("num_fewshot", 0)
         self._data_dir: Path | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks import Doc, Grade, Task, VerificationExample, register
@@ -194,7 +194,7 @@ class _MathBase(Task):
     max_gen_toks = None  # the paper's 512; --max-gen-toks 1024 for long worked solutions
     defaults = {"num_fewshot": 4, "path": None}
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.require_whole("num_fewshot", 0, len(FEWSHOT))
 
@@ -244,7 +244,7 @@ class _MathBase(Task):
         return "Is the final answer of this solution correct?"
 
 
-def _level(value) -> int | None:
+def _level(value: object) -> int | None:
     """3 from 3, "3" or "Level 3"; None from "Level ?" (a few MATH rows) or nothing."""
     if isinstance(value, int):
         return value
@@ -258,14 +258,14 @@ class MathTask(_MathBase):
     description = "MATH test split (5,000 competition problems), Minerva 4-shot, boxed answer graded by math-verify"
     local_name = "math/test.jsonl"
 
-    def _rows(self, split, data_dir):
+    def _rows(self, split: str, data_dir: Path | None) -> tuple[list[dict], str]:
         path = self.options["path"]
         if path or data_dir is not None:
             rows = load_rows(
                 self.name, split=split, path=path, data_dir=data_dir, local_name=self.local_name,
                 hub=("EleutherAI/hendrycks_math", None, split),
             )
-            return rows, str(path or Path(data_dir) / self.local_name)
+            return rows, str(path or Path(data_dir or ".") / self.local_name)  # path or data_dir: one is given
         rows = []
         for config in _SUBJECT_CONFIGS:  # the hub has one config per subject
             rows += load_rows(
@@ -281,7 +281,7 @@ class Math500Task(_MathBase):
     description = "MATH-500 (Lightman et al.'s 500-problem MATH test subset), Minerva 4-shot, graded by math-verify"
     local_name = "math500/test.jsonl"
 
-    def _rows(self, split, data_dir):
+    def _rows(self, split: str, data_dir: Path | None) -> tuple[list[dict], str]:
         path = self.options["path"]
         rows = load_rows(
             self.name, split=split, path=path, data_dir=data_dir, local_name=self.local_name,

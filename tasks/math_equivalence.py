@@ -59,6 +59,12 @@ import re
 import signal
 import threading
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import queue
+    import subprocess
+    from types import FrameType
 
 __all__ = ["is_equivalent", "normalize_answer"]
 
@@ -330,7 +336,7 @@ class _NoSignals(Exception):
 
 
 def _with_alarm(pred: str, gold: str, timeout_s: float) -> bool:
-    def on_alarm(signum, frame):
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
         if frame is not None and frame.f_code is _with_alarm.__code__:
             # It landed in our own bookkeeping, not in the comparison: raising
             # here could skip the clean-up below. The 0.1 s repeat fires again.
@@ -385,8 +391,8 @@ class _Worker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process = None
-        self._replies = None
+        self._process: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str | None] | None = None
 
     def compare(self, pred: str, gold: str, timeout_s: float) -> bool:
         import json
@@ -395,6 +401,7 @@ class _Worker:
         with self._lock:
             if not self._start():
                 return False
+            assert self._process is not None and self._process.stdin is not None and self._replies is not None  # started above
             try:
                 self._process.stdin.write(json.dumps({"pred": pred, "gold": gold}) + "\n")
                 self._process.stdin.flush()
@@ -429,8 +436,8 @@ class _Worker:
             return False
         replies: queue.Queue = queue.Queue()
 
-        def read_replies():  # a thread, so that waiting for a reply can time out on any platform
-            for line in process.stdout:
+        def read_replies() -> None:  # a thread, so that waiting for a reply can time out on any platform
+            for line in process.stdout or ():
                 replies.put(line)
             replies.put(None)  # the process ended
 
@@ -454,6 +461,8 @@ class _Worker:
             process.kill()
             process.wait(5)
             for stream in (process.stdin, process.stdout):
+                if stream is None:
+                    continue
                 try:
                     stream.close()
                 except OSError:

@@ -14,6 +14,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks import Doc, Grade, Task, VerificationExample, register
@@ -130,7 +131,7 @@ class NQOpenTask(Task):
     defaults = {"num_fewshot": 4, "path": None}
     local_name = "nq_open/dev.jsonl"
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.require_whole("num_fewshot", 0, len(FEWSHOT))
 

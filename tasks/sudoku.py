@@ -35,6 +35,7 @@ import re
 from functools import cache
 from math import isqrt
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks import register
@@ -388,7 +389,7 @@ def check_report(grid: Grid, puzzle: Grid, size: int) -> str:
     violation = first_violation(grid, puzzle, size)
     if violation is not None:
         return f"Checking the rows, columns and boxes: {violation}."
-    groups = {"Rows": [], "columns": [], "boxes": []}
+    groups: dict[str, list[str]] = {"Rows": [], "columns": [], "boxes": []}
     for name, values in _units(grid, size):
         key = {"row": "Rows", "column": "columns", "box": "boxes"}[name.split()[0]]
         groups[key].append("".join(map(str, values)))
@@ -412,7 +413,7 @@ class Sudoku(Task):
     max_gen_toks = None
     defaults = {"size": 4, "count": 288, "seed": 0, "num_fewshot": 4}
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if self.options["size"] not in SIZES:
             raise GapbenchError(f"sudoku.size must be 4 or 9, got {self.options['size']!r}.")

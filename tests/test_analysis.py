@@ -310,7 +310,7 @@ def test_cot_verdicts_keep_each_verification_value():
     v = VERIFIERS.get("cot-binary")(m=2)
     replies = {"0:0": " fine.\nVerdict: Correct", "0:1": " no verdict here"}
     (verdict,) = v.score(task, doc, ["5"], replies)
-    assert verdict.u == 1.0 and verdict.unparsed == 1 and verdict.detail["values"] == [1, None]
+    assert verdict.u == 1.0 and verdict.unparsed == 1 and verdict.values == (1, None)
 
 
 def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):

@@ -105,3 +105,35 @@ def test_checkpoint_that_does_not_load_is_one_paragraph(tmp_path):
     assert proc.returncode == 2
     assert "did not load" in proc.stderr and str(empty) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_only_the_libraries_known_notices_are_silenced():
+    """``gapbench`` silences the deprecation notices of the libraries under it, by module, not every
+    warning of the process: its own, another package's and a plugin's that failed to load are shown."""
+    import warnings
+
+    from gapbench.harness import cli
+    from gapbench.harness.registry import PluginLoadWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        cli._quiet()
+        warnings.warn_explicit("old argument", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils")
+        warnings.warn_explicit("TypedStorage is deprecated", UserWarning, "storage.py", 1, module="torch.storage")
+        warnings.warn_explicit("a user's own", UserWarning, "mine.py", 1, module="mypackage")
+        warnings.warn_explicit("odd", RuntimeWarning, "metrics.py", 1, module="gapbench.harness.metrics")
+    shown = [str(w.message) for w in caught]
+    assert shown == ["a user's own", "odd"]
+    with warnings.catch_warnings(record=True):
+        warnings.resetwarnings()
+        cli._quiet()
+        import io
+        import sys
+
+        err, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            warnings.warn_explicit("plugin x did not load", PluginLoadWarning, "registry.py", 1, module="gapbench.harness.registry")
+            printed = sys.stderr.getvalue()
+        finally:
+            sys.stderr = err
+    assert "gapbench: warning: plugin x did not load" in printed

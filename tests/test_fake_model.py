@@ -194,3 +194,28 @@ def test_a_run_on_the_fake_model_gives_varied_grades_and_u(tmp_path):
         assert auroc is not None and 0.0 < auroc < 1.0, (method, auroc)
     assert results["verifiers"]["oracle"]["verification"]["auroc"] == 1.0
     assert results["tokens"]["generated"] == 18 * 2  # one word per reply
+
+
+def test_an_engine_declares_whether_it_takes_a_seed():
+    """An engine says so itself (``takes_seed``); lm-eval's seeded classes are known by class, not by name."""
+    from lm_eval.api.model import LM
+    from lm_eval.models.api_models import TemplateAPI
+
+    assert backends.takes_seed(FakeLM()) is True
+    assert backends.takes_seed(object()) is False
+
+    class Unseeded(LM):
+        def loglikelihood(self, requests): ...
+        def loglikelihood_rolling(self, requests): ...
+        def generate_until(self, requests): ...
+
+    class FakeLMOfAnotherName(Unseeded):  # a name never decides it
+        pass
+
+    assert backends.takes_seed(Unseeded()) is False and backends.takes_seed(FakeLMOfAnotherName()) is False
+    class Served(TemplateAPI):  # lm-eval's API models send a seed with each request
+        def _create_payload(self, *a, **k): ...
+        def parse_generations(self, *a, **k): ...
+        def parse_logprobs(self, *a, **k): ...
+
+    assert backends.takes_seed(Served.__new__(Served)) is True  # __new__: no server is reached

@@ -154,3 +154,33 @@ def test_every_import_goes_through_the_gapbench_namespace():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             bare += [f"{module}: {n}" for n in names if n.split(".")[0] in PACKAGES]
     assert not bare, bare
+
+
+RUN_LAYER = ("settings", "runner", "store", "config", "results", "scoring", "metrics", "view", "improve")
+
+
+def run_layer_imports(g: dict[str, set[str]]) -> list[str]:
+    """Every import, direct or through another module, by which a module of ``harness.models`` reaches
+    the run layer (:data:`RUN_LAYER`): the model layer takes plain arguments and is used by it, never
+    the other way round."""
+    bad = []
+    for module in sorted(m for m in g if m.startswith("harness.models")):
+        seen, todo = set(), [module]
+        while todo:
+            for dep in g.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        bad += [f"{module} reaches {dep}" for dep in sorted(seen) if dep.split(".")[:1] == ["harness"] and dep.split(".")[1:2] and dep.split(".")[1] in RUN_LAYER]
+    return bad
+
+
+def test_the_model_layer_imports_no_run_layer():
+    g = graph()
+    assert any(m.startswith("harness.models.") for m in g)
+    assert run_layer_imports(g) == []
+
+
+def test_the_model_layer_check_would_catch_a_run_layer_import():
+    g = {"harness.models.x": {"harness.models.y"}, "harness.models.y": {"harness.settings"}, "harness.settings": set()}
+    assert run_layer_imports(g) == ["harness.models.x reaches harness.settings", "harness.models.y reaches harness.settings"]

@@ -60,3 +60,19 @@ def test_whole_blocks_leave_every_context_its_last_tokens():
     B = prefix_cache.BLOCK
     assert [prefix_cache.whole_blocks([0] * n) for n in (1, B, B + 1, 2 * B, 2 * B + 1)] == [0, 0, B, B, 2 * B]
     assert prefix_cache.common([1, 2, 3], [1, 2, 4, 5]) == 2 and prefix_cache.common([], [1]) == 0
+
+
+def test_loglikelihood_calls_the_module_row_function():
+    """A loop variable named ``_row`` inside :func:`prefix_cache.loglikelihood` made the name local, so
+    the level's ``_row(cache, r)`` called an int (a crash on the first shared block): the name stays
+    the module's function."""
+    import inspect
+    import symtable
+
+    from gapbench.harness.models import prefix_cache
+
+    table = symtable.symtable(inspect.getsource(prefix_cache), "prefix_cache", "exec")
+    body = next(c for c in table.get_children() if c.get_name() == "loglikelihood")
+    local = {s.get_name() for s in body.get_symbols() if s.is_local()}
+    module_functions = {name for name, v in vars(prefix_cache).items() if inspect.isfunction(v) and v.__module__ == prefix_cache.__name__}
+    assert "_row" in module_functions and not (local & module_functions)

@@ -107,7 +107,7 @@ def test_tournament_single_elimination(task, doc):
     assert [len(r) // 4 for r in rounds] == [2, 1, 1]
     verdicts = v.score(task, doc, samples, replies)
     assert [x.u for x in verdicts] == [0.0, 1.0, 0.5, 0.0, 0.0]
-    assert [x.detail["played"] for x in verdicts] == [1, 3, 2, 1, 1]
+    assert [x.matches.played for x in verdicts if x.matches] == [1, 3, 2, 1, 1]
 
 
 def test_tournament_position_bias_cancels(task, doc):
@@ -117,10 +117,10 @@ def test_tournament_position_bias_cancels(task, doc):
     verdicts = v.score(task, doc, ["a", "b"], replies)
     assert [x.u for x in verdicts] == [0.0, 1.0]
     # each order alone picks a different winner (A = sample 0 with p .6, A = sample 1 with p .7): one order flip
-    assert [x.detail["order_flips"] for x in verdicts] == [1, 1]
+    assert [x.matches.order_flips for x in verdicts if x.matches] == [1, 1]
     # a model that picks sample 1 in both orders: no flip
     agree = {**replies, "r1:0-1:ab:A": math.log(0.4), "r1:0-1:ab:B": math.log(0.6)}
-    assert [x.detail["order_flips"] for x in v.score(task, doc, ["a", "b"], agree)] == [0, 0]
+    assert [x.matches.order_flips for x in v.score(task, doc, ["a", "b"], agree) if x.matches] == [0, 0]
 
 
 def test_ensemble_keeps_only_what_every_member_keeps():
@@ -312,3 +312,20 @@ def test_special_tokens_of_the_tokenizer_and_the_fixed_list_are_stripped():
     v.special_tokens = lambda: ("[MYTOK]",)
     (request,) = v.requests(task, doc, ["#### 3[MYTOK]<|im_start|>assistant"], {})
     assert "[MYTOK]" not in request.context and "<|im_start|>" not in request.context
+
+
+def test_the_tournament_describes_its_own_replies(task, doc):
+    """The match-key grammar belongs to the tournament: the viewer asks it for each sample's matches."""
+    v = VERIFIERS.get("tournament")()
+    replies = {"r1:0-1:ab:A": math.log(0.6), "r1:0-1:ab:B": math.log(0.4), "r1:0-1:ba:A": math.log(0.7), "r1:0-1:ba:B": math.log(0.3)}
+    first, second = v.describe_replies(replies, 2)
+    assert [m["vs"] for m in first] == [1] and [m["vs"] for m in second] == [0]
+    assert first[0]["p"] == pytest.approx((0.6 + 0.3) / 2) and first[0]["won"] is False and second[0]["won"] is True
+    assert v.describe_replies({k: r for k, r in replies.items() if k != "r1:0-1:ba:B"}, 2) == [[], []]  # an unfinished match is not shown
+
+
+def test_a_verifier_describes_sample_keyed_replies():
+    v = VERIFIERS.get("cot-binary")()
+    described = v.describe_replies({"0:0": "... Verdict: correct", "1:0": "no verdict here", "5:0": "past n"}, 2)
+    assert [[x["key"] for x in s] for s in described] == [["0"], ["0"]]
+    assert described[0][0]["read"] == v.parse("... Verdict: correct") and described[1][0]["read"] is None

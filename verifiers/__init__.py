@@ -2,9 +2,9 @@
 (or, from another package, through the ``gapbench.verifiers`` entry point)."""
 
 from gapbench.harness.registry import Registry
-from gapbench.verifiers.base import Reply, Request, Verdict, Verifier
+from gapbench.verifiers.base import Matches, Reply, Request, Verdict, Verifier
 
 VERIFIERS: Registry[Verifier] = Registry("verifier", "gapbench.verifiers", "gapbench.verifiers")
 register = VERIFIERS.register
 
-__all__ = ["VERIFIERS", "register", "Verifier", "Request", "Verdict", "Reply"]
+__all__ = ["VERIFIERS", "register", "Verifier", "Request", "Verdict", "Matches", "Reply"]

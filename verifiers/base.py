@@ -10,12 +10,19 @@ request has a stable key, a killed run resumes without repeating a stored call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.tasks.base import Doc, Task
+
+
+class KeepRule(Protocol):
+    """A filter rule w(u) as verifiers see it (:class:`harness.filters.FilterRule`): which of one
+    prompt's samples it keeps, given their u."""
+
+    def keep(self, u: Sequence[float]) -> list[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -28,12 +35,33 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Matches:
+    """A response's pairwise comparisons (tournament): won, played, and how many of them changed
+    winner when the two responses' order was swapped (position bias)."""
+
+    wins: int
+    played: int
+    order_flips: int
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A response's score from one method."""
 
     u: float  # in [0, 1]
     unparsed: int = 0  # replies of this response that gave no readable verdict
-    detail: dict = field(default_factory=dict)
+    values: tuple[float | None, ...] | None = None  # cot: each of the m verdicts as read (None: unreadable)
+    matches: Matches | None = None  # tournament: the comparisons this response took part in
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """The typed fields that are set, as the viewer shows them beside a sample (its JSON)."""
+        out: dict[str, Any] = {}
+        if self.matches is not None:
+            out.update(wins=self.matches.wins, played=self.matches.played, order_flips=self.matches.order_flips)
+        if self.values is not None:
+            out["values"] = list(self.values)
+        return out
 
 
 # A reply: the generated text (generate) or the log-probability of the continuation (loglikelihood).
@@ -121,7 +149,36 @@ class Verifier:
         member's u per sample) only to one that names :meth:`members`. See :mod:`verifiers.suite`."""
         raise NotImplementedError
 
-    def keep(self, scores: dict[str, list[float]], rule) -> list[bool] | None:
+    def describe_replies(self, replies: dict[str, Reply], n: int) -> list[list[dict[str, Any]]]:
+        """This verifier's stored replies of one prompt (request key -> reply) as the viewer shows them,
+        per sample: each reply of a key ``"<sample>:<rest>"`` with its text and the verdict read from
+        it (:meth:`parse`, where the verifier has one), or its log-probability. A verifier whose keys
+        have another grammar (tournament) overrides it."""
+        return describe_sample_replies(replies, n, getattr(self, "parse", None))
+
+    def keep(self, scores: dict[str, list[float]], rule: KeepRule) -> list[bool] | None:
         """Which samples this method keeps under a filter rule; None: apply the rule to its own u.
         ``scores`` maps every method of the run to its u per sample of one prompt."""
         return None
+
+
+def describe_sample_replies(replies: dict[str, Reply], n: int, parse: Callable[[str], Any] | None = None) -> list[list[dict[str, Any]]]:
+    """Replies keyed ``"<sample>:<rest>"``, per sample of ``n`` (see :meth:`Verifier.describe_replies`);
+    keys of another form, or of a sample past ``n``, are left out."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for key, reply in replies.items():
+        head, _, rest = str(key).partition(":")
+        if not head.isdigit() or int(head) >= n:
+            continue
+        item: dict[str, Any] = {"key": rest}
+        if isinstance(reply, str):
+            item["text"] = reply
+            if callable(parse):
+                try:
+                    item["read"] = parse(reply)
+                except Exception:  # a plugin's parser failing on a reply: show the reply unread
+                    item["read"] = None
+        else:
+            item["logprob"] = reply
+        out[int(head)].append(item)
+    return out

@@ -7,19 +7,25 @@ not verified, so a filter does not keep it on merit)."""
 
 from __future__ import annotations
 
-from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
+from collections.abc import Callable
+from typing import Any
+
+from gapbench.tasks.base import Doc, Task, VerificationExample
+from gapbench.verifiers import Reply, Request, Verdict, Verifier, prompts, register
 
 
 class _CoT(Verifier):
-    render = None  # example renderer
+    render: Callable[[VerificationExample, str], tuple[str, str]] | None = None  # example renderer
     extra_ask = ""
 
-    def context(self, task, doc, response: str) -> str:
-        head = prompts.fewshot(task, type(self).render)
+    def context(self, task: Task, doc: Doc, response: str) -> str:
+        render = type(self).render
+        assert render is not None, f"{type(self).__name__} names its example renderer"
+        head = prompts.fewshot(task, render)
         body = prompts.block(doc.question, task.show_response(doc, response), task.verification_question() + self.extra_ask)
         return self.prompt(prompts.ask(head, body + "Check:"))
 
-    def requests(self, task, doc, samples, replies):
+    def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         gen = {"until": prompts.cot_stop(task)}
         return [
             Request(key=f"{i}:{j}", kind="generate", context=self.context(task, doc, response), gen=gen)
@@ -30,12 +36,12 @@ class _CoT(Verifier):
     def parse(self, text: str) -> float | None:
         raise NotImplementedError
 
-    def score(self, task, doc, samples, replies, **_):
+    def score(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], **_: Any) -> list[Verdict]:
         verdicts = []
         for i in range(len(samples)):
             values = [self.parse(replies[f"{i}:{j}"]) for j in range(self.m)]
             read = [v for v in values if v is not None]
-            verdicts.append(Verdict(u=sum(read) / len(read) if read else 0.0, unparsed=len(values) - len(read), detail={"values": values}))
+            verdicts.append(Verdict(u=sum(read) / len(read) if read else 0.0, unparsed=len(values) - len(read), values=tuple(values)))
         return verdicts
 
 
@@ -45,7 +51,7 @@ class CoTBinary(_CoT):
     description = "chain of thought, then Correct/Incorrect; u = mean verdict over m verifications"
     render = staticmethod(prompts.cot_binary_example)
 
-    def parse(self, text):
+    def parse(self, text: str) -> float | None:
         return prompts.parse_verdict(text)
 
 
@@ -56,6 +62,6 @@ class CoTScore(_CoT):
     render = staticmethod(prompts.cot_score_example)
     extra_ask = prompts.SCORE_ASK
 
-    def parse(self, text):
+    def parse(self, text: str) -> float | None:
         s = prompts.parse_score(text)
         return None if s is None else (s - 1) / 9

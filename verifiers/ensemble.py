@@ -5,8 +5,12 @@ best-of-n); the filter decision is the AND of the members' decisions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gapbench.harness.errors import GapbenchError
-from gapbench.verifiers import Verdict, Verifier, register
+from gapbench.tasks.base import Doc, Task
+from gapbench.verifiers import Reply, Request, Verdict, Verifier, register
+from gapbench.verifiers.base import KeepRule
 
 
 @register
@@ -16,7 +20,7 @@ class Ensemble(Verifier):
     uses_model = False
     takes_arg = True
 
-    def __init__(self, arg=None, m=1, **options):
+    def __init__(self, arg: str | None = None, m: int = 1, **options: Any):
         super().__init__(arg, m, **options)
         self._members = [p for p in (arg or "").split("+") if p]
         if self._members and len(self._members) < 2:
@@ -35,15 +39,15 @@ class Ensemble(Verifier):
                     "or name its members: ensemble:mc+cot-score."
                 )
 
-    def requests(self, task, doc, samples, replies):
+    def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         return []
 
-    def score(self, task, doc, samples, replies, *, member_u: dict[str, list[float]] | None = None, **_):
+    def score(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], *, member_u: dict[str, list[float]] | None = None, **_: Any) -> list[Verdict]:
         if member_u is None:
             raise RuntimeError("ensemble.score needs its members' u")
         n = len(samples)
         return [Verdict(u=sum(member_u[m][i] for m in self._members) / len(self._members)) for i in range(n)]
 
-    def keep(self, scores, rule):
+    def keep(self, scores: dict[str, list[float]], rule: KeepRule) -> list[bool] | None:
         masks = [rule.keep(scores[m]) for m in self._members]
         return [all(col) for col in zip(*masks)]

@@ -5,8 +5,10 @@ option, no generation, so never unparseable."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
+from gapbench.tasks.base import Doc, Task
+from gapbench.verifiers import Reply, Request, Verdict, Verifier, prompts, register
 
 OPTIONS = (" Correct", " Incorrect")
 
@@ -17,19 +19,19 @@ class MC(Verifier):
     description = "multiple choice: u = P(Correct) from log-probabilities (loglikelihood, no generation)"
     needs_logprobs = True
 
-    def context(self, task, doc, response: str) -> str:
+    def context(self, task: Task, doc: Doc, response: str) -> str:
         head = prompts.fewshot(task, prompts.mc_example)
         body = prompts.block(doc.question, task.show_response(doc, response), f"{task.verification_question()} {prompts.MC_ASK}")
         return self.prompt(prompts.ask(head, body + "Answer:"))
 
-    def requests(self, task, doc, samples, replies):
+    def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         out = []
         for i, response in enumerate(samples):
             ctx = self.context(task, doc, response)
             out += [Request(key=f"{i}:{opt.strip()}", kind="loglikelihood", context=ctx, continuation=opt) for opt in OPTIONS]
         return out
 
-    def score(self, task, doc, samples, replies, **_):
+    def score(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], **_: Any) -> list[Verdict]:
         verdicts = []
         for i in range(len(samples)):
             yes, no = replies[f"{i}:Correct"], replies[f"{i}:Incorrect"]

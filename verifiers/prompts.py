@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 
 from gapbench.tasks.base import Doc, Task, VerificationExample
 
@@ -83,7 +84,7 @@ def normalise(text: str) -> str:
     return "".join(out)
 
 
-def strip_special(text: str, tokens=()) -> str:
+def strip_special(text: str, tokens: Sequence[str] = ()) -> str:
     """``text`` without any special token: ``tokens`` (the tokenizer's), :data:`SPECIAL_TOKENS` and any
     ``<|...|>``, removed until none is left (removing one must not join two halves into another)."""
     words = sorted({t for t in (*SPECIAL_TOKENS, *tokens) if t and t.strip()}, key=len, reverse=True)
@@ -95,7 +96,7 @@ def strip_special(text: str, tokens=()) -> str:
         text = cleaned
 
 
-def _words(words) -> str:
+def _words(words: Iterable[str]) -> str:
     return "|".join(re.escape(w.translate(_FOLD)) for w in sorted(words, key=len, reverse=True))
 
 
@@ -131,17 +132,18 @@ def _defuse(text: str) -> str:
     # what a verdict or score parser would still read ("verdict correct", "the score is 10") loses its key word
     while True:
         folded = text.translate(_FOLD)
-        m = _VERDICT.search(folded) or _SCORE.search(folded)
-        if m is None:
+        key = _VERDICT.search(folded) or _SCORE.search(folded)
+        if key is None:
             break
-        word = re.match(r"verdict|score", folded[m.start() :], re.I)
-        text = text[: m.start()] + _label(text[m.start() : m.start() + word.end()]) + text[m.start() + word.end() :]
+        word = re.match(r"verdict|score", folded[key.start() :], re.I)
+        assert word is not None  # both patterns begin with one of the two words
+        text = text[: key.start()] + _label(text[key.start() : key.start() + word.end()]) + text[key.start() + word.end() :]
     if _LAST_WORD.search(text.translate(_FOLD).strip()):  # ends in a verdict word: it must not read as one
         text += "\n(end of the proposed solution)"
     return text
 
 
-def neutralise(response: str, special_tokens=()) -> str:
+def neutralise(response: str, special_tokens: Sequence[str] = ()) -> str:
     """A model's response as a verification prompt may show it: what it writes cannot start a new
     example or field of the few-shot prompt, nor act as a verdict.
 
@@ -166,7 +168,7 @@ def block(question: str, response: str, ask: str) -> str:
     return f"Question: {question.strip()}\nProposed solution: {neutralise(response)}\n{ask}\n"
 
 
-def fewshot(task: Task, render) -> list[str]:
+def fewshot(task: Task, render: Callable[[VerificationExample, str], tuple[str, str]]) -> list[str]:
     """The header and every example rendered by ``render(example, ask) -> (question, answer)``, as
     turns (question, answer, question, ...; the header opens the first question). ``"".join`` of
     them is the plain prompt's head; a chat template shows them as user and assistant turns."""

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from gapbench.harness.errors import GapbenchError
+from gapbench.tasks.base import Task
 from gapbench.verifiers import VERIFIERS
-from gapbench.verifiers.base import Verdict, Verifier
+from gapbench.verifiers.base import KeepRule, Verdict, Verifier
 
 
 def build_verifiers(specs: Sequence[str], m: int) -> list[Verifier]:
@@ -62,7 +63,7 @@ def scoring_order(verifiers: Sequence[Verifier]) -> list[Verifier]:
 
 
 def score_all(
-    task,
+    task: Task,
     docs: Sequence,
     samples: dict[str, list[str]],
     replies: dict[str, dict[str, dict]],
@@ -111,7 +112,7 @@ def u_of(verdicts: dict[str, dict[str, list[Verdict]]]) -> dict[str, dict[str, l
     return {m: {d: [float(x.u) for x in vs] for d, vs in per_doc.items()} for m, per_doc in verdicts.items()}
 
 
-def keep_mask(verifier: Verifier, u: dict[str, dict[str, list[float]]], rule, doc_id: str) -> list[bool]:
+def keep_mask(verifier: Verifier, u: dict[str, dict[str, list[float]]], rule: KeepRule, doc_id: str) -> list[bool]:
     """Which samples of one prompt ``verifier`` keeps under ``rule``: its own ``keep`` given every
     method's u of that prompt (ensembles), else the rule applied to its own u."""
     mask = verifier.keep({m: per_doc[doc_id] for m, per_doc in u.items() if doc_id in per_doc}, rule)

@@ -13,17 +13,22 @@ rounds have the highest u, so a quantile filter keeps them.
 from __future__ import annotations
 
 import math
+import re
+from collections import defaultdict
+from typing import Any
 
-from gapbench.verifiers import Request, Verdict, Verifier, prompts, register
+from gapbench.tasks.base import Doc, Task
+from gapbench.verifiers import Matches, Reply, Request, Verdict, Verifier, prompts, register
 
 ASK = "Which proposed solution is correct, A or B?"
+MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a match's request key: round, pair, order shown, option
 
 
 def pair_block(question: str, a: str, b: str) -> str:
     return f"Question: {question.strip()}\nProposed solution A: {prompts.neutralise(a)}\nProposed solution B: {prompts.neutralise(b)}\n{ASK}\n"
 
 
-def fewshot_pairs(task) -> list[str]:
+def fewshot_pairs(task: Task) -> list[str]:
     """The task's verification examples as single-solution judgments (as MC shows them),
     then, where two examples share a question (one correct, one not), that pair in both orders;
     as turns (see :func:`verifiers.prompts.fewshot`)."""
@@ -42,7 +47,9 @@ class Tournament(Verifier):
     description = "single-elimination pairwise comparisons (loglikelihood); u = win rate"
     needs_logprobs = True
 
-    def bracket(self, samples, replies, task=None, doc=None, ask: list | None = None, flips: list | None = None):
+    def bracket(
+        self, samples: list[str], replies: dict[str, Reply], task: Task | None = None, doc: Doc | None = None, ask: list[Request] | None = None, flips: list[int] | None = None
+    ) -> tuple[list[int], list[int], bool]:
         """Play the bracket as far as the replies allow. Returns (wins, played, complete);
         appends the requests of unplayed matches of the current round to ``ask``. With ``flips`` (a
         list of n zeros), counts per sample its matches whose winner each order alone would pick
@@ -70,7 +77,7 @@ class Tournament(Verifier):
                     nxt.append(winner)
                 else:
                     pending = True
-                    if ask is not None:
+                    if ask is not None and task is not None and doc is not None:
                         ask.extend(self._match(task, doc, samples, rnd, i, j))
             if len(alive) % 2:
                 nxt.append(alive[-1])
@@ -79,7 +86,7 @@ class Tournament(Verifier):
             alive = nxt
         return wins, played, True
 
-    def _match(self, task, doc, samples, rnd, i, j):
+    def _match(self, task: Task, doc: Doc, samples: list[str], rnd: int, i: int, j: int) -> list[Request]:
         head = fewshot_pairs(task)
         a, b = task.show_response(doc, samples[i]), task.show_response(doc, samples[j])
         out = []
@@ -88,7 +95,7 @@ class Tournament(Verifier):
             out += [Request(f"r{rnd}:{i}-{j}:{order}:{c}", "loglikelihood", ctx, f" {c}") for c in ("A", "B")]
         return out
 
-    def contexts(self, task, doc, samples, keys):
+    def contexts(self, task: Task, doc: Doc, samples: list[str], keys: list[str]) -> dict[str, str]:
         """Every stored match's contexts, rebuilt from its key ``r<round>:<i>-<j>:<order>:<choice>``."""
         out = {}
         for key in keys:
@@ -101,19 +108,40 @@ class Tournament(Verifier):
             out.update({r.key: r.context for r in matches})
         return out
 
-    def requests(self, task, doc, samples, replies):
+    def requests(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply]) -> list[Request]:
         ask: list = []
         self.bracket(samples, replies, task, doc, ask)
         return ask
 
-    def score(self, task, doc, samples, replies, **_):
+    def score(self, task: Task, doc: Doc, samples: list[str], replies: dict[str, Reply], **_: Any) -> list[Verdict]:
         flips = [0] * len(samples)
         wins, played, complete = self.bracket(samples, replies, flips=flips)
         if not complete:
             raise RuntimeError(f"tournament for {doc.doc_id} is incomplete")
         return [
-            Verdict(u=(w / p if p else 1.0), detail={"wins": w, "played": p, "order_flips": f}) for w, p, f in zip(wins, played, flips)
+            Verdict(u=(w / p if p else 1.0), matches=Matches(wins=w, played=p, order_flips=f)) for w, p, f in zip(wins, played, flips)
         ]
+
+    def describe_replies(self, replies: dict[str, Reply], n: int) -> list[list[dict[str, Any]]]:
+        """Per sample, its matches: round, opponent, P(this sample is the correct one), won; keys of
+        the ``"<sample>:<rest>"`` form as every verifier's (:meth:`Verifier.describe_replies`)."""
+        out = super().describe_replies(replies, n)
+        matches: dict[tuple[int, int, int], dict[tuple[str, str], Any]] = defaultdict(dict)
+        for key, reply in replies.items():
+            m = MATCH_KEY.fullmatch(str(key))
+            if m:
+                matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
+        for (rnd, i, j), r in sorted(matches.items()):
+            if len(r) < 4 or i >= n or j >= n:
+                continue
+            p_i = (_p_first(r[("ab", "A")], r[("ab", "B")]) + _p_first(r[("ba", "B")], r[("ba", "A")])) / 2
+            won = p_i >= 0.5
+            out[i].append({"round": rnd, "vs": j, "p": p_i, "won": won})
+            out[j].append({"round": rnd, "vs": i, "p": 1 - p_i, "won": not won})
+        if matches:
+            for items in out:
+                items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
+        return out
 
 
 def _p_first(lp_first: float, lp_second: float) -> float:

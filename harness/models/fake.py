@@ -134,6 +134,8 @@ def _cut_tokens(text: str, max_tokens) -> str:
 class FakeLM(LM):
     """Replies from rules and hashes, never from weights (see the module docstring)."""
 
+    takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
+
     def __init__(self, replies=None, default=None, arith=None, seed="", delay=0, **ignored):
         super().__init__()
         unknown = set(ignored) - IGNORED_ARGS

@@ -43,6 +43,7 @@ class HFPrefixLM(HFLM):
     """lm-eval's ``hf`` with shared-prefix loglikelihood and shared-prefix, continuous-batching generation."""
 
     prefix_paths = True  # prefix_cache.supported: this class keeps HFLM's internals that the paths use
+    takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         if requests and not getattr(self, "enable_thinking", None) and prefix_cache.supported(self):  # HFLM refuses thinking

@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalCompletionsAPI
@@ -74,7 +75,7 @@ class Server:
         self.logits_all = True  # False: a server that gives no prompt log-probabilities (a test's)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.proc: subprocess.Popen | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -184,6 +185,8 @@ class LlamaCppLM(LocalCompletionsAPI):
     or that already runs (``base_url=``). ``tokenizer=`` names a Hugging Face tokenizer folder;
     without it the GGUF file's own tokenizer is read (transformers), used to count tokens and to
     cut a loglikelihood request's context from its continuation."""
+
+    takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
     def __init__(self, gguf: str | None = None, base_url: str | None = None, tokenizer: str | None = None, n_ctx=2048, n_threads=None, server_wait=180, max_length=None, **kwargs):
         for ignored in ("device", "pretrained", "dtype", "max_batch_size", "parallelize"):

@@ -113,7 +113,7 @@ def request_settings(kwargs: dict) -> dict:
         "max_gen_toks": int(kwargs.get("max_gen_toks") or 256),
         "do_sample": do_sample,
         "temperature": temperature or 1.0,
-        "top_p": float(kwargs.get("top_p") if kwargs.get("top_p") is not None else 1.0),
+        "top_p": float(kwargs["top_p"]) if kwargs.get("top_p") is not None else 1.0,
         "top_k": DEFAULT_TOP_K if top_k is None else int(top_k),
         "seed": kwargs.get("seed"),
     }
@@ -129,6 +129,8 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 @register_model(NAME)
 class LlamaCppBatchedLM(LM):
+    takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
+
     def __init__(self, gguf: str | None = None, tokenizer: str | None = None, slots=16, n_ctx=16384, n_batch=512, n_threads=None, **kwargs):
         super().__init__()
         for ignored in ("device", "pretrained", "dtype", "batch_size", "max_batch_size", "parallelize", "max_length"):

@@ -34,7 +34,10 @@ def echo_logprobs(llm: Llama, k: int) -> dict:
     lp = _log_softmax(np.asarray(llm._scores[:n]))
     seq = ids + [int(np.argmax(lp[n - 1]))]
     start = 1 if ids and ids[0] == llm.token_bos() else 0
-    tokens, offsets, token_lps, tops = [], [], [], []
+    tokens: list[str] = []
+    offsets: list[int] = []
+    token_lps: list[float | None] = []
+    tops: list[dict[str, float] | None] = []
     offset = 0
     for j in range(start, len(seq)):
         text = llm.detokenize([seq[j]], prev_tokens=seq[:j]).decode("utf-8", errors="ignore")

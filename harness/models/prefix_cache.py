@@ -119,7 +119,7 @@ def _row(cache, r: int):
 
 def _layered(cache) -> bool:
     layers = getattr(cache, "layers", None)
-    return bool(layers) and all(getattr(layer, "keys", None) is not None for layer in layers)
+    return bool(layers) and all(getattr(layer, "keys", None) is not None for layer in layers or ())
 
 
 def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool]] | None:
@@ -154,13 +154,13 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
     group_size = GROUP * (int(lm.batch_size) if str(lm.batch_size).isdigit() else 8)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     by_context: dict[tuple, list[int]] = {}  # each distinct context's blocks run once
-    for i, (ctx, _) in enumerate(pairs):
-        by_context.setdefault(tuple(ctx), []).append(i)
+    for i, (context, _) in enumerate(pairs):
+        by_context.setdefault(tuple(context), []).append(i)
     contexts = sorted(by_context)  # token order: contexts that share blocks are neighbours
     # ahead[k]: the whole blocks context k shares with context k + 1; smaller[k]: the next context
     # after k whose share is smaller (so a context's shares with all later ones are a short chain)
     ahead = [common(a, b) // BLOCK * BLOCK for a, b in zip(contexts, contexts[1:])] + [0]
-    smaller, pending = [len(ahead)] * len(ahead), []
+    smaller, pending = [len(ahead)] * len(ahead), list[int]()
     for k, v in enumerate(ahead):
         while pending and ahead[pending[-1]] > v:
             smaller[pending.pop()] = k
@@ -185,9 +185,9 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
                 # (causal attention: the positions after a token change nothing at it)
                 remainders: dict[tuple, list[int]] = {}
                 for i in sorted(by_context[ctx], key=lambda i: -len(pairs[i][1])):
-                    mine = tuple(pairs[i][1][:-1])
-                    row = next((r for r in remainders if r[: len(mine)] == mine), mine)
-                    remainders.setdefault(row, []).append(i)
+                    stem = tuple(pairs[i][1][:-1])
+                    reader = next((r for r in remainders if r[: len(stem)] == stem), stem)
+                    remainders.setdefault(reader, []).append(i)
                 for rest, requests_here in sorted(remainders.items()):
                     seq = list(ctx) + list(rest)
                     seq += [pad] * (-(len(seq) - full) % BLOCK)
@@ -206,7 +206,9 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
             cached = dict(stack)
             level: dict[tuple, object] = {}  # block key -> cache after that block, for the level just run
             for end in range(min(j[0] for j in jobs) + BLOCK, max(len(j[1]) for j in jobs) + 1, BLOCK):
-                rows, parents, wanted = {}, [], []
+                rows: dict[tuple, int] = {}
+                parents: list = []
+                wanted: list = []
                 for start, seq, targets in jobs:
                     if not start < end <= len(seq):
                         continue
@@ -233,7 +235,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool
                         logits = head(part).float()
                         if cap:  # Gemma-style soft-capping, as the model's own forward applies it
                             logits = torch.tanh(logits / cap) * cap
-                        for (_row, _p, hits), values in zip(wanted[first : first + HEAD_ROWS], logits):
+                        for (_at, _p, hits), values in zip(wanted[first : first + HEAD_ROWS], logits):
                             logp = F.log_softmax(values, dim=-1)
                             best = int(logp.argmax())
                             for i, token in hits:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections
 import copy
 import json
+from typing import Any
 
 from gapbench.harness.models import prefix_cache
 
@@ -170,10 +171,11 @@ class _Batch:
 
     def __init__(self, prefix_len: int):
         self.P = prefix_len
-        self.cache = None
-        self.mask = None
-        self.pos = None
-        self.logits = None
+        # torch's DynamicCache and tensors, once the first rows are prefilled (torch is imported lazily)
+        self.cache: Any = None
+        self.mask: Any = None
+        self.pos: Any = None
+        self.logits: Any = None
         self.rows: list[int] = []  # request index per row
 
     def __len__(self) -> int:

@@ -63,6 +63,8 @@ if _lv is not None:
         """lm-eval's VLLM; prefix caching on unless ``enable_prefix_caching=False`` is given, and
         :meth:`generate_until` sends each group of :func:`plan` as one request with ``n``."""
 
+        takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
+
         def __init__(self, *args, enable_prefix_caching: bool = True, **kwargs):
             super().__init__(*args, enable_prefix_caching=enable_prefix_caching, **kwargs)
 
@@ -87,4 +89,4 @@ if _lv is not None:
                 for j, i in enumerate(group):  # child j of a request is seeded seed + j
                     texts[i] = postprocess_generated_text(output.outputs[j].text, until, self.think_end_token)
             self.requests_sent = getattr(self, "requests_sent", 0) + len(prompts)  # tests/gpu counts them
-            return texts
+            return [t if t is not None else "" for t in texts]  # every request of a group was answered

@@ -5,10 +5,7 @@ verifier plugins (no model call)."""
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +15,8 @@ from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
 from gapbench.harness.store import RunStore
+from gapbench.verifiers.base import Verifier, describe_sample_replies
 from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
-
-MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a tournament match's request key
 
 
 @dataclass
@@ -164,47 +160,11 @@ def _rescore(view: RunView, store: RunStore, task) -> None:
 
 
 def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
-    """A verifier's own replies per sample: CoT texts with the verdict read from them, log-probabilities
-    by option (MC), and tournament matches (round, opponent, P(this sample is the correct one), won)."""
-    n = view.n
-    out: list[list[dict]] = [[] for _ in range(n)]
+    """A verifier's own replies per sample, as the verifier describes them
+    (:meth:`verifiers.base.Verifier.describe_replies`: CoT texts with the verdict read from them,
+    log-probabilities (MC), tournament matches)."""
     got = view.replies.get(method, {}).get(doc_id, {})
-    parse = getattr(view.parsers.get(method), "parse", None)
-    matches: dict[tuple[int, int, int], dict] = defaultdict(dict)
-    for key, reply in got.items():
-        head, _, rest = str(key).partition(":")
-        if not head.isdigit():
-            m = MATCH_KEY.fullmatch(str(key))
-            if m:
-                matches[(int(m[1]), int(m[2]), int(m[3]))][(m[4], m[5])] = reply
-            continue
-        if int(head) >= n:
-            continue
-        item: dict = {"key": rest}
-        if isinstance(reply, str):
-            item["text"] = reply
-            if callable(parse):
-                try:
-                    item["read"] = parse(reply)
-                except Exception:  # a plugin's parser failing on a reply: show the reply unread
-                    item["read"] = None
-        else:
-            item["logprob"] = reply
-        out[int(head)].append(item)
-    for (rnd, i, j), r in sorted(matches.items()):
-        if len(r) < 4 or i >= n or j >= n:
-            continue
-        p_i = (_p_first(r[("ab", "A")], r[("ab", "B")]) + _p_first(r[("ba", "B")], r[("ba", "A")])) / 2
-        won = p_i >= 0.5
-        out[i].append({"round": rnd, "vs": j, "p": p_i, "won": won})
-        out[j].append({"round": rnd, "vs": i, "p": 1 - p_i, "won": not won})
-    if matches:
-        for items in out:
-            items.sort(key=lambda x: (x.get("round", 0), str(x.get("key", ""))))
-    return out
-
-
-def _p_first(lp_first: float, lp_second: float) -> float:
-    top = max(lp_first, lp_second)
-    a, b = math.exp(lp_first - top), math.exp(lp_second - top)
-    return a / (a + b)
+    verifier = view.parsers.get(method)
+    if isinstance(verifier, Verifier):
+        return verifier.describe_replies(got, view.n)
+    return describe_sample_replies(got, view.n)
