@@ -22,7 +22,8 @@ How metrics are defined (Song et al., "Mind the Gap", ICLR 2025; every prompt ha
   of g only are left out).
 - filter quality, pooled over all samples, from the filter's own decisions (before the
   none-kept fallback): ``kept_share``, precision = share of kept samples that are
-  correct, recall = share of correct samples that are kept (None when undefined).
+  correct (the verifier's precision at the filter's operating point, with ``precision_ci``),
+  recall = share of correct samples that are kept (None when undefined).
 - best-of-n: per prompt, g of the sample with the highest u (ties: mean g of the tied
   samples), averaged over prompts.
 - pass@k: unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021), per prompt,
@@ -214,8 +215,10 @@ def verification_quality(G: np.ndarray, U: np.ndarray, auroc_ci: list[float] | N
     )
 
 
-def filter_quality(G: np.ndarray, K: np.ndarray) -> FilterQuality:
-    """The filter's own decisions (before the none-kept fallback), pooled over all samples."""
+def filter_quality(G: np.ndarray, K: np.ndarray, *, n_boot: int = 0, seed: int = 0) -> FilterQuality:
+    """The filter's own decisions (before the none-kept fallback), pooled over all samples; the precision
+    of the kept samples (the verifier's precision at the filter's operating point) with a 95% interval
+    from ``n_boot`` resamples of prompts (the resamples of :func:`bootstrap`; one keeping none is left out)."""
     g = G.astype(bool)
     tp = float((K & g).sum())
     return FilterQuality(
@@ -223,7 +226,16 @@ def filter_quality(G: np.ndarray, K: np.ndarray) -> FilterQuality:
         precision=_ratio(tp, float(K.sum())),
         recall=_ratio(tp, float(g.sum())),
         prompts_none_kept=int((K.sum(axis=1) == 0).sum()),
+        precision_ci=_kept_precision_interval(G, K, n_boot=n_boot, seed=seed),
     )
+
+
+def _kept_precision_interval(G: np.ndarray, K: np.ndarray, *, n_boot: int, seed: int) -> list[float] | None:
+    if n_boot <= 0 or not K.any():
+        return None
+    idx = np.random.default_rng(seed).integers(0, G.shape[0], size=(n_boot, G.shape[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return interval((K & G.astype(bool)).sum(axis=1)[idx].sum(axis=1) / K.sum(axis=1)[idx].sum(axis=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +454,7 @@ def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int 
         gap=Metric(Jw - J, ci["gap"]),
         relative_gap=RelativeGap(float(rel_x[included].mean()) if included.any() else None, ci["relative_gap"], int((~included).sum())),
         verification=verification_quality(G, U, auroc_interval(G, U, n_boot=n_boot, seed=seed)),
-        filter=filter_quality(G, K),
+        filter=filter_quality(G, K, n_boot=n_boot, seed=seed),
         best_of_n=best_of_n(G, U),
         pass_at_k={str(k): pass_at_k(G, k) for k in ks},
         maj_at_k={str(k): maj_at_k(classes, n, k, maj_rng) for k in ks},

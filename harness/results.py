@@ -90,6 +90,7 @@ class FilterQuality:
     precision: float | None
     recall: float | None
     prompts_none_kept: int
+    precision_ci: list[float] | None = interval()  # 95% bootstrap interval over prompts (absent before gapbench wrote it)
 
 
 @dataclass
