@@ -391,3 +391,15 @@ def test_summarize_full_gsm8k_size():
     lo, hi = s.gap.ci
     assert lo <= s.gap.value <= hi
     assert all(0 <= v <= 1 for v in s.maj_at_k.values())
+
+
+def test_kept_precision_interval():
+    # the verifier's precision at the filter's operating point: share of kept samples with g = 1, with its interval
+    rng = np.random.default_rng(2)
+    prompts = [P(f"d{i}", rng.integers(0, 2, 6).tolist(), keep=(rng.random(6) > 0.5).tolist()) for i in range(40)]
+    f = summarize(prompts, n_boot=300, seed=1).filter
+    lo, hi = f.precision_ci
+    assert lo < f.precision < hi
+    assert summarize(prompts, n_boot=0).filter.precision_ci is None
+    none_kept = summarize([P("a", [1, 0], keep=[0, 0])], n_boot=50).filter
+    assert none_kept.precision is None and none_kept.precision_ci is None
