@@ -22,7 +22,8 @@ How metrics are defined (Song et al., "Mind the Gap", ICLR 2025; every prompt ha
   of g only are left out).
 - filter quality, pooled over all samples, from the filter's own decisions (before the
   none-kept fallback): ``kept_share``, precision = share of kept samples that are
-  correct, recall = share of correct samples that are kept (None when undefined).
+  correct (the verifier's precision at the filter's operating point, with ``precision_ci``),
+  recall = share of correct samples that are kept (None when undefined).
 - best-of-n: per prompt, g of the sample with the highest u (ties: mean g of the tied
   samples), averaged over prompts.
 - pass@k: unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021), per prompt,
@@ -70,6 +71,7 @@ from itertools import combinations
 import numpy as np
 
 from gapbench.harness.filters import FilterRule, sweep_levels
+from gapbench.harness.results import FilterQuality, Metric, RelativeGap, SweepLevel, Verification, VerifierSummary
 
 MAJ_EXACT_LIMIT = 2000  # enumerate every k-subset when there are at most this many
 MAJ_SAMPLES = 2000  # else average this many seeded random k-subsets
@@ -198,30 +200,42 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float(u_stat / (n_pos * n_neg))
 
 
-def verification_quality(G: np.ndarray, U: np.ndarray) -> dict:
+def verification_quality(G: np.ndarray, U: np.ndarray, auroc_ci: list[float] | None = None) -> Verification:
     """Quality of u as a verifier of g, pooled over all samples; u >= 0.5 means "called correct"."""
     g = G.ravel().astype(bool)
     pred = U.ravel() >= 0.5
     tp = float((pred & g).sum())
-    return {
-        "accuracy": float((pred == g).mean()),
-        "precision": _ratio(tp, float(pred.sum())),
-        "recall": _ratio(tp, float(g.sum())),
-        "auroc": auroc(U, g),
-        "positive_rate": float(pred.mean()),
-    }
+    return Verification(
+        accuracy=float((pred == g).mean()),
+        precision=_ratio(tp, float(pred.sum())),
+        recall=_ratio(tp, float(g.sum())),
+        auroc=auroc(U, g),
+        positive_rate=float(pred.mean()),
+        auroc_ci=auroc_ci,
+    )
 
 
-def filter_quality(G: np.ndarray, K: np.ndarray) -> dict:
-    """The filter's own decisions (before the none-kept fallback), pooled over all samples."""
+def filter_quality(G: np.ndarray, K: np.ndarray, *, n_boot: int = 0, seed: int = 0) -> FilterQuality:
+    """The filter's own decisions (before the none-kept fallback), pooled over all samples; the precision
+    of the kept samples (the verifier's precision at the filter's operating point) with a 95% interval
+    from ``n_boot`` resamples of prompts (the resamples of :func:`bootstrap`; one keeping none is left out)."""
     g = G.astype(bool)
     tp = float((K & g).sum())
-    return {
-        "kept_share": float(K.mean()),
-        "precision": _ratio(tp, float(K.sum())),
-        "recall": _ratio(tp, float(g.sum())),
-        "prompts_none_kept": int((K.sum(axis=1) == 0).sum()),
-    }
+    return FilterQuality(
+        kept_share=float(K.mean()),
+        precision=_ratio(tp, float(K.sum())),
+        recall=_ratio(tp, float(g.sum())),
+        prompts_none_kept=int((K.sum(axis=1) == 0).sum()),
+        precision_ci=_kept_precision_interval(G, K, n_boot=n_boot, seed=seed),
+    )
+
+
+def _kept_precision_interval(G: np.ndarray, K: np.ndarray, *, n_boot: int, seed: int) -> list[float] | None:
+    if n_boot <= 0 or not K.any():
+        return None
+    idx = np.random.default_rng(seed).integers(0, G.shape[0], size=(n_boot, G.shape[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return interval((K & G.astype(bool)).sum(axis=1)[idx].sum(axis=1) / K.sum(axis=1)[idx].sum(axis=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,8 +427,8 @@ def auroc_interval(G: np.ndarray, U: np.ndarray, *, n_boot: int, seed: int) -> l
 # the public entry points
 
 
-def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Every metric of a run, JSON-serialisable (see the module docstring for the definitions).
+def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int = 0) -> VerifierSummary:
+    """Every metric of a run, as results.json's block (see the module docstring for the definitions).
 
     ``n_samples`` is n, the number of samples per prompt. ``ci`` is a 95% bootstrap interval
     ``[lo, hi]`` (None when ``n_boot`` is 0, or for the relative gap when it is undefined).
@@ -432,23 +446,19 @@ def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int 
     classes = answer_classes(prompts)
     maj_rng = np.random.default_rng([seed, 1])
     ks = ks_for(n)
-    return {
-        "n_prompts": len(prompts),
-        "n_samples": n,
-        "J": {"value": J, "ci": ci["J"]},
-        "J_filtered": {"value": Jw, "ci": ci["J_filtered"]},
-        "gap": {"value": Jw - J, "ci": ci["gap"]},
-        "relative_gap": {
-            "value": float(rel_x[included].mean()) if included.any() else None,
-            "ci": ci["relative_gap"],
-            "n_excluded": int((~included).sum()),
-        },
-        "verification": {**verification_quality(G, U), "auroc_ci": auroc_interval(G, U, n_boot=n_boot, seed=seed)},
-        "filter": filter_quality(G, K),
-        "best_of_n": best_of_n(G, U),
-        "pass@k": {str(k): pass_at_k(G, k) for k in ks},
-        "maj@k": {str(k): maj_at_k(classes, n, k, maj_rng) for k in ks},
-    }
+    return VerifierSummary(
+        n_prompts=len(prompts),
+        n_samples=n,
+        J=Metric(J, ci["J"]),
+        J_filtered=Metric(Jw, ci["J_filtered"]),
+        gap=Metric(Jw - J, ci["gap"]),
+        relative_gap=RelativeGap(float(rel_x[included].mean()) if included.any() else None, ci["relative_gap"], int((~included).sum())),
+        verification=verification_quality(G, U, auroc_interval(G, U, n_boot=n_boot, seed=seed)),
+        filter=filter_quality(G, K, n_boot=n_boot, seed=seed),
+        best_of_n=best_of_n(G, U),
+        pass_at_k={str(k): pass_at_k(G, k) for k in ks},
+        maj_at_k={str(k): maj_at_k(classes, n, k, maj_rng) for k in ks},
+    )
 
 
 def filter_sweep(
@@ -456,7 +466,7 @@ def filter_sweep(
     keep_for: Callable[[FilterRule, int], list[bool]],
     kind: str,
     levels: Sequence[float] | None = None,
-) -> list[dict]:
+) -> list[SweepLevel]:
     """The gap as the filter level varies: for each level, the rule ``FilterRule(kind, level)`` and the
     keep masks ``keep_for(rule, i)`` of every prompt i give J(f[w]), the gap, the relative gap and the
     kept share (point estimates; the same definitions as :func:`summarize`). ``levels`` defaults to
@@ -480,15 +490,7 @@ def filter_sweep(
         _, Jw_x, _ = per_prompt_accuracy(G, K)
         rel, _ = relative_gap(G, K)
         Jw = float(Jw_x.mean())
-        out.append(
-            {
-                "level": rule.level,
-                "J_filtered": Jw,
-                "gap": Jw - J,
-                "relative_gap": rel,
-                "kept_share": float(K.mean()),
-            }
-        )
+        out.append(SweepLevel(level=rule.level, J_filtered=Jw, gap=Jw - J, relative_gap=rel, kept_share=float(K.mean())))
     return out
 
 

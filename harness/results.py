@@ -90,6 +90,7 @@ class FilterQuality:
     precision: float | None
     recall: float | None
     prompts_none_kept: int
+    precision_ci: list[float] | None = interval()  # 95% bootstrap interval over prompts (absent before gapbench wrote it)
 
 
 @dataclass
@@ -407,6 +408,16 @@ def write(path: str | Path, results: Results, *, root: str | Path | None = None)
 
     path = Path(path)
     safe_paths.write_text(path.parent if root is None else root, path, results.to_json(), tmp_suffix=".tmp")
+
+
+def build(cls: type, **given: Any) -> Any:
+    """A block of ``cls`` from the fields ``given``, those left out written as absent (as :func:`parse`
+    leaves out a field a file did not have): how a run, or a test's synthetic run, makes its blocks."""
+    obj = cls(**given)
+    absent = frozenset(f.name for f in fields(cls) if f.name not in given and not f.metadata.get("extra"))
+    if absent:
+        object.__setattr__(obj, "_absent", absent)
+    return obj
 
 
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------

@@ -22,8 +22,7 @@ from gapbench.harness.config import RunConfig, Sampling
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
-from gapbench.harness.results import SCHEMA_VERSION, Results
-from gapbench.harness.results import parse as parse_results
+from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS, Doc, Task
@@ -398,28 +397,32 @@ class Runner:
         lengths = {d.doc_id: [stored[d.doc_id][i].get("gen_tokens") for i in range(config.n)] for d in docs}
         if any(x is None for row in lengths.values() for x in row):
             lengths = None  # a store from before token counts: no length bias, no token axis
-        metrics = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed, lengths=lengths)
+        generation, methods = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed, lengths=lengths)
         tokens = _token_counts(store)
         store.add_timing("score", time.perf_counter() - start)
-        results = parse_results(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "gapbench_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "run": {"dir": backends.portable(str(store.dir.absolute())), "config_hash": config.hash()},
-                "model": self._model_meta(self.model, self.spec, store),
-                "verifier_model": self._model_meta(self.vmodel, self.vspec, store) if self.vspec else None,
-                "task": {**config.task, "split": config.split},
-                "sizes": {"n_prompts": len(docs), "n": config.n, "m": config.m, "n_samples": len(docs) * config.n},
-                "sampling": config.sampling,
-                "verification_sampling": config.verification_sampling,
-                **({"chat": config.chat} if config.chat else {}),
-                "filter": self.rule.spec,
-                **metrics,
-                "tokens": tokens,
-                "timings": store.timings(),
-            },
-            store.results_path,
+        where = store.results_path
+
+        def typed(cls, value, name):  # free-form blocks (model facts, task options) through the codec's checks
+            return from_json(cls | None, value, str(where), name)
+
+        results = build(
+            Results,
+            schema_version=SCHEMA_VERSION,
+            gapbench_version=__version__,
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            run=RunRef(backends.portable(str(store.dir.absolute())), config.hash()),
+            model=typed(ModelInfo, self._model_meta(self.model, self.spec, store), "model"),
+            verifier_model=typed(ModelInfo, self._model_meta(self.vmodel, self.vspec, store), "verifier_model") if self.vspec else None,
+            task=typed(TaskInfo, {**config.task, "split": config.split}, "task"),
+            sizes=Sizes(n_prompts=len(docs), n=config.n, m=config.m, n_samples=len(docs) * config.n),
+            sampling=typed(SamplingInfo, config.sampling, "sampling"),
+            verification_sampling=typed(SamplingInfo, config.verification_sampling, "verification_sampling"),
+            **({"chat": typed(ChatInfo, config.chat, "chat")} if config.chat else {}),
+            filter=self.rule.spec,
+            generation=generation,
+            verifiers=methods,
+            tokens=typed(Tokens, tokens, "tokens"),
+            timings=store.timings(),
         )
         store.write_results(results)
         return results

@@ -4,10 +4,12 @@ overall and per group (e.g. per level or subject)."""
 
 from __future__ import annotations
 
+import typing
 from collections import defaultdict
 
 from gapbench.harness.filters import FilterRule, sweep_levels
 from gapbench.harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
+from gapbench.harness.results import Generation, GenerationSummary, Sweep, VerifierResults, VerifierSummary, build, from_json
 from gapbench.tasks.base import Doc, Grade, Task
 from gapbench.verifiers.suite import keep_mask
 
@@ -35,7 +37,7 @@ def score(
     n_boot: int,
     seed: int,
     lengths: dict[str, list[float]] | None = None,
-) -> dict:
+) -> tuple[Generation, dict[str, VerifierResults]]:
     """The metric blocks of results.json: ``generation`` and ``verifiers``. ``lengths`` (generated tokens
     per sample, by doc_id) give the length bias and the token axis of the gap-against-n curve."""
     g = {d.doc_id: [gr.g for gr in grades[d.doc_id]] for d in docs}
@@ -51,26 +53,28 @@ def score(
             for d in subset
         ]
 
-    generation = {
-        **_gen_summary(docs, g, answers, n_boot, seed),
-        "variants": _variant_means(docs, grades),
-        "unanswered": sum(gr.answer is None for d in docs for gr in grades[d.doc_id]),
-        "by_group": _by_group(task, docs, lambda sub: _gen_summary(sub, g, answers, n_boot, seed)),
-    }
+    generation = Generation(
+        **vars(_gen_summary(docs, g, answers, n_boot, seed)),
+        variants=_variant_means(docs, grades),
+        unanswered=sum(gr.answer is None for d in docs for gr in grades[d.doc_id]),
+        by_group=_by_group(task, docs, lambda sub: _gen_summary(sub, g, answers, n_boot, seed)),
+    )
 
+    hints = typing.get_type_hints(VerifierResults)
     methods = {}
     for v in verifiers:
         prompts = prompts_for(v, docs, rule)
-        block = summarize(prompts, n_boot=n_boot, seed=seed)
-        block["unparsed"] = sum(x.unparsed for vs in verdicts[v.method].values() for x in vs)
-        block["sweep"] = {
-            "kind": rule.kind,
-            "levels": filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind)),  # noqa: B023 (called at once, inside the loop)
-        }
-        block["by_group"] = _by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed))  # noqa: B023 (called at once, inside the loop)
-        block.update(verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed))
-        methods[v.method] = block
-    return {"generation": generation, "verifiers": methods}
+        diag = verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed)
+        methods[v.method] = build(
+            VerifierResults,
+            **vars(summarize(prompts, n_boot=n_boot, seed=seed)),
+            unparsed=sum(x.unparsed for vs in verdicts[v.method].values() for x in vs),
+            sweep=Sweep(rule.kind, filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind))),  # noqa: B023 (called at once, inside the loop)
+            by_group=_by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed)),  # noqa: B023 (called at once, inside the loop)
+            # the diagnostics as typed blocks (one a verifier lacks, e.g. position_bias without matches, stays absent)
+            **{name: from_json(hints[name], value, "results.json", f"verifiers.{v.method}.{name}") for name, value in diag.items()},
+        )
+    return generation, methods
 
 
 def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list], rule: FilterRule, lengths, *, n_boot: int, seed: int) -> dict:
@@ -100,14 +104,14 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
     return out
 
 
-def _gen_summary(sub, g, answers, n_boot, seed):
+def _gen_summary(sub, g, answers, n_boot, seed) -> GenerationSummary:
     """J with its interval, pass@k and maj@k: the method-independent numbers."""
-    s = summarize(
+    s: VerifierSummary = summarize(
         [PromptScores(d.doc_id, g[d.doc_id], [0.0] * len(g[d.doc_id]), [True] * len(g[d.doc_id]), answers[d.doc_id], d.meta) for d in sub],
         n_boot=n_boot,
         seed=seed,
     )
-    return {k: s[k] for k in ("n_prompts", "n_samples", "J", "pass@k", "maj@k")}
+    return GenerationSummary(s.n_prompts, s.n_samples, s.J, s.pass_at_k, s.maj_at_k)
 
 
 def _by_group(task: Task, docs: list[Doc], summarise) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gapbench.harness.filters import parse_filter, sweep_levels
 from gapbench.harness.metrics import PromptScores, filter_sweep, summarize
+from gapbench.harness.results import Generation, GenerationSummary, ModelInfo, Results, RunRef, SamplingInfo, Sizes, Sweep, TaskInfo, Tokens, VerifierResults, build, from_json
 
 
 def _level(doc_id: str) -> str:
@@ -50,45 +51,51 @@ def write_run(
     for k in docs:
         levels.setdefault(_level(k), []).append(k)
 
-    def gen(subset):
+    def gen(subset) -> GenerationSummary:
         s = summarize([PromptScores(k, g[k], [0.0] * n, [True] * n, [str(x) for x in g[k]]) for k in subset], n_boot=n_boot, seed=seed)
-        return {key: s[key] for key in ("n_prompts", "n_samples", "J", "pass@k", "maj@k")}
+        return GenerationSummary(s.n_prompts, s.n_samples, s.J, s.pass_at_k, s.maj_at_k)
 
     verifiers = {}
     for method in u_all:
-        block = summarize(prompts(method, docs), n_boot=n_boot, seed=seed)
-        block["unparsed"] = 0
         ps = prompts(method, docs)
-        block["sweep"] = {
-            "kind": rule.kind,
-            "levels": filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind)),  # noqa: B023 (called at once)
-        }
-        block["by_group"] = {"level": {lv: summarize(prompts(method, sub), n_boot=n_boot, seed=seed) for lv, sub in levels.items()}}
-        verifiers[method] = block
-    results = {
-        "schema_version": 1,
-        "gapbench_version": "0.1.0",
-        "created": created,
-        "run": {"dir": os.path.relpath(d), "config_hash": "synthetic"},  # relative, as a run records it: no machine path
-        "model": model or {"id": "test-model", "backend": "hf", "parameters": 1000},
-        "verifier_model": None,
-        "task": {
-            "name": task_name,
-            "version": "1",
-            "options": task_options if task_options is not None else {"levels": "+".join(levels), "per_level": len(docs) // max(1, len(levels)), "seed": 0},
-            "verification_prompts": "1",
-            "split": "test",
-        },
-        "sizes": {"n_prompts": len(docs), "n": n, "m": 1, "n_samples": len(docs) * n},
-        "sampling": sampling or {"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 16},
-        "verification_sampling": {"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 48},
-        "filter": rule.spec,
-        "generation": {**gen(docs), "variants": {}, "unanswered": 0, "by_group": {"level": {lv: gen(sub) for lv, sub in levels.items()}}},
-        "verifiers": verifiers,
-        "tokens": {"prompt": 0, "generated": 0},
-        "timings": {},
-    }
-    (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        verifiers[method] = build(
+            VerifierResults,
+            **vars(summarize(ps, n_boot=n_boot, seed=seed)),
+            unparsed=0,
+            sweep=Sweep(rule.kind, filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind))),  # noqa: B023 (called at once)
+            by_group={"level": {lv: summarize(prompts(method, sub), n_boot=n_boot, seed=seed) for lv, sub in levels.items()}},
+        )
+    where = str(d / "results.json")
+    results = build(
+        Results,
+        schema_version=1,
+        gapbench_version="0.1.0",
+        created=created,
+        run=from_json(RunRef, {"dir": os.path.relpath(d), "config_hash": "synthetic"}, where),  # relative, as a run records it: no machine path
+        model=from_json(ModelInfo, model or {"id": "test-model", "backend": "hf", "parameters": 1000}, where, "model"),
+        verifier_model=None,
+        task=from_json(
+            TaskInfo,
+            {
+                "name": task_name,
+                "version": "1",
+                "options": task_options if task_options is not None else {"levels": "+".join(levels), "per_level": len(docs) // max(1, len(levels)), "seed": 0},
+                "verification_prompts": "1",
+                "split": "test",
+            },
+            where,
+            "task",
+        ),
+        sizes=Sizes(n_prompts=len(docs), n=n, m=1, n_samples=len(docs) * n),
+        sampling=from_json(SamplingInfo, sampling or {"temperature": 0.7, "top_p": 0.9, "max_gen_toks": 16}, where, "sampling"),
+        verification_sampling=SamplingInfo(temperature=0.7, top_p=0.9, max_gen_toks=48),
+        filter=rule.spec,
+        generation=Generation(**vars(gen(docs)), variants={}, unanswered=0, by_group={"level": {lv: gen(sub) for lv, sub in levels.items()}}),
+        verifiers=verifiers,
+        tokens=Tokens(prompt=0, generated=0),
+        timings={},
+    )  # plain prompts: no chat block
+    (d / "results.json").write_text(results.to_json())
     (d / "run.json").write_text(json.dumps({"n": n, "m": 1, "verifiers": list(verifiers), "filter": rule.spec}) + "\n")
     lines = lambda recs: "".join(json.dumps(r, sort_keys=True) + "\n" for r in recs)  # noqa: E731
     (d / "grades.jsonl").write_text(lines({"doc_id": k, "sample": i, "g": int(g[k][i]), "answer": str(g[k][i]), "variants": {}} for k in docs for i in range(n)))

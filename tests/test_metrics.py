@@ -22,6 +22,7 @@ from gapbench.harness.metrics import (
     pass_at_k_table,
     summarize,
 )
+from gapbench.harness.results import RelativeGap, SweepLevel, VerifierSummary, from_json, to_json
 
 
 def P(doc_id, g, u=None, keep=None, answers=None):
@@ -49,16 +50,16 @@ THREE = [
 
 def test_J_filtered_gap_by_hand():
     s = summarize(THREE, n_boot=50)
-    assert s["J"]["value"] == pytest.approx(7 / 12)
-    assert s["J_filtered"]["value"] == pytest.approx(2 / 3)
-    assert s["gap"]["value"] == pytest.approx(1 / 12)
-    assert s["relative_gap"]["value"] == pytest.approx(1 / 3)
-    assert s["relative_gap"]["n_excluded"] == 1
-    assert s["n_prompts"] == 3 and s["n_samples"] == 4
-    assert s["filter"]["kept_share"] == pytest.approx(5 / 12)  # kept 2 + 2 + 1 of 12
-    assert s["filter"]["precision"] == pytest.approx(3 / 5)  # kept g: 1,1 | 0,0 | 1
-    assert s["filter"]["recall"] == pytest.approx(3 / 7)  # correct: 2 + 1 + 4 = 7, of which 2 + 0 + 1 kept
-    assert s["filter"]["prompts_none_kept"] == 0
+    assert s.J.value == pytest.approx(7 / 12)
+    assert s.J_filtered.value == pytest.approx(2 / 3)
+    assert s.gap.value == pytest.approx(1 / 12)
+    assert s.relative_gap.value == pytest.approx(1 / 3)
+    assert s.relative_gap.n_excluded == 1
+    assert s.n_prompts == 3 and s.n_samples == 4
+    assert s.filter.kept_share == pytest.approx(5 / 12)  # kept 2 + 2 + 1 of 12
+    assert s.filter.precision == pytest.approx(3 / 5)  # kept g: 1,1 | 0,0 | 1
+    assert s.filter.recall == pytest.approx(3 / 7)  # correct: 2 + 1 + 4 = 7, of which 2 + 0 + 1 kept
+    assert s.filter.prompts_none_kept == 0
 
 
 def test_prompts_weigh_equally_not_samples():
@@ -66,35 +67,35 @@ def test_prompts_weigh_equally_not_samples():
     # J(f[w]) is the mean of per-prompt kept means, not the pooled kept mean.
     prompts = [P("a", [1, 1, 0, 0], keep=[1, 0, 0, 0]), P("b", [0, 0, 0, 1], keep=[1, 1, 1, 0])]
     s = summarize(prompts, n_boot=0)
-    assert s["J_filtered"]["value"] == pytest.approx((1 + 0) / 2)  # pooled would be 1/4
-    assert s["J"]["ci"] is None
+    assert s.J_filtered.value == pytest.approx((1 + 0) / 2)  # pooled would be 1/4
+    assert s.J.ci is None
 
 
 def test_none_kept_falls_back_to_all_samples():
     prompts = [P("a", [1, 0, 0, 0], keep=[0, 0, 0, 0]), P("b", [1, 1, 0, 0], keep=[1, 0, 0, 0])]
     s = summarize(prompts, n_boot=0)
-    assert s["filter"]["prompts_none_kept"] == 1
-    assert s["J_filtered"]["value"] == pytest.approx((0.25 + 1.0) / 2)
-    assert s["gap"]["value"] == pytest.approx((0.25 + 1.0) / 2 - (0.25 + 0.5) / 2)
+    assert s.filter.prompts_none_kept == 1
+    assert s.J_filtered.value == pytest.approx((0.25 + 1.0) / 2)
+    assert s.gap.value == pytest.approx((0.25 + 1.0) / 2 - (0.25 + 0.5) / 2)
     # the fallback prompt contributes 0 to the relative gap but still counts in its mean
-    assert s["relative_gap"]["value"] == pytest.approx((0 + 1.0) / 2)
+    assert s.relative_gap.value == pytest.approx((0 + 1.0) / 2)
     # filter quality uses the filter's own decisions, not the fallback
-    assert s["filter"]["kept_share"] == pytest.approx(1 / 8)
+    assert s.filter.kept_share == pytest.approx(1 / 8)
 
 
 def test_relative_gap_edge_cases():
     # keeping only the correct samples recovers all the room: 1.0
-    assert summarize([P("a", [1, 0, 0, 0], keep=[1, 0, 0, 0])], n_boot=0)["relative_gap"]["value"] == 1.0
+    assert summarize([P("a", [1, 0, 0, 0], keep=[1, 0, 0, 0])], n_boot=0).relative_gap.value == 1.0
     # a prompt with J(f|x) = 0 can not move: 0
-    assert summarize([P("a", [0, 0, 0, 0], keep=[1, 0, 0, 0])], n_boot=0)["relative_gap"]["value"] == 0.0
+    assert summarize([P("a", [0, 0, 0, 0], keep=[1, 0, 0, 0])], n_boot=0).relative_gap.value == 0.0
     # keeping only the wrong ones: negative
     s = summarize([P("a", [1, 1, 0, 0], keep=[0, 0, 1, 0])], n_boot=0)
-    assert s["relative_gap"]["value"] == pytest.approx(-1.0)
-    assert s["gap"]["value"] == pytest.approx(-0.5)
+    assert s.relative_gap.value == pytest.approx(-1.0)
+    assert s.gap.value == pytest.approx(-0.5)
     # all prompts J(f|x) = 1: undefined, everything excluded and counted
     s = summarize([P("a", [1, 1], keep=[1, 0]), P("b", [1, 1], keep=[0, 1])], n_boot=100)
-    assert s["relative_gap"] == {"value": None, "ci": None, "n_excluded": 2}
-    assert s["gap"]["value"] == 0.0
+    assert s.relative_gap == RelativeGap(None, None, 2)
+    assert s.gap.value == 0.0
 
 
 def test_auroc_hand_count_with_ties():
@@ -144,28 +145,28 @@ def test_auroc_interval_holds_the_value_and_varies_with_the_prompts():
 def test_verification_quality_by_hand():
     # pooled over prompts; u >= 0.5 is "called correct"
     prompts = [P("a", [1, 1, 0], u=[0.9, 0.5, 0.5]), P("b", [0, 0, 1], u=[0.2, 0.5, 0.1])]
-    v = summarize(prompts, n_boot=0)["verification"]
+    v = summarize(prompts, n_boot=0).verification
     # pred 1 1 1 | 0 1 0 ; g 1 1 0 | 0 0 1 -> right: 1 1 0 1 0 0
-    assert v["accuracy"] == pytest.approx(3 / 6)
-    assert v["precision"] == pytest.approx(2 / 4)
-    assert v["recall"] == pytest.approx(2 / 3)
-    assert v["positive_rate"] == pytest.approx(4 / 6)
+    assert v.accuracy == pytest.approx(3 / 6)
+    assert v.precision == pytest.approx(2 / 4)
+    assert v.recall == pytest.approx(2 / 3)
+    assert v.positive_rate == pytest.approx(4 / 6)
     # positives 0.9 0.5 0.1 ; negatives 0.5 0.2 0.5
     # 0.9: 3 ; 0.5: 0.5 + 1 + 0.5 ; 0.1: 0 -> 5 / 9
-    assert v["auroc"] == pytest.approx(5 / 9)
+    assert v.auroc == pytest.approx(5 / 9)
 
 
 def test_precision_recall_undefined():
     # nothing called correct -> precision None; nothing correct -> recall None and AUROC None
     s = summarize([P("a", [0, 0], u=[0.1, 0.2], keep=[0, 0])], n_boot=0)
-    v, f = s["verification"], s["filter"]
-    assert v["precision"] is None and v["recall"] is None and v["auroc"] is None
-    assert v["accuracy"] == 1.0 and v["positive_rate"] == 0.0
-    assert f["precision"] is None and f["recall"] is None and f["kept_share"] == 0.0
+    v, f = s.verification, s.filter
+    assert v.precision is None and v.recall is None and v.auroc is None
+    assert v.accuracy == 1.0 and v.positive_rate == 0.0
+    assert f.precision is None and f.recall is None and f.kept_share == 0.0
     # called correct but all wrong: precision 0, recall still undefined
     s = summarize([P("a", [0, 0], u=[0.9, 0.2], keep=[1, 0])], n_boot=0)
-    assert s["verification"]["precision"] == 0.0 and s["verification"]["recall"] is None
-    assert s["filter"]["precision"] == 0.0 and s["filter"]["recall"] is None
+    assert s.verification.precision == 0.0 and s.verification.recall is None
+    assert s.filter.precision == 0.0 and s.filter.recall is None
 
 
 def test_best_of_n_ties_average():
@@ -174,7 +175,7 @@ def test_best_of_n_ties_average():
         P("b", [0, 1, 1], u=[0.2, 0.8, 0.8]),  # tie at 0.8: 1
         P("c", [0, 1, 0], u=[0.7, 0.3, 0.1]),  # top is wrong: 0
     ]
-    assert summarize(prompts, n_boot=0)["best_of_n"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert summarize(prompts, n_boot=0).best_of_n == pytest.approx((0.5 + 1 + 0) / 3)
 
 
 def test_ks():
@@ -203,7 +204,7 @@ def test_pass_at_k_large_n_is_stable():
 
 def test_pass_at_k_in_summarize():
     prompts = [P("a", [1, 0, 0, 0]), P("b", [0, 0, 0, 0]), P("c", [1, 1, 0, 0])]
-    pk = summarize(prompts, n_boot=0)["pass@k"]
+    pk = summarize(prompts, n_boot=0).pass_at_k
     assert list(pk) == ["1", "2", "4"]
     assert pk["1"] == pytest.approx((0.25 + 0 + 0.5) / 3)
     assert pk["2"] == pytest.approx((0.5 + 0 + 5 / 6) / 3)
@@ -236,12 +237,12 @@ MAJ_CASE = [
 
 def test_maj_at_k_brute_force_exact():
     s = summarize(MAJ_CASE, n_boot=0)
-    assert list(s["maj@k"]) == ["1", "2", "4", "6"]
+    assert list(s.maj_at_k) == ["1", "2", "4", "6"]
     for k in (1, 2, 4, 6):
         expected = sum(brute_maj(p.answers, p.g, k) for p in MAJ_CASE) / len(MAJ_CASE)
-        assert s["maj@k"][str(k)] == pytest.approx(float(expected), abs=1e-12), k
+        assert s.maj_at_k[str(k)] == pytest.approx(float(expected), abs=1e-12), k
     # spot checks by hand: maj@6 of a = tie x:2 y:2 z:1 with x correct -> 1/2; b: r wins -> 0; d: 7 wins -> 1
-    assert s["maj@k"]["6"] == pytest.approx((0.5 + 0 + 0 + 1) / 4)
+    assert s.maj_at_k["6"] == pytest.approx((0.5 + 0 + 0 + 1) / 4)
 
 
 def test_maj_at_k_brute_force_many_single_answers():
@@ -253,13 +254,13 @@ def test_maj_at_k_brute_force_many_single_answers():
         g = [int(a is not None and a in "ab" and rng.random() < 0.8) for a in answers]
         prompts.append(P(f"m{i}", g, answers=answers))
     s = summarize(prompts, n_boot=0)
-    assert list(s["maj@k"]) == ["1", "2", "4", "7"]
+    assert list(s.maj_at_k) == ["1", "2", "4", "7"]
     for k in (1, 2, 3, 4, 5, 7):
         expected = float(sum(brute_maj(p.answers, p.g, k) for p in prompts) / len(prompts))
         got = maj_at_k(answer_classes(prompts), 7, k, np.random.default_rng(0))
         assert got == pytest.approx(expected, abs=1e-12), k
-        if str(k) in s["maj@k"]:
-            assert s["maj@k"][str(k)] == pytest.approx(expected, abs=1e-12), k
+        if str(k) in s.maj_at_k:
+            assert s.maj_at_k[str(k)] == pytest.approx(expected, abs=1e-12), k
 
 
 def test_maj_at_k_sampled_close_to_exact():
@@ -288,10 +289,10 @@ def test_bootstrap_contains_estimate_and_is_reproducible():
     b = summarize(prompts, n_boot=300, seed=5)
     c = summarize(prompts, n_boot=300, seed=6)
     assert a == b
-    assert a["J"]["ci"] != c["J"]["ci"]
+    assert a.J.ci != c.J.ci
     for key in ("J", "J_filtered", "gap", "relative_gap"):
-        lo, hi = a[key]["ci"]
-        assert lo <= a[key]["value"] <= hi, key
+        lo, hi = getattr(a, key).ci
+        assert lo <= getattr(a, key).value <= hi, key
         assert lo < hi, key
 
 
@@ -299,9 +300,9 @@ def test_bootstrap_degenerate_when_prompts_identical():
     prompts = [P(f"d{i}", [1, 0, 0], keep=[1, 1, 0]) for i in range(30)]
     s = summarize(prompts, n_boot=200)
     for key in ("J", "J_filtered", "gap", "relative_gap"):
-        lo, hi = s[key]["ci"]
+        lo, hi = getattr(s, key).ci
         assert lo == hi, key
-        assert lo == pytest.approx(s[key]["value"]), key
+        assert lo == pytest.approx(getattr(s, key).value), key
 
 
 def test_bootstrap_relative_gap_skips_resamples_without_room():
@@ -314,20 +315,19 @@ def test_bootstrap_relative_gap_skips_resamples_without_room():
 
 def test_summarize_shape_and_json():
     s = summarize(MAJ_CASE, n_boot=20)
-    assert set(s) == {"n_prompts", "n_samples", "J", "J_filtered", "gap", "relative_gap", "verification",
-                      "filter", "best_of_n", "pass@k", "maj@k"}
+    assert isinstance(s, VerifierSummary)
     for key in ("J", "J_filtered", "gap"):
-        assert set(s[key]) == {"value", "ci"}
-        assert type(s[key]["value"]) is float and len(s[key]["ci"]) == 2
-        assert all(type(x) is float for x in s[key]["ci"])
-    assert set(s["relative_gap"]) == {"value", "ci", "n_excluded"}
-    assert set(s["verification"]) == {"accuracy", "precision", "recall", "auroc", "positive_rate", "auroc_ci"}
-    assert set(s["filter"]) == {"kept_share", "precision", "recall", "prompts_none_kept"}
-    assert type(s["n_prompts"]) is int and type(s["filter"]["prompts_none_kept"]) is int
-    assert type(s["best_of_n"]) is float
-    assert all(type(v) is float for v in s["pass@k"].values())
-    assert all(type(v) is float for v in s["maj@k"].values())
-    assert json.loads(json.dumps(s)) == s
+        m = getattr(s, key)
+        assert type(m.value) is float and len(m.ci) == 2
+        assert all(type(x) is float for x in m.ci)
+    assert type(s.n_prompts) is int and type(s.filter.prompts_none_kept) is int
+    assert type(s.best_of_n) is float
+    assert all(type(v) is float for v in s.pass_at_k.values())
+    assert all(type(v) is float for v in s.maj_at_k.values())
+    # the block is results.json's: written and read back by the one codec, it is the same block
+    assert from_json(VerifierSummary, json.loads(json.dumps(to_json(s))), "test") == s
+    assert list(to_json(s)) == ["n_prompts", "n_samples", "J", "J_filtered", "gap", "relative_gap", "verification",
+                                "filter", "best_of_n", "pass@k", "maj@k"]
 
 
 def test_unequal_or_empty_samples_name_the_doc_id():
@@ -349,21 +349,21 @@ def test_filter_sweep():
         P("b", [0, 1, 0, 0], u=[0.7, 0.6, 0.3, 0.1]),
     ]
     rows = filter_sweep(prompts, lambda rule, i: rule.keep(prompts[i].u), "quantile")
-    assert [r["level"] for r in rows] == pytest.approx([i / 10 for i in range(10)])
-    assert set(rows[0]) == {"level", "J_filtered", "gap", "relative_gap", "kept_share"}
-    assert rows[0]["gap"] == 0.0 and rows[0]["kept_share"] == 1.0
+    assert [r.level for r in rows] == pytest.approx([i / 10 for i in range(10)])
+    assert all(isinstance(r, SweepLevel) for r in rows)
+    assert rows[0].gap == 0.0 and rows[0].kept_share == 1.0
     # quantile 0.5: a keeps 0.9, 0.8 (both right) -> 1; b keeps 0.7, 0.6 -> 1/2
     half = rows[5]
-    assert half["J_filtered"] == pytest.approx(0.75)
-    assert half["gap"] == pytest.approx(0.75 - 0.375)
-    assert half["relative_gap"] == pytest.approx(((1 - 0.5) / 0.5 + (0.5 - 0.25) / 0.75) / 2)
-    assert half["kept_share"] == 0.5
+    assert half.J_filtered == pytest.approx(0.75)
+    assert half.gap == pytest.approx(0.75 - 0.375)
+    assert half.relative_gap == pytest.approx(((1 - 0.5) / 0.5 + (0.5 - 0.25) / 0.75) / 2)
+    assert half.kept_share == 0.5
     # the same numbers as summarize on the same masks
     same = [P(p.doc_id, p.g, u=p.u, keep=FilterRule("quantile", 0.5).keep(p.u)) for p in prompts]
-    assert summarize(same, n_boot=0)["gap"]["value"] == pytest.approx(half["gap"])
+    assert summarize(same, n_boot=0).gap.value == pytest.approx(half.gap)
     # threshold sweep at 1.0 keeps none: fallback, gap 0
     rows = filter_sweep(prompts, lambda rule, i: rule.keep(prompts[i].u), "threshold", levels=[1.0])
-    assert rows[0]["gap"] == 0.0 and rows[0]["kept_share"] == 0.0
+    assert rows[0].gap == 0.0 and rows[0].kept_share == 0.0
     with pytest.raises(ValueError, match="'a'"):
         filter_sweep(prompts, lambda rule, i: [True], "quantile", levels=[0.5])
 
@@ -383,11 +383,23 @@ def test_summarize_full_gsm8k_size():
         keep = FilterRule("quantile", 0.5).keep(U[i])
         prompts.append(PromptScores(f"gsm8k-{i}", G[i].tolist(), U[i].tolist(), keep, answers))
     s = summarize(prompts, n_boot=1000, seed=0)
-    assert s["n_prompts"] == n_prompts and s["n_samples"] == n
-    assert list(s["pass@k"]) == ["1", "2", "4", "8", "16", "32", "64", "128"]
-    assert s["pass@k"]["1"] == pytest.approx(s["J"]["value"])
-    assert s["gap"]["value"] > 0  # u is informative here
-    assert 0.5 < s["verification"]["auroc"] < 1
-    lo, hi = s["gap"]["ci"]
-    assert lo <= s["gap"]["value"] <= hi
-    assert all(0 <= v <= 1 for v in s["maj@k"].values())
+    assert s.n_prompts == n_prompts and s.n_samples == n
+    assert list(s.pass_at_k) == ["1", "2", "4", "8", "16", "32", "64", "128"]
+    assert s.pass_at_k["1"] == pytest.approx(s.J.value)
+    assert s.gap.value > 0  # u is informative here
+    assert 0.5 < s.verification.auroc < 1
+    lo, hi = s.gap.ci
+    assert lo <= s.gap.value <= hi
+    assert all(0 <= v <= 1 for v in s.maj_at_k.values())
+
+
+def test_kept_precision_interval():
+    # the verifier's precision at the filter's operating point: share of kept samples with g = 1, with its interval
+    rng = np.random.default_rng(2)
+    prompts = [P(f"d{i}", rng.integers(0, 2, 6).tolist(), keep=(rng.random(6) > 0.5).tolist()) for i in range(40)]
+    f = summarize(prompts, n_boot=300, seed=1).filter
+    lo, hi = f.precision_ci
+    assert lo < f.precision < hi
+    assert summarize(prompts, n_boot=0).filter.precision_ci is None
+    none_kept = summarize([P("a", [1, 0], keep=[0, 0])], n_boot=50).filter
+    assert none_kept.precision is None and none_kept.precision_ci is None
