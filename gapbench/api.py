@@ -18,10 +18,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gapbench.harness.errors import GapbenchError
-from gapbench.harness.results import Results
+
+if TYPE_CHECKING:  # imported when used: `python -m gapbench.harness.results` must not find it loaded
+    from gapbench.harness.results import Results
 
 
 @dataclass(frozen=True)
