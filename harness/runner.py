@@ -189,7 +189,7 @@ class Runner:
                 self._shards_ready(task, config, docs, run_dir)  # before any store is opened
             store = RunStore(run_dir)
             try:
-                resumed = store.open(config, self.digests(docs))
+                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot)
             except BaseException:
                 for *_, opened, _ in plans:
                     opened.close()

@@ -29,10 +29,12 @@ from gapbench.harness.jsonl import append_jsonl, read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import write as write_results
 from gapbench.harness.safe_paths import link_error
+from gapbench.harness.settings import N_BOOT, SEED
 
 LOCK_FILE = ".lock"
 DIGESTS = "digests"  # run.json: what the run measured (the task's documents, the model's weights)
 FACTS = "model_facts"  # run.json: what the loaded model told (parameters, revision, architecture)
+N_BOOT_KEY = "n_boot"  # run.json: the bootstrap resamples of the last scoring (a scoring setting, not identity)
 _HELD: dict[str, list] = {}  # run directory -> [its open lock file, stores of this process holding it]
 
 
@@ -57,10 +59,12 @@ class RunStore:
         self._run: dict | None = None  # run.json as this store wrote it
 
     # --- configuration -----------------------------------------------------
-    def open(self, config: RunConfig, digests: dict | None = None) -> bool:
+    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None) -> bool:
         """Create the store, or check that it holds a run of the same configuration, of the same
         documents and model weights (``digests``: :func:`check_digests`). Returns True when earlier
-        work was found. Takes the directory's lock first (:meth:`lock`)."""
+        work was found. Takes the directory's lock first (:meth:`lock`). ``n_boot``: the bootstrap
+        resamples this invocation scores with, recorded so that a later rescoring uses them
+        (:meth:`resampling`)."""
         if self.dir.is_symlink() and not self.dir.exists():
             raise link_error(self.dir, "a run's files")
         try:
@@ -100,6 +104,10 @@ class RunStore:
             new[DIGESTS] = recorded
         if isinstance(old.get(FACTS), dict):
             new[FACTS] = old[FACTS]
+        if n_boot is not None:
+            new[N_BOOT_KEY] = n_boot
+        elif isinstance(old.get(N_BOOT_KEY), int):
+            new[N_BOOT_KEY] = old[N_BOOT_KEY]
         _write_json(self.run_path, new)
         self._run = new
         return resumed
@@ -108,14 +116,32 @@ class RunStore:
     def facts(self) -> dict[str, dict]:
         """``{"model": {...}, "verifier_model": {...}}``: the facts run.json recorded when the model was
         first loaded for this run (none in a run made before they were recorded)."""
+        got = self.recorded().get(FACTS)
+        return got if isinstance(got, dict) else {}
+
+    def recorded(self) -> dict:
+        """run.json as this store wrote it or as it stands ({} when the folder has none, or it is unreadable:
+        :meth:`open` names that when the run is resumed)."""
         run = getattr(self, "_run", None)
         if run is None:
             try:
                 run = json.loads(self.run_path.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                 return {}
-        got = run.get(FACTS) if isinstance(run, dict) else None
-        return got if isinstance(got, dict) else {}
+        return run if isinstance(run, dict) else {}
+
+    def resampling(self, seed: int | None = None, n_boot: int | None = None) -> tuple[int, int]:
+        """(seed, n_boot) of a rescoring: the values given, else those the run's intervals were computed
+        with (run.json's ``seed`` and ``n_boot``), else :mod:`harness.settings`' defaults (a run recorded
+        before n_boot was scored with the default unless told otherwise). The one place a command that
+        rescores a stored run takes its defaults from."""
+        run = self.recorded()
+        got_seed, got_boot = run.get("seed"), run.get(N_BOOT_KEY)
+        if seed is None:
+            seed = got_seed if isinstance(got_seed, int) and not isinstance(got_seed, bool) else SEED
+        if n_boot is None:
+            n_boot = got_boot if isinstance(got_boot, int) and not isinstance(got_boot, bool) else N_BOOT
+        return seed, n_boot
 
     def record_facts(self, which: str, facts: dict) -> None:
         """Record the loaded model's facts in run.json (once: results.json then reads them from there,

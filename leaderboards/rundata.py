@@ -19,6 +19,7 @@ from gapbench.harness.filters import FilterRule
 from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
+from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.verifiers.suite import keep_mask
 
 NEEDS_RUN_DIR = (
@@ -39,6 +40,7 @@ class RunData:
     verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
     answers: dict[str, list[str | None]] = field(default_factory=dict)  # doc_id -> extracted answer per sample
     lengths: dict[str, list[float]] | None = None  # doc_id -> generated tokens per sample (None: not recorded)
+    recorded: tuple[int, int] = (SEED, N_BOOT)  # (seed, n_boot) the run was scored with (RunStore.resampling)
 
     @property
     def n(self) -> int:
@@ -53,6 +55,10 @@ class RunData:
         m = self.results.model
         name = str(m.name or m.hub_id or m.id)
         return name + (f" (round {m.round})" if m.round is not None else "")
+
+    def resampling(self, seed: int | None = None, n_boot: int | None = None) -> tuple[int, int]:
+        """(seed, n_boot) of a rescoring: those given, else those the run was scored with."""
+        return (self.recorded[0] if seed is None else seed, self.recorded[1] if n_boot is None else n_boot)
 
     def keep(self, method: str, rule: FilterRule, doc_ids: list[str]) -> np.ndarray:
         """The filter's keep mask (prompts x n) of ``method`` under ``rule`` for the given prompts."""
@@ -162,6 +168,7 @@ def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
 
     results = data.results
     store = RunStore(data.dir)
+    data.recorded = store.resampling()
     if not store.samples_path.is_file():
         raise GapbenchError(f"{store.samples_path}: missing; {NEEDS_RUN_DIR}.")
     stored = store.samples()

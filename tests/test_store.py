@@ -42,6 +42,18 @@ def test_scoring_settings_may_change(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["filter"] == "threshold:0.8"
 
 
+def test_resampling_defaults_come_from_the_runs_record(tmp_path):
+    from gapbench.harness.settings import N_BOOT, SEED
+
+    assert RunStore(tmp_path / "none").resampling() == (SEED, N_BOOT)  # no run.json: the settings' defaults
+    RunStore(tmp_path).open(config(seed=7))  # a run recorded before n_boot was: the default n_boot
+    assert RunStore(tmp_path).resampling() == (7, N_BOOT)
+    RunStore(tmp_path).open(config(seed=7), n_boot=30)
+    RunStore(tmp_path).open(config(seed=7))  # reopened without n_boot: the recorded one stays
+    assert RunStore(tmp_path).resampling() == (7, 30)
+    assert RunStore(tmp_path).resampling(seed=0, n_boot=5) == (0, 5)  # the user's own win
+
+
 def test_different_config_is_refused_naming_the_fields(tmp_path):
     RunStore(tmp_path).open(config())
     with pytest.raises(GapbenchError) as err:
