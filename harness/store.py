@@ -20,6 +20,7 @@ import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from gapbench.harness import safe_paths
@@ -31,6 +32,10 @@ from gapbench.harness.results import write as write_results
 from gapbench.harness.safe_paths import link_error
 from gapbench.harness.settings import N_BOOT, SEED
 
+NEEDS_RUN_DIR = (
+    "rescoring a stored run needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
+    "results.json), not only results.json"
+)
 LOCK_FILE = ".lock"
 DIGESTS = "digests"  # run.json: what the run measured (the task's documents, the model's weights)
 FACTS = "model_facts"  # run.json: what the loaded model told (parameters, revision, architecture)
@@ -283,6 +288,20 @@ class RunStore:
         return True
 
     # --- derived files -----------------------------------------------------
+    def grades(self) -> dict[str, dict[int, dict]]:
+        """doc_id -> sample index -> grades.jsonl record (``g``, ``answer``, ``variants``), docs in file
+        order; {} when the run was not scored yet. A line without a whole ``sample`` or with a ``g`` other
+        than 0 or 1 is named with its file:line."""
+        out: dict[str, dict[int, dict]] = {}
+        if self.grades_path.exists():
+            for r in read_jsonl(self.grades_path):
+                doc_id = str(_typed(r, "doc_id", self.grades_path, (str, int), "a string"))
+                sample = _whole(r, "sample", self.grades_path)
+                if _whole(r, "g", self.grades_path) > 1:
+                    raise GapbenchError(f"{self.grades_path}:{r.get('__line__', '?')}: field 'g' is {r['g']}, not 0 or 1. Run `gapbench run` again on {self.dir} to rescore it.")
+                out.setdefault(doc_id, {})[sample] = r
+        return out
+
     def write_grades(self, records: list[dict]) -> None:
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
         safe_paths.write_text(self.dir, self.grades_path, text, tmp_suffix=".tmp")
@@ -346,6 +365,73 @@ def _twice(path: Path, first: dict, second: dict, what: str, things: str) -> Gap
     return GapbenchError(
         f"{path}: lines {first.get('__line__', '?')} and {second.get('__line__', '?')} both hold {what}, with different {things} "
         "(two processes wrote here, or the file was edited). Delete the line that is wrong and run again; it is scored once."
+    )
+
+
+def candidates(path: Path) -> list[Path]:
+    """The results.json files a path names: the file itself, ``<dir>/results.json``, or every
+    results.json under ``<dir>``."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise GapbenchError(f"{path}: no such run directory or results.json.")
+    if (path / "results.json").is_file():
+        return [path / "results.json"]
+    return sorted(path.rglob("results.json"))
+
+
+def locate(path: str | Path, task: str | None = None, *, keep: Callable[[Path], bool] | None = None, need: str = "") -> Path:
+    """The results.json a RUN argument names: the file itself, ``<dir>/results.json``, or the one
+    results.json under ``<dir>`` (of ``task`` when given, and among those ``keep`` accepts: ``need`` says
+    in words what it asks for, for the error). Every command that reads one run finds it here."""
+    from gapbench.harness.results import load as load_results
+
+    def task_of(h: Path) -> str | None:
+        try:
+            return load_results(h)[0].task.name
+        except GapbenchError:  # listing candidates: a damaged file is named when it is loaded
+            return None
+
+    p = Path(path)
+    hits = candidates(p)
+    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
+        return hits[0]
+    if task:
+        hits = [h for h in hits if task_of(h) == task]
+    if not hits:
+        what = f" of task {task!r}" if task else ""
+        raise GapbenchError(f"{p}: no results.json{what} under this folder. Give a run directory (gapbench run --out DIR gives DIR/<task>).")
+    if keep is not None:
+        found = hits
+        hits = [h for h in hits if keep(h)]
+        if not hits:
+            raise GapbenchError(f"{p}: none of its results ({', '.join(map(str, found[:4]))}) has {need}. Name a run that has.")
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(f"{h} ({task_of(h)})" for h in hits[:6])
+    raise GapbenchError(f"{p} holds several runs{' with ' + need if need else ''}: {listing}. Name one directory, or pick a task with --task.")
+
+
+def run_dir_of(results_path: Path, results: Results) -> Path:
+    """The directory with a run's per-sample files: beside results.json, else the recorded ``run.dir``
+    when it still holds the same run."""
+    from gapbench.harness.results import load as load_results
+
+    here = results_path.parent
+    if (here / "grades.jsonl").is_file():
+        return here
+    recorded = results.run.dir if results.run else None
+    if recorded and (Path(recorded) / "grades.jsonl").is_file():
+        try:
+            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
+        except GapbenchError:
+            there = None
+        if there == results.run.config_hash:  # type: ignore[union-attr]
+            return Path(recorded)
+    raise GapbenchError(
+        f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
+        + (f" nor in its recorded run directory {recorded}" if recorded else "")
+        + ". Give the directory `gapbench run --out` wrote (it holds results.json and the .jsonl files)."
     )
 
 

@@ -22,8 +22,9 @@ from gapbench.harness.filters import parse_filter
 from gapbench.harness.metrics import PromptScores
 from gapbench.harness.results import SCHEMA_VERSION, parse, to_json, write
 from gapbench.harness.scoring import verifier_diagnostics
+from gapbench.harness.store import locate
 from gapbench.leaderboards.entries import slugify, verifier_order
-from gapbench.leaderboards.rundata import RunData, load_run, locate
+from gapbench.leaderboards.rundata import RunData, load_run
 
 ANALYSIS_DIR = "analysis"
 

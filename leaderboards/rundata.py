@@ -16,16 +16,11 @@ import numpy as np
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule
-from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
 from gapbench.harness.settings import N_BOOT, SEED
+from gapbench.harness.store import NEEDS_RUN_DIR, RunStore, locate, run_dir_of
 from gapbench.verifiers.suite import keep_mask
-
-NEEDS_RUN_DIR = (
-    "a paired comparison needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
-    "results.json), not only results.json"
-)
 
 
 @dataclass
@@ -67,77 +62,15 @@ class RunData:
         return np.array(rows, dtype=bool).reshape(len(doc_ids), self.n)
 
 
-def candidates(path: Path) -> list[Path]:
-    """The results.json files a path names: the file itself, ``<dir>/results.json``, or every
-    results.json under ``<dir>``."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise GapbenchError(f"{path}: no such run directory or results.json.")
-    if (path / "results.json").is_file():
-        return [path / "results.json"]
-    return sorted(path.rglob("results.json"))
-
-
-def locate(path: str | Path, task: str | None = None) -> Path:
-    """The results.json a path names: the file itself, ``<dir>/results.json``, or the one results.json
-    under ``<dir>`` (of ``task`` when given)."""
-    p = Path(path)
-    hits = candidates(p)
-    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
-        return hits[0]
-    if task:
-        hits = [h for h in hits if _task_name(h) == task]
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        what = f" of task {task!r}" if task else ""
-        raise GapbenchError(f"{p}: no results.json{what} under this folder. Give a run directory (gapbench run --out DIR gives DIR/<task>).")
-    listing = ", ".join(f"{h} ({_task_name(h)})" for h in hits[:6])
-    raise GapbenchError(f"{p} holds several runs: {listing}. Name one directory, or pick a task with --task.")
-
-
-def _task_name(path: Path) -> str | None:
-    try:
-        return load_results(path)[0].task.name
-    except GapbenchError:  # listing candidates: a damaged file is named when it is loaded
-        return None
-
-
-def run_dir_of(results_path: Path, results: Results) -> Path:
-    """The directory with the per-sample files: beside results.json, else the recorded ``run.dir``
-    when it still holds the same run."""
-    here = results_path.parent
-    if (here / "grades.jsonl").is_file():
-        return here
-    recorded = results.run.dir if results.run else None
-    if recorded and (Path(recorded) / "grades.jsonl").is_file():
-        try:
-            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
-        except GapbenchError:
-            there = None
-        if there == results.run.config_hash:  # type: ignore[union-attr]
-            return Path(recorded)
-    raise GapbenchError(
-        f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
-        + (f" nor in its recorded run directory {recorded}" if recorded else "")
-        + ". Give the directory `gapbench run --out` wrote (it holds results.json and the .jsonl files)."
-    )
-
-
 def load_run(path: str | Path, task: str | None = None) -> RunData:
     results_path = locate(path, task)
     results, _ = load_results(results_path)
     rdir = run_dir_of(results_path, results)
     n = int(results.sizes.n)
     grades_path = rdir / "grades.jsonl"
-    per_doc: dict[str, dict[int, int]] = {}
-    answers: dict[str, dict[int, str | None]] = {}
-    for r in read_jsonl(grades_path):
-        doc = str(require(r, "doc_id", grades_path))
-        i = int(require(r, "sample", grades_path))
-        per_doc.setdefault(doc, {})[i] = int(require(r, "g", grades_path))
-        answers.setdefault(doc, {})[i] = r.get("answer")
+    graded = RunStore(rdir).grades()
+    per_doc = {d: {i: int(r["g"]) for i, r in rows.items()} for d, rows in graded.items()}
+    answers = {d: {i: r.get("answer") for i, r in rows.items()} for d, rows in graded.items()}
     if not per_doc:
         raise GapbenchError(f"{grades_path}: no graded samples. Run `gapbench run` again on this directory to score it.")
     doc_ids = list(per_doc)
@@ -162,7 +95,6 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
 
 def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
     """Fill ``data.u`` and ``data.verifiers`` from the stored replies, method by method."""
-    from gapbench.harness.store import RunStore
     from gapbench.tasks import TASKS, Doc
     from gapbench.verifiers.suite import build_verifiers, score_all, u_of
 

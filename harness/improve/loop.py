@@ -45,7 +45,6 @@ from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter
 from gapbench.harness.improve import sft
-from gapbench.harness.jsonl import read_jsonl
 from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
 from gapbench.harness.models import backends
 from gapbench.harness.results import Results, to_json
@@ -496,20 +495,9 @@ class Improver:
 # reading runs back
 
 
-def read_grades(store_dir: Path) -> OrderedDict[str, list[dict]]:
-    """doc_id -> its grade records (g, answer) in sample order, docs in file order."""
-    path = Path(store_dir) / "grades.jsonl"
-    by_doc: OrderedDict[str, list[dict]] = OrderedDict()
-    for r in read_jsonl(path):
-        by_doc.setdefault(str(r["doc_id"]), []).append(r)
-    for doc_id in by_doc:
-        by_doc[doc_id].sort(key=lambda r: int(r["sample"]))
-    return by_doc
-
-
 def eval_stats(results: Results, store_dir: Path, method: str, oracle_filter: bool) -> dict:
     """One evaluation run's numbers for the round tables."""
-    grades = read_grades(store_dir)
+    grades = {d: [rows[i] for i in sorted(rows)] for d, rows in RunStore(store_dir).grades().items()}
     G = np.array([[int(r["g"]) for r in per] for per in grades.values()], dtype=float)
     block = results.verifiers[method]
     oracle_J = filtered_accuracy(G, np.array([oracle_mask(row) for row in G.astype(int)], dtype=bool))[0]

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
-from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
-from gapbench.harness.store import RunStore
+from gapbench.harness.store import RunStore, locate
 from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 MATCH_KEY = re.compile(r"r(\d+):(\d+)-(\d+):(ab|ba):(A|B)")  # a tournament match's request key
@@ -56,30 +55,13 @@ class RunView:
         return [int(r["g"]) for r in self.grades[doc_id]]
 
 
-def results_file(path: str | Path) -> Path:
-    """The results.json a RUN argument names: the file, ``<dir>/results.json``, or the one run under ``<dir>``."""
-    p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise GapbenchError(f"{p}: no such run directory or results.json.")
-    if (p / "results.json").is_file():
-        return p / "results.json"
-    hits = sorted(p.rglob("results.json"))
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise GapbenchError(f"{p}: no results.json under this folder. Give a run directory (`gapbench run --out DIR` writes DIR/<task>).")
-    raise GapbenchError(f"{p} holds several runs ({', '.join(str(h.parent) for h in hits[:6])}); name one of them.")
-
-
 def has_store(results_path: Path) -> bool:
     d = results_path.parent
     return (d / "samples.jsonl").is_file() and (d / "grades.jsonl").is_file()
 
 
 def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
-    rpath = results_file(path)
+    rpath = locate(path)
     results, _ = load_results(rpath)
     rdir = rpath.parent
     if not has_store(rpath):
@@ -89,10 +71,7 @@ def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
         )
     n = int(results.sizes.n)
     store = RunStore(rdir)
-    grades: dict[str, dict[int, dict]] = {}
-    for r in read_jsonl(store.grades_path):
-        doc = str(require(r, "doc_id", store.grades_path))
-        grades.setdefault(doc, {})[int(require(r, "sample", store.grades_path))] = r
+    grades = store.grades()
     if not grades:
         raise GapbenchError(f"{store.grades_path}: no graded samples. Run `gapbench run` again on {rdir} to score it.")
     stored = store.samples()
