@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gapbench.harness import __version__, scoring
+from gapbench.harness import __version__
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter
@@ -52,7 +52,7 @@ from gapbench.harness.runner import Runner, slug
 from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS
-from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
+from gapbench.verifiers.suite import build_verifiers
 
 SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1
@@ -351,23 +351,17 @@ class Improver:
         self.log(f"== round {t}: sample and verify f_{t} on {self.opts.split}")
         start = time.perf_counter()
         runner = self._runner(t, "train")
-        results = runner.run()[0]
+        run = runner.run_stored()[0]  # the run as its scoring read it: no second grading or rescoring
         task = runner.tasks[0]
         config = runner.config(task)
         docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
-        store = RunStore(runner.store_dir(task, config))
-        stored = store.samples()
-        samples = {d.doc_id: [stored[d.doc_id][i]["response"] for i in range(config.n)] for d in docs}
-        grades = scoring.grade_all(task, docs, samples)
+        samples, grades = run.responses, run.grades
         if self.opts.oracle_filter:
             u = {d.doc_id: [float(gr.g) for gr in grades[d.doc_id]] for d in docs}
             keeps = {d.doc_id: oracle_mask([gr.g for gr in grades[d.doc_id]]) for d in docs}
         else:
-            verdicts = score_all(task, docs, samples, store.replies(), runner.verifiers, lambda d: [gr.g for gr in grades[d]])
-            by_method = u_of(verdicts)
-            verifier = next(v for v in runner.verifiers if v.method == self.verifier.method)
-            u = by_method[verifier.method]
-            keeps = {d.doc_id: keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
+            u = run.u[self.verifier.method]
+            keeps = run.keep(self.verifier.method, self.rule)
         rows = [
             {
                 "doc_id": d.doc_id,
@@ -378,12 +372,12 @@ class Improver:
                 "g": grades[d.doc_id][i].g,
                 "answer": grades[d.doc_id][i].answer,
                 "keep": bool(keeps[d.doc_id][i]),
-                "truncated": (stored[d.doc_id][i].get("gen_tokens") or 0) >= config.sampling["max_gen_toks"],
+                "truncated": (run.samples[d.doc_id][i].get("gen_tokens") or 0) >= config.sampling["max_gen_toks"],
             }
             for d in docs
             for i in range(config.n)
         ]
-        return rows, results, round(time.perf_counter() - start, 2)
+        return rows, run.results, round(time.perf_counter() - start, 2)
 
     def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
         """The metadata of a finished f_{t+1}, None when there is none; refused when it was trained
