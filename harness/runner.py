@@ -25,9 +25,10 @@ from gapbench.harness.models import backends
 from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
 from gapbench.harness.store import RunStore
+from gapbench.harness.stored_run import StoredRun, scored_run
 from gapbench.tasks import TASKS, Doc, Task
 from gapbench.verifiers import prompts as verification_prompts
-from gapbench.verifiers.suite import build_verifiers, score_all
+from gapbench.verifiers.suite import build_verifiers
 
 
 class LazyModel:
@@ -172,6 +173,12 @@ class Runner:
 
     # --- the run -------------------------------------------------------------
     def run(self) -> list[Results]:
+        """The results of every task run (a shard's run scores none)."""
+        return [s.results for s in self.run_stored()]  # type: ignore[misc]
+
+    def run_stored(self) -> list[StoredRun]:
+        """Every task's run, generated, verified and scored: its :class:`harness.stored_run.StoredRun`
+        (results, samples, grades, replies, verdicts, u), so that a caller needs no second reading."""
         plans = []
         for task in self.tasks:  # every check that needs no model comes first
             config = self.config(task)
@@ -188,7 +195,7 @@ class Runner:
                 self._shards_ready(task, config, docs, run_dir)  # before any store is opened
             store = RunStore(run_dir)
             try:
-                resumed = store.open(config, self.digests(docs))
+                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot)
             except BaseException:
                 for *_, opened, _ in plans:
                     opened.close()
@@ -385,19 +392,15 @@ class Runner:
                     f"Delete those lines of {store.verdicts_path.name} (or the whole file) and run again to verify them anew."
                 )
 
-    def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> Results:
+    def score_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> StoredRun:
         start = time.perf_counter()
         samples = self._responses(docs, store, config.n)
         self.check_judged(task, docs, samples, store)
         grades = scoring.grade_all(task, docs, samples)
         store.write_grades(scoring.grade_records(docs, grades))
-        replies = store.replies()
-        verdicts = score_all(task, docs, samples, replies, self.verifiers, lambda d: [gr.g for gr in grades[d]])
-        stored = store.samples()
-        lengths = {d.doc_id: [stored[d.doc_id][i].get("gen_tokens") for i in range(config.n)] for d in docs}
-        if any(x is None for row in lengths.values() for x in row):
-            lengths = None  # a store from before token counts: no length bias, no token axis
-        generation, methods = scoring.score(task, docs, grades, verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed, lengths=lengths)
+        stored = scored_run(store, task, docs, grades, self.verifiers, self.rule, config.seed, self.opts.n_boot)
+        lengths = stored.lengths  # None for a store from before token counts: no length bias, no token axis
+        generation, methods = scoring.score(task, docs, grades, stored.verdicts, self.verifiers, self.rule, n_boot=self.opts.n_boot, seed=config.seed, lengths=lengths)
         tokens = _token_counts(store)
         store.add_timing("score", time.perf_counter() - start)
         where = store.results_path
@@ -425,7 +428,8 @@ class Runner:
             timings=store.timings(),
         )
         store.write_results(results)
-        return results
+        stored.results = results
+        return stored
 
     def _model_meta(self, model: LazyModel, spec: backends.ModelSpec, store: RunStore | None = None) -> dict:
         """The model block of results.json: what the model's name and arguments say, and the facts

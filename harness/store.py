@@ -20,6 +20,7 @@ import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from gapbench.harness import safe_paths
@@ -29,10 +30,16 @@ from gapbench.harness.jsonl import append_jsonl, read_jsonl, require
 from gapbench.harness.results import Results
 from gapbench.harness.results import write as write_results
 from gapbench.harness.safe_paths import link_error
+from gapbench.harness.settings import N_BOOT, SEED
 
+NEEDS_RUN_DIR = (
+    "rescoring a stored run needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
+    "results.json), not only results.json"
+)
 LOCK_FILE = ".lock"
 DIGESTS = "digests"  # run.json: what the run measured (the task's documents, the model's weights)
 FACTS = "model_facts"  # run.json: what the loaded model told (parameters, revision, architecture)
+N_BOOT_KEY = "n_boot"  # run.json: the bootstrap resamples of the last scoring (a scoring setting, not identity)
 _HELD: dict[str, list] = {}  # run directory -> [its open lock file, stores of this process holding it]
 
 
@@ -57,10 +64,12 @@ class RunStore:
         self._run: dict | None = None  # run.json as this store wrote it
 
     # --- configuration -----------------------------------------------------
-    def open(self, config: RunConfig, digests: dict | None = None) -> bool:
+    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None) -> bool:
         """Create the store, or check that it holds a run of the same configuration, of the same
         documents and model weights (``digests``: :func:`check_digests`). Returns True when earlier
-        work was found. Takes the directory's lock first (:meth:`lock`)."""
+        work was found. Takes the directory's lock first (:meth:`lock`). ``n_boot``: the bootstrap
+        resamples this invocation scores with, recorded so that a later rescoring uses them
+        (:meth:`resampling`)."""
         if self.dir.is_symlink() and not self.dir.exists():
             raise link_error(self.dir, "a run's files")
         try:
@@ -100,6 +109,10 @@ class RunStore:
             new[DIGESTS] = recorded
         if isinstance(old.get(FACTS), dict):
             new[FACTS] = old[FACTS]
+        if n_boot is not None:
+            new[N_BOOT_KEY] = n_boot
+        elif isinstance(old.get(N_BOOT_KEY), int):
+            new[N_BOOT_KEY] = old[N_BOOT_KEY]
         _write_json(self.run_path, new)
         self._run = new
         return resumed
@@ -108,14 +121,32 @@ class RunStore:
     def facts(self) -> dict[str, dict]:
         """``{"model": {...}, "verifier_model": {...}}``: the facts run.json recorded when the model was
         first loaded for this run (none in a run made before they were recorded)."""
+        got = self.recorded().get(FACTS)
+        return got if isinstance(got, dict) else {}
+
+    def recorded(self) -> dict:
+        """run.json as this store wrote it or as it stands ({} when the folder has none, or it is unreadable:
+        :meth:`open` names that when the run is resumed)."""
         run = getattr(self, "_run", None)
         if run is None:
             try:
                 run = json.loads(self.run_path.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                 return {}
-        got = run.get(FACTS) if isinstance(run, dict) else None
-        return got if isinstance(got, dict) else {}
+        return run if isinstance(run, dict) else {}
+
+    def resampling(self, seed: int | None = None, n_boot: int | None = None) -> tuple[int, int]:
+        """(seed, n_boot) of a rescoring: the values given, else those the run's intervals were computed
+        with (run.json's ``seed`` and ``n_boot``), else :mod:`harness.settings`' defaults (a run recorded
+        before n_boot was scored with the default unless told otherwise). The one place a command that
+        rescores a stored run takes its defaults from."""
+        run = self.recorded()
+        got_seed, got_boot = run.get("seed"), run.get(N_BOOT_KEY)
+        if seed is None:
+            seed = got_seed if isinstance(got_seed, int) and not isinstance(got_seed, bool) else SEED
+        if n_boot is None:
+            n_boot = got_boot if isinstance(got_boot, int) and not isinstance(got_boot, bool) else N_BOOT
+        return seed, n_boot
 
     def record_facts(self, which: str, facts: dict) -> None:
         """Record the loaded model's facts in run.json (once: results.json then reads them from there,
@@ -257,6 +288,20 @@ class RunStore:
         return True
 
     # --- derived files -----------------------------------------------------
+    def grades(self) -> dict[str, dict[int, dict]]:
+        """doc_id -> sample index -> grades.jsonl record (``g``, ``answer``, ``variants``), docs in file
+        order; {} when the run was not scored yet. A line without a whole ``sample`` or with a ``g`` other
+        than 0 or 1 is named with its file:line."""
+        out: dict[str, dict[int, dict]] = {}
+        if self.grades_path.exists():
+            for r in read_jsonl(self.grades_path):
+                doc_id = str(_typed(r, "doc_id", self.grades_path, (str, int), "a string"))
+                sample = _whole(r, "sample", self.grades_path)
+                if _whole(r, "g", self.grades_path) > 1:
+                    raise GapbenchError(f"{self.grades_path}:{r.get('__line__', '?')}: field 'g' is {r['g']}, not 0 or 1. Run `gapbench run` again on {self.dir} to rescore it.")
+                out.setdefault(doc_id, {})[sample] = r
+        return out
+
     def write_grades(self, records: list[dict]) -> None:
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
         safe_paths.write_text(self.dir, self.grades_path, text, tmp_suffix=".tmp")
@@ -320,6 +365,73 @@ def _twice(path: Path, first: dict, second: dict, what: str, things: str) -> Gap
     return GapbenchError(
         f"{path}: lines {first.get('__line__', '?')} and {second.get('__line__', '?')} both hold {what}, with different {things} "
         "(two processes wrote here, or the file was edited). Delete the line that is wrong and run again; it is scored once."
+    )
+
+
+def candidates(path: Path) -> list[Path]:
+    """The results.json files a path names: the file itself, ``<dir>/results.json``, or every
+    results.json under ``<dir>``."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise GapbenchError(f"{path}: no such run directory or results.json.")
+    if (path / "results.json").is_file():
+        return [path / "results.json"]
+    return sorted(path.rglob("results.json"))
+
+
+def locate(path: str | Path, task: str | None = None, *, keep: Callable[[Path], bool] | None = None, need: str = "") -> Path:
+    """The results.json a RUN argument names: the file itself, ``<dir>/results.json``, or the one
+    results.json under ``<dir>`` (of ``task`` when given, and among those ``keep`` accepts: ``need`` says
+    in words what it asks for, for the error). Every command that reads one run finds it here."""
+    from gapbench.harness.results import load as load_results
+
+    def task_of(h: Path) -> str | None:
+        try:
+            return load_results(h)[0].task.name
+        except GapbenchError:  # listing candidates: a damaged file is named when it is loaded
+            return None
+
+    p = Path(path)
+    hits = candidates(p)
+    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
+        return hits[0]
+    if task:
+        hits = [h for h in hits if task_of(h) == task]
+    if not hits:
+        what = f" of task {task!r}" if task else ""
+        raise GapbenchError(f"{p}: no results.json{what} under this folder. Give a run directory (gapbench run --out DIR gives DIR/<task>).")
+    if keep is not None:
+        found = hits
+        hits = [h for h in hits if keep(h)]
+        if not hits:
+            raise GapbenchError(f"{p}: none of its results ({', '.join(map(str, found[:4]))}) has {need}. Name a run that has.")
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(f"{h} ({task_of(h)})" for h in hits[:6])
+    raise GapbenchError(f"{p} holds several runs{' with ' + need if need else ''}: {listing}. Name one directory, or pick a task with --task.")
+
+
+def run_dir_of(results_path: Path, results: Results) -> Path:
+    """The directory with a run's per-sample files: beside results.json, else the recorded ``run.dir``
+    when it still holds the same run."""
+    from gapbench.harness.results import load as load_results
+
+    here = results_path.parent
+    if (here / "grades.jsonl").is_file():
+        return here
+    recorded = results.run.dir if results.run else None
+    if recorded and (Path(recorded) / "grades.jsonl").is_file():
+        try:
+            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
+        except GapbenchError:
+            there = None
+        if there == results.run.config_hash:  # type: ignore[union-attr]
+            return Path(recorded)
+    raise GapbenchError(
+        f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
+        + (f" nor in its recorded run directory {recorded}" if recorded else "")
+        + ". Give the directory `gapbench run --out` wrote (it holds results.json and the .jsonl files)."
     )
 
 

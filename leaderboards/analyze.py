@@ -22,15 +22,17 @@ from gapbench.harness.filters import parse_filter
 from gapbench.harness.metrics import PromptScores
 from gapbench.harness.results import SCHEMA_VERSION, parse, to_json, write
 from gapbench.harness.scoring import verifier_diagnostics
+from gapbench.harness.store import locate
 from gapbench.leaderboards.entries import slugify, verifier_order
-from gapbench.leaderboards.rundata import RunData, load_run, locate
+from gapbench.leaderboards.rundata import RunData, load_run
 
 ANALYSIS_DIR = "analysis"
 
 
-def analyze_run(data: RunData, *, n_boot: int = 1000, seed: int = 0, filter_spec: str | None = None) -> dict[str, dict]:
+def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = None, filter_spec: str | None = None) -> dict[str, dict]:
     """method -> the diagnostic blocks of that verifier (``within_prompt`` ... ``by_n``), under the run's filter
-    or ``filter_spec``."""
+    or ``filter_spec``; ``n_boot`` and ``seed`` default to those the run was scored with (:meth:`RunData.resampling`)."""
+    seed, n_boot = data.resampling(seed, n_boot)
     rule = parse_filter(filter_spec or data.filter)
     out = {}
     for m in verifier_order(data.verifiers):
@@ -237,8 +239,8 @@ def add_parser(sub) -> None:
     p.add_argument("run", metavar="RUN", help="a run directory (gapbench run --out DIR gives DIR/<task>) or its results.json")
     p.add_argument("--task", help="the task when the directory holds runs of several tasks")
     p.add_argument("--filter", help="analyse under this filter (quantile:Q or threshold:T) instead of the run's")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% intervals (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random subsets (default: 0)")
+    p.add_argument("--n-boot", type=int, help="bootstrap resamples for the 95%% intervals (default: the run's own, as run.json records it)")
+    p.add_argument("--seed", type=int, help="seed of the bootstrap and the random subsets (default: the run's own, as run.json records it)")
     p.add_argument("--markdown", action="store_true", help="print the tables as GitHub Markdown")
     p.add_argument("--rescore", action="store_true", help="also write the numbers into the run's results.json (the current schema)")
     p.set_defaults(func=cmd_analyze)
@@ -246,9 +248,7 @@ def add_parser(sub) -> None:
 
 def cmd_analyze(args) -> int:
     from gapbench.harness.errors import GapbenchError
-    from gapbench.harness.settings import check_resampling
 
-    check_resampling(n_boot=args.n_boot, seed=args.seed)
     if args.rescore and args.filter:
         raise GapbenchError("--rescore writes the run's own numbers: leave out --filter (or analyse without --rescore).")
     results_path = locate(args.run, args.task)
@@ -266,10 +266,14 @@ def cmd_analyze(args) -> int:
 
 
 def _analyze(args, results_path: Path) -> int:
+    from gapbench.harness.settings import check_resampling
+
     data = load_run(results_path)
+    seed, n_boot = data.resampling(args.seed, args.n_boot)
+    check_resampling(n_boot=n_boot, seed=seed)
     if data.unscored:
         print("not analysed: " + "; ".join(f"{m} ({why})" for m, why in sorted(data.unscored.items())))
-    blocks = analyze_run(data, n_boot=args.n_boot, seed=args.seed, filter_spec=args.filter)
+    blocks = analyze_run(data, n_boot=n_boot, seed=seed, filter_spec=args.filter)
     r = data.results
     print(
         f"{r.task.name} ({r.task.split}): {len(data.doc_ids)} prompts x {data.n} samples, filter {args.filter or data.filter}, "

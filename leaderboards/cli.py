@@ -35,9 +35,9 @@ def add_parser(sub) -> None:
     )
     c.add_argument("--task", help="the task to compare when a directory holds runs of several tasks")
     c.add_argument("--filter", help="score both runs with this filter (quantile:Q or threshold:T) instead of their own")
-    c.add_argument("--n-boot", type=int, default=2000, help="paired bootstrap resamples")
+    c.add_argument("--n-boot", type=int, help="paired bootstrap resamples (default: the base run's own, as its run.json records it)")
     c.add_argument("--n-perm", type=int, default=10000, help="random sign patterns of the sign-flip test (exact when few prompts differ)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap and the sign-flip test")
+    c.add_argument("--seed", type=int, help="seed of the paired bootstrap and the sign-flip test (default: the base run's own)")
     c.add_argument("--alpha", type=float, default=0.05, help="significance level")
     c.add_argument("--force", action="store_true", help="compare even when prompts, task or sampling differ (on the shared prompts)")
     c.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
@@ -74,8 +74,9 @@ def cmd_compare(args) -> int:
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
-    check_resampling(n_boot=args.n_boot, seed=args.seed, n_perm=args.n_perm)
     base = load_run(args.base, args.task)
+    seed, n_boot = base.resampling(args.seed, args.n_boot)
+    check_resampling(n_boot=n_boot, seed=seed, n_perm=args.n_perm)
     news = [load_run(x, args.task) for x in args.new]
     reports = compare_many(
         base, news, force=args.force, filter_spec=args.filter, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed, alpha=args.alpha

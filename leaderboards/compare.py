@@ -45,6 +45,7 @@ from gapbench.harness.filters import parse_filter
 from gapbench.harness.format import number as f3
 from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
 from gapbench.harness.results import to_json
+from gapbench.harness.settings import N_BOOT
 from gapbench.leaderboards.entries import verifier_order
 from gapbench.leaderboards.rundata import RunData
 
@@ -242,12 +243,15 @@ def compare_runs(
     *,
     force: bool = False,
     filter_spec: str | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_boot: int | None = None,
+    seed: int | None = None,
     alpha: float = 0.05,
     n_perm: int = N_PERM,
 ) -> dict:
-    """The paired comparison of ``new`` against ``base`` (see the module docstring), JSON-serialisable."""
+    """The paired comparison of ``new`` against ``base`` (see the module docstring), JSON-serialisable.
+    ``seed`` and ``n_boot`` default to those the base run was scored with (:meth:`RunData.resampling`;
+    :data:`harness.settings.N_BOOT` where it recorded no intervals, n_boot 0)."""
+    seed, n_boot = base.resampling(seed, n_boot if n_boot is not None else (base.recorded[1] or N_BOOT))
     problems = incompatibilities(base, new, filter_spec)
     if problems and not force:
         raise GapbenchError(

@@ -28,21 +28,10 @@ PANELS = (
 
 def find_results(path: str | Path) -> Path:
     """The results.json a path names: the file, ``<dir>/results.json``, or the single one under ``<dir>``
-    with a level breakdown."""
-    from gapbench.leaderboards.rundata import candidates
+    with a level breakdown (:func:`harness.store.locate`)."""
+    from gapbench.harness.store import locate
 
-    p = Path(path)
-    hits = candidates(p)
-    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
-        return hits[0]
-    with_levels = [h for h in hits if GROUP in load_results(h)[0].generation.by_group]
-    if len(with_levels) == 1:
-        return with_levels[0]
-    if not hits:
-        raise GapbenchError(f"{p}: no results.json under this folder. Give a run directory of a task with levels, e.g. arith.")
-    if not with_levels:
-        raise GapbenchError(f"{p}: none of its results ({', '.join(map(str, hits[:4]))}) has a per-level breakdown; the ladder needs a task with a `level` group, such as arith.")
-    raise GapbenchError(f"{p} holds several runs with levels: {', '.join(map(str, with_levels[:6]))}. Name one directory.")
+    return locate(path, keep=lambda h: GROUP in load_results(h)[0].generation.by_group, need="a per-level breakdown; the ladder needs a task with a `level` group, such as arith")
 
 
 def level_order(names) -> list[str]:

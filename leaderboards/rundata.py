@@ -16,15 +16,10 @@ import numpy as np
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule
-from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
-from gapbench.harness.results import load as load_results
+from gapbench.harness.settings import N_BOOT, SEED
+from gapbench.harness.stored_run import open_stored_run, task_plugin
 from gapbench.verifiers.suite import keep_mask
-
-NEEDS_RUN_DIR = (
-    "a paired comparison needs the run directory (grades.jsonl, samples.jsonl and verdicts.jsonl beside "
-    "results.json), not only results.json"
-)
 
 
 @dataclass
@@ -39,6 +34,7 @@ class RunData:
     verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
     answers: dict[str, list[str | None]] = field(default_factory=dict)  # doc_id -> extracted answer per sample
     lengths: dict[str, list[float]] | None = None  # doc_id -> generated tokens per sample (None: not recorded)
+    recorded: tuple[int, int] = (SEED, N_BOOT)  # (seed, n_boot) the run was scored with (RunStore.resampling)
 
     @property
     def n(self) -> int:
@@ -54,6 +50,10 @@ class RunData:
         name = str(m.name or m.hub_id or m.id)
         return name + (f" (round {m.round})" if m.round is not None else "")
 
+    def resampling(self, seed: int | None = None, n_boot: int | None = None) -> tuple[int, int]:
+        """(seed, n_boot) of a rescoring: those given, else those the run was scored with."""
+        return (self.recorded[0] if seed is None else seed, self.recorded[1] if n_boot is None else n_boot)
+
     def keep(self, method: str, rule: FilterRule, doc_ids: list[str]) -> np.ndarray:
         """The filter's keep mask (prompts x n) of ``method`` under ``rule`` for the given prompts."""
         v = self.verifiers[method]
@@ -61,131 +61,31 @@ class RunData:
         return np.array(rows, dtype=bool).reshape(len(doc_ids), self.n)
 
 
-def candidates(path: Path) -> list[Path]:
-    """The results.json files a path names: the file itself, ``<dir>/results.json``, or every
-    results.json under ``<dir>``."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise GapbenchError(f"{path}: no such run directory or results.json.")
-    if (path / "results.json").is_file():
-        return [path / "results.json"]
-    return sorted(path.rglob("results.json"))
-
-
-def locate(path: str | Path, task: str | None = None) -> Path:
-    """The results.json a path names: the file itself, ``<dir>/results.json``, or the one results.json
-    under ``<dir>`` (of ``task`` when given)."""
-    p = Path(path)
-    hits = candidates(p)
-    if len(hits) == 1 and (hits[0] == p or hits[0] == p / "results.json"):
-        return hits[0]
-    if task:
-        hits = [h for h in hits if _task_name(h) == task]
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        what = f" of task {task!r}" if task else ""
-        raise GapbenchError(f"{p}: no results.json{what} under this folder. Give a run directory (gapbench run --out DIR gives DIR/<task>).")
-    listing = ", ".join(f"{h} ({_task_name(h)})" for h in hits[:6])
-    raise GapbenchError(f"{p} holds several runs: {listing}. Name one directory, or pick a task with --task.")
-
-
-def _task_name(path: Path) -> str | None:
-    try:
-        return load_results(path)[0].task.name
-    except GapbenchError:  # listing candidates: a damaged file is named when it is loaded
-        return None
-
-
-def run_dir_of(results_path: Path, results: Results) -> Path:
-    """The directory with the per-sample files: beside results.json, else the recorded ``run.dir``
-    when it still holds the same run."""
-    here = results_path.parent
-    if (here / "grades.jsonl").is_file():
-        return here
-    recorded = results.run.dir if results.run else None
-    if recorded and (Path(recorded) / "grades.jsonl").is_file():
-        try:
-            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
-        except GapbenchError:
-            there = None
-        if there == results.run.config_hash:  # type: ignore[union-attr]
-            return Path(recorded)
-    raise GapbenchError(
-        f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"
-        + (f" nor in its recorded run directory {recorded}" if recorded else "")
-        + ". Give the directory `gapbench run --out` wrote (it holds results.json and the .jsonl files)."
-    )
-
-
 def load_run(path: str | Path, task: str | None = None) -> RunData:
-    results_path = locate(path, task)
-    results, _ = load_results(results_path)
-    rdir = run_dir_of(results_path, results)
-    n = int(results.sizes.n)
-    grades_path = rdir / "grades.jsonl"
-    per_doc: dict[str, dict[int, int]] = {}
-    answers: dict[str, dict[int, str | None]] = {}
-    for r in read_jsonl(grades_path):
-        doc = str(require(r, "doc_id", grades_path))
-        i = int(require(r, "sample", grades_path))
-        per_doc.setdefault(doc, {})[i] = int(require(r, "g", grades_path))
-        answers.setdefault(doc, {})[i] = r.get("answer")
-    if not per_doc:
-        raise GapbenchError(f"{grades_path}: no graded samples. Run `gapbench run` again on this directory to score it.")
-    doc_ids = list(per_doc)
-    for d in doc_ids:
-        if sorted(per_doc[d]) != list(range(n)):
-            raise GapbenchError(
-                f"{grades_path}: doc {d} has samples {sorted(per_doc[d])}, expected 0..{n - 1} (results.json sizes.n = {n}). "
-                "Run `gapbench run` again on this directory to rescore it."
-            )
-    G = np.array([[per_doc[d][i] for i in range(n)] for d in doc_ids], dtype=float)
+    """A run read and rescored through :func:`harness.stored_run.open_stored_run`, after checking that its
+    grades are those results.json was computed from."""
+    run = open_stored_run(path, task)
+    results = run.results
+    assert results is not None
+    G = run.G
     recorded_J = results.generation.J.value
     if recorded_J is not None and abs(float(G.mean(axis=1).mean()) - recorded_J) > 1e-9:
         raise GapbenchError(
-            f"{grades_path} gives J(f) = {G.mean(axis=1).mean():.6f} but {results_path} records {recorded_J:.6f}: "
+            f"{run.dir / 'grades.jsonl'} gives J(f) = {G.mean(axis=1).mean():.6f} but {run.results_path} records {recorded_J:.6f}: "
             "the files are from different scorings. Run `gapbench run` again on this directory to rescore it."
         )
-    data = RunData(rdir, results, doc_ids, G)
-    data.answers = {d: [answers[d][i] for i in range(n)] for d in doc_ids}
-    _rescore(data, per_doc)
-    return data
-
-
-def _rescore(data: RunData, per_doc: dict[str, dict[int, int]]) -> None:
-    """Fill ``data.u`` and ``data.verifiers`` from the stored replies, method by method."""
-    from gapbench.harness.store import RunStore
-    from gapbench.tasks import TASKS, Doc
-    from gapbench.verifiers.suite import build_verifiers, score_all, u_of
-
-    results = data.results
-    store = RunStore(data.dir)
-    if not store.samples_path.is_file():
-        raise GapbenchError(f"{store.samples_path}: missing; {NEEDS_RUN_DIR}.")
-    stored = store.samples()
-    samples = {}
-    for d in data.doc_ids:
-        got = stored.get(d, {})
-        if any(i not in got for i in range(data.n)):
-            raise GapbenchError(f"{store.samples_path}: doc {d} lacks some of its {data.n} samples; run `gapbench run` again on {data.dir}.")
-        samples[d] = [got[i]["response"] for i in range(data.n)]
-    tokens = {d: [stored[d][i].get("gen_tokens") for i in range(data.n)] for d in data.doc_ids}
-    if all(x is not None for row in tokens.values() for x in row):
-        data.lengths = {d: [float(x) for x in row] for d, row in tokens.items()}
-    replies = store.replies()
-    try:
-        task = TASKS.get(results.task.name)(**(results.task.options or {}))
-    except Exception:
-        task = None  # an unknown or changed task plugin: verifiers score from replies alone
-    try:
-        verifiers = build_verifiers(list(results.verifiers), int(results.sizes.m or 1))
-    except GapbenchError as exc:
-        raise GapbenchError(f"{data.dir}: cannot rebuild the run's verifiers: {exc}") from None
-    docs = [Doc(d, "", None, {}) for d in data.doc_ids]
-    recorded = [v for v in verifiers if v.method in results.verifiers]
-    verdicts = score_all(task, docs, samples, replies, recorded, lambda d: [per_doc[d][i] for i in range(data.n)], unscored=data.unscored)
-    data.u.update(u_of(verdicts))
-    data.verdicts.update(verdicts)
-    data.verifiers.update({v.method: v for v in recorded if v.method in verdicts})
+    run.rescore(task_plugin(results))
+    lengths = run.lengths
+    return RunData(
+        run.dir,
+        results,
+        run.doc_ids,
+        G,
+        u=run.u,
+        verifiers=run.verifiers,
+        unscored=run.unscored,
+        verdicts=run.verdicts,
+        answers={d: [gr.answer for gr in run.grades[d]] for d in run.doc_ids},
+        lengths=None if lengths is None else {d: [float(x) for x in row] for d, row in lengths.items()},
+        recorded=run.recorded,
+    )

@@ -333,3 +333,35 @@ def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):
     assert rows[("old-model", "mc")]["within_prompt_auroc"] == {"value": None, "ci": None}
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "| old-model | base | mc |" in readme and readme.count("| n/a |") >= 2
+
+
+def test_analyze_rescore_keeps_the_runs_own_seed_and_n_boot(tmp_path, capsys):
+    """`analyze --rescore` without --seed/--n-boot recomputes the intervals with the run's recorded seed
+    and n_boot: results.json comes back unchanged (seed 0 or another n_boot would move every interval)."""
+    import json
+
+    from gapbench.harness.cli import main
+    from gapbench.harness.runner import Runner, RunOptions
+    from gapbench.harness.store import RunStore
+
+    opts = RunOptions(
+        model="gapbench-fake",
+        model_args="arith=0.5",
+        tasks=["arith"],
+        task_args={"arith": {"per_level": "4", "levels": "add1+add2"}},
+        verifiers=["mc", "oracle"],
+        n=4,
+        n_boot=40,
+        seed=77,
+        out=str(tmp_path),
+    )
+    Runner(opts, log=lambda *_: None).run()
+    run = tmp_path / "arith"
+    assert RunStore(run).resampling() == (77, 40)
+    before = json.loads((run / "results.json").read_text())
+    assert before["verifiers"]["mc"]["calibration"]["ece"]["ci"] is not None
+    assert main(["analyze", str(run), "--rescore"]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "results.json").read_text())["verifiers"] == before["verifiers"]
+    assert main(["analyze", str(run), "--rescore", "--seed", "0"]) == 0  # told otherwise: other intervals
+    assert json.loads((run / "results.json").read_text())["verifiers"]["mc"]["calibration"] != before["verifiers"]["mc"]["calibration"]

@@ -42,6 +42,18 @@ def test_scoring_settings_may_change(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["filter"] == "threshold:0.8"
 
 
+def test_resampling_defaults_come_from_the_runs_record(tmp_path):
+    from gapbench.harness.settings import N_BOOT, SEED
+
+    assert RunStore(tmp_path / "none").resampling() == (SEED, N_BOOT)  # no run.json: the settings' defaults
+    RunStore(tmp_path).open(config(seed=7))  # a run recorded before n_boot was: the default n_boot
+    assert RunStore(tmp_path).resampling() == (7, N_BOOT)
+    RunStore(tmp_path).open(config(seed=7), n_boot=30)
+    RunStore(tmp_path).open(config(seed=7))  # reopened without n_boot: the recorded one stays
+    assert RunStore(tmp_path).resampling() == (7, 30)
+    assert RunStore(tmp_path).resampling(seed=0, n_boot=5) == (0, 5)  # the user's own win
+
+
 def test_different_config_is_refused_naming_the_fields(tmp_path):
     RunStore(tmp_path).open(config())
     with pytest.raises(GapbenchError) as err:
@@ -102,3 +114,27 @@ def test_input_files_are_read_with_their_line_numbers(tmp_path):
     path.write_text('{"a": 1}\n{"a": \n')
     with pytest.raises(GapbenchError, match=r"data\.jsonl:2: line contains invalid json"):
         read_records(path)
+
+
+def test_grades_by_doc_and_sample_and_a_bad_line_named(tmp_path):
+    store = RunStore(tmp_path)
+    assert store.grades() == {}
+    store.write_grades([{"doc_id": "b", "sample": 1, "g": 0, "answer": "3"}, {"doc_id": "b", "sample": 0, "g": 1, "answer": "4"}, {"doc_id": "a", "sample": 0, "g": 1, "answer": None}])
+    got = store.grades()
+    assert list(got) == ["b", "a"] and sorted(got["b"]) == [0, 1] and got["b"][0]["answer"] == "4" and got["a"][0]["g"] == 1
+    store.write_grades([{"doc_id": "a", "sample": 0, "g": 2}])
+    with pytest.raises(GapbenchError, match=r"grades.jsonl:1: field 'g' is 2, not 0 or 1"):
+        store.grades()
+
+
+def test_locate_names_the_one_run_of_a_folder(tmp_path):
+    from gapbench.harness.store import locate
+
+    (tmp_path / "x" / "arith").mkdir(parents=True)
+    (tmp_path / "x" / "arith" / "results.json").write_text("{}")
+    assert locate(tmp_path / "x") == tmp_path / "x" / "arith" / "results.json"
+    assert locate(tmp_path / "x" / "arith") == tmp_path / "x" / "arith" / "results.json"
+    with pytest.raises(GapbenchError, match="has a level"):
+        locate(tmp_path / "x", keep=lambda p: False, need="a level")
+    with pytest.raises(GapbenchError, match="no such run directory"):
+        locate(tmp_path / "nothing")

@@ -40,12 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gapbench.harness import __version__, scoring
+from gapbench.harness import __version__
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter
 from gapbench.harness.improve import sft
-from gapbench.harness.jsonl import read_jsonl
 from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
 from gapbench.harness.models import backends
 from gapbench.harness.results import Results, to_json
@@ -53,7 +52,7 @@ from gapbench.harness.runner import Runner, slug
 from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS
-from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
+from gapbench.verifiers.suite import build_verifiers
 
 SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1
@@ -352,23 +351,17 @@ class Improver:
         self.log(f"== round {t}: sample and verify f_{t} on {self.opts.split}")
         start = time.perf_counter()
         runner = self._runner(t, "train")
-        results = runner.run()[0]
+        run = runner.run_stored()[0]  # the run as its scoring read it: no second grading or rescoring
         task = runner.tasks[0]
         config = runner.config(task)
         docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
-        store = RunStore(runner.store_dir(task, config))
-        stored = store.samples()
-        samples = {d.doc_id: [stored[d.doc_id][i]["response"] for i in range(config.n)] for d in docs}
-        grades = scoring.grade_all(task, docs, samples)
+        samples, grades = run.responses, run.grades
         if self.opts.oracle_filter:
             u = {d.doc_id: [float(gr.g) for gr in grades[d.doc_id]] for d in docs}
             keeps = {d.doc_id: oracle_mask([gr.g for gr in grades[d.doc_id]]) for d in docs}
         else:
-            verdicts = score_all(task, docs, samples, store.replies(), runner.verifiers, lambda d: [gr.g for gr in grades[d]])
-            by_method = u_of(verdicts)
-            verifier = next(v for v in runner.verifiers if v.method == self.verifier.method)
-            u = by_method[verifier.method]
-            keeps = {d.doc_id: keep_mask(verifier, by_method, self.rule, d.doc_id) for d in docs}
+            u = run.u[self.verifier.method]
+            keeps = run.keep(self.verifier.method, self.rule)
         rows = [
             {
                 "doc_id": d.doc_id,
@@ -379,12 +372,12 @@ class Improver:
                 "g": grades[d.doc_id][i].g,
                 "answer": grades[d.doc_id][i].answer,
                 "keep": bool(keeps[d.doc_id][i]),
-                "truncated": (stored[d.doc_id][i].get("gen_tokens") or 0) >= config.sampling["max_gen_toks"],
+                "truncated": (run.samples[d.doc_id][i].get("gen_tokens") or 0) >= config.sampling["max_gen_toks"],
             }
             for d in docs
             for i in range(config.n)
         ]
-        return rows, results, round(time.perf_counter() - start, 2)
+        return rows, run.results, round(time.perf_counter() - start, 2)
 
     def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
         """The metadata of a finished f_{t+1}, None when there is none; refused when it was trained
@@ -496,20 +489,9 @@ class Improver:
 # reading runs back
 
 
-def read_grades(store_dir: Path) -> OrderedDict[str, list[dict]]:
-    """doc_id -> its grade records (g, answer) in sample order, docs in file order."""
-    path = Path(store_dir) / "grades.jsonl"
-    by_doc: OrderedDict[str, list[dict]] = OrderedDict()
-    for r in read_jsonl(path):
-        by_doc.setdefault(str(r["doc_id"]), []).append(r)
-    for doc_id in by_doc:
-        by_doc[doc_id].sort(key=lambda r: int(r["sample"]))
-    return by_doc
-
-
 def eval_stats(results: Results, store_dir: Path, method: str, oracle_filter: bool) -> dict:
     """One evaluation run's numbers for the round tables."""
-    grades = read_grades(store_dir)
+    grades = {d: [rows[i] for i in sorted(rows)] for d, rows in RunStore(store_dir).grades().items()}
     G = np.array([[int(r["g"]) for r in per] for per in grades.values()], dtype=float)
     block = results.verifiers[method]
     oracle_J = filtered_accuracy(G, np.array([oracle_mask(row) for row in G.astype(int)], dtype=bool))[0]

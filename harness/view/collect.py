@@ -6,17 +6,14 @@ verifier plugins (no model call)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
-from gapbench.harness.filters import parse_filter
-from gapbench.harness.jsonl import read_jsonl, require
 from gapbench.harness.results import Results
-from gapbench.harness.results import load as load_results
-from gapbench.harness.store import RunStore
+from gapbench.harness.store import locate
+from gapbench.harness.stored_run import StoredRun, open_stored_run
 from gapbench.verifiers.base import Verifier, describe_sample_replies
-from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 
 @dataclass
@@ -52,57 +49,25 @@ class RunView:
         return [int(r["g"]) for r in self.grades[doc_id]]
 
 
-def results_file(path: str | Path) -> Path:
-    """The results.json a RUN argument names: the file, ``<dir>/results.json``, or the one run under ``<dir>``."""
-    p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise GapbenchError(f"{p}: no such run directory or results.json.")
-    if (p / "results.json").is_file():
-        return p / "results.json"
-    hits = sorted(p.rglob("results.json"))
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise GapbenchError(f"{p}: no results.json under this folder. Give a run directory (`gapbench run --out DIR` writes DIR/<task>).")
-    raise GapbenchError(f"{p} holds several runs ({', '.join(str(h.parent) for h in hits[:6])}); name one of them.")
-
-
 def has_store(results_path: Path) -> bool:
     d = results_path.parent
     return (d / "samples.jsonl").is_file() and (d / "grades.jsonl").is_file()
 
 
 def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
-    rpath = results_file(path)
-    results, _ = load_results(rpath)
-    rdir = rpath.parent
+    rpath = locate(path)
     if not has_store(rpath):
         raise GapbenchError(
             f"{rpath}: no samples.jsonl and grades.jsonl beside it; the viewer needs the run directory that "
             "`gapbench run` wrote, not only its results.json."
         )
-    n = int(results.sizes.n)
-    store = RunStore(rdir)
-    grades: dict[str, dict[int, dict]] = {}
-    for r in read_jsonl(store.grades_path):
-        doc = str(require(r, "doc_id", store.grades_path))
-        grades.setdefault(doc, {})[int(require(r, "sample", store.grades_path))] = r
-    if not grades:
-        raise GapbenchError(f"{store.grades_path}: no graded samples. Run `gapbench run` again on {rdir} to score it.")
-    stored = store.samples()
-    view = RunView(rdir, results, list(grades))
-    for d in view.doc_ids:
-        if sorted(grades[d]) != list(range(n)) or any(i not in stored.get(d, {}) for i in range(n)):
-            raise GapbenchError(
-                f"{rdir}: doc {d} lacks some of its {n} samples or grades (results.json sizes.n = {n}). "
-                f"Run `gapbench run` again on {rdir} to finish and rescore it."
-            )
-        view.grades[d] = [grades[d][i] for i in range(n)]
-        view.samples[d] = [stored[d][i] for i in range(n)]
+    run = open_stored_run(rpath)
+    assert run.results is not None
+    view = RunView(run.dir, run.results, run.doc_ids)
+    view.samples = run.samples
+    view.grades = {d: [asdict(gr) for gr in run.grades[d]] for d in run.doc_ids}
     task = _load_docs(view, data_dir)
-    _rescore(view, store, task)
+    _rescore(view, run, task)
     return view
 
 
@@ -136,27 +101,17 @@ def _load_docs(view: RunView, data_dir) -> object | None:
     return task
 
 
-def _rescore(view: RunView, store: RunStore, task) -> None:
+def _rescore(view: RunView, run: StoredRun, task) -> None:
     from gapbench.tasks import Doc
 
-    r = view.results
-    view.replies = store.replies()
-    try:
-        verifiers = build_verifiers(list(r.verifiers), int(r.sizes.m or 1))
-    except GapbenchError as exc:
-        raise GapbenchError(f"{view.dir}: cannot rebuild the run's verifiers: {exc}") from None
-    docs = [Doc(d, view.questions.get(d, ""), view.targets.get(d), view.meta.get(d, {})) for d in view.doc_ids]
-    samples = {d: [s["response"] for s in view.samples[d]] for d in view.doc_ids}
-    verdicts = score_all(task, docs, samples, view.replies, verifiers, view.g, unscored=view.unscored)
-    view.u = u_of(verdicts)
-    rule = parse_filter(r.filter)
-    for v in verifiers:
-        if v.method not in verdicts:
-            continue
-        view.methods.append(v.method)
-        view.parsers[v.method] = v
-        view.kept[v.method] = {d: keep_mask(v, view.u, rule, d) for d in view.doc_ids}
-        view.detail[v.method] = {d: [dict(x.detail) for x in verdicts[v.method][d]] for d in view.doc_ids}
+    docs = {d: Doc(d, view.questions.get(d, ""), view.targets.get(d), view.meta.get(d, {})) for d in view.doc_ids}
+    run.rescore(task, docs=docs)
+    view.replies, view.u, view.unscored = run.replies, run.u, run.unscored
+    for method, v in run.verifiers.items():
+        view.methods.append(method)
+        view.parsers[method] = v
+        view.kept[method] = run.keep(method)
+        view.detail[method] = {d: [dict(x.detail) for x in run.verdicts[method][d]] for d in view.doc_ids}
 
 
 def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
@@ -168,3 +123,4 @@ def sample_replies(view: RunView, method: str, doc_id: str) -> list[list[dict]]:
     if isinstance(verifier, Verifier):
         return verifier.describe_replies(got, view.n)
     return describe_sample_replies(got, view.n)
+
