@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os as _os
 
-__version__ = "0.1.0"
 __all__ = ["Evaluation", "evaluate", "load_run", "__version__"]
 
 # A source checkout imported without installing it (the repository root on sys.path, as
@@ -24,3 +23,4 @@ if not _os.path.isfile(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)
 
 
 from gapbench.api import Evaluation, evaluate, load_run  # noqa: E402  (the subpackages' path is set above)
+from gapbench.harness import __version__  # noqa: E402

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gapbench",
         description="Generation accuracy, self-verification and the generation-verification gap of language models.",
     )
+    from gapbench.harness import __version__
+
+    parser.add_argument("--version", action="version", version=f"gapbench {__version__}")
     sub = parser.add_subparsers(dest="command")
     add_run_parser(sub)
     add_merge_parser(sub)

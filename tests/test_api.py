@@ -71,3 +71,14 @@ def test_a_users_own_tasks_folder_does_not_shadow_gapbench(tmp_path):
     env = {**os.environ, "PYTHONPATH": ""}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_one_version_everywhere():
+    import re
+
+    project = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
+    changelog = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M)[1]
+    cff = re.search(r"^version: (\S+)", (ROOT / "CITATION.cff").read_text(), re.M)[1]
+    assert gapbench.__version__ == project == changelog == cff
+    proc = subprocess.run([sys.executable, "-m", "gapbench", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == f"gapbench {project}"
