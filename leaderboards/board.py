@@ -81,11 +81,19 @@ class Sampling:
     top_p: float
 
 
+@dataclass
+class Chat:
+    """How prompts went through the chat template (results' ``chat``, as recorded)."""
+
+    apply_chat_template: bool
+    fewshot_as_multiturn: bool | None = omitted()
+
+
 @dataclass(kw_only=True)
 class Settings:
     """The settings some checkpoints of a table were run with (keys sorted, as written)."""
 
-    chat: dict[str, Any] | None = omitted()
+    chat: Chat | None = omitted()
     filter: Any
     m: int
     n: int
