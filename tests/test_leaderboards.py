@@ -303,14 +303,15 @@ def test_board_fits_families_with_two_points_and_still_plots_one(tmp_path):
     paths = [write_run(tmp_path / f"r{i}" / "arith", g, U_BASE, model={"id": hub}) for i, (hub, g) in enumerate(fams)]
     out = tmp_path / "main"
     build(paths, out)
-    board, _ = board_rows(out)
-    scaling = {(s["verifier"], s["family"]): s for s in board["tables"][0]["scaling"]}
+    from gapbench.leaderboards.board import load
+
+    scaling = {(s.verifier, s.family): s for s in load(out / "leaderboard.json").tables[0].scaling}
     qwen = scaling[("mc", "Qwen-2.5")]
-    assert len(qwen["points"]) == 2 and scaling[("mc", "Llama-3")]["fit"] is None
-    x = [math.log10(p["flops"]) for p in qwen["points"]]
-    y = [p["relative_gap"] for p in qwen["points"]]
-    assert qwen["fit"]["slope"] == pytest.approx((y[1] - y[0]) / (x[1] - x[0]), abs=1e-5)
-    assert qwen["fit"]["r2"] == 1.0
+    assert len(qwen.points) == 2 and scaling[("mc", "Llama-3")].fit is None
+    x = [math.log10(p.flops) for p in qwen.points]
+    y = [p.relative_gap for p in qwen.points]
+    assert qwen.fit.slope == pytest.approx((y[1] - y[0]) / (x[1] - x[0]), abs=1e-5)
+    assert qwen.fit.r2 == 1.0
     readme = (out / "README.md").read_text()
     assert "| mc | Qwen-2.5 | 2 |" in readme and (out / "scaling-arith-test.png").is_file()
     from gapbench.leaderboards.plots import fit_label
