@@ -15,7 +15,7 @@ from pathlib import Path
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
-from gapbench.leaderboards.model_meta import ModelInfo, model_info
+from gapbench.leaderboards.model_meta import Family, ModelInfo, model_info
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Entry:
         """The other model g that verified this checkpoint's samples (cross-verification), or None:
         the checkpoint verified itself. Named as checkpoints are."""
         g = self.results.verifier_model
-        return str(g.get("name") or g.hub_id or g.id) if g else None
+        return str(g.name or g.hub_id or g.id) if g else None
 
     @property
     def key(self) -> tuple:
@@ -137,7 +137,7 @@ def plain_name(value: str | None, field: str, path: Path) -> str | None:
     return str(value)
 
 
-def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
+def load_entry(path: Path, table: tuple[Family, ...] | None = None) -> Entry:
     results, raw = load_results(path)  # typed and checked; errors name the file and field
     plain_name(results.task.name, "task.name", path)
     plain_name(results.task.split, "task.split", path)
@@ -153,7 +153,7 @@ def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
     return Entry(path, raw, results, checkpoint, str(base) if base else None, rnd, model_info(model, table))
 
 
-def load_entries(paths: list[str | Path], table: tuple[dict, ...] | None = None) -> list[Entry]:
+def load_entries(paths: list[str | Path], table: tuple[Family, ...] | None = None) -> list[Entry]:
     """Entries of every results file under ``paths``, sorted by board position; refuses two results of the
     same checkpoint, round and task unless their files are identical (then one is kept)."""
     entries: dict[tuple, Entry] = {}
