@@ -419,91 +419,53 @@ def floor_note(t: Table) -> str | None:
     return line
 
 
-def render_readme(board: Board) -> str:
-    name = board.name
-    n_ckpt = len(board.models)
-    parts = [
-        f"# gapbench leaderboard: {name}",
-        f"Generation accuracy, self-verification and the generation-verification gap (Song et al., \"Mind the Gap\", "
-        f"ICLR 2025) of {n_ckpt} checkpoint{'s' if n_ckpt != 1 else ''} on {len(board.tables)} task table"
-        f"{'s' if len(board.tables) != 1 else ''}, built by `gapbench leaderboard build` from the results in "
-        f"[`{RESULTS_DIR}/`]({RESULTS_DIR}/).",
-        "\n".join(
-            [
-                "- **J(f)**: generation accuracy, the mean ground truth g over prompts and samples.",
-                "- **J(f[w(u)])**: the same after the run's filter keeps, per prompt, the samples that the model's own "
-                "verification score u ranks highest.",
-                "- **gap** = J(f[w(u)]) - J(f). **relative gap**: per prompt (J(f[w(u)]|x) - J(f|x)) / (1 - J(f|x)), "
-                "averaged over the prompts with J(f|x) < 1.",
-                "- **AUROC**: u as a score for g, pooled over prompts. **AUROC in prompt**: the same inside each prompt "
-                "(the ranking the filter uses), averaged over prompts with both correct and incorrect samples. "
-                "**share of oracle gap**: gap(u) / gap(oracle) under the same filter. Both are n/a in results written "
-                "before results schema 2 (`gapbench analyze RUN --rescore` adds them from the run's files). "
-                "**best-of-n**: g of the sample with the highest u.",
-                "- `[lo, hi]`: 95% bootstrap interval over prompts, from each run. The `oracle` verifier (u = g) is the "
-                "upper bound, not self-verification.",
-                "- Self-improved checkpoints (round 1, 2, ...) sit under their base model; the **Δ** columns are point "
-                "differences against the base model's row (same task, same verifier). For a paired interval and test, "
-                "run `gapbench leaderboard compare BASE_RUN NEW_RUN` on the two run directories.",
-            ]
-        ),
-    ]
-    for t in board.tables:
-        parts.append(f"## {t.task} ({t.split})" if t.split else f"## {t.task}")
-        if len(t.settings) == 1:
-            parts.append("Settings: " + _settings_line(t.settings[0]) + ".")
-        else:
-            parts.append(
-                "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
-                + "\n".join(f"- {', '.join(s.checkpoints)}: {_settings_line(s)}" for s in t.settings)
-            )
-        floor = floor_note(t)
-        if floor:
-            parts.append(floor)
-        parts.append(md_table(HEADERS, table_cells(t)))
-        missing = sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base})
-        if missing:
-            parts.append("No base model on this board for: " + ", ".join(f"`{m}`" for m in missing) + " (Δ columns left empty).")
-        p = t.plots
-        parts.append(
-            f"![J(f) and J(f[w(u)]) per checkpoint, {t.table}]({p.accuracy})\n\n"
-            f"![gap against the filter level, {t.table}]({p.gap_vs_filter})\n\n"
-            f"![relative gap against pre-training FLOPs, {t.table}]({p.scaling})"
-        )
-        fit_rows = fit_cells(t)
-        if fit_rows:
-            parts.append(
-                "Relative gap against log10 pre-training FLOPs, base models, least-squares line per family "
-                "(slope: change per decade of FLOPs):\n\n" + md_table(["verifier", "family", "points", "slope", "R²"], fit_rows)
-            )
-        else:
-            parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
-        for matrix in t.cross or []:
-            from gapbench.leaderboards.cross import tables as cross_tables
+@dataclass
+class SettingsLine:
+    """Some checkpoints of a table and the settings they ran with, as one line."""
 
-            parts.append(
-                f"### Generator x verifier ({matrix.method})\n\n"
-                "Rows generate, columns verify: gap(f, g) = J(f[w(u_g)]) - J(f) when model g's verification u_g filters "
-                "model f's samples; the diagonal (bold, self) is self-verification.\n\n" + cross_tables(doc.to_json(matrix))
+    checkpoints: list[str]
+    line: str
+
+
+@dataclass
+class ReadmeCross:
+    method: str
+    text: str  # the matrix's Markdown tables (:func:`leaderboards.cross.tables`)
+
+
+@dataclass
+class ReadmeTable:
+    """What README.md shows of one table, its Markdown tables already laid out."""
+
+    t: Table
+    settings: list[Settings]
+    floor: str | None
+    table: str
+    missing: list[str]
+    fits: str | None
+    cross: list[ReadmeCross]
+
+
+def render_readme(board: Board) -> str:
+    """README.md, from ``templates/board.md`` (the environment of index.html, not escaped: Markdown)."""
+    from gapbench.harness.view.page import render
+    from gapbench.leaderboards.cross import tables as cross_tables
+
+    tables = []
+    for t in board.tables:
+        fit_rows = fit_cells(t)
+        tables.append(
+            ReadmeTable(
+                t=t,
+                settings=[SettingsLine(checkpoints=s.checkpoints, line=_settings_line(s)) for s in t.settings],
+                floor=floor_note(t),
+                table=md_table(HEADERS, table_cells(t)),
+                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),
+                fits=md_table(["verifier", "family", "points", "slope", "R²"], fit_rows) if fit_rows else None,
+                cross=[ReadmeCross(m.method, cross_tables(doc.to_json(m))) for m in t.cross or []],
             )
-        if t.cross:
-            parts.append(f"![generator x verifier matrix, {t.table}]({t.plots.cross})")
-    parts.append("## Models")
-    parts.append(md_table(MODEL_HEADERS, model_cells(board)))
-    parts.append(
-        "Sources: `model-meta` = `gapbench run --model-meta`, `table` = `leaderboards/model_meta.json` (published "
-        "model cards), `checkpoint` = counted from the loaded weights. * = a table value marked uncertain there."
-    )
-    parts.append(
-        "## Rebuild and check\n\n"
-        "From the repository root:\n\n"
-        "```\n"
-        f"gapbench leaderboard build leaderboards/{name}/{RESULTS_DIR} --out leaderboards/{name}\n"
-        f"gapbench leaderboard check leaderboards/{name}\n"
-        f"gapbench leaderboard check leaderboards/{name} --against NEW_RUN_DIR...\n"
-        "```"
-    )
-    return "\n\n".join(parts) + "\n"
+        )
+    return render("board.md", board=board, tables=tables, models=md_table(MODEL_HEADERS, model_cells(board)), results_dir=RESULTS_DIR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,18 +484,12 @@ class IndexRow:
 
 
 @dataclass
-class IndexSettings:
-    checkpoints: list[str]
-    line: str
-
-
-@dataclass
 class IndexTable:
     """What board.html shows of one table."""
 
     t: Table
     rows: list[IndexRow]
-    settings: list[IndexSettings]
+    settings: list[SettingsLine]
     fits: list[list]
     floor: str | None
 
@@ -559,7 +515,7 @@ def render_index(board: Board, pages: set[str]) -> str:
             stem = Path(r.source).stem
             link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r.source
             rows.append(IndexRow(cells=[public_name(cells[0]), *cells[1:]], link=link, page=stem in pages, derived=r.derived))
-        settings = [IndexSettings(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
+        settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
         tables.append(IndexTable(t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t)))
     return render(
         "board.html",

@@ -53,3 +53,24 @@ def test_a_file_that_is_no_json_is_refused_naming_it(tmp_path):
     path.write_text("{not json")
     with pytest.raises(GapbenchError, match="not a board's leaderboard.json"):
         load(path)
+
+
+def test_readme_lists_each_setting_and_the_floor_through_the_template(tmp_path):
+    """README.md (templates/board.md): a table whose checkpoints ran with different settings lists each
+    setting; a table at the floor says why; the text ends with one newline."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from boards_support import write_run
+
+    from gapbench.leaderboards.builder import build
+
+    g = {f"add1-{i}": [1 if i == 0 and k == 0 else 0 for k in range(4)] for i in range(30)}
+    a = write_run(tmp_path / "a", g, g, model={"id": "ma"})
+    b = write_run(tmp_path / "b", g, g, model={"id": "mb"}, sampling={"temperature": 0.3, "top_p": 1.0, "max_gen_toks": 32})
+    build([a, b], tmp_path / "board", "floor", plots=False)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n- ma: " in readme
+    assert "temperature 0.3, top-p 1.0, max 32 tokens" in readme and "\n- mb: " in readme
+    assert "\n\nEvery checkpoint here answers fewer than 5% of the prompts" in readme
+    assert readme.endswith("--against NEW_RUN_DIR...\n```\n") and "{%" not in readme and "&" not in readme
