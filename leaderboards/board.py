@@ -292,7 +292,7 @@ def parse(tp: Any, value: Any, where: str = "leaderboard.json", path: str = "") 
                     raise _damaged(where, sub, "missing")
                 continue
             kwargs[f.name] = parse(hints[f.name], value[k], where, sub)
-        return tp(**kwargs)
+        return typing.cast(Any, tp)(**kwargs)
     origin = typing.get_origin(tp)
     if origin is list:
         if not isinstance(value, list):

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness import safe_paths
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import human, metric, number
-from gapbench.harness.results import Metric, to_json
+from gapbench.harness.results import Metric, RelativeGap, to_json
 from gapbench.leaderboards import board as doc
 from gapbench.leaderboards.board import (
     BOARD_SCHEMA_VERSION,
@@ -50,7 +52,7 @@ MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md a
 # numbers
 
 
-def rnd(x, digits: int = 6):
+def rnd(x: Any, digits: int = 6) -> Any:
     """A float rounded for leaderboard.json (no -0.0); None and non-floats pass through."""
     if isinstance(x, bool) or x is None:
         return x
@@ -69,12 +71,12 @@ def _metric(block: Metric | None) -> BoardMetric:
     return BoardMetric(rnd(block.value if block is not None else None), [rnd(ci[0]), rnd(ci[1])] if ci else None)
 
 
-def _relative_gap(block) -> RelativeGapMetric:
+def _relative_gap(block: RelativeGap | None) -> RelativeGapMetric:
     m = _metric(block)
     return RelativeGapMetric(m.value, m.ci, getattr(block, "n_excluded", None))
 
 
-def _diff(a, b):
+def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else rnd(a - b)
 
 
@@ -251,7 +253,7 @@ def _model_row(e: Entry) -> ModelRow:
     )
 
 
-def _scaling(ordered) -> list[Scaling]:
+def _scaling(ordered: list[tuple[Entry, Entry | None, str]]) -> list[Scaling]:
     """Per verifier and family: the base models' (FLOPs, relative gap) points and their fit.
     Self-improved checkpoints share their base's FLOPs and are left out."""
     points: dict[tuple[str, str], list[ScalingPoint]] = {}
@@ -288,7 +290,7 @@ def plot_names(table: str) -> Plots:
 # README.md
 
 
-def _cell(text) -> str:
+def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|")
 
 
@@ -438,7 +440,7 @@ class ReadmeTable:
     """What README.md shows of one table, its Markdown tables already laid out."""
 
     t: Table
-    settings: list[Settings]
+    settings: list[SettingsLine]
     floor: str | None
     table: str
     missing: list[str]
@@ -545,7 +547,7 @@ class Built:
 
 
 def build(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     out: str | Path,
     name: str | None = None,
     *,
@@ -596,7 +598,7 @@ BOARD_LOCK = ".lock"
 
 
 @contextmanager
-def board_lock(out: Path):
+def board_lock(out: Path) -> Iterator[None]:
     """One writer per board: an exclusive ``flock`` on ``<board>/.lock`` while a build writes it (the
     OS releases it when the process ends). A second build is refused, naming the holder's pid."""
     import fcntl
@@ -621,7 +623,7 @@ def board_lock(out: Path):
         fh.close()
 
 
-def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> set[str]:
+def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir: str | Path | None) -> set[str]:
     """Write the viewer page of each entry read from a run directory; the stems with a page in ``pages_from``."""
     from gapbench.harness.view.collect import has_store, load_view
     from gapbench.harness.view.page import write_run_page

@@ -20,6 +20,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
@@ -62,7 +63,7 @@ def paths_in_text(text: str) -> list[str]:
     return [m.group(1) for m in MACHINE_PATH.finditer(text)]
 
 
-def paths_in_json(value, where: str = "") -> list[tuple[str, str]]:
+def paths_in_json(value: Any, where: str = "") -> list[tuple[str, str]]:
     """(field, path) for every machine path in a JSON value; a field is written ``a.b[2].c``."""
     out: list[tuple[str, str]] = []
     if isinstance(value, dict):
@@ -186,7 +187,7 @@ def _drop(name: str, rec_block: Metric, new_block: Metric, rec: Entry, new: Entr
     half = (ci[1] - ci[0]) / 2.0 if ci else 0.0
     if not math.isfinite(half):
         return (
-            f"{rec.label} on {rec.table}, {where}: the board records the 95% interval of {name} as {list(ci)}, not "
+            f"{rec.label} on {rec.table}, {where}: the board records the 95% interval of {name} as {list(ci or ())}, not "
             "finite, so no floor can be drawn; rebuild the board from a result with a finite interval."
         )
     floor = old - half

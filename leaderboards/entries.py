@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class Entry:
         return {str(x).lower() for x in (self.checkpoint, m.hub_id, m.id, m.name) if x}
 
 
-def verifier_order(methods) -> list[str]:
+def verifier_order(methods: Iterable[str]) -> list[str]:
     """Model verifiers alphabetically, then ensembles, the oracle last."""
     return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
 
@@ -100,7 +101,7 @@ def slugify(text: str) -> str:
     return slug
 
 
-def find_results(paths: list[str | Path]) -> list[Path]:
+def find_results(paths: Sequence[str | Path]) -> list[Path]:
     """results.json files named directly, or found under directories (recursively); a directory with no
     results.json inside gives its own ``*.json`` files (a board's ``results/`` folder). Sorted, unique."""
     found: list[Path] = []
@@ -153,7 +154,7 @@ def load_entry(path: Path, table: tuple[Family, ...] | None = None) -> Entry:
     return Entry(path, raw, results, checkpoint, str(base) if base else None, rnd, model_info(model, table))
 
 
-def load_entries(paths: list[str | Path], table: tuple[Family, ...] | None = None) -> list[Entry]:
+def load_entries(paths: Sequence[str | Path], table: tuple[Family, ...] | None = None) -> list[Entry]:
     """Entries of every results file under ``paths``, sorted by board position; refuses two results of the
     same checkpoint, round and task unless their files are identical (then one is kept)."""
     entries: dict[tuple, Entry] = {}

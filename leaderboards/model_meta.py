@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import ModelInfo as Model
@@ -128,10 +129,9 @@ class Given:
         return cls(**numbers, family=model.extra.get("family") or None)
 
 
-def model_info(model: Model | dict, table: tuple[Family, ...] | None = None) -> ModelInfo:
+def model_info(block: Model | dict, table: tuple[Family, ...] | None = None) -> ModelInfo:
     """Family, N, D and FLOPs of a results.json ``model`` block (see the module docstring)."""
-    if isinstance(model, dict):
-        model = from_json(Model, model, "model")
+    model: Model = from_json(Model, block, "model") if isinstance(block, dict) else block
     given = Given.of(model)
     own = None
     for name in (model.hub_id, model.id, model.name):
@@ -141,7 +141,8 @@ def model_info(model: Model | dict, table: tuple[Family, ...] | None = None) -> 
     base = lookup(model.base, table) if model.base else None
     entry = own or base
 
-    params, params_source = given.params, "model-meta"
+    params: float | None = given.params
+    params_source: str | None = "model-meta"
     if params is None and own is not None and own.params is not None:
         params, params_source = own.params, "table"
     if params is None and _num(model.parameters) is not None:
@@ -151,13 +152,15 @@ def model_info(model: Model | dict, table: tuple[Family, ...] | None = None) -> 
     if params is None:
         params_source = None
 
-    tokens, tokens_source = given.tokens, "model-meta"
+    tokens: float | None = given.tokens
+    tokens_source: str | None = "model-meta"
     if tokens is None and entry is not None and entry.tokens is not None:
         tokens, tokens_source = entry.tokens, "table"
     if tokens is None:
         tokens_source = None
 
-    flops, flops_source = given.flops, "model-meta"
+    flops: float | None = given.flops
+    flops_source: str | None = "model-meta"
     if flops is None and params is not None and tokens is not None:
         flops, flops_source = 6.0 * params * tokens, "6ND"
     if flops is None:
@@ -168,7 +171,7 @@ def model_info(model: Model | dict, table: tuple[Family, ...] | None = None) -> 
     return ModelInfo(family, params, params_source, tokens, tokens_source, flops, flops_source, bool(uncertain))
 
 
-def _num(x) -> float | None:
+def _num(x: Any) -> float | None:
     if x is None or isinstance(x, bool):
         return None
     try:

@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from gapbench.leaderboards import board as doc  # noqa: E402
@@ -30,7 +31,7 @@ PNG_META = {"Software": None}  # no matplotlib version stamp in the file
 DPI = 110
 
 
-def save(fig, path: Path, root: Path | None = None) -> None:
+def save(fig: Figure, path: Path, root: Path | None = None) -> None:
     """Write the figure as a PNG at ``path``, inside ``root`` (default: its folder) and never through a
     link (:mod:`harness.safe_paths`)."""
     import io
@@ -95,6 +96,7 @@ def draw_cross(matrix: CrossMatrix | dict, path: Path) -> None:
 
     if isinstance(matrix, dict):
         matrix = doc.parse(CrossMatrix, matrix, "the cross-verification matrix")
+    assert isinstance(matrix, CrossMatrix)
     fs, gs = matrix.generators, matrix.verifiers
     fig, axes = plt.subplots(1, len(CROSS_PANELS), figsize=(4.2 * len(CROSS_PANELS), 1.6 + 1.1 * len(fs)), squeeze=False)
     for ax, (key, title, centre, cmap) in zip(axes[0], CROSS_PANELS):
@@ -185,7 +187,7 @@ def draw_gap_vs_filter(t: Table, by_source: dict[str, Entry], path: Path) -> Non
                 ax.plot([p.level for p in levels], [p.gap for p in levels], marker="o", ms=3, label=label, color=color[label])
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_title(method, fontsize=9)
-        ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind, "filter level"), fontsize=8)
+        ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind or "", "filter level"), fontsize=8)
         ax.set_ylabel("gap J(f[w(u)]) - J(f)", fontsize=8)
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(methods):]:
