@@ -12,18 +12,38 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness import safe_paths
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import human, metric, number
-from gapbench.harness.results import Metric, to_json
+from gapbench.harness.results import Metric, RelativeGap, to_json
+from gapbench.leaderboards import board as doc
+from gapbench.leaderboards.board import (
+    BOARD_SCHEMA_VERSION,
+    Board,
+    BoardMetric,
+    Chat,
+    CrossMatrix,
+    Delta,
+    Fit,
+    ModelRow,
+    Plots,
+    RelativeGapMetric,
+    Row,
+    Scaling,
+    ScalingPoint,
+    Settings,
+    Source,
+    Table,
+)
 from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
 from gapbench.leaderboards.scaling import linear_fit
 
-BOARD_SCHEMA_VERSION = 1
 RESULTS_DIR = "results"
 MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md and leaderboard.json
 
@@ -32,7 +52,7 @@ MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md a
 # numbers
 
 
-def rnd(x, digits: int = 6):
+def rnd(x: Any, digits: int = 6) -> Any:
     """A float rounded for leaderboard.json (no -0.0); None and non-floats pass through."""
     if isinstance(x, bool) or x is None:
         return x
@@ -46,15 +66,17 @@ def sci(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _metric(block: Metric | None, extra: tuple[str, ...] = ()) -> dict:
+def _metric(block: Metric | None) -> BoardMetric:
     ci = block.ci if block is not None else None
-    out = {"value": rnd(block.value if block is not None else None), "ci": [rnd(ci[0]), rnd(ci[1])] if ci else None}
-    for k in extra:
-        out[k] = getattr(block, k, None)
-    return out
+    return BoardMetric(rnd(block.value if block is not None else None), [rnd(ci[0]), rnd(ci[1])] if ci else None)
 
 
-def _diff(a, b):
+def _relative_gap(block: RelativeGap | None) -> RelativeGapMetric:
+    m = _metric(block)
+    return RelativeGapMetric(m.value, m.ci, getattr(block, "n_excluded", None))
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else rnd(a - b)
 
 
@@ -99,71 +121,71 @@ def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]
     return out
 
 
-def board_content(entries: list[Entry], name: str) -> dict:
-    """leaderboard.json as a dict."""
+def board_content(entries: list[Entry], name: str) -> Board:
+    """leaderboard.json as a :class:`Board`."""
     tables: dict[str, list[Entry]] = {}
     crossed: dict[str, list[Entry]] = {}  # cross-verification results (another model verified): the matrix only
     for e in entries:
         (crossed if e.verifier else tables).setdefault(e.table, []).append(e)
-    out_tables = []
-    model_rows: dict[tuple, dict] = {}
+    out_tables: list[Table] = []
+    model_rows: dict[tuple, ModelRow] = {}
     for table in sorted(tables):
         ordered = _ordered(tables[table])
-        rows = []
+        rows: list[Row] = []
         for e, base, group in ordered:
             gen = e.results.generation
             for method in verifier_order(e.results.verifiers):
                 b = e.results.verifiers[method]
-                row = {
-                    "checkpoint": e.checkpoint,
-                    "round": e.round,
-                    "base": e.base,
-                    "group": group,
-                    "derived": e.derived,
-                    "verifier": method,
-                    "J": _metric(gen.J),
-                    "J_filtered": _metric(b.J_filtered),
-                    "gap": _metric(b.gap),
-                    "relative_gap": _metric(b.relative_gap, ("n_excluded",)),
-                    "auroc": rnd(b.verification.auroc),
-                    "within_prompt_auroc": _metric(b.within_prompt.auroc if b.within_prompt else None),
-                    "realised_share": _metric(b.realised_share),
-                    "best_of_n": rnd(b.best_of_n),
-                    "baseline": None,
-                    "delta": None,
-                    "source": f"{RESULTS_DIR}/{e.slug}.json",
-                }
+                row = Row(
+                    checkpoint=e.checkpoint,
+                    round=e.round,
+                    base=e.base,
+                    group=group,
+                    derived=e.derived,
+                    verifier=method,
+                    J=_metric(gen.J),
+                    J_filtered=_metric(b.J_filtered),
+                    gap=_metric(b.gap),
+                    relative_gap=_relative_gap(b.relative_gap),
+                    auroc=rnd(b.verification.auroc),
+                    within_prompt_auroc=_metric(b.within_prompt.auroc if b.within_prompt else None),
+                    realised_share=_metric(b.realised_share),
+                    best_of_n=rnd(b.best_of_n),
+                    baseline=None,
+                    delta=None,
+                    source=f"{RESULTS_DIR}/{e.slug}.json",
+                )
                 if base is not None:
-                    row["baseline"] = base.checkpoint
+                    row.baseline = base.checkpoint
                     bb = base.results.verifiers.get(method)
                     if bb is not None:
-                        row["delta"] = {
-                            "J": _diff(gen.J.value, base.results.generation.J.value),
-                            "J_filtered": _diff(b.J_filtered.value, bb.J_filtered.value),
-                            "gap": _diff(b.gap.value, bb.gap.value),
-                            "relative_gap": _diff(b.relative_gap.value, bb.relative_gap.value),
-                        }
+                        row.delta = Delta(
+                            J=_diff(gen.J.value, base.results.generation.J.value),
+                            J_filtered=_diff(b.J_filtered.value, bb.J_filtered.value),
+                            gap=_diff(b.gap.value, bb.gap.value),
+                            relative_gap=_diff(b.relative_gap.value, bb.relative_gap.value),
+                        )
                 rows.append(row)
             mkey = (group.lower(), e.round_key, e.checkpoint.lower())
             model_rows.setdefault(mkey, _model_row(e))
-        settings = {}
+        settings: dict[str, list[str]] = {}
         for e, _, _ in ordered:
             settings.setdefault(json.dumps(_settings(e), sort_keys=True), []).append(e.label)
         first = tables[table][0]
         out_tables.append(
-            {
-                "table": table,
-                "task": first.task,
-                "split": first.split,
-                "settings": [{**json.loads(k), "checkpoints": v} for k, v in sorted(settings.items())],
-                "rows": rows,
-                "scaling": _scaling(ordered),
-                "plots": plot_names(table),
-            }
+            Table(
+                table=table,
+                task=first.task,
+                split=first.split,
+                settings=[doc.parse(Settings, {**json.loads(k), "checkpoints": v}) for k, v in sorted(settings.items())],
+                rows=rows,
+                scaling=_scaling(ordered),
+                plots=plot_names(table),
+            )
         )
         if table in crossed:
-            out_tables[-1]["cross"] = _cross(tables[table], crossed[table])
-            out_tables[-1]["plots"]["cross"] = f"cross-{table}.png"
+            out_tables[-1].cross = _cross(tables[table], crossed[table])
+            out_tables[-1].plots.cross = f"cross-{table}.png"
     stray = sorted(set(crossed) - set(tables))
     if stray:
         raise GapbenchError(
@@ -171,31 +193,31 @@ def board_content(entries: list[Entry], name: str) -> dict:
             "on the board; add those runs (gapbench cross writes both)."
         )
     sources = [
-        {
-            "file": f"{RESULTS_DIR}/{e.slug}.json",
-            "checkpoint": e.checkpoint,
-            "round": e.round,
-            "table": e.table,
-            "created": e.results.created,
-            "gapbench_version": e.results.gapbench_version,
-            "config_hash": e.results.run.config_hash if e.results.run else None,
-        }
+        Source(
+            file=f"{RESULTS_DIR}/{e.slug}.json",
+            checkpoint=e.checkpoint,
+            round=e.round,
+            table=e.table,
+            created=e.results.created,
+            gapbench_version=e.results.gapbench_version,
+            config_hash=e.results.run.config_hash if e.results.run else None,
+        )
         for e in entries
     ]
     files = ["README.md", "leaderboard.json", "index.html"]
-    files += sorted(p for t in out_tables for p in t["plots"].values())
-    files += [s["file"] for s in sources]
-    return {
-        "schema_version": BOARD_SCHEMA_VERSION,
-        "name": name,
-        "sources": sources,
-        "models": [model_rows[k] for k in sorted(model_rows)],
-        "tables": out_tables,
-        "files": files,
-    }
+    files += sorted(p for t in out_tables for p in t.plots.names())
+    files += [s.file for s in sources]
+    return Board(
+        schema_version=BOARD_SCHEMA_VERSION,
+        name=name,
+        sources=sources,
+        models=[model_rows[k] for k in sorted(model_rows)],
+        tables=out_tables,
+        files=files,
+    )
 
 
-def _cross(own: list[Entry], crossed: list[Entry]) -> list[dict]:
+def _cross(own: list[Entry], crossed: list[Entry]) -> list[CrossMatrix]:
     """The generator x verifier matrices of a table, one per model verifier that every cross result
     has: its generators' own results (the diagonal) and the cross results."""
     from gapbench.leaderboards.cross import cells
@@ -203,34 +225,38 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[dict]:
     generators = {e.checkpoint.lower() for e in crossed}
     diagonal = [e for e in own if e.checkpoint.lower() in generators]
     methods = set.intersection(*(set(e.results.verifiers) for e in crossed))
-    return [cells([e.results for e in diagonal + crossed], m) for m in verifier_order(methods) if m != "oracle"]
+    return [
+        doc.parse(CrossMatrix, cells([e.results for e in diagonal + crossed], m), "the cross-verification matrix")
+        for m in verifier_order(methods)
+        if m != "oracle"
+    ]
 
 
-def _model_row(e: Entry) -> dict:
+def _model_row(e: Entry) -> ModelRow:
     m = e.results.model
     info = e.info
-    return {
-        "checkpoint": e.checkpoint,
-        "round": e.round,
-        "base": e.base,
-        "id": m.id,
-        "hub_id": m.hub_id,
-        "revision": m.revision,
-        "family": info.family,
-        "params": info.params,
-        "params_source": info.params_source,
-        "tokens": info.tokens,
-        "tokens_source": info.tokens_source,
-        "flops": info.flops,
-        "flops_source": info.flops_source,
-        "uncertain": info.uncertain,
-    }
+    return ModelRow(
+        checkpoint=e.checkpoint,
+        round=e.round,
+        base=e.base,
+        id=m.id,
+        hub_id=m.hub_id,
+        revision=m.revision,
+        family=info.family,
+        params=info.params,
+        params_source=info.params_source,
+        tokens=info.tokens,
+        tokens_source=info.tokens_source,
+        flops=info.flops,
+        flops_source=info.flops_source,
+        uncertain=info.uncertain,
+    )
 
 
-def _scaling(ordered) -> list[dict]:
+def _scaling(ordered: list[tuple[Entry, Entry | None, str]]) -> list[Scaling]:
     """Per verifier and family: the base models' (FLOPs, relative gap) points and their fit.
     Self-improved checkpoints share their base's FLOPs and are left out."""
-    points: dict[tuple[str, str], list[dict]] = {}
+    points: dict[tuple[str, str], list[ScalingPoint]] = {}
     for e, _, _ in ordered:
         if e.derived:
             continue
@@ -239,36 +265,32 @@ def _scaling(ordered) -> list[dict]:
             if e.info.flops is None or rel is None:
                 continue
             family = e.info.family or "other"
-            points.setdefault((method, family), []).append({"checkpoint": e.checkpoint, "flops": e.info.flops, "relative_gap": rnd(rel)})
+            points.setdefault((method, family), []).append(ScalingPoint(e.checkpoint, e.info.flops, rnd(rel)))
     order = verifier_order({m for m, _ in points})
     out = []
     for method, family in sorted(points, key=lambda k: (order.index(k[0]), k[1].lower())):
-        pts = sorted(points[(method, family)], key=lambda p: (p["flops"], p["checkpoint"].lower()))
-        fit = linear_fit([p["flops"] for p in pts], [p["relative_gap"] for p in pts])
+        pts = sorted(points[(method, family)], key=lambda p: (p.flops, p.checkpoint.lower()))
+        fit = linear_fit([p.flops for p in pts], [p.relative_gap for p in pts])
         out.append(
-            {
-                "verifier": method,
-                "family": family,
-                "points": pts,
-                "fit": None if fit is None else {"slope": rnd(fit.slope), "intercept": rnd(fit.intercept), "r2": rnd(fit.r2), "n": fit.n},
-            }
+            Scaling(
+                verifier=method,
+                family=family,
+                points=pts,
+                fit=None if fit is None else Fit(rnd(fit.slope), rnd(fit.intercept), rnd(fit.r2), fit.n),
+            )
         )
     return out
 
 
-def plot_names(table: str) -> dict[str, str]:
-    return {
-        "accuracy": f"accuracy-{table}.png",
-        "gap_vs_filter": f"gap-filter-{table}.png",
-        "scaling": f"scaling-{table}.png",
-    }
+def plot_names(table: str) -> Plots:
+    return Plots(accuracy=f"accuracy-{table}.png", gap_vs_filter=f"gap-filter-{table}.png", scaling=f"scaling-{table}.png")
 
 
 # ---------------------------------------------------------------------------------------------
 # README.md
 
 
-def _cell(text) -> str:
+def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|")
 
 
@@ -278,14 +300,13 @@ def md_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _settings_line(s: dict) -> str:
-    opts = s.get("task_options") or {}
-    opt_text = ", ".join(f"{k}={v}" for k, v in opts.items() if v is not None)
-    samp = s.get("sampling") or {}
+def _settings_line(s: Settings) -> str:
+    opt_text = ", ".join(f"{k}={v}" for k, v in (s.task_options or {}).items() if v is not None)
+    samp = s.sampling
     return (
-        f"{s['n_prompts']} prompts x {s['n']} samples (m={s['m']}), filter {s['filter']}, "
-        f"temperature {samp.get('temperature')}, top-p {samp.get('top_p')}, max {samp.get('max_gen_toks')} tokens; "
-        f"task version {s['task_version']}" + (f" ({opt_text})" if opt_text else "") + _chat_text(s.get("chat"))
+        f"{s.n_prompts} prompts x {s.n} samples (m={s.m}), filter {s.filter}, "
+        f"temperature {samp.temperature}, top-p {samp.top_p}, max {samp.max_gen_toks} tokens; "
+        f"task version {s.task_version}" + (f" ({opt_text})" if opt_text else "") + _chat_text(s.chat)
     )
 
 
@@ -307,23 +328,23 @@ HEADERS = [
 ]
 
 
-def table_cells(t: dict) -> list[list[str]]:
+def table_cells(t: Table) -> list[list[str]]:
     """The cells of a board table's rows, under :data:`HEADERS` (README.md and index.html)."""
     rows = []
     previous = None
-    for r in t["rows"]:
-        ident = (r["checkpoint"], r["round"], r["derived"])
-        if r["derived"]:
-            shown = f"↳ {r['checkpoint']}" if ident != previous else ""
-            rnd_text = str(r["round"]) if r["round"] is not None else "?"
+    for r in t.rows:
+        ident = (r.checkpoint, r.round, r.derived)
+        if r.derived:
+            shown = f"↳ {r.checkpoint}" if ident != previous else ""
+            rnd_text = str(r.round) if r.round is not None else "?"
         else:
-            shown = r["checkpoint"] if ident != previous else ""
+            shown = r.checkpoint if ident != previous else ""
             rnd_text = "base"
-        if r["delta"] is not None:
-            d = r["delta"]
-            deltas = [number(d["J"], signed=True), number(d["J_filtered"], signed=True), number(d["gap"], signed=True)]
-        elif r["derived"]:
-            why = "no base" if r["baseline"] is None else "n/a"
+        if r.delta is not None:
+            d = r.delta
+            deltas = [number(d.J, signed=True), number(d.J_filtered, signed=True), number(d.gap, signed=True)]
+        elif r.derived:
+            why = "no base" if r.baseline is None else "n/a"
             deltas = [why, why, why]
         else:
             deltas = ["", "", ""]
@@ -331,15 +352,15 @@ def table_cells(t: dict) -> list[list[str]]:
             [
                 shown if shown else "",
                 rnd_text if ident != previous else "",
-                r["verifier"],
-                metric(r["J"]),
-                metric(r["J_filtered"]),
-                metric(r["gap"]),
-                metric(r["realised_share"]),
-                metric(r["relative_gap"]),
-                number(r["auroc"]),
-                metric(r["within_prompt_auroc"]),
-                number(r["best_of_n"]),
+                r.verifier,
+                metric(r.J),
+                metric(r.J_filtered),
+                metric(r.gap),
+                metric(r.realised_share),
+                metric(r.relative_gap),
+                number(r.auroc),
+                metric(r.within_prompt_auroc),
+                number(r.best_of_n),
                 *deltas,
             ]
         )
@@ -350,37 +371,37 @@ def table_cells(t: dict) -> list[list[str]]:
 MODEL_HEADERS = ["checkpoint", "round", "base", "family", "parameters N", "pre-training tokens D", "FLOPs 6ND"]
 
 
-def model_cells(board: dict) -> list[list[str]]:
+def model_cells(board: Board) -> list[list[str]]:
     mrows = []
-    for m in board["models"]:
-        star = " *" if m["uncertain"] else ""
+    for m in board.models:
+        star = " *" if m.uncertain else ""
         mrows.append(
             [
-                m["checkpoint"],
-                "base" if not (m["base"] or m["round"]) else (str(m["round"]) if m["round"] is not None else "?"),
-                m["base"] or "",
-                m["family"] or "unknown",
-                human(m["params"]) + (f" ({m['params_source']})" if m["params_source"] else ""),
-                human(m["tokens"]) + (f" ({m['tokens_source']})" if m["tokens_source"] else ""),
-                sci(m["flops"]) + star,
+                m.checkpoint,
+                "base" if not (m.base or m.round) else (str(m.round) if m.round is not None else "?"),
+                m.base or "",
+                m.family or "unknown",
+                human(m.params) + (f" ({m.params_source})" if m.params_source else ""),
+                human(m.tokens) + (f" ({m.tokens_source})" if m.tokens_source else ""),
+                sci(m.flops) + star,
             ]
         )
     return mrows
 
 
-def _chat_text(chat: dict | None) -> str:
-    if not chat or not chat.get("apply_chat_template"):
+def _chat_text(chat: Chat | None) -> str:
+    if chat is None or not chat.apply_chat_template:
         return ""
-    return "; prompts through the model's chat template" + (" (few-shot as multi-turn)" if chat.get("fewshot_as_multiturn") else "")
+    return "; prompts through the model's chat template" + (" (few-shot as multi-turn)" if chat.fewshot_as_multiturn else "")
 
 
 FLOOR = 0.05  # a table whose every checkpoint has J(f) below this says so above its rows
 
 
-def floor_note(t: dict) -> str | None:
+def floor_note(t: Table) -> str | None:
     """One line for a table where every checkpoint answers fewer than FLOOR of its prompts: why its
     numbers sit near zero, and what they still show."""
-    values = [r["J"]["value"] for r in t["rows"] if r.get("J")]
+    values = [r.J.value for r in t.rows if r.J.value is not None]
     if not values or max(values) >= FLOOR:
         return None
     line = (
@@ -388,10 +409,10 @@ def floor_note(t: dict) -> str | None:
         "are at this task's floor, where a filter has almost no correct sample to keep, so the gaps are near zero as the "
         "paper finds for its smallest models. The table is here to show that floor, not to rank them."
     )
-    widths = [(r["J"]["ci"][1] - r["J"]["ci"][0], r["checkpoint"]) for r in t["rows"] if r.get("J") and r["J"].get("ci")]
+    widths = [(r.J.ci[1] - r.J.ci[0], r.checkpoint) for r in t.rows if r.J.ci]
     if widths and max(widths)[0] >= FLOOR:
         width, who = max(widths)
-        prompts = sorted({s.get("n_prompts") for s in t.get("settings", []) if s.get("n_prompts")})
+        prompts = sorted({s.n_prompts for s in t.settings if s.n_prompts})
         over = f" over {'/'.join(map(str, prompts))} prompts" if prompts else ""
         line += (
             f" The widest J(f) interval, {who}'s, is {width:.3f} wide{over}; an interval narrows with the square root of "
@@ -400,95 +421,53 @@ def floor_note(t: dict) -> str | None:
     return line
 
 
-def render_readme(board: dict) -> str:
-    name = board["name"]
-    n_ckpt = len(board["models"])
-    parts = [
-        f"# gapbench leaderboard: {name}",
-        f"Generation accuracy, self-verification and the generation-verification gap (Song et al., \"Mind the Gap\", "
-        f"ICLR 2025) of {n_ckpt} checkpoint{'s' if n_ckpt != 1 else ''} on {len(board['tables'])} task table"
-        f"{'s' if len(board['tables']) != 1 else ''}, built by `gapbench leaderboard build` from the results in "
-        f"[`{RESULTS_DIR}/`]({RESULTS_DIR}/).",
-        "\n".join(
-            [
-                "- **J(f)**: generation accuracy, the mean ground truth g over prompts and samples.",
-                "- **J(f[w(u)])**: the same after the run's filter keeps, per prompt, the samples that the model's own "
-                "verification score u ranks highest.",
-                "- **gap** = J(f[w(u)]) - J(f). **relative gap**: per prompt (J(f[w(u)]|x) - J(f|x)) / (1 - J(f|x)), "
-                "averaged over the prompts with J(f|x) < 1.",
-                "- **AUROC**: u as a score for g, pooled over prompts. **AUROC in prompt**: the same inside each prompt "
-                "(the ranking the filter uses), averaged over prompts with both correct and incorrect samples. "
-                "**share of oracle gap**: gap(u) / gap(oracle) under the same filter. Both are n/a in results written "
-                "before results schema 2 (`gapbench analyze RUN --rescore` adds them from the run's files). "
-                "**best-of-n**: g of the sample with the highest u.",
-                "- `[lo, hi]`: 95% bootstrap interval over prompts, from each run. The `oracle` verifier (u = g) is the "
-                "upper bound, not self-verification.",
-                "- Self-improved checkpoints (round 1, 2, ...) sit under their base model; the **Δ** columns are point "
-                "differences against the base model's row (same task, same verifier). For a paired interval and test, "
-                "run `gapbench leaderboard compare BASE_RUN NEW_RUN` on the two run directories.",
-            ]
-        ),
-    ]
-    for t in board["tables"]:
-        parts.append(f"## {t['task']} ({t['split']})" if t["split"] else f"## {t['task']}")
-        if len(t["settings"]) == 1:
-            parts.append("Settings: " + _settings_line(t["settings"][0]) + ".")
-        else:
-            parts.append(
-                "**The checkpoints of this table were run with different settings; compare their numbers with care:**\n\n"
-                + "\n".join(f"- {', '.join(s['checkpoints'])}: {_settings_line(s)}" for s in t["settings"])
-            )
-        floor = floor_note(t)
-        if floor:
-            parts.append(floor)
-        parts.append(md_table(HEADERS, table_cells(t)))
-        missing = sorted({r["base"] for r in t["rows"] if r["derived"] and r["baseline"] is None and r["base"]})
-        if missing:
-            parts.append("No base model on this board for: " + ", ".join(f"`{m}`" for m in missing) + " (Δ columns left empty).")
-        p = t["plots"]
-        parts.append(
-            f"![J(f) and J(f[w(u)]) per checkpoint, {t['table']}]({p['accuracy']})\n\n"
-            f"![gap against the filter level, {t['table']}]({p['gap_vs_filter']})\n\n"
-            f"![relative gap against pre-training FLOPs, {t['table']}]({p['scaling']})"
-        )
-        fit_rows = [
-            [s["verifier"], s["family"], len(s["points"]), number(s["fit"]["slope"], signed=True), number(s["fit"]["r2"])]
-            for s in t["scaling"]
-            if s["fit"] is not None
-        ]
-        if fit_rows:
-            parts.append(
-                "Relative gap against log10 pre-training FLOPs, base models, least-squares line per family "
-                "(slope: change per decade of FLOPs):\n\n" + md_table(["verifier", "family", "points", "slope", "R²"], fit_rows)
-            )
-        else:
-            parts.append("No scaling fit: no family has base models at two or more pre-training FLOPs on this table.")
-        for matrix in t.get("cross", []):
-            from gapbench.leaderboards.cross import tables as cross_tables
+@dataclass
+class SettingsLine:
+    """Some checkpoints of a table and the settings they ran with, as one line."""
 
-            parts.append(
-                f"### Generator x verifier ({matrix['method']})\n\n"
-                "Rows generate, columns verify: gap(f, g) = J(f[w(u_g)]) - J(f) when model g's verification u_g filters "
-                "model f's samples; the diagonal (bold, self) is self-verification.\n\n" + cross_tables(matrix)
+    checkpoints: list[str]
+    line: str
+
+
+@dataclass
+class ReadmeCross:
+    method: str
+    text: str  # the matrix's Markdown tables (:func:`leaderboards.cross.tables`)
+
+
+@dataclass
+class ReadmeTable:
+    """What README.md shows of one table, its Markdown tables already laid out."""
+
+    t: Table
+    settings: list[SettingsLine]
+    floor: str | None
+    table: str
+    missing: list[str]
+    fits: str | None
+    cross: list[ReadmeCross]
+
+
+def render_readme(board: Board) -> str:
+    """README.md, from ``templates/board.md`` (the environment of index.html, not escaped: Markdown)."""
+    from gapbench.harness.view.page import render
+    from gapbench.leaderboards.cross import tables as cross_tables
+
+    tables = []
+    for t in board.tables:
+        fit_rows = fit_cells(t)
+        tables.append(
+            ReadmeTable(
+                t=t,
+                settings=[SettingsLine(checkpoints=s.checkpoints, line=_settings_line(s)) for s in t.settings],
+                floor=floor_note(t),
+                table=md_table(HEADERS, table_cells(t)),
+                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),
+                fits=md_table(["verifier", "family", "points", "slope", "R²"], fit_rows) if fit_rows else None,
+                cross=[ReadmeCross(m.method, cross_tables(doc.to_json(m))) for m in t.cross or []],
             )
-        if t.get("cross"):
-            parts.append(f"![generator x verifier matrix, {t['table']}]({t['plots']['cross']})")
-    parts.append("## Models")
-    parts.append(md_table(MODEL_HEADERS, model_cells(board)))
-    parts.append(
-        "Sources: `model-meta` = `gapbench run --model-meta`, `table` = `leaderboards/model_meta.json` (published "
-        "model cards), `checkpoint` = counted from the loaded weights. * = a table value marked uncertain there."
-    )
-    parts.append(
-        "## Rebuild and check\n\n"
-        "From the repository root:\n\n"
-        "```\n"
-        f"gapbench leaderboard build leaderboards/{name}/{RESULTS_DIR} --out leaderboards/{name}\n"
-        f"gapbench leaderboard check leaderboards/{name}\n"
-        f"gapbench leaderboard check leaderboards/{name} --against NEW_RUN_DIR...\n"
-        "```"
-    )
-    return "\n\n".join(parts) + "\n"
+        )
+    return render("board.md", board=board, tables=tables, models=md_table(MODEL_HEADERS, model_cells(board)), results_dir=RESULTS_DIR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,28 +477,51 @@ def render_readme(board: dict) -> str:
 RUN_PAGES = "runs"  # runs/<result file stem>.html: a row's run page, written when its run directory is given
 
 
-def render_index(board: dict, pages: set[str]) -> str:
+@dataclass
+class IndexRow:
+    cells: list[str]
+    link: str
+    page: bool  # the link is the run's viewer page (else its recorded results)
+    derived: bool
+
+
+@dataclass
+class IndexTable:
+    """What board.html shows of one table."""
+
+    t: Table
+    rows: list[IndexRow]
+    settings: list[SettingsLine]
+    fits: list[list]
+    floor: str | None
+
+
+def fit_cells(t: Table) -> list[list]:
+    """The scaling fits of a table as rows: verifier, family, points, slope, R²."""
+    return [
+        [s.verifier, s.family, len(s.points), number(s.fit.slope, signed=True), number(s.fit.r2)]
+        for s in t.scaling
+        if s.fit is not None
+    ]
+
+
+def render_index(board: Board, pages: set[str]) -> str:
     """index.html: README.md's tables and plots as a web page, each row linked to its run's viewer page
     (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
     from gapbench.harness.view.page import public_name, render
 
     tables = []
-    for t in board["tables"]:
+    for t in board.tables:
         rows = []
-        for r, cells in zip(t["rows"], table_cells(t)):
-            stem = Path(r["source"]).stem
-            link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r["source"]
-            rows.append({"cells": [public_name(cells[0]), *cells[1:]], "link": link, "page": stem in pages, "derived": r["derived"]})
-        settings = [{"checkpoints": [public_name(c) for c in s["checkpoints"]], "line": _settings_line(s)} for s in t["settings"]]
-        fits = [
-            [s["verifier"], s["family"], len(s["points"]), number(s["fit"]["slope"], signed=True), number(s["fit"]["r2"])]
-            for s in t["scaling"]
-            if s["fit"] is not None
-        ]
-        tables.append({"t": t, "rows": rows, "settings": settings, "fits": fits, "floor": floor_note(t)})
+        for r, cells in zip(t.rows, table_cells(t)):
+            stem = Path(r.source).stem
+            link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r.source
+            rows.append(IndexRow(cells=[public_name(cells[0]), *cells[1:]], link=link, page=stem in pages, derived=r.derived))
+        settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
+        tables.append(IndexTable(t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t)))
     return render(
         "board.html",
-        title=f"gapbench leaderboard: {board['name']}",
+        title=f"gapbench leaderboard: {board.name}",
         board=board,
         tables=tables,
         headers=HEADERS,
@@ -529,8 +531,8 @@ def render_index(board: dict, pages: set[str]) -> str:
     )
 
 
-def dump_json(board: dict) -> str:
-    return json.dumps(board, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+def dump_json(board: Board) -> str:
+    return doc.dumps(board)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,12 +542,12 @@ def dump_json(board: dict) -> str:
 @dataclass
 class Built:
     out: Path
-    board: dict
+    board: Board
     entries: list[Entry]
 
 
 def build(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     out: str | Path,
     name: str | None = None,
     *,
@@ -574,7 +576,7 @@ def build(
     with board_lock(out):
         old_files = _previous_files(out)
         safe_paths.mkdir(out, out / RESULTS_DIR, what="the board's recorded results")
-        for rel in board["files"]:  # every file the board writes lies inside it
+        for rel in board.files:  # every file the board writes lies inside it
             inside(out, rel, "a file of the board")
         for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
             _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw, out)
@@ -585,7 +587,7 @@ def build(
             from gapbench.leaderboards import plots as plotting
 
             plotting.draw_board(board, entries, out)
-        for rel in sorted(set(old_files) - set(board["files"])):
+        for rel in sorted(set(old_files) - set(board.files)):
             p = out / rel
             if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
                 safe_paths.unlink(out, p, what="an old file of the board")
@@ -596,7 +598,7 @@ BOARD_LOCK = ".lock"
 
 
 @contextmanager
-def board_lock(out: Path):
+def board_lock(out: Path) -> Iterator[None]:
     """One writer per board: an exclusive ``flock`` on ``<board>/.lock`` while a build writes it (the
     OS releases it when the process ends). A second build is refused, naming the holder's pid."""
     import fcntl
@@ -621,7 +623,7 @@ def board_lock(out: Path):
         fh.close()
 
 
-def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir) -> set[str]:
+def _run_pages(entries: list[Entry], out: Path, pages_from: Path, data_dir: str | Path | None) -> set[str]:
     """Write the viewer page of each entry read from a run directory; the stems with a page in ``pages_from``."""
     from gapbench.harness.view.collect import has_store, load_view
     from gapbench.harness.view.page import write_run_page
@@ -650,10 +652,11 @@ def inside(out: Path, rel: str, what: str) -> Path:
 def _previous_files(out: Path) -> list[str]:
     """The files the last build wrote (leaderboard.json ``files``); a listed path outside the board
     folder is refused, so a tampered leaderboard.json cannot make a build delete anything else."""
+    if not (out / "leaderboard.json").is_file():
+        return []
     try:
-        old = json.loads((out / "leaderboard.json").read_text())
-        files = [f for f in old.get("files", []) if isinstance(f, str)]
-    except (OSError, json.JSONDecodeError, AttributeError):
+        files = doc.load(out / "leaderboard.json").files
+    except GapbenchError:  # not a board's: nothing of it is trusted to delete
         return []
     for i, rel in enumerate(files):
         inside(out, rel, f"{out / 'leaderboard.json'}: files[{i}]")

@@ -20,10 +20,12 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import Metric, to_json
+from gapbench.leaderboards.board import load as load_board
 from gapbench.leaderboards.builder import RESULTS_DIR, build
 from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
 
@@ -61,7 +63,7 @@ def paths_in_text(text: str) -> list[str]:
     return [m.group(1) for m in MACHINE_PATH.finditer(text)]
 
 
-def paths_in_json(value, where: str = "") -> list[tuple[str, str]]:
+def paths_in_json(value: Any, where: str = "") -> list[tuple[str, str]]:
     """(field, path) for every machine path in a JSON value; a field is written ``a.b[2].c``."""
     out: list[tuple[str, str]] = []
     if isinstance(value, dict):
@@ -107,14 +109,11 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
     meta_path = board / "leaderboard.json"
     if not meta_path.is_file():
         raise GapbenchError(f"{board}: no leaderboard.json; build the board first with `gapbench leaderboard build RESULTS... --out {board}`.")
-    try:
-        committed_meta = json.loads(meta_path.read_text())
-        name = committed_meta["name"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GapbenchError(f"{meta_path}: not a board's leaderboard.json ({type(exc).__name__}: {exc}); rebuild the board.") from None
+    committed_meta = load_board(meta_path)  # a damaged one is refused naming its field
+    name = committed_meta.name
     recorded_files = sorted((board / RESULTS_DIR).glob("*.json"))
-    for src in committed_meta.get("sources", []):
-        f = src.get("file") if isinstance(src, dict) else None
+    for src in committed_meta.sources:
+        f = src.file
         if f and not (board / f).is_file():
             report.failures.append(f"{board / f}: listed in leaderboard.json but missing; restore it or rebuild the board.")
     report.failures += machine_paths(board)
@@ -122,8 +121,6 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
         report.failures.append(f"{board / RESULTS_DIR}: no recorded results to rebuild the board from.")
         return report
 
-    if not isinstance(name, str):
-        raise GapbenchError(f"{meta_path}: field name is {name!r}, not a text; rebuild the board.")
     with tempfile.TemporaryDirectory(prefix="gapbench-board-") as tmp:
         # the rebuild's folder is named by the check, never by the board: its name is only text on the page
         rebuilt = build(recorded_files, Path(tmp) / "board", name, pages_from=board)
@@ -190,7 +187,7 @@ def _drop(name: str, rec_block: Metric, new_block: Metric, rec: Entry, new: Entr
     half = (ci[1] - ci[0]) / 2.0 if ci else 0.0
     if not math.isfinite(half):
         return (
-            f"{rec.label} on {rec.table}, {where}: the board records the 95% interval of {name} as {list(ci)}, not "
+            f"{rec.label} on {rec.table}, {where}: the board records the 95% interval of {name} as {list(ci or ())}, not "
             "finite, so no floor can be drawn; rebuild the board from a result with a finite interval."
         )
     floor = old - half

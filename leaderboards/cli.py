@@ -57,11 +57,11 @@ def cmd_build(args) -> int:
     from gapbench.leaderboards.builder import build
 
     built = build(args.results, args.out, args.name, data_dir=args.data_dir)
-    n_rows = sum(len(t["rows"]) for t in built.board["tables"])
+    n_rows = sum(len(t.rows) for t in built.board.tables)
     print(
-        f"built board {built.board['name']!r} in {built.out}: {len(built.entries)} results, "
-        f"{len(built.board['tables'])} task table(s), {n_rows} rows; files: {', '.join(built.board['files'][:2])}, "
-        f"{sum(f.endswith('.png') for f in built.board['files'])} plots, {len(built.entries)} recorded results"
+        f"built board {built.board.name!r} in {built.out}: {len(built.entries)} results, "
+        f"{len(built.board.tables)} task table(s), {n_rows} rows; files: {', '.join(built.board.files[:2])}, "
+        f"{sum(f.endswith('.png') for f in built.board.files)} plots, {len(built.entries)} recorded results"
     )
     return 0
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
-from gapbench.leaderboards.model_meta import ModelInfo, model_info
+from gapbench.leaderboards.model_meta import Family, ModelInfo, model_info
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Entry:
         """The other model g that verified this checkpoint's samples (cross-verification), or None:
         the checkpoint verified itself. Named as checkpoints are."""
         g = self.results.verifier_model
-        return str(g.get("name") or g.hub_id or g.id) if g else None
+        return str(g.name or g.hub_id or g.id) if g else None
 
     @property
     def key(self) -> tuple:
@@ -86,7 +87,7 @@ class Entry:
         return {str(x).lower() for x in (self.checkpoint, m.hub_id, m.id, m.name) if x}
 
 
-def verifier_order(methods) -> list[str]:
+def verifier_order(methods: Iterable[str]) -> list[str]:
     """Model verifiers alphabetically, then ensembles, the oracle last."""
     return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
 
@@ -100,7 +101,7 @@ def slugify(text: str) -> str:
     return slug
 
 
-def find_results(paths: list[str | Path]) -> list[Path]:
+def find_results(paths: Sequence[str | Path]) -> list[Path]:
     """results.json files named directly, or found under directories (recursively); a directory with no
     results.json inside gives its own ``*.json`` files (a board's ``results/`` folder). Sorted, unique."""
     found: list[Path] = []
@@ -137,7 +138,7 @@ def plain_name(value: str | None, field: str, path: Path) -> str | None:
     return str(value)
 
 
-def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
+def load_entry(path: Path, table: tuple[Family, ...] | None = None) -> Entry:
     results, raw = load_results(path)  # typed and checked; errors name the file and field
     plain_name(results.task.name, "task.name", path)
     plain_name(results.task.split, "task.split", path)
@@ -153,7 +154,7 @@ def load_entry(path: Path, table: tuple[dict, ...] | None = None) -> Entry:
     return Entry(path, raw, results, checkpoint, str(base) if base else None, rnd, model_info(model, table))
 
 
-def load_entries(paths: list[str | Path], table: tuple[dict, ...] | None = None) -> list[Entry]:
+def load_entries(paths: Sequence[str | Path], table: tuple[Family, ...] | None = None) -> list[Entry]:
     """Entries of every results file under ``paths``, sorted by board position; refuses two results of the
     same checkpoint, round and task unless their files are identical (then one is kept)."""
     entries: dict[tuple, Entry] = {}

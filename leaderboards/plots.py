@@ -20,15 +20,18 @@ import matplotlib
 matplotlib.use("Agg")
 matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from gapbench.leaderboards import board as doc  # noqa: E402
+from gapbench.leaderboards.board import Board, BoardMetric, CrossMatrix, Row, Scaling, Table  # noqa: E402
 from gapbench.leaderboards.entries import Entry, verifier_order  # noqa: E402
 
 PNG_META = {"Software": None}  # no matplotlib version stamp in the file
 DPI = 110
 
 
-def save(fig, path: Path, root: Path | None = None) -> None:
+def save(fig: Figure, path: Path, root: Path | None = None) -> None:
     """Write the figure as a PNG at ``path``, inside ``root`` (default: its folder) and never through a
     link (:mod:`harness.safe_paths`)."""
     import io
@@ -47,11 +50,11 @@ def short(name: str, width: int = 28) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def yerr(blocks: list[dict]) -> list[list[float]]:
-    """Asymmetric error bars from {value, ci} blocks (0 where there is no interval)."""
+def yerr(blocks: list[BoardMetric]) -> list[list[float]]:
+    """Asymmetric error bars from (value, ci) blocks (0 where there is no interval)."""
     lo, hi = [], []
     for b in blocks:
-        v, ci = b.get("value"), b.get("ci")
+        v, ci = b.value, b.ci
         if v is None or not ci:
             lo.append(0.0)
             hi.append(0.0)
@@ -67,45 +70,45 @@ def colors(names: list[str]) -> dict[str, str]:
     return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
 
 
-def _val(b: dict) -> float:
-    return math.nan if b.get("value") is None else b["value"]
+def _val(b: BoardMetric) -> float:
+    return math.nan if b.value is None else b.value
 
 
-def draw_board(board: dict, entries: list[Entry], out: Path) -> None:
+def draw_board(board: Board, entries: list[Entry], out: Path) -> None:
     by_source = {f"results/{e.slug}.json": e for e in entries}
-    for t in board["tables"]:
-        draw_accuracy(t, out / t["plots"]["accuracy"])
-        draw_gap_vs_filter(t, by_source, out / t["plots"]["gap_vs_filter"])
-        draw_scaling(t, out / t["plots"]["scaling"])
-        if t.get("cross"):
-            draw_cross(t["cross"][0], out / t["plots"]["cross"])
+    for t in board.tables:
+        draw_accuracy(t, out / t.plots.accuracy)
+        draw_gap_vs_filter(t, by_source, out / t.plots.gap_vs_filter)
+        draw_scaling(t, out / t.plots.scaling)
+        if t.cross and t.plots.cross:
+            draw_cross(t.cross[0], out / t.plots.cross)
 
 
 # the generator x verifier matrix (leaderboards/cross.py): one panel per quantity
 CROSS_PANELS = (("gap", "gap(f, g)", 0.0, "RdBu"), ("relative_gap", "relative gap", 0.0, "RdBu"), ("auroc", "AUROC of u_g", 0.5, "PuOr"))
 
 
-def _cross_cell(matrix: dict, f: str, g: str) -> dict | None:
-    return next((c for c in matrix["cells"] if c["generator"] == f and c["verifier"] == g), None)
-
-
-def draw_cross(matrix: dict, path: Path) -> None:
+def draw_cross(matrix: CrossMatrix | dict, path: Path) -> None:
     """Rows generators, columns verifiers, each cell its value and 95% interval, coloured around
-    no gain (0) or chance (AUROC 0.5); the diagonal (self-verification) outlined."""
+    no gain (0) or chance (AUROC 0.5); the diagonal (self-verification) outlined. ``matrix`` may be
+    :func:`leaderboards.cross.cells`'s JSON form."""
     from matplotlib.patches import Rectangle
 
-    fs, gs = matrix["generators"], matrix["verifiers"]
+    if isinstance(matrix, dict):
+        matrix = doc.parse(CrossMatrix, matrix, "the cross-verification matrix")
+    assert isinstance(matrix, CrossMatrix)
+    fs, gs = matrix.generators, matrix.verifiers
     fig, axes = plt.subplots(1, len(CROSS_PANELS), figsize=(4.2 * len(CROSS_PANELS), 1.6 + 1.1 * len(fs)), squeeze=False)
     for ax, (key, title, centre, cmap) in zip(axes[0], CROSS_PANELS):
-        blocks = [[(_cross_cell(matrix, f, g) or {}).get(key) for g in gs] for f in fs]
-        grid = [[math.nan if not b or b.get("value") is None else b["value"] for b in row] for row in blocks]
+        blocks = [[_cross_metric(matrix, f, g, key) for g in gs] for f in fs]
+        grid = [[math.nan if b is None or b.value is None else b.value for b in row] for row in blocks]
         span = max([abs(x - centre) for row in grid for x in row if not math.isnan(x)] + [0.05])
         ax.imshow(grid, cmap=cmap, vmin=centre - span, vmax=centre + span)
         for i, row in enumerate(blocks):
             for j, b in enumerate(row):
-                label = "–" if not b or b.get("value") is None else f"{b['value']:.3f}"
-                if b and b.get("ci"):
-                    label += f"\n[{b['ci'][0]:.2f}, {b['ci'][1]:.2f}]"
+                label = "–" if b is None or b.value is None else f"{b.value:.3f}"
+                if b is not None and b.ci:
+                    label += f"\n[{b.ci[0]:.2f}, {b.ci[1]:.2f}]"
                 dark = not math.isnan(grid[i][j]) and abs(grid[i][j] - centre) > 0.6 * span
                 ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
                 if fs[i] == gs[j]:
@@ -115,21 +118,26 @@ def draw_cross(matrix: dict, path: Path) -> None:
         ax.set_xlabel("verifier g")
         ax.set_ylabel("generator f")
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"{matrix['task']} ({matrix['method']}): rows generate, columns verify; outlined: self-verification", fontsize=10)
+    fig.suptitle(f"{matrix.task} ({matrix.method}): rows generate, columns verify; outlined: self-verification", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
 
-def _checkpoints(t: dict) -> list[tuple[str, dict]]:
+def _cross_metric(matrix: CrossMatrix, f: str, g: str, name: str) -> BoardMetric | None:
+    c = matrix.cell(f, g)
+    return None if c is None else c.metric(name)
+
+
+def _checkpoints(t: Table) -> list[tuple[str, dict[str, Row]]]:
     """(label, rows by verifier) per checkpoint, in board order."""
-    out: dict[str, dict] = {}
-    for r in t["rows"]:
-        label = short(r["checkpoint"]) + (f" r{r['round']}" if r["derived"] and r["round"] is not None else "")
-        out.setdefault(label, {})[r["verifier"]] = r
+    out: dict[str, dict[str, Row]] = {}
+    for r in t.rows:
+        label = short(r.checkpoint) + (f" r{r.round}" if r.derived and r.round is not None else "")
+        out.setdefault(label, {})[r.verifier] = r
     return list(out.items())
 
 
-def draw_accuracy(t: dict, path: Path) -> None:
+def draw_accuracy(t: Table, path: Path) -> None:
     ckpts = _checkpoints(t)
     methods = verifier_order({m for _, rows in ckpts for m in rows})
     series = ["J(f)"] + [f"J(f[w(u)]) {m}" for m in methods]
@@ -139,12 +147,12 @@ def draw_accuracy(t: dict, path: Path) -> None:
         xs, blocks = [], []
         for i, (_, rows) in enumerate(ckpts):
             if k == 0:
-                block = next(iter(rows.values()))["J"]
+                block = next(iter(rows.values())).J
             else:
                 row = rows.get(methods[k - 1])
                 if row is None:
                     continue
-                block = row["J_filtered"]
+                block = row.J_filtered
             xs.append(i - 0.4 + width * (k + 0.5))
             blocks.append(block)
         ax.bar(xs, [_val(b) for b in blocks], width, yerr=yerr(blocks), capsize=2, label=name,
@@ -153,13 +161,13 @@ def draw_accuracy(t: dict, path: Path) -> None:
     ax.set_xticklabels([label for label, _ in ckpts], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{t['table']}: generation J(f) vs verified J(f[w(u)]) (95% intervals)")
+    ax.set_title(f"{t.table}: generation J(f) vs verified J(f[w(u)]) (95% intervals)")
     ax.legend(fontsize=7, ncol=min(4, len(series)))
     fig.tight_layout()
     save(fig, path)
 
 
-def draw_gap_vs_filter(t: dict, by_source: dict[str, Entry], path: Path) -> None:
+def draw_gap_vs_filter(t: Table, by_source: dict[str, Entry], path: Path) -> None:
     ckpts = _checkpoints(t)
     methods = verifier_order({m for _, rows in ckpts for m in rows})
     cols = min(3, len(methods))
@@ -172,56 +180,56 @@ def draw_gap_vs_filter(t: dict, by_source: dict[str, Entry], path: Path) -> None
             row = rows.get(method)
             if row is None:
                 continue
-            sweep = by_source[row["source"]].results.verifiers[method].sweep
+            sweep = by_source[row.source].results.verifiers[method].sweep
             levels = sweep.levels if sweep else []
             kind = sweep.kind if sweep else kind
             if levels:
                 ax.plot([p.level for p in levels], [p.gap for p in levels], marker="o", ms=3, label=label, color=color[label])
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_title(method, fontsize=9)
-        ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind, "filter level"), fontsize=8)
+        ax.set_xlabel({"quantile": "filter level: per-prompt quantile q", "threshold": "filter level: threshold t"}.get(kind or "", "filter level"), fontsize=8)
         ax.set_ylabel("gap J(f[w(u)]) - J(f)", fontsize=8)
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
-    fig.suptitle(f"{t['table']}: the gap against the filter level")
+    fig.suptitle(f"{t.table}: the gap against the filter level")
     fig.tight_layout()
     save(fig, path)
 
 
-def fit_label(s: dict) -> str:
-    fit = s["fit"]
-    n = len(s["points"])
+def fit_label(s: Scaling) -> str:
+    fit = s.fit
+    n = len(s.points)
     if fit is None:
-        return f"{s['family']} (n={n}, no fit)"
-    r2 = "n/a" if fit["r2"] is None else f"{fit['r2']:.2f}"
-    return f"{s['family']}: slope {fit['slope']:+.3f}/decade, R²={r2} (n={n})"
+        return f"{s.family} (n={n}, no fit)"
+    r2 = "n/a" if fit.r2 is None else f"{fit.r2:.2f}"
+    return f"{s.family}: slope {fit.slope:+.3f}/decade, R²={r2} (n={n})"
 
 
-def draw_scaling(t: dict, path: Path) -> None:
-    methods = verifier_order({s["verifier"] for s in t["scaling"]})
+def draw_scaling(t: Table, path: Path) -> None:
+    methods = verifier_order({s.verifier for s in t.scaling})
     if not methods:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.text(0.5, 0.5, "no base checkpoint with known pre-training FLOPs\n(add one with gapbench run --model-meta params=...,tokens=...)",
                 ha="center", va="center", fontsize=9, transform=ax.transAxes)
         ax.set_axis_off()
-        ax.set_title(f"{t['table']}: relative gap vs pre-training FLOPs")
+        ax.set_title(f"{t.table}: relative gap vs pre-training FLOPs")
         save(fig, path)
         return
     cols = min(3, len(methods))
     nrows = math.ceil(len(methods) / cols)
-    color = colors(sorted({s["family"] for s in t["scaling"]}, key=str.lower))
+    color = colors(sorted({s.family for s in t.scaling}, key=str.lower))
     fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), squeeze=False)
     for ax, method in zip(axes.flat, methods):
-        for s in [s for s in t["scaling"] if s["verifier"] == method]:
-            xs = [p["flops"] for p in s["points"]]
-            ys = [p["relative_gap"] for p in s["points"]]
-            ax.scatter(xs, ys, s=18, label=fit_label(s), color=color[s["family"]])
-            fit = s["fit"]
+        for s in [s for s in t.scaling if s.verifier == method]:
+            xs = [p.flops for p in s.points]
+            ys = [p.relative_gap for p in s.points]
+            ax.scatter(xs, ys, s=18, label=fit_label(s), color=color[s.family])
+            fit = s.fit
             if fit is not None:
                 lo, hi = math.log10(min(xs)), math.log10(max(xs))
                 grid = [10 ** (lo + (hi - lo) * i / 20) for i in range(21)]
-                ax.plot(grid, [fit["intercept"] + fit["slope"] * math.log10(x) for x in grid], color=color[s["family"]], lw=1)
+                ax.plot(grid, [fit.intercept + fit.slope * math.log10(x) for x in grid], color=color[s.family], lw=1)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axhline(0.0, color="0.6", lw=0.8)
@@ -231,6 +239,6 @@ def draw_scaling(t: dict, path: Path) -> None:
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
-    fig.suptitle(f"{t['table']}: relative gap vs pre-training FLOPs (base models)")
+    fig.suptitle(f"{t.table}: relative gap vs pre-training FLOPs (base models)")
     fig.tight_layout()
     save(fig, path)

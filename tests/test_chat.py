@@ -125,13 +125,14 @@ def test_a_run_through_the_fake_models_template(tmp_path):
 
 
 def test_the_board_settings_line_shows_the_template(tmp_path):
+    from gapbench.leaderboards.board import Chat
     from gapbench.leaderboards.builder import build
 
     _run(tmp_path, "chat", apply_chat_template=True, fewshot_as_multiturn=True)
     board = build([tmp_path / "chat"], tmp_path / "board", "b", plots=False)
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "prompts through the model's chat template (few-shot as multi-turn)" in readme
-    assert board.board["tables"][0]["settings"][0]["chat"] == {"apply_chat_template": True, "fewshot_as_multiturn": True}
+    assert board.board.tables[0].settings[0].chat == Chat(apply_chat_template=True, fewshot_as_multiturn=True)
 
 
 # --- the real models ---------------------------------------------------------------------------------

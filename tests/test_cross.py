@@ -123,9 +123,9 @@ def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(
     matrix = json.loads((out / "cross-arith.json").read_text())
     assert matrix == cross.read_matrix(out, "arith", "mc")
     board = build([out], tmp_path / "board", "cross", plots=True)
-    table = board.board["tables"][0]
-    assert [r["checkpoint"] for r in table["rows"]] == ["fa", "fb"]  # the cross cells are not checkpoint rows
-    assert table["cross"][0]["generators"] == ["fa", "fb"] and len(table["cross"][0]["cells"]) == 4
+    table = board.board.tables[0]
+    assert [r.checkpoint for r in table.rows] == ["fa", "fb"]  # the cross cells are not checkpoint rows
+    assert table.cross[0].generators == ["fa", "fb"] and len(table.cross[0].cells) == 4
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "### Generator x verifier (mc)" in readme and "(cross-arith-test.png)" in readme
     assert (tmp_path / "board" / "cross-arith-test.png").is_file()

@@ -303,14 +303,15 @@ def test_board_fits_families_with_two_points_and_still_plots_one(tmp_path):
     paths = [write_run(tmp_path / f"r{i}" / "arith", g, U_BASE, model={"id": hub}) for i, (hub, g) in enumerate(fams)]
     out = tmp_path / "main"
     build(paths, out)
-    board, _ = board_rows(out)
-    scaling = {(s["verifier"], s["family"]): s for s in board["tables"][0]["scaling"]}
+    from gapbench.leaderboards.board import load
+
+    scaling = {(s.verifier, s.family): s for s in load(out / "leaderboard.json").tables[0].scaling}
     qwen = scaling[("mc", "Qwen-2.5")]
-    assert len(qwen["points"]) == 2 and scaling[("mc", "Llama-3")]["fit"] is None
-    x = [math.log10(p["flops"]) for p in qwen["points"]]
-    y = [p["relative_gap"] for p in qwen["points"]]
-    assert qwen["fit"]["slope"] == pytest.approx((y[1] - y[0]) / (x[1] - x[0]), abs=1e-5)
-    assert qwen["fit"]["r2"] == 1.0
+    assert len(qwen.points) == 2 and scaling[("mc", "Llama-3")].fit is None
+    x = [math.log10(p.flops) for p in qwen.points]
+    y = [p.relative_gap for p in qwen.points]
+    assert qwen.fit.slope == pytest.approx((y[1] - y[0]) / (x[1] - x[0]), abs=1e-5)
+    assert qwen.fit.r2 == 1.0
     readme = (out / "README.md").read_text()
     assert "| mc | Qwen-2.5 | 2 |" in readme and (out / "scaling-arith-test.png").is_file()
     from gapbench.leaderboards.plots import fit_label
@@ -413,15 +414,30 @@ def test_round_zero_of_an_improve_loop_is_the_base_row(tmp_path):
         assert load_entry(results).derived is derived
 
 
+def _floor_table(js, cis=None, n_prompts=40):
+    """A board table whose rows have J(f) values ``js`` (intervals ``cis``), for :func:`floor_note`."""
+    from gapbench.leaderboards.board import BoardMetric, Plots, RelativeGapMetric, Row, Sampling, Settings, Table
+
+    def row(i, j, ci):
+        none = BoardMetric(None, None)
+        return Row(checkpoint="ab"[i], round=None, base=None, group="ab"[i], derived=False, verifier="mc", J=BoardMetric(j, ci),
+                   J_filtered=none, gap=none, relative_gap=RelativeGapMetric(None, None), auroc=None, within_prompt_auroc=none,
+                   realised_share=none, best_of_n=None, baseline=None, delta=None, source=f"results/{i}.json")  # fmt: skip
+
+    settings = Settings(filter="quantile:0.5", m=1, n=2, n_prompts=n_prompts, sampling=Sampling(16, 0.7, 0.9), task_options={},
+                        task_version="1", checkpoints=["a", "b"])  # fmt: skip
+    return Table(table="t", task="t", split=None, settings=[settings], rows=[row(i, j, (cis or [None] * len(js))[i]) for i, j in enumerate(js)],
+                 scaling=[], plots=Plots("a.png", "g.png", "s.png"))  # fmt: skip
+
+
 def test_a_table_at_the_floor_says_why_it_is_on_the_board():
     from gapbench.leaderboards.builder import floor_note
 
-    low = {"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.013}}]}
+    low = _floor_table([0.006, 0.013])
     assert "fewer than 5% of the prompts (J(f) at most 0.013)" in floor_note(low)
-    assert floor_note({"rows": [{"J": {"value": 0.006}}, {"J": {"value": 0.08}}]}) is None
+    assert floor_note(_floor_table([0.006, 0.08])) is None
     assert "widest" not in floor_note(low)
     # an interval of 0.05 or wider: the line says whose, how wide, over how many prompts, and what would narrow it
-    wide = {"settings": [{"n_prompts": 40}], "rows": [{"checkpoint": "a", "J": {"value": 0.006, "ci": [0.0, 0.019]}},
-                                                     {"checkpoint": "b", "J": {"value": 0.037, "ci": [0.0, 0.1]}}]}  # fmt: skip
+    wide = _floor_table([0.006, 0.037], [[0.0, 0.019], [0.0, 0.1]])
     assert "The widest J(f) interval, b's, is 0.100 wide over 40 prompts" in floor_note(wide)
     assert "four times as many" in floor_note(wide)
