@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gapbench", "tasks", "verifiers", "harness", "leaderboards")
-CODEC = {"harness/results.py"}
+CODEC = {"harness/results.py", "leaderboards/board.py"}  # the two codecs: results.json and leaderboard.json
 # the modules that read a run's or a board's documents (results.json, leaderboard.json, round.json,
 # summary.json, compare's and analyze's reports): the issue's "string-key reads of results or board
 # documents outside the codec"
