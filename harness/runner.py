@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from gapbench.harness import __version__, chat, scoring, shards
 from gapbench.harness.config import RunConfig, Sampling
+from gapbench.harness.digest import text_digest
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
@@ -318,6 +319,7 @@ class Runner:
                         "doc_id": doc.doc_id,
                         "sample": i,
                         "response": y,
+                        "prompt_digest": text_digest(ctx),  # what the viewer checks its rebuilt prompt against
                         "prompt_tokens": backends.count_tokens(lm, ctx),
                         "gen_tokens": backends.count_tokens(lm, y),
                     }
@@ -501,7 +503,7 @@ def docs_digest(docs: list[Doc]) -> str:
 
 def judged_digest(context: str) -> str:
     """What a verdict judged: a digest of its request's whole context (prompt and response)."""
-    return hashlib.sha256(context.encode("utf-8")).hexdigest()[:16]
+    return text_digest(context)
 
 
 def _chunks(items: list, size: int):

@@ -226,6 +226,8 @@ class RunStore:
                 for name in ("gen_tokens", "prompt_tokens"):
                     if r.get(name) is not None:
                         _whole(r, name, self.samples_path)
+                if r.get("prompt_digest") is not None:
+                    _typed(r, "prompt_digest", self.samples_path, str, "a string (the digest of the generation prompt)")
                 old = out[doc_id].get(sample)
                 if old is not None and old["response"] != r["response"]:
                     raise _twice(self.samples_path, old, r, f"doc {doc_id!r}, sample {sample}", "responses")

@@ -20,6 +20,7 @@ from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import display, metric, number
 from gapbench.harness.results import to_json
 from gapbench.harness.view.collect import RunView, sample_replies
+from gapbench.harness.view.prompts import DIFFERS
 
 TEMPLATES = Path(__file__).with_name("templates")
 SKIP_FLAT = ("by_group", "sweep")  # blocks shown as their own tables or charts
@@ -180,6 +181,7 @@ def _prompt_numbers(view: RunView, d: str) -> dict:
 
 def _details(view: RunView, d: str) -> dict:
     replies = {m: sample_replies(view, m, d) for m in view.methods}
+    prompts = view.prompts
     out = []
     for i, (s, gr) in enumerate(zip(view.samples[d], view.grades[d])):
         item = {
@@ -195,8 +197,25 @@ def _details(view: RunView, d: str) -> dict:
         det = {m: view.detail[m][d][i] for m in view.methods if view.detail[m][d][i]}
         if det:
             item["d"] = det
+        vp = {m: [p.to_json() for p in prompts.for_sample(m, d, i)] for m in prompts.verification}
+        vp = {m: x for m, x in vp.items() if x}
+        if vp:
+            item["vp"] = vp
         out.append(item)
-    return {"s": out}
+    blob: dict = {"s": out}
+    if d in prompts.generation:
+        blob["gp"] = prompts.generation[d].to_json()
+    shared = {m: [p.to_json() for p in prompts.for_prompt(m, d)] for m in prompts.verification}
+    shared = {m: x for m, x in shared.items() if x}
+    if shared:
+        blob["tp"] = shared
+    return blob
+
+
+def _prompts_differ(view: RunView, d: str) -> bool:
+    p = view.prompts
+    gen = p.generation.get(d)
+    return (gen is not None and gen.status == DIFFERS) or any(x.status == DIFFERS for per_doc in p.verification.values() for x in per_doc.get(d, []))
 
 
 def _header(view: RunView) -> dict:
@@ -269,12 +288,16 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
                 "ans": " ".join(answers)[:400],
                 "r": nums,
                 "flip": flips,
+                "pd": [_prompts_differ(v, d) for v in views],
             }
         )
         for k, v in enumerate(views):
             blobs.append((f"d{k}-{idx}", _pack(_details(v, d))))
     data = {
-        "runs": [{"label": public_name(v.label), "methods": v.methods, "n": v.n} for v in views],
+        "runs": [
+            {"label": public_name(v.label), "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
+            for v in views
+        ],
         "groupKeys": group_keys,
         "rows": rows,
     }
@@ -297,6 +320,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
                 "images": analysis_images(v),
                 "unscored": v.unscored,
                 "docs_note": v.docs_note,
+                "prompts": v.prompts,
                 "n_docs": len(v.doc_ids),
             }
         )
