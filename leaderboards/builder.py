@@ -462,7 +462,7 @@ def render_readme(board: Board) -> str:
                 settings=[SettingsLine(checkpoints=s.checkpoints, line=_settings_line(s)) for s in t.settings],
                 floor=floor_note(t),
                 table=md_table(HEADERS, table_cells(t)),
-                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),
+                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),  # index.html: render_index
                 fits=md_table(["verifier", "family", "points", "slope", "R²"], fit_rows) if fit_rows else None,
                 cross=[ReadmeCross(m.method, cross_tables(doc.to_json(m))) for m in t.cross or []],
             )
@@ -494,6 +494,16 @@ class IndexTable:
     settings: list[SettingsLine]
     fits: list[list]
     floor: str | None
+    missing: list[str]
+    cross: list[IndexCross]
+
+
+@dataclass
+class IndexCross:
+    """What board.html shows of a generator x verifier matrix: README.md's tables as cells."""
+
+    method: str
+    parts: list[tuple[list[str], list[list[tuple[str, bool]]]]]  # (header, rows of (text, self)): :func:`leaderboards.cross.table_parts`
 
 
 def fit_cells(t: Table) -> list[list]:
@@ -509,6 +519,7 @@ def render_index(board: Board, pages: set[str]) -> str:
     """index.html: README.md's tables and plots as a web page, each row linked to its run's viewer page
     (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
     from gapbench.harness.view.page import public_name, render
+    from gapbench.leaderboards.cross import table_parts
 
     tables = []
     for t in board.tables:
@@ -518,7 +529,9 @@ def render_index(board: Board, pages: set[str]) -> str:
             link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r.source
             rows.append(IndexRow(cells=[public_name(cells[0]), *cells[1:]], link=link, page=stem in pages, derived=r.derived))
         settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
-        tables.append(IndexTable(t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t)))
+        cross = [IndexCross(m.method, table_parts(doc.to_json(m))) for m in t.cross or []]
+        missing = sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base})
+        tables.append(IndexTable(t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t), missing=missing, cross=cross))
     return render(
         "board.html",
         title=f"gapbench leaderboard: {board.name}",

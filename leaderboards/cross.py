@@ -154,27 +154,37 @@ def _text(block: dict | None, signed: bool = False) -> str:
     return fmt.format(block["value"]) + (f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "")
 
 
-def tables(matrix: dict) -> str:
-    """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
+def table_parts(matrix: dict) -> list[tuple[list[str], list[list[tuple[str, bool]]]]]:
+    """The matrix as tables of (header, rows): J(f) per generator, then one table per quantity (rows f,
+    columns g); each cell is (text, self), self marking the diagonal (self-verification). README.md
+    (:func:`tables`) and index.html lay out the same cells."""
     fs, gs = matrix["generators"], matrix["verifiers"]
     parts = []
     j_rows = []
     for f in fs:
         own = cell(matrix, f, f) or next(c for c in matrix["cells"] if c["generator"] == f)
-        j_rows.append(f"| {f} | {_text(own['J'])} | {own['n_prompts']} x {own['n']} |")
-    parts.append("| generator f | J(f) | prompts x samples |\n|---|---|---|\n" + "\n".join(j_rows))
+        j_rows.append([(f, False), (_text(own["J"]), False), (f"{own['n_prompts']} x {own['n']}", False)])
+    parts.append((["generator f", "J(f)", "prompts x samples"], j_rows))
     for key, title in QUANTITIES:
-        head = f"| {title}: generator f \\ verifier g | " + " | ".join(gs) + " |\n|---|" + "---|" * len(gs)
         rows = []
         for f in fs:
-            shown = []
+            shown = [(f, False)]
             for g in gs:
                 c = cell(matrix, f, g)
-                text = _text(c[key] if c else None, signed=key != "auroc")
-                shown.append(f"**{text}** (self)" if f == g and c else text)
-            rows.append(f"| {f} | " + " | ".join(shown) + " |")
-        parts.append(head + "\n" + "\n".join(rows))
-    return "\n\n".join(parts)
+                shown.append((_text(c[key] if c else None, signed=key != "auroc"), bool(f == g and c)))
+            rows.append(shown)
+        parts.append(([f"{title}: generator f \\ verifier g", *gs], rows))
+    return parts
+
+
+def tables(matrix: dict) -> str:
+    """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
+    out = []
+    for header, rows in table_parts(matrix):
+        lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(f"**{text}** (self)" if own else text for text, own in row) + " |" for row in rows]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 def heatmap(matrix: dict, path: Path) -> Path:
