@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from boards_support import readme_sections_missing_from_index
 
 from gapbench.harness.cli import main
 from gapbench.harness.filters import parse_filter
@@ -295,6 +296,7 @@ def test_a_committed_board_page_links_the_recorded_results_it_holds():
         rows = [x for x in links if x.startswith(("results/", "runs/")) and x != "results/"]
         assert rows and all((board.parent / x).is_file() for x in rows)
         assert not re.search(r"/(work|root|home|tmp)/", index)
+        assert readme_sections_missing_from_index(board.parent) == []  # index.html has every section of its README
 
 
 def test_the_paper_scale_run_opens_and_filters_within_3_seconds(browser, run_dir, tmp_path):
