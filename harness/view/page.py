@@ -182,6 +182,7 @@ def _prompt_numbers(view: RunView, d: str) -> dict:
 def _details(view: RunView, d: str) -> dict:
     replies = {m: sample_replies(view, m, d) for m in view.methods}
     prompts = view.prompts
+    split = {m: prompts.by_sample(m, d) for m in prompts.verification}
     out = []
     for i, (s, gr) in enumerate(zip(view.samples[d], view.grades[d])):
         item = {
@@ -197,16 +198,14 @@ def _details(view: RunView, d: str) -> dict:
         det = {m: view.detail[m][d][i] for m in view.methods if view.detail[m][d][i]}
         if det:
             item["d"] = det
-        vp = {m: [p.to_json() for p in prompts.for_sample(m, d, i)] for m in prompts.verification}
-        vp = {m: x for m, x in vp.items() if x}
+        vp = {m: split[m][0][i] for m in split if i in split[m][0]}
         if vp:
             item["vp"] = vp
         out.append(item)
     blob: dict = {"s": out}
     if d in prompts.generation:
         blob["gp"] = prompts.generation[d].to_json()
-    shared = {m: [p.to_json() for p in prompts.for_prompt(m, d)] for m in prompts.verification}
-    shared = {m: x for m, x in shared.items() if x}
+    shared = {m: split[m][1] for m in split if split[m][1]}
     if shared:
         blob["tp"] = shared
     return blob

@@ -64,12 +64,23 @@ class RunPrompts:
             self.heads.append(text)
             return len(self.heads) - 1
 
-    def for_sample(self, method: str, doc_id: str, i: int) -> list[Prompt]:
-        return [p for p in self.verification.get(method, {}).get(doc_id, []) if any(_sample_of(k) == i for k in p.keys)]
-
-    def for_prompt(self, method: str, doc_id: str) -> list[Prompt]:
-        """The verification prompts of a doc that belong to no single sample (tournament matches)."""
-        return [p for p in self.verification.get(method, {}).get(doc_id, []) if all(_sample_of(k) is None for k in p.keys)]
+    def by_sample(self, method: str, doc_id: str) -> tuple[dict[int, list[dict]], list[dict]]:
+        """A doc's verification prompts of ``method`` as the page holds them: sample -> the prompts its
+        requests read (each with that sample's keys only), and the prompts of no single sample (tournament
+        matches). One pass over the doc's request keys."""
+        per: dict[int, list[dict]] = {}
+        shared: list[dict] = []
+        for p in self.verification.get(method, {}).get(doc_id, []):
+            keys: dict[int | None, list[str]] = {}
+            for k in p.keys:
+                keys.setdefault(_sample_of(k), []).append(k)
+            for i, ks in keys.items():
+                item = {**p.to_json(), "k": ks}
+                if i is None:
+                    shared.append(item)
+                else:
+                    per.setdefault(i, []).append(item)
+        return per, shared
 
 
 def _sample_of(key: str) -> int | None:
@@ -168,12 +179,11 @@ def rebuild(task, docs: dict, samples: dict[str, list[dict]], verifiers: dict, j
                 if not have:
                     continue
                 contexts = v.contexts(task, docs[d], [s["response"] for s in samples[d]], list(have))
-                by_text: dict[str, list[str]] = {}
+                by_text: dict[tuple, list[str]] = {}  # one entry per text and what its keys' digests say of it
                 for key in have:
                     if key in contexts:
-                        by_text.setdefault(contexts[key], []).append(key)
-                for text, keys in by_text.items():
-                    status, was, now = _status(text, set() if chat else {have[k] for k in keys})
+                        by_text.setdefault((contexts[key], *_status(contexts[key], set() if chat else {have[key]})), []).append(key)
+                for (text, status, was, now), keys in by_text.items():
                     where.append((d, split.add(text), keys, status, was, now))
                     counts[status] += 1
                     if status == DIFFERS and (not differ or differ[-1] != d):
