@@ -254,6 +254,12 @@ def test_a_run_without_digests_shows_its_prompts_unchecked(run_dir, tmp_path):
     assert prompts.summary[0] == "generation: 10 prompts: 10 not checked (samples.jsonl holds no digest of them)"
     assert {p.status for p in prompts.generation.values()} == {"unchecked"} and prompts.warnings == []
     assert all(p.status == "unchecked" for per_doc in prompts.verification["mc"].values() for p in per_doc)
+    results = json.loads((run / "results.json").read_text())
+    results["task"]["verification_prompts"] = "3"  # unchecked, and made with older verification prompts: said
+    (run / "results.json").write_text(json.dumps(results))
+    from gapbench.verifiers.prompts import VERSION
+
+    assert load_view(run).prompts.warnings == [f"The verification prompts are version {VERSION} here, the run used version 3."]
 
 
 def test_filters_narrow_the_rows(browser, run_dir, run_page):

@@ -54,15 +54,16 @@ class RunPrompts:
     summary: list[str] = field(default_factory=list)  # what was rebuilt and checked, one line per part
     warnings: list[str] = field(default_factory=list)  # what differs, said plainly
     note: str | None = None  # why no prompt is shown
+    unchecked: int = 0  # prompts without a stored digest to check them against
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def head_index(self, text: str) -> int:
         if not text:
             return -1
-        try:
-            return self.heads.index(text)
-        except ValueError:
+        if text not in self._index:
+            self._index[text] = len(self.heads)
             self.heads.append(text)
-            return len(self.heads) - 1
+        return self._index[text]
 
     def by_sample(self, method: str, doc_id: str) -> tuple[dict[int, list[dict]], list[dict]]:
         """A doc's verification prompts of ``method`` as the page holds them: sample -> the prompts its
@@ -164,6 +165,7 @@ def rebuild(task, docs: dict, samples: dict[str, list[dict]], verifiers: dict, j
         if status == DIFFERS:
             differ.append(d)
     out.summary.append(_line("generation", counts, len(doc_ids), "samples.jsonl", chat))
+    out.unchecked += counts[UNCHECKED]
     if differ:
         out.warnings.append(_differs("generation prompt", differ, counts[DIFFERS]))
 
@@ -200,6 +202,7 @@ def rebuild(task, docs: dict, samples: dict[str, list[dict]], verifiers: dict, j
         out.verification[method] = per_doc
         total = sum(counts.values())
         out.summary.append(_line(method, counts, total, "verdicts.jsonl", chat))
+        out.unchecked += counts[UNCHECKED]
         if differ:
             out.warnings.append(_differs(f"{method} verification prompt", differ, counts[DIFFERS]))
     if chat:
@@ -207,7 +210,7 @@ def rebuild(task, docs: dict, samples: dict[str, list[dict]], verifiers: dict, j
             "This run put its prompts through the model's chat template, which the viewer does not load: each prompt "
             "is shown as its turns joined before the template, and none is checked against the stored digests."
         )
-    if versions and (out.warnings or any(UNCHECKED in s for s in out.summary)):
+    if versions and (out.warnings or out.unchecked):
         out.warnings.append("; ".join(versions).capitalize() + ".")
     return out
 
