@@ -77,5 +77,6 @@ def group_tables(results: Results, fmt_name: str = "simple") -> list[str]:
 
 def render(results: Results, fmt_name: str = "simple") -> str:
     parts = [summary_line(results), verifier_table(results, fmt_name), *group_tables(results, fmt_name)]
-    parts.append(f"stored in {results.run.dir}")
+    if results.run:  # a document without its run's reference (none that a run writes) names no folder
+        parts.append(f"stored in {results.run.dir}")
     return "\n\n".join(parts)

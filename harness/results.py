@@ -21,7 +21,6 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Union
 
@@ -363,6 +362,15 @@ class Results:
     def to_dict(self) -> dict:
         return to_json(self)
 
+    def run_dir(self) -> str:
+        """``run.dir``: the folder of the run's per-sample files, which every results.json a run wrote records."""
+        if self.run is None:
+            raise GapbenchError(
+                f"the results.json of {self.model.id} on {self.task.name} records no run (its `run` block with the run's folder); "
+                "rescore the run (`gapbench run` on its directory) to rewrite it."
+            )
+        return self.run.dir
+
     def to_json(self) -> str:
         return json.dumps(to_json(self), indent=2, default=str) + "\n"
 
@@ -423,14 +431,22 @@ def build(cls: type, **given: Any) -> Any:
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}  # per class, computed once (a dict rather than functools.cache:
+_NAMES: dict[type, frozenset[str]] = {}  # typeshed's cache wants Hashable, which mypy denies a dataclass's type)
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
-@cache
 def _names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def _json_key(f) -> str:
@@ -461,7 +477,7 @@ def _describe(tp) -> str:
 
 def _first_required(tp, path: str) -> str:
     """The first field a missing block needs (``task`` -> ``task.name``), for the error message."""
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         for f in fields(tp):
             if f.default is MISSING and f.default_factory is MISSING and not f.metadata.get("extra"):
                 return _first_required(_hints(tp)[f.name], f"{path}.{_json_key(f)}")
@@ -490,7 +506,7 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
     if tp is Any:
         _check_finite(value, where, path)
         return value
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()
         hints = _hints(tp)
@@ -627,7 +643,7 @@ def json_schema() -> dict:
         tp = inner
         if tp is Any:
             return {}
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             name = tp.__name__
             if name not in defs:
                 defs[name] = {}  # placeholder against recursion
@@ -646,7 +662,7 @@ def json_schema() -> dict:
                     if f.default is MISSING and f.default_factory is MISSING:
                         required.append(_json_key(f))
                 doc = (tp.__doc__ or "").strip()
-                body = {"type": "object"}
+                body: dict[str, Any] = {"type": "object"}
                 if doc and not doc.startswith(f"{name}("):
                     body["description"] = " ".join(doc.split())
                 body.update({"properties": props, "required": required, "additionalProperties": open_})

@@ -179,7 +179,7 @@ class Runner:
     def run_stored(self) -> list[StoredRun]:
         """Every task's run, generated, verified and scored: its :class:`harness.stored_run.StoredRun`
         (results, samples, grades, replies, verdicts, u), so that a caller needs no second reading."""
-        plans = []
+        plans: list[tuple[Task, RunConfig, list[Doc], RunStore, bool]] = []
         for task in self.tasks:  # every check that needs no model comes first
             config = self.config(task)
             docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
@@ -250,6 +250,8 @@ class Runner:
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
         """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
         generation settings differ from this run's; the reason is logged). Returns how many."""
+        if self.samples_from is None:
+            return 0
         source = RunStore(self.samples_from / slug(task.name))
         if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
             return 0

@@ -66,7 +66,7 @@ def ladder_data(results: Results | dict, source: str | Path = "results.json") ->
         )
     levels = level_order(gen_groups)
     generation = {lv: {"n_prompts": gen_groups[lv].n_prompts, "J": _block(gen_groups[lv].J)} for lv in levels}
-    verifiers = {}
+    verifiers: dict[str, dict[str, dict]] = {}
     for method, vb in results.verifiers.items():
         groups = vb.by_group.get(GROUP) or {}
         verifiers[method] = {}

@@ -19,6 +19,7 @@ from gapbench.harness.filters import FilterRule
 from gapbench.harness.results import Results
 from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.harness.stored_run import open_stored_run, task_plugin
+from gapbench.verifiers.base import Verifier
 from gapbench.verifiers.suite import keep_mask
 
 
@@ -29,7 +30,7 @@ class RunData:
     doc_ids: list[str]  # in the run's order
     G: np.ndarray  # prompts x n, ground truth g
     u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
-    verifiers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
+    verifiers: dict[str, Verifier] = field(default_factory=dict)  # method -> verifier plugin
     unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
     verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
     answers: dict[str, list[str | None]] = field(default_factory=dict)  # doc_id -> extracted answer per sample

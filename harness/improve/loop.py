@@ -48,7 +48,7 @@ from gapbench.harness.improve import sft
 from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
 from gapbench.harness.models import backends
 from gapbench.harness.results import Results, to_json
-from gapbench.harness.runner import Runner, slug
+from gapbench.harness.runner import LazyModel, Runner, slug
 from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS
@@ -243,8 +243,8 @@ class Improver:
                 f"or an lm-eval backend with pretrained=...); {self.base.label!r} ({self.base.named_backend()}) has none."
             )
         self.trained = 0  # checkpoints trained by this invocation
-        self._current = None  # (t, LazyModel of f_t) while f_t's runs go on
-        self._verifier_model = None  # the fixed --verifier-model's LazyModel
+        self._current: tuple[int, LazyModel] | None = None  # (t, LazyModel of f_t) while f_t's runs go on
+        self._verifier_model: LazyModel | None = None  # the fixed --verifier-model's LazyModel
         self._models: list = []
 
     # --- paths and models ---------------------------------------------------------------
@@ -341,7 +341,7 @@ class Improver:
         self.log(f"== round {t}: evaluate f_{t} on {self.opts.eval_split}")
         start = time.perf_counter()
         results = self._runner(t, "eval").run()[0]
-        stats = eval_stats(results, Path(results.run.dir), self.verifier.method, self.opts.oracle_filter)
+        stats = eval_stats(results, Path(results.run_dir()), self.verifier.method, self.opts.oracle_filter)
         stats["seconds_this_invocation"] = round(time.perf_counter() - start, 2)
         return stats
 
@@ -377,6 +377,7 @@ class Improver:
             for d in docs
             for i in range(config.n)
         ]
+        assert run.results is not None  # a whole run (not a shard): scored
         return rows, run.results, round(time.perf_counter() - start, 2)
 
     def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
@@ -433,7 +434,7 @@ class Improver:
             if t < self.opts.rounds:
                 rows, train_results, train_seconds = self.train_samples(t)
                 stats = filter_stats(rows)
-                stats["dir"] = train_results.run.dir
+                stats["dir"] = train_results.run_dir()
                 stats["timings"] = train_results.timings
                 stats["seconds_this_invocation"] = train_seconds
                 record["train"] = stats

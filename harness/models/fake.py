@@ -136,7 +136,7 @@ class FakeLM(LM):
 
     takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-    def __init__(self, replies=None, default=None, arith=None, seed="", delay=0, **ignored):
+    def __init__(self, replies: str | None = None, default: object = None, arith: object = None, seed: object = "", delay: float | str = 0, **ignored: object) -> None:
         super().__init__()
         unknown = set(ignored) - IGNORED_ARGS
         if unknown:
