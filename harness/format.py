@@ -4,7 +4,8 @@ run and of a board, and the reports of ``analyze``, ``compare``, ``ladder`` and 
 - ``number(0.25)`` -> ``0.250``; ``number(-0.01, signed=True)`` -> ``-0.010``; ``number(None)`` -> ``n/a``.
   A value that rounds to zero prints as ``0.000`` (``+0.000`` signed), never ``-0.000``.
 - ``interval(0.25, [0.1, 0.4])`` -> ``0.250 [0.100, 0.400]``: a value with its confidence interval.
-- ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``).
+- ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``); ``na=``
+  names what an absent one prints (the cross matrix's empty cell is ``–``).
 - ``human(134515008)`` -> ``134.5M``: counts of parameters, tokens and FLOPs.
 """
 
@@ -27,20 +28,20 @@ def number(x: float | int | None, digits: int = 3, *, signed: bool = False) -> s
     return f"{y:+.{digits}f}" if signed else f"{y:.{digits}f}"
 
 
-def interval(value: float | None, ci: Sequence[float] | None, digits: int = 3, *, signed: bool = False) -> str:
+def interval(value: float | None, ci: Sequence[float] | None, digits: int = 3, *, signed: bool = False, na: str = NA) -> str:
     if value is None:
-        return NA
+        return na
     text = number(value, digits, signed=signed)
     return f"{text} [{number(ci[0], digits, signed=signed)}, {number(ci[1], digits, signed=signed)}]" if ci else text
 
 
-def metric(block: Any, digits: int = 3, *, signed: bool = False) -> str:
-    """A ``Metric`` (``.value``, ``.ci``) or its JSON form; ``n/a`` when absent or not computed."""
+def metric(block: Any, digits: int = 3, *, signed: bool = False, na: str = NA) -> str:
+    """A ``Metric`` (``.value``, ``.ci``) or its JSON form; ``na`` (``n/a``) when absent or not computed."""
     if block is None:
-        return NA
+        return na
     if isinstance(block, dict):
-        return interval(block.get("value"), block.get("ci"), digits, signed=signed)
-    return interval(block.value, block.ci, digits, signed=signed)
+        return interval(block.get("value"), block.get("ci"), digits, signed=signed, na=na)
+    return interval(block.value, block.ci, digits, signed=signed, na=na)
 
 
 def display(x: Any) -> str:

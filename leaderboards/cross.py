@@ -21,10 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
+from gapbench.harness.format import metric
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
 
 QUANTITIES = (("gap", "gap(f, g)"), ("relative_gap", "relative gap"), ("auroc", "AUROC of u_g"))
+EMPTY = "–"  # a cell the matrix lacks, or a number not computed
 
 
 # --- which models -------------------------------------------------------------------------------
@@ -146,14 +148,6 @@ def cell(matrix: dict, f: str, g: str) -> dict | None:
     return next((c for c in matrix["cells"] if c["generator"] == f and c["verifier"] == g), None)
 
 
-def _text(block: dict | None, signed: bool = False) -> str:
-    if block is None or block.get("value") is None:
-        return "–"
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    ci = block.get("ci")
-    return fmt.format(block["value"]) + (f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "")
-
-
 def tables(matrix: dict) -> str:
     """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
     fs, gs = matrix["generators"], matrix["verifiers"]
@@ -161,7 +155,7 @@ def tables(matrix: dict) -> str:
     j_rows = []
     for f in fs:
         own = cell(matrix, f, f) or next(c for c in matrix["cells"] if c["generator"] == f)
-        j_rows.append(f"| {f} | {_text(own['J'])} | {own['n_prompts']} x {own['n']} |")
+        j_rows.append(f"| {f} | {metric(own['J'], na=EMPTY)} | {own['n_prompts']} x {own['n']} |")
     parts.append("| generator f | J(f) | prompts x samples |\n|---|---|---|\n" + "\n".join(j_rows))
     for key, title in QUANTITIES:
         head = f"| {title}: generator f \\ verifier g | " + " | ".join(gs) + " |\n|---|" + "---|" * len(gs)
@@ -170,7 +164,7 @@ def tables(matrix: dict) -> str:
             shown = []
             for g in gs:
                 c = cell(matrix, f, g)
-                text = _text(c[key] if c else None, signed=key != "auroc")
+                text = metric(c[key] if c else None, signed=key != "auroc", na=EMPTY)
                 shown.append(f"**{text}** (self)" if f == g and c else text)
             rows.append(f"| {f} | " + " | ".join(shown) + " |")
         parts.append(head + "\n" + "\n".join(rows))
