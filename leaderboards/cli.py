@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="build, compare and check leaderboards of results.json files")
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="{build,compare,check}")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     k.set_defaults(func=cmd_check)
 
 
-def cmd_build(args) -> int:
+def cmd_build(args: argparse.Namespace) -> int:
     from gapbench.leaderboards.builder import build
 
     built = build(args.results, args.out, args.name, data_dir=args.data_dir)
@@ -66,7 +66,7 @@ def cmd_build(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     from gapbench.harness.errors import GapbenchError
     from gapbench.harness.settings import check_resampling
     from gapbench.leaderboards.compare import compare_many, render
@@ -87,7 +87,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from gapbench.leaderboards.check import check_board
 
     report = check_board(args.board, args.against)

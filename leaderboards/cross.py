@@ -17,13 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import metric
-from gapbench.harness.results import Results
+from gapbench.harness.results import ModelInfo, Results
 from gapbench.harness.results import load as load_results
+
+if TYPE_CHECKING:
+    from gapbench.harness.settings import RunOptions
 
 QUANTITIES = (("gap", "gap(f, g)"), ("relative_gap", "relative gap"), ("auroc", "AUROC of u_g"))
 EMPTY = "–"  # a cell the matrix lacks, or a number not computed
@@ -55,7 +60,7 @@ def cell_dir(out: Path, f: str, g: str) -> Path:
 
 
 # --- running the matrix ------------------------------------------------------------------------
-def run_matrix(models: list[tuple[str, str | None]], opts, out: Path, log=print) -> list[Results]:
+def run_matrix(models: list[tuple[str, str | None]], opts: RunOptions, out: Path, log: Callable[[str], object] = print) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
     then every other model's verification of its samples. Returns every cell's results."""
     from gapbench.harness.runner import Runner
@@ -89,7 +94,7 @@ def _label(name: str, args: str | None) -> str:
 
 
 # --- the matrix ----------------------------------------------------------------------------------
-def model_name(model) -> str:
+def model_name(model: ModelInfo) -> str:
     """A model of results.json as the matrix names it (as boards name checkpoints)."""
     return str(model.get("name") or model.hub_id or model.id)
 
@@ -140,7 +145,7 @@ def _ordered(names: set[str], first: list[str] | None = None) -> list[str]:
     return lead + sorted(names - set(lead))
 
 
-def _metric(value, ci) -> dict:
+def _metric(value: float | None, ci: Sequence[float] | None) -> dict:
     return {"value": None if value is None else round(float(value), 6), "ci": None if not ci else [round(float(x), 6) for x in ci]}
 
 
@@ -184,7 +189,7 @@ def heatmap(matrix: dict, path: Path) -> Path:
 CROSS_SKIP = ("model", "model_args", "verifier_model", "verifier_model_args", "out", "shard", "ray", "shards")
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     from gapbench.harness.settings import RunOptions, add_options
 
     p = sub.add_parser(
@@ -199,7 +204,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_cross)
 
 
-def cmd_cross(args) -> int:
+def cmd_cross(args: argparse.Namespace) -> int:
     from gapbench.harness.settings import RunOptions, from_args
 
     opts = from_args(RunOptions, args)
