@@ -7,6 +7,7 @@ run and of a board, and the reports of ``analyze``, ``compare``, ``ladder`` and 
 - ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``); ``na=``
   names what an absent one prints (the cross matrix's empty cell is ``–``).
 - ``human(134515008)`` -> ``134.5M``: counts of parameters, tokens and FLOPs.
+- ``plain(0.25)`` -> ``0.250``, ``plain(3)`` -> ``3``: the improve loop's summary.md cells.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def display(x: Any) -> str:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return str(x)
     return str(x) if isinstance(x, int) else number(x)
+
+
+def plain(x: Any, digits: int = 3) -> str:
+    """A value of the improve loop's tables (summary.md): ``n/a`` for None, a float with ``digits``
+    decimals as Python formats it (unlike :func:`number`, a tiny negative value keeps its sign,
+    ``-0.000``, as those tables always printed), anything else (a count, a text) as its text."""
+    if x is None:
+        return NA
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
 def human(x: float | None, unit: str = "") -> str:

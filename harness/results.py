@@ -53,6 +53,31 @@ def nonempty(kind: Any) -> Any:
     return field(metadata={"nonempty": True}) if kind is MISSING else field(default_factory=kind, metadata={"nonempty": True})
 
 
+def omitted() -> Any:
+    """A field written only when it is set (not None): documents without it keep their bytes."""
+    return field(default=None, metadata={"omit_none": True})
+
+
+@dataclass(frozen=True)
+class Document:
+    """Which document the codec reads, for its errors: the file's name and what gives a good one back.
+    Another typed document (the improve loop's round.json and summary.json) reads through the same codec
+    with its own; ``finite=False`` lets it hold NaN where its writer wrote one (a diverged loss)."""
+
+    name: str
+    remedy: str  # a verb phrase: "rescore the run (...)"
+    finite: bool = True
+
+    def damaged(self) -> str:
+        return f"This {self.name} is damaged or was not written by gapbench; {self.remedy} or restore the file."
+
+    def incomplete(self) -> str:
+        return f"this {self.name} is incomplete. {self.remedy[:1].upper()}{self.remedy[1:]} to rewrite it."
+
+
+RESULTS_DOCUMENT = Document("results.json", "rescore the run (`gapbench run` on its directory)")
+
+
 # --- the blocks -------------------------------------------------------------------------------
 
 
@@ -362,15 +387,6 @@ class Results:
     def to_dict(self) -> dict:
         return to_json(self)
 
-    def run_dir(self) -> str:
-        """``run.dir``: the folder of the run's per-sample files, which every results.json a run wrote records."""
-        if self.run is None:
-            raise GapbenchError(
-                f"the results.json of {self.model.id} on {self.task.name} records no run (its `run` block with the run's folder); "
-                "rescore the run (`gapbench run` on its directory) to rewrite it."
-            )
-        return self.run.dir
-
     def to_json(self) -> str:
         return json.dumps(to_json(self), indent=2, default=str) + "\n"
 
@@ -484,18 +500,15 @@ def _first_required(tp, path: str) -> str:
     return path
 
 
-def from_json(tp, value: Any, where: str, path: str = "") -> Any:
-    """``value`` as type ``tp``, or an error naming ``where`` (the file) and the dotted ``path``."""
+def from_json(tp, value: Any, where: str, path: str = "", *, doc: Document = RESULTS_DOCUMENT) -> Any:
+    """``value`` as type ``tp``, or an error naming ``where`` (the file) and the dotted ``path``; ``doc``
+    says which document it is and how to get a good one back."""
 
     expected = _describe(tp)
 
     def bad() -> GapbenchError:
         shown = json.dumps(value)[:60]
-        return GapbenchError(
-            f"{where}: {path or 'the document'}: expected {expected}, got {shown}. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) "
-            "or restore the file."
-        )
+        return GapbenchError(f"{where}: {path or 'the document'}: expected {expected}, got {shown}. {doc.damaged()}")
 
     optional, inner = _is_optional(tp)
     if value is None:
@@ -504,7 +517,7 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
         raise bad()
     tp = inner
     if tp is Any:
-        _check_finite(value, where, path)
+        _check_finite(value, where, path, doc)
         return value
     if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
@@ -521,15 +534,12 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
             sub = f"{path}.{k}" if path else k
             if k not in rest:
                 if f.default is MISSING and f.default_factory is MISSING:
-                    raise GapbenchError(
-                        f"{where}: missing field {_first_required(hints[f.name], sub)!r}; this results.json is incomplete. "
-                        "Rescore the run (`gapbench run` on its directory) to rewrite it."
-                    )
+                    raise GapbenchError(f"{where}: missing field {_first_required(hints[f.name], sub)!r}; {doc.incomplete()}")
                 continue
-            kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub)
-            _check_shape(f, kwargs[f.name], where, sub)
+            kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub, doc=doc)
+            _check_shape(f, kwargs[f.name], where, sub, doc)
         if extra_field is not None:
-            _check_finite(rest, where, path)
+            _check_finite(rest, where, path, doc)
             kwargs[extra_field.name] = rest
         obj = tp(**kwargs)
         absent = frozenset(f.name for f in fields(tp) if f.name not in kwargs and not f.metadata.get("extra"))
@@ -541,18 +551,18 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
         if not isinstance(value, list):
             raise bad()
         (item,) = typing.get_args(tp)
-        return [from_json(item, v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [from_json(item, v, where, f"{path}[{i}]", doc=doc) for i, v in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise bad()
         args = typing.get_args(tp)
         item = args[1] if args else Any
-        return {str(k): from_json(item, v, where, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): from_json(item, v, where, f"{path}.{k}", doc=doc) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad()
-        if not math.isfinite(value):
-            raise _not_finite(value, where, path)
+        if not math.isfinite(value) and doc.finite:
+            raise _not_finite(value, where, path, doc)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -569,38 +579,33 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
     return value
 
 
-def _not_finite(value: float, where: str, path: str) -> GapbenchError:
+def _not_finite(value: float, where: str, path: str, doc: Document) -> GapbenchError:
     return GapbenchError(
-        f"{where}: {path or 'the document'}: {json.dumps(value)} is not a finite number (NaN and infinity are not results). "
-        "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
+        f"{where}: {path or 'the document'}: {json.dumps(value)} is not a finite number (NaN and infinity are not results). {doc.damaged()}"
     )
 
 
-def _check_finite(value: Any, where: str, path: str) -> None:
+def _check_finite(value: Any, where: str, path: str, doc: Document) -> None:
     """No NaN or infinity anywhere in a free-form value (a model's metadata, a plugin's options)."""
+    if not doc.finite:
+        return
     stack = [(value, path)]
     while stack:
         v, p = stack.pop()
         if isinstance(v, float) and not math.isfinite(v):
-            raise _not_finite(v, where, p)
+            raise _not_finite(v, where, p, doc)
         if isinstance(v, dict):
             stack.extend((x, f"{p}.{k}" if p else str(k)) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
 
 
-def _check_shape(f, value: Any, where: str, path: str) -> None:
+def _check_shape(f, value: Any, where: str, path: str, doc: Document) -> None:
     """The shapes a type hint cannot say: an interval is two numbers lo <= hi; some sections are never empty."""
     if f.metadata.get("interval") and value is not None and (len(value) != 2 or value[0] > value[1]):
-        raise GapbenchError(
-            f"{where}: {path}: expected an interval [lo, hi] of two numbers with lo <= hi, got {json.dumps(value)[:60]}. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
-        )
+        raise GapbenchError(f"{where}: {path}: expected an interval [lo, hi] of two numbers with lo <= hi, got {json.dumps(value)[:60]}. {doc.damaged()}")
     if f.metadata.get("nonempty") and not value:
-        raise GapbenchError(
-            f"{where}: {path}: is empty; a results.json holds at least one entry there. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
-        )
+        raise GapbenchError(f"{where}: {path}: is empty; a {doc.name} holds at least one entry there. {doc.damaged()}")
 
 
 def _default(f) -> Any:
@@ -618,6 +623,8 @@ def to_json(obj: Any) -> Any:
                 continue
             value = getattr(obj, f.name)
             if f.name in getattr(obj, "_absent", ()) and value == _default(f):
+                continue
+            if value is None and f.metadata.get("omit_none"):
                 continue
             out[_json_key(f)] = to_json(value)
         out.update({k: to_json(v) for k, v in extra_value.items()})

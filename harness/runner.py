@@ -195,7 +195,7 @@ class Runner:
                 self._shards_ready(task, config, docs, run_dir)  # before any store is opened
             store = RunStore(run_dir)
             try:
-                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot)
+                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot, migrate=_portable_models)
             except BaseException:
                 for *_, opened, _ in plans:
                     opened.close()
@@ -527,3 +527,8 @@ def _token_counts(store: RunStore) -> dict:
             prompt += r.get("prompt_tokens") or 0
             generated += r.get("gen_tokens") or 0
     return {"prompt": prompt, "generated": generated}
+
+
+def _portable_models(identity: dict) -> dict:
+    """An older run.json's identity with its models' paths made portable, as today's (store.open)."""
+    return {**identity, **{k: backends.portable_identity(identity.get(k)) for k in ("model", "verifier_model")}}

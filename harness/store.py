@@ -64,12 +64,13 @@ class RunStore:
         self._run: dict | None = None  # run.json as this store wrote it
 
     # --- configuration -----------------------------------------------------
-    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None) -> bool:
+    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None, *, migrate: Callable[[dict], dict] | None = None) -> bool:
         """Create the store, or check that it holds a run of the same configuration, of the same
         documents and model weights (``digests``: :func:`check_digests`). Returns True when earlier
         work was found. Takes the directory's lock first (:meth:`lock`). ``n_boot``: the bootstrap
         resamples this invocation scores with, recorded so that a later rescoring uses them
-        (:meth:`resampling`)."""
+        (:meth:`resampling`). ``migrate``: turns an older run.json's identity into today's form
+        (paths of this machine made portable) before it is compared."""
         if self.dir.is_symlink() and not self.dir.exists():
             raise link_error(self.dir, "a run's files")
         try:
@@ -91,12 +92,15 @@ class RunStore:
             if not isinstance(old, dict) or not isinstance(old.get("hash"), str) or not isinstance(old.get("config", {}), dict):
                 raise GapbenchError(f"{self.run_path}: not a gapbench run.json (an object with its configuration and hash). Restore it or choose another --out.")
             if old.get("hash") != new["hash"]:
-                diff = differences(identity_of(old), config.identity())
-                raise GapbenchError(
-                    f"{self.dir} holds a run with a different configuration; refusing to mix them. Differences: "
-                    + "; ".join(diff)
-                    + ". Use another --out, or the same settings to resume."
-                )
+                was = identity_of(old)
+                # an older run.json may hold the same run in an older form (``migrate``): it resumes
+                diff = differences(migrate(was) if migrate else was, config.identity())
+                if diff or not migrate:
+                    raise GapbenchError(
+                        f"{self.dir} holds a run with a different configuration; refusing to mix them. Differences: "
+                        + "; ".join(diff or ["the recorded hash"])
+                        + ". Use another --out, or the same settings to resume."
+                    )
         for path in (self.samples_path, self.verdicts_path, self.timings_path):
             _drop_torn_tail(path)
         resumed = self.samples_path.exists() and self.samples_path.stat().st_size > 0

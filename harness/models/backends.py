@@ -96,7 +96,8 @@ class ModelSpec:
             skip |= VLLM_SERVING_ARGS
         if self.backend == BATCHED:
             skip |= BATCHED_ARGS
-        return {"backend": self.identity_backend(), "args": {k: v for k, v in self.args.items() if k not in skip}, "label": self.label}
+        args = {k: portable(v) for k, v in self.args.items() if k not in skip}  # no path of this machine
+        return {"backend": self.identity_backend(), "args": args, "label": self.label}
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
@@ -265,6 +266,15 @@ def portable(value: T) -> T | str:
         return path.relative_to(Path.cwd()).as_posix() or "."
     except ValueError:
         return value
+
+
+def portable_identity(identity: dict | None) -> dict | None:
+    """A model identity as run.json recorded it before its paths were made portable (an embedded
+    model's cached file by its absolute path): the same identity as :meth:`ModelSpec.identity` gives
+    now, so that such a run resumes, wherever the cache lies."""
+    if not isinstance(identity, dict) or not isinstance(identity.get("args"), dict):
+        return identity
+    return {**identity, "args": {k: portable(v) for k, v in identity["args"].items()}}
 
 
 FACTS = ("parameters", "revision", "architecture")  # what only the loaded model tells: run.json records them
