@@ -68,9 +68,9 @@ def cmd_build(args) -> int:
 
 def cmd_compare(args) -> int:
     from gapbench.harness.errors import GapbenchError
+    from gapbench.harness.runs.compare import compare_many, render
+    from gapbench.harness.runs.rundata import load_run
     from gapbench.harness.settings import check_resampling
-    from gapbench.leaderboards.compare import compare_many, render
-    from gapbench.leaderboards.rundata import load_run
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")

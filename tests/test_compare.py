@@ -14,7 +14,7 @@ from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
-from gapbench.leaderboards.compare import (
+from gapbench.harness.runs.compare import (
     compare_many,
     compare_runs,
     holm,
@@ -28,7 +28,7 @@ from gapbench.leaderboards.compare import (
     sign_flip,
     sign_flip_p,
 )
-from gapbench.leaderboards.rundata import load_run
+from gapbench.harness.runs.rundata import load_run
 
 G_BASE = {"add1-0": [1, 1], "add1-1": [1, 0], "mul1-0": [0, 0], "mul1-1": [0, 1]}  # J = 0.5
 G_NEW = {"add1-0": [1, 1], "add1-1": [1, 1], "mul1-0": [0, 1], "mul1-1": [0, 1]}  # J = 0.75

@@ -9,7 +9,7 @@ from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
-from gapbench.leaderboards.ladder import find_results, ladder_data, level_order, tables
+from gapbench.harness.runs.ladder import find_results, ladder_data, level_order, tables
 
 # levels listed out of ladder order, plus one the ladder does not know
 G = {

@@ -44,10 +44,10 @@ from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.format import number as f3
 from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import to_json
+from gapbench.harness.runs.rundata import RunData
 from gapbench.harness.settings import N_BOOT
-from gapbench.leaderboards.entries import verifier_order
-from gapbench.leaderboards.rundata import RunData
 
 EXACT_MAX = 25  # b + c up to this: exact binomial McNemar
 PERM_EXACT_MAX = 12  # prompts with a nonzero difference up to this: every sign pattern (2^12 = 4096)

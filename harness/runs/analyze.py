@@ -20,11 +20,12 @@ from pathlib import Path
 
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.metrics import PromptScores
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import SCHEMA_VERSION, parse, to_json, write
+from gapbench.harness.runs.rundata import RunData, load_run
+from gapbench.harness.safe_paths import slugify
 from gapbench.harness.scoring import verifier_diagnostics
 from gapbench.harness.store import locate
-from gapbench.leaderboards.entries import slugify, verifier_order
-from gapbench.leaderboards.rundata import RunData, load_run
 
 ANALYSIS_DIR = "analysis"
 
@@ -169,7 +170,7 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
 def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
     """The reliability diagram of each verifier and the gap against n and against generated tokens."""
     from gapbench.harness import safe_paths
-    from gapbench.leaderboards.plots import plt, save
+    from gapbench.harness.figures import plt, save
 
     safe_paths.mkdir(out.parent, out, what="the run's analysis plots")
     written = []
@@ -194,7 +195,7 @@ def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
 
 
 def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -> Path:
-    from gapbench.leaderboards.plots import plt, save
+    from gapbench.harness.figures import plt, save
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     first = next(iter(blocks.values()))["by_n"]

@@ -113,11 +113,7 @@ def tables(data: dict, fmt_name: str = "simple") -> list[str]:
 
 
 def plot(data: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
-    import matplotlib.pyplot as plt
+    from gapbench.harness.figures import plt, save
 
     levels = data["levels"]
     xs = list(range(len(levels)))
@@ -153,8 +149,7 @@ def plot(data: dict, path: Path) -> Path:
     fig.suptitle(f"{data['task']}: the difficulty ladder of {data['model']} (95% intervals)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
