@@ -83,7 +83,7 @@ def cmd_compare(args) -> int:
     )
     print("\n\n".join(render(r) for r in reports))
     if args.json:
-        Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports], indent=2) + "\n")
     return 0
 
 
