@@ -365,3 +365,41 @@ def test_analyze_rescore_keeps_the_runs_own_seed_and_n_boot(tmp_path, capsys):
     assert json.loads((run / "results.json").read_text())["verifiers"] == before["verifiers"]
     assert main(["analyze", str(run), "--rescore", "--seed", "0"]) == 0  # told otherwise: other intervals
     assert json.loads((run / "results.json").read_text())["verifiers"]["mc"]["calibration"] != before["verifiers"]["mc"]["calibration"]
+
+
+def test_analyze_gives_typed_diagnostics_whose_json_is_the_computed_blocks(tmp_path):
+    """analyze_run's output is typed (Diagnostics, the results codec's blocks); to_json writes exactly the
+    blocks harness.scoring.verifier_diagnostics computes, key order included, absent ones left out."""
+    import json
+
+    from gapbench.harness.runner import Runner, RunOptions
+    from gapbench.harness.runs.analyze import Diagnostics, analyze_run
+    from gapbench.harness.runs.rundata import load_run
+    from gapbench.harness.scoring import verifier_diagnostics
+
+    opts = RunOptions(
+        model="gapbench-fake",
+        model_args="arith=0.5",
+        tasks=["arith"],
+        task_args={"arith": {"per_level": "3", "levels": "add1+add2"}},
+        verifiers=["mc", "tournament", "cot-binary"],
+        n=4,
+        m=2,
+        n_boot=30,
+        out=str(tmp_path),
+    )
+    Runner(opts, log=lambda *_: None).run()
+    data = load_run(tmp_path / "arith")
+    diagnostics = analyze_run(data)
+    assert list(diagnostics) == ["cot-binary", "mc", "tournament"] and all(isinstance(d, Diagnostics) for d in diagnostics.values())
+    assert diagnostics["tournament"].position_bias.matches == 6 * 3 and diagnostics["mc"].position_bias is None
+    assert diagnostics["cot-binary"].by_m is not None and [q.m for q in diagnostics["cot-binary"].by_m] == [1, 2] and diagnostics["mc"].by_m is None
+    assert diagnostics["mc"].length_bias_at(0) is diagnostics["mc"].length_bias["g=0"] and diagnostics["mc"].length_bias_at(1) is not None
+    rule = parse_filter(data.filter)
+    seed, n_boot = data.resampling()
+    for m, d in diagnostics.items():
+        keep = data.keep(m, rule, data.doc_ids)
+        prompts = [PromptScores(x, [int(v) for v in data.G[i]], data.u[m][x], keep[i].tolist(), data.answers[x]) for i, x in enumerate(data.doc_ids)]
+        raw = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
+        assert json.dumps(d.to_json()) == json.dumps(raw), m
+    assert "position_bias" not in diagnostics["mc"].to_json() and "by_m" not in diagnostics["mc"].to_json()
