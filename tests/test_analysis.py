@@ -403,3 +403,23 @@ def test_analyze_gives_typed_diagnostics_whose_json_is_the_computed_blocks(tmp_p
         raw = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
         assert json.dumps(d.to_json()) == json.dumps(raw), m
     assert "position_bias" not in diagnostics["mc"].to_json() and "by_m" not in diagnostics["mc"].to_json()
+
+
+def test_analyze_prints_every_number_through_harness_format(tmp_path, capsys):
+    """The gap at n = 1 is 0 up to float error (here -5e-17 or so): printed as +0.000, never -0.000
+    (harness/format.py's rule, which analyze's tables follow like every other report)."""
+    import random
+
+    from boards_support import write_run
+
+    from gapbench.harness.cli import main
+
+    rng = random.Random(11)
+    docs = [f"{lv}-{k}" for lv in ("add1", "add2", "mul1") for k in range(7)]
+    g = {d: [int(rng.random() < 0.4) for _ in range(6)] for d in docs}
+    u = {d: [round(min(1, max(0, 0.5 * x + rng.random() * 0.7)), 4) for x in g[d]] for d in docs}
+    run = write_run(tmp_path / "arith", g, u, n_boot=80, seed=4)
+    assert main(["analyze", str(run)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("1    n/a"))
+    assert row.split()[4] == "+0.000" and "-0.000" not in out

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.format import NA, metric, number
 from gapbench.harness.metrics import PromptScores
 from gapbench.harness.report import verifier_order
 from gapbench.harness.results import (
@@ -90,25 +91,11 @@ def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = 
 # tables
 
 
-def _f(x: float | None, signed: bool = False) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
-def _ci(block: Metric | None, signed: bool = False) -> str:
-    if not block or block.value is None:
-        return "n/a"
-    ci = block.ci
-    text = _f(block.value, signed)
-    return f"{text} [{_f(ci[0], signed)}, {_f(ci[1], signed)}]" if ci else text
-
-
 def _within(block: RankBias | None) -> str:
     """A rank bias's within-prompt mean with its interval and its count of prompts."""
     if not block:
-        return "n/a"
-    return _ci(block.within_prompt, True) + f" ({block.n_prompts} prompts)"
+        return NA
+    return metric(block.within_prompt, signed=True) + f" ({block.n_prompts} prompts)"
 
 
 def tables(diagnostics: dict[str, Diagnostics], fmt_name: str = "simple") -> list[str]:
@@ -123,26 +110,26 @@ def tables(diagnostics: dict[str, Diagnostics], fmt_name: str = "simple") -> lis
         rank.append(
             [
                 m,
-                _ci(echo.gap, True),
-                _ci(b.realised_share),
-                _ci(w.auroc) + f" ({w.n_prompts} prompts)",
-                _ci(w.pairwise_accuracy),
-                _ci(b.calibration.ece),
-                _ci(b.calibration.brier),
+                metric(echo.gap, signed=True),
+                metric(b.realised_share),
+                metric(w.auroc) + f" ({w.n_prompts} prompts)",
+                metric(w.pairwise_accuracy),
+                metric(b.calibration.ece),
+                metric(b.calibration.brier),
             ]
         )
         pb = b.position_bias
         bias.append(
             [
                 m,
-                (_ci(pb) + f" ({pb.matches} matches)") if pb else "-",
+                (metric(pb) + f" ({pb.matches} matches)") if pb else "-",
                 _within(b.length_bias_at(0)),
                 _within(b.length_bias_at(1)),
                 _within(echo.correlation),
-                _ci(echo.modal_gap, True),
+                metric(echo.modal_gap, signed=True),
             ]
         )
-        pooled.append([m] + [_ci(x.pooled if x else None, True) for x in (b.length_bias_at(0), b.length_bias_at(1), echo.correlation)])
+        pooled.append([m] + [metric(x.pooled if x else None, signed=True) for x in (b.length_bias_at(0), b.length_bias_at(1), echo.correlation)])
     out = [
         "How each verifier ranks and what it buys (95% bootstrap intervals over prompts):\n"
         + tabulate(
@@ -174,13 +161,13 @@ def tables(diagnostics: dict[str, Diagnostics], fmt_name: str = "simple") -> lis
         rows = [
             [
                 p.n,
-                "n/a" if p.gen_tokens is None else f"{p.gen_tokens:.0f}",
-                _f(p.J),
-                _f(p.J_filtered),
-                _f(p.gap, True),
-                _f(p.best_of_n),
-                _f(p.pass_at_k),
-                _f(p.maj_at_k),
+                number(p.gen_tokens, 0),
+                number(p.J),
+                number(p.J_filtered),
+                number(p.gap, signed=True),
+                number(p.best_of_n),
+                number(p.pass_at_k),
+                number(p.maj_at_k),
                 p.subsets,
             ]
             for p in b.by_n
@@ -195,7 +182,7 @@ def tables(diagnostics: dict[str, Diagnostics], fmt_name: str = "simple") -> lis
             )
         )
         if b.by_m:
-            rows_m = [[q.m, _f(q.J_filtered), _f(q.gap, True), _f(q.best_of_n), q.subsets] for q in b.by_m]
+            rows_m = [[q.m, number(q.J_filtered), number(q.gap, signed=True), number(q.best_of_n), q.subsets] for q in b.by_m]
             out.append(
                 f"{m}: the numbers of m verifications per sample (means over m-subsets of the stored verifications):\n"
                 + tabulate(rows_m, headers=["m", "J(f[w(u)])", "gap", "best-of-n", "subsets"], tablefmt=fmt_name, disable_numparse=True)
@@ -223,7 +210,7 @@ def write_plots(diagnostics: dict[str, Diagnostics], out: Path) -> list[Path]:
         for x in bins:
             ax.annotate(str(x.count), ((x.lo + x.hi) / 2, x.mean_g), ha="center", va="bottom", fontsize=7)
         ece = b.calibration.ece.value
-        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="u (bin)", ylabel="share of samples correct (g = 1)", title=f"{m}: ECE {ece:.3f}")
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="u (bin)", ylabel="share of samples correct (g = 1)", title=f"{m}: ECE {number(ece)}")
         ax.legend(fontsize=7, loc="upper left")
         path = out / f"calibration-{slugify(m)}.png"
         save(fig, path)

@@ -43,6 +43,7 @@ import numpy as np
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.format import compact, pvalue
 from gapbench.harness.format import number as f3
 from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
 from gapbench.harness.report import verifier_order
@@ -460,8 +461,8 @@ def compare_runs(
                 again = rescored.base if run is base else rescored.new
                 if again is not None and abs(again - recorded) > 1e-9:
                     notes.append(
-                        f"{name} {m}: J(f[w(u)]) rescored from the stored verdicts is {again:.4f}, results.json records "
-                        f"{recorded:.4f}; the run was scored by other code; rerun `gapbench run` on {run.dir} to rescore it."
+                        f"{name} {m}: J(f[w(u)]) rescored from the stored verdicts is {f3(again, 4)}, results.json records "
+                        f"{f3(recorded, 4)}; the run was scored by other code; rerun `gapbench run` on {run.dir} to rescore it."
                     )
     if problems:
         notes.append("compared despite differences (--force): " + "; ".join(problems))
@@ -518,10 +519,10 @@ def _ci_text(ci: list[float] | None) -> str:
 def _test_text(t: McNemar | SignFlip | None) -> str:
     if not t:
         return "bootstrap only"
-    adj = f", Holm-adjusted p={t.p_adjusted:.3g}" if t.p_adjusted is not None else ""
+    adj = f", Holm-adjusted p={pvalue(t.p_adjusted)}" if t.p_adjusted is not None else ""
     if isinstance(t, McNemar):
-        return f"McNemar {t.unit}: b={t.b}, c={t.c}, {t.method} p={t.p:.3g}{adj}"
-    return f"sign-flip {t.unit} ({t.nonzero} nonzero, {t.method}): p={t.p:.3g}{adj}"
+        return f"McNemar {t.unit}: b={t.b}, c={t.c}, {t.method} p={pvalue(t.p)}{adj}"
+    return f"sign-flip {t.unit} ({t.nonzero} nonzero, {t.method}): p={pvalue(t.p)}{adj}"
 
 
 def verdict(name: str, block: Delta, alpha: float) -> str:
@@ -531,8 +532,8 @@ def verdict(name: str, block: Delta, alpha: float) -> str:
     ci = _ci_text(block.ci)
     t = block.test
     if t is not None:
-        label = f"{t.short} p = {t.p:.3g}" + (f", Holm-adjusted {t.p_adjusted:.3g}" if t.p_adjusted is not None else "")
-        reason = label + (" < " if t.decisive_p < alpha else " >= ") + f"{alpha:g}"
+        label = f"{t.short} p = {pvalue(t.p)}" + (f", Holm-adjusted {pvalue(t.p_adjusted)}" if t.p_adjusted is not None else "")
+        reason = label + (" < " if t.decisive_p < alpha else " >= ") + compact(alpha)
     else:
         reason = "the 95% interval " + ("excludes 0" if block.significant else "includes 0")
     if block.significant:
@@ -551,7 +552,7 @@ def render(report: Comparison) -> str:
         f"filter {report.filter.base}" + (f" / {report.filter.new}" if report.filter.new != report.filter.base else "")
         + f"; paired bootstrap over prompts, {report.n_boot} resamples (seed {report.seed}), 95% intervals; "
         "paired tests per prompt (sign-flip permutation; McNemar where n = 1); alpha "
-        + f"{report.alpha:g}"
+        + compact(report.alpha)
         + (f"; p-values Holm-adjusted over the {report.comparisons} checkpoints compared with this base" if report.comparisons > 1 else "")
     )
     rows = []
