@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list_parsers(sub)
     add_view_parser(sub)
     add_lm_eval_parser(sub)
-    for module in ("gapbench.leaderboards.cli", "gapbench.harness.improve.cli", "gapbench.harness.lm_eval_tasks", "gapbench.leaderboards.ladder", "gapbench.leaderboards.analyze", "gapbench.leaderboards.cross"):
+    for module in ("gapbench.leaderboards.cli", "gapbench.harness.improve.cli", "gapbench.harness.lm_eval_tasks", "gapbench.harness.runs.ladder", "gapbench.harness.runs.analyze", "gapbench.leaderboards.cross"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

@@ -8,6 +8,8 @@ run and of a board, and the reports of ``analyze``, ``compare``, ``ladder`` and 
   names what an absent one prints (the cross matrix's empty cell is ``–``).
 - ``human(134515008)`` -> ``134.5M``: counts of parameters, tokens and FLOPs.
 - ``plain(0.25)`` -> ``0.250``, ``plain(3)`` -> ``3``: the improve loop's summary.md cells.
+- ``pvalue(0.03125)`` -> ``0.0312``: a test's p-value, to three significant digits.
+- ``compact(0.05)`` -> ``0.05``: a setting as the user wrote it (six significant digits at most).
 """
 
 from __future__ import annotations
@@ -69,3 +71,13 @@ def human(x: float | None, unit: str = "") -> str:
         if abs(x) >= scale:
             return f"{x / scale:.4g}{suffix}{unit}"
     return f"{x:.4g}{unit}"
+
+
+def pvalue(p: float) -> str:
+    """A p-value to three significant digits: 0.5, 0.0312, 1.2e-05."""
+    return f"{p:.3g}"
+
+
+def compact(x: float) -> str:
+    """A setting (a significance level alpha, a filter level) as short as it reads: 0.05, 1e-06."""
+    return f"{x:g}"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tabulate import tabulate
 
 from gapbench.harness.format import metric, number
 from gapbench.harness.results import Results
+
+
+def verifier_order(methods: Iterable[str]) -> list[str]:
+    """The order every table and chart lists verifiers in: model verifiers alphabetically, then
+    ensembles, the oracle last."""
+    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
 
 
 def summary_line(results: Results) -> str:

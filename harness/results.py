@@ -20,7 +20,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -442,6 +442,23 @@ def build(cls: type, **given: Any) -> Any:
     if absent:
         object.__setattr__(obj, "_absent", absent)
     return obj
+
+
+def present(obj: Any) -> dict[str, Any]:
+    """The fields a block holds, by name: those it was read or built with (a field :func:`parse` or
+    :func:`build` found absent is left out)."""
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset())
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in absent and not f.metadata.get("extra")}
+
+
+def update(obj: Any, **changes: Any) -> Any:
+    """``obj`` with the fields ``changes`` set (``dataclasses.replace``), written back as it was read
+    otherwise: a field it left out stays out unless it is one of ``changes``."""
+    new = replace(obj, **changes)
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset()) - changes.keys()
+    if absent:
+        object.__setattr__(new, "_absent", absent)
+    return new
 
 
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------

@@ -68,9 +68,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from gapbench.harness.errors import GapbenchError
+    from gapbench.harness.runs.compare import compare_many, render
+    from gapbench.harness.runs.rundata import load_run
     from gapbench.harness.settings import check_resampling
-    from gapbench.leaderboards.compare import compare_many, render
-    from gapbench.leaderboards.rundata import load_run
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
@@ -83,7 +83,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print("\n\n".join(render(r) for r in reports))
     if args.json:
-        Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports], indent=2) + "\n")
     return 0
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule
+from gapbench.harness.format import number
 from gapbench.harness.results import Results
 from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.harness.stored_run import open_stored_run, task_plugin
@@ -72,7 +73,7 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
     recorded_J = results.generation.J.value
     if recorded_J is not None and abs(float(G.mean(axis=1).mean()) - recorded_J) > 1e-9:
         raise GapbenchError(
-            f"{run.dir / 'grades.jsonl'} gives J(f) = {G.mean(axis=1).mean():.6f} but {run.results_path} records {recorded_J:.6f}: "
+            f"{run.dir / 'grades.jsonl'} gives J(f) = {number(float(G.mean(axis=1).mean()), 6)} but {run.results_path} records {number(recorded_J, 6)}: "
             "the files are from different scorings. Run `gapbench run` again on this directory to rescore it."
         )
     run.rescore(task_plugin(results))
