@@ -16,6 +16,7 @@ Plots go to ``<run_dir>/analysis/``: ``calibration-<verifier>.png``, ``gap-vs-n.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,7 +256,7 @@ def rescore(data: RunData, results_path: Path, diagnostics: dict[str, Diagnostic
 # the command
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
         help="verifier diagnostics of a stored run (ranking inside prompts, share of the oracle's gap, calibration, "
@@ -271,7 +272,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
 
-def cmd_analyze(args) -> int:
+def cmd_analyze(args: argparse.Namespace) -> int:
     from gapbench.harness.errors import GapbenchError
 
     if args.rescore and args.filter:
@@ -290,7 +291,7 @@ def cmd_analyze(args) -> int:
             store.close()
 
 
-def _analyze(args, results_path: Path) -> int:
+def _analyze(args: argparse.Namespace, results_path: Path) -> int:
     from gapbench.harness.settings import check_resampling
 
     data = load_run(results_path)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -487,7 +487,7 @@ def compare_runs(
     )
 
 
-def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **kwargs) -> list[Comparison]:
+def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **kwargs: Any) -> list[Comparison]:
     """Several checkpoints against one base: one report per NEW run, each quantity's test p-values
     Holm-adjusted over the k comparisons (``test.p_adjusted``); significance follows the adjusted p."""
     reports = [compare_runs(base, new, alpha=alpha, **kwargs) for new in news]

@@ -9,6 +9,7 @@ names, then any others in the order results.json lists them. Prints a table per 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,7 @@ def plot(data: Ladder, path: Path) -> Path:
     return path
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ladder", help="J(f), J(f[w(u)]), gap, relative gap and AUROC per difficulty level of one run")
     p.add_argument("run", metavar="RUN_DIR_OR_RESULTS", help="a run directory of a task with levels (arith), or its results.json")
     p.add_argument("--out", help="folder for ladder-<task>.png (default: the run's directory)")
@@ -198,7 +199,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_ladder)
 
 
-def cmd_ladder(args) -> int:
+def cmd_ladder(args: argparse.Namespace) -> int:
     path = find_results(args.run)
     data = ladder_data(load_results(path)[0], path)
     print("\n\n".join(tables(data, "github" if args.markdown else "simple")))
