@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import warnings
-from importlib.metadata import EntryPoint, entry_points
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
 from gapbench.harness.errors import GapbenchError
