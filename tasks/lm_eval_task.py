@@ -468,13 +468,17 @@ def _turns(plain: str, messages: Any) -> list[str]:
     roles = [m.get("role") for m in body]
     if not body or len(body) % 2 == 0 or roles != ["user", "assistant"] * (len(body) // 2) + ["user"]:
         return [plain]
-    starts, pos = [], 0
+    starts: list[int] = []
+    pos = len(str(messages[0].get("content", ""))) if len(body) < len(messages) and plain.startswith(str(messages[0].get("content", ""))) else 0
     for m in body:
-        at = plain.find(str(m.get("content", "")), pos)
+        content = str(m.get("content", ""))
+        at = plain.find(content, pos)
         if at < 0:
             return [plain]
-        starts.append(at)
-        pos = at + len(str(m.get("content", "")))
+        # an answer turn opens right after its question (the target delimiter leads it, as in gapbench's own
+        # tasks); a question turn opens at its text (the few-shot delimiter closes the answer before it)
+        starts.append(pos if m.get("role") == "assistant" else at)
+        pos = at + len(content)
     starts[0] = 0  # the system message and description open the first turn
     turns = [plain[a:b] for a, b in zip(starts, [*starts[1:], len(plain)])]
     return turns if "".join(turns) == plain else [plain]
