@@ -68,12 +68,19 @@ def main() -> None:
             theirs = lm_eval_scores(name, prompts, task_manager=task_manager(str(INCLUDE)))
         finally:
             os.chdir(here)
-        key = next(k for k in theirs if k.startswith("exact_match,"))
         gaps = ", ".join(f"{m} {v.gap.value:+.3f}" for m, v in r.verifiers.items())
-        rows.append(f"| {task.name} | {r.sizes.n_prompts} x {r.sizes.n} | {r.generation.J.value:.3f} | {gaps} | {theirs[key]:.3f} ({key}) |")
+        for key, value in sorted(theirs.items()):
+            metric, _, filt = key.partition(",")
+            ours = r.generation.variants.get(f"{filt}/{metric}")
+            if ours is None:
+                continue
+            rows.append(
+                f"| {task.name} | {r.sizes.n_prompts} x {r.sizes.n} | {r.generation.J.value:.3f} | {gaps} | {filt} | "
+                f"{ours:.3f} | {value:.3f} | {'yes' if abs(ours - value) < 1e-12 else 'NO'} |"
+            )
     print(f"\nmodel {args.model}, {args.max_gen_toks} new tokens, model time {model_s:.0f} s\n")
-    print("| task | prompts x n | J(f) | gap | lm-eval's own exact_match |")
-    print("|---|---|---|---|---|")
+    print("| task | prompts x n | J(f) | gap | filter | gapbench's mean g under it | lm-eval's own exact_match | equal |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
