@@ -63,9 +63,12 @@ def _list(kind: str) -> int:
     from gapbench.verifiers import VERIFIERS
 
     registry = TASKS if kind == "task" else VERIFIERS
-    width = max(len(n) for n in registry.names())
+    families = registry.families()
+    width = max(len(n) for n in [*registry.names(), *(f for f, _ in families)])
     for name, cls in registry.items():
         print(f"{name:<{width}}  {cls.description}")
+    for family, description in families:
+        print(f"{family:<{width}}  {description}")
     for why in registry.failed.values():
         print(f"failed to load: {why}")
     return 0
