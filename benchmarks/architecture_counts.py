@@ -3,9 +3,10 @@
     python benchmarks/architecture_counts.py
 
 Prints, per package module: string-key reads (``x["key"]`` and ``x.get("key")`` with a literal key),
-function annotation coverage, and lines; then the totals. The codec (``harness/results.py``, which
-turns JSON into the typed classes and back) is reported on its own line: its string keys are the
-one place a document's field names are meant to live.
+function annotation coverage, and lines; then the totals. The codecs (``harness/results.py``,
+``leaderboards/board.py`` and ``harness/improve/summary.py``, which turn JSON into the typed classes
+and back) are reported on their own line: their string keys are the one place a document's field
+names are meant to live.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gapbench", "tasks", "verifiers", "harness", "leaderboards")
-CODEC = {"harness/results.py", "leaderboards/board.py"}  # the two codecs: results.json and leaderboard.json
+# the codecs: results.json, leaderboard.json, and the improve loop's round.json and summary.json
+CODEC = {"harness/results.py", "leaderboards/board.py", "harness/improve/summary.py"}
 # the modules that read a run's or a board's documents (results.json, leaderboard.json, round.json,
 # summary.json, compare's and analyze's reports): the issue's "string-key reads of results or board
 # documents outside the codec"
 DOCUMENT_READERS = {
     "harness/runner.py", "harness/report.py", "harness/view/page.py", "harness/view/collect.py",
-    "harness/improve/loop.py", "leaderboards/builder.py", "leaderboards/plots.py", "leaderboards/check.py",
-    "leaderboards/analyze.py", "leaderboards/compare.py", "leaderboards/cross.py", "leaderboards/ladder.py",
-    "leaderboards/rundata.py", "leaderboards/entries.py", "leaderboards/scaling.py",
+    "harness/improve/loop.py", "harness/runs/analyze.py", "harness/runs/compare.py", "harness/runs/ladder.py",
+    "harness/runs/rundata.py", "leaderboards/builder.py", "leaderboards/plots.py", "leaderboards/check.py",
+    "leaderboards/cross.py", "leaderboards/entries.py", "leaderboards/scaling.py",
 }
 
 

@@ -20,8 +20,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from functools import cache
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -52,6 +51,31 @@ def interval() -> Any:
 def nonempty(kind: Any) -> Any:
     """A section that a document must not leave empty (every reader needs at least one entry)."""
     return field(metadata={"nonempty": True}) if kind is MISSING else field(default_factory=kind, metadata={"nonempty": True})
+
+
+def omitted() -> Any:
+    """A field written only when it is set (not None): documents without it keep their bytes."""
+    return field(default=None, metadata={"omit_none": True})
+
+
+@dataclass(frozen=True)
+class Document:
+    """Which document the codec reads, for its errors: the file's name and what gives a good one back.
+    Another typed document (the improve loop's round.json and summary.json) reads through the same codec
+    with its own; ``finite=False`` lets it hold NaN where its writer wrote one (a diverged loss)."""
+
+    name: str
+    remedy: str  # a verb phrase: "rescore the run (...)"
+    finite: bool = True
+
+    def damaged(self) -> str:
+        return f"This {self.name} is damaged or was not written by gapbench; {self.remedy} or restore the file."
+
+    def incomplete(self) -> str:
+        return f"this {self.name} is incomplete. {self.remedy[:1].upper()}{self.remedy[1:]} to rewrite it."
+
+
+RESULTS_DOCUMENT = Document("results.json", "rescore the run (`gapbench run` on its directory)")
 
 
 # --- the blocks -------------------------------------------------------------------------------
@@ -420,17 +444,42 @@ def build(cls: type, **given: Any) -> Any:
     return obj
 
 
+def present(obj: Any) -> dict[str, Any]:
+    """The fields a block holds, by name: those it was read or built with (a field :func:`parse` or
+    :func:`build` found absent is left out)."""
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset())
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in absent and not f.metadata.get("extra")}
+
+
+def update(obj: Any, **changes: Any) -> Any:
+    """``obj`` with the fields ``changes`` set (``dataclasses.replace``), written back as it was read
+    otherwise: a field it left out stays out unless it is one of ``changes``."""
+    new = replace(obj, **changes)
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset()) - changes.keys()
+    if absent:
+        object.__setattr__(new, "_absent", absent)
+    return new
+
+
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}  # per class, computed once (a dict rather than functools.cache:
+_NAMES: dict[type, frozenset[str]] = {}  # typeshed's cache wants Hashable, which mypy denies a dataclass's type)
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
-@cache
 def _names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def _json_key(f) -> str:
@@ -461,25 +510,22 @@ def _describe(tp) -> str:
 
 def _first_required(tp, path: str) -> str:
     """The first field a missing block needs (``task`` -> ``task.name``), for the error message."""
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         for f in fields(tp):
             if f.default is MISSING and f.default_factory is MISSING and not f.metadata.get("extra"):
                 return _first_required(_hints(tp)[f.name], f"{path}.{_json_key(f)}")
     return path
 
 
-def from_json(tp, value: Any, where: str, path: str = "") -> Any:
-    """``value`` as type ``tp``, or an error naming ``where`` (the file) and the dotted ``path``."""
+def from_json(tp, value: Any, where: str, path: str = "", *, doc: Document = RESULTS_DOCUMENT) -> Any:
+    """``value`` as type ``tp``, or an error naming ``where`` (the file) and the dotted ``path``; ``doc``
+    says which document it is and how to get a good one back."""
 
     expected = _describe(tp)
 
     def bad() -> GapbenchError:
         shown = json.dumps(value)[:60]
-        return GapbenchError(
-            f"{where}: {path or 'the document'}: expected {expected}, got {shown}. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) "
-            "or restore the file."
-        )
+        return GapbenchError(f"{where}: {path or 'the document'}: expected {expected}, got {shown}. {doc.damaged()}")
 
     optional, inner = _is_optional(tp)
     if value is None:
@@ -488,9 +534,9 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
         raise bad()
     tp = inner
     if tp is Any:
-        _check_finite(value, where, path)
+        _check_finite(value, where, path, doc)
         return value
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()
         hints = _hints(tp)
@@ -505,15 +551,12 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
             sub = f"{path}.{k}" if path else k
             if k not in rest:
                 if f.default is MISSING and f.default_factory is MISSING:
-                    raise GapbenchError(
-                        f"{where}: missing field {_first_required(hints[f.name], sub)!r}; this results.json is incomplete. "
-                        "Rescore the run (`gapbench run` on its directory) to rewrite it."
-                    )
+                    raise GapbenchError(f"{where}: missing field {_first_required(hints[f.name], sub)!r}; {doc.incomplete()}")
                 continue
-            kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub)
-            _check_shape(f, kwargs[f.name], where, sub)
+            kwargs[f.name] = from_json(hints[f.name], rest.pop(k), where, sub, doc=doc)
+            _check_shape(f, kwargs[f.name], where, sub, doc)
         if extra_field is not None:
-            _check_finite(rest, where, path)
+            _check_finite(rest, where, path, doc)
             kwargs[extra_field.name] = rest
         obj = tp(**kwargs)
         absent = frozenset(f.name for f in fields(tp) if f.name not in kwargs and not f.metadata.get("extra"))
@@ -525,18 +568,18 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
         if not isinstance(value, list):
             raise bad()
         (item,) = typing.get_args(tp)
-        return [from_json(item, v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [from_json(item, v, where, f"{path}[{i}]", doc=doc) for i, v in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise bad()
         args = typing.get_args(tp)
         item = args[1] if args else Any
-        return {str(k): from_json(item, v, where, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): from_json(item, v, where, f"{path}.{k}", doc=doc) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad()
-        if not math.isfinite(value):
-            raise _not_finite(value, where, path)
+        if not math.isfinite(value) and doc.finite:
+            raise _not_finite(value, where, path, doc)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -553,38 +596,33 @@ def from_json(tp, value: Any, where: str, path: str = "") -> Any:
     return value
 
 
-def _not_finite(value: float, where: str, path: str) -> GapbenchError:
+def _not_finite(value: float, where: str, path: str, doc: Document) -> GapbenchError:
     return GapbenchError(
-        f"{where}: {path or 'the document'}: {json.dumps(value)} is not a finite number (NaN and infinity are not results). "
-        "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
+        f"{where}: {path or 'the document'}: {json.dumps(value)} is not a finite number (NaN and infinity are not results). {doc.damaged()}"
     )
 
 
-def _check_finite(value: Any, where: str, path: str) -> None:
+def _check_finite(value: Any, where: str, path: str, doc: Document) -> None:
     """No NaN or infinity anywhere in a free-form value (a model's metadata, a plugin's options)."""
+    if not doc.finite:
+        return
     stack = [(value, path)]
     while stack:
         v, p = stack.pop()
         if isinstance(v, float) and not math.isfinite(v):
-            raise _not_finite(v, where, p)
+            raise _not_finite(v, where, p, doc)
         if isinstance(v, dict):
             stack.extend((x, f"{p}.{k}" if p else str(k)) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
 
 
-def _check_shape(f, value: Any, where: str, path: str) -> None:
+def _check_shape(f, value: Any, where: str, path: str, doc: Document) -> None:
     """The shapes a type hint cannot say: an interval is two numbers lo <= hi; some sections are never empty."""
     if f.metadata.get("interval") and value is not None and (len(value) != 2 or value[0] > value[1]):
-        raise GapbenchError(
-            f"{where}: {path}: expected an interval [lo, hi] of two numbers with lo <= hi, got {json.dumps(value)[:60]}. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
-        )
+        raise GapbenchError(f"{where}: {path}: expected an interval [lo, hi] of two numbers with lo <= hi, got {json.dumps(value)[:60]}. {doc.damaged()}")
     if f.metadata.get("nonempty") and not value:
-        raise GapbenchError(
-            f"{where}: {path}: is empty; a results.json holds at least one entry there. "
-            "This results.json is damaged or was not written by gapbench; rescore the run (`gapbench run` on its directory) or restore the file."
-        )
+        raise GapbenchError(f"{where}: {path}: is empty; a {doc.name} holds at least one entry there. {doc.damaged()}")
 
 
 def _default(f) -> Any:
@@ -602,6 +640,8 @@ def to_json(obj: Any) -> Any:
                 continue
             value = getattr(obj, f.name)
             if f.name in getattr(obj, "_absent", ()) and value == _default(f):
+                continue
+            if value is None and f.metadata.get("omit_none"):
                 continue
             out[_json_key(f)] = to_json(value)
         out.update({k: to_json(v) for k, v in extra_value.items()})
@@ -627,7 +667,7 @@ def json_schema() -> dict:
         tp = inner
         if tp is Any:
             return {}
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             name = tp.__name__
             if name not in defs:
                 defs[name] = {}  # placeholder against recursion
@@ -646,7 +686,7 @@ def json_schema() -> dict:
                     if f.default is MISSING and f.default_factory is MISSING:
                         required.append(_json_key(f))
                 doc = (tp.__doc__ or "").strip()
-                body = {"type": "object"}
+                body: dict[str, Any] = {"type": "object"}
                 if doc and not doc.startswith(f"{name}("):
                     body["description"] = " ".join(doc.split())
                 body.update({"properties": props, "required": required, "additionalProperties": open_})

@@ -180,7 +180,7 @@ class Runner:
     def run_stored(self) -> list[StoredRun]:
         """Every task's run, generated, verified and scored: its :class:`harness.stored_run.StoredRun`
         (results, samples, grades, replies, verdicts, u), so that a caller needs no second reading."""
-        plans = []
+        plans: list[tuple[Task, RunConfig, list[Doc], RunStore, bool]] = []
         for task in self.tasks:  # every check that needs no model comes first
             config = self.config(task)
             docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
@@ -196,7 +196,7 @@ class Runner:
                 self._shards_ready(task, config, docs, run_dir)  # before any store is opened
             store = RunStore(run_dir)
             try:
-                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot)
+                resumed = store.open(config, self.digests(docs), n_boot=self.opts.n_boot, migrate=_portable_models)
             except BaseException:
                 for *_, opened, _ in plans:
                     opened.close()
@@ -251,6 +251,8 @@ class Runner:
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
         """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
         generation settings differ from this run's; the reason is logged). Returns how many."""
+        if self.samples_from is None:
+            return 0
         source = RunStore(self.samples_from / slug(task.name))
         if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
             return 0
@@ -527,3 +529,8 @@ def _token_counts(store: RunStore) -> dict:
             prompt += r.get("prompt_tokens") or 0
             generated += r.get("gen_tokens") or 0
     return {"prompt": prompt, "generated": generated}
+
+
+def _portable_models(identity: dict) -> dict:
+    """An older run.json's identity with its models' paths made portable, as today's (store.open)."""
+    return {**identity, **{k: backends.portable_identity(identity.get(k)) for k in ("model", "verifier_model")}}

@@ -2,7 +2,7 @@
 
 :class:`RunOptions` is the one source of truth: ``gapbench run``'s options are generated from its
 fields (:func:`add_options`) and read back into it (:func:`from_args`), and ``gapbench improve``
-(:class:`harness.improve.loop.ImproveOptions`) declares the fields it shares with a run through
+(:class:`harness.improve.options.ImproveOptions`) declares the fields it shares with a run through
 :func:`inherit`, taking their defaults and help from here, and derives each of its runs with
 ``dataclasses.replace``. A field's ``metadata`` says how the command line shows it:
 

@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gapbench.harness import safe_paths
@@ -54,7 +54,7 @@ def _release_all() -> None:
 class RunStore:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
-        self._lock = None  # the open lock file while this process writes here
+        self._lock: str | None = None  # the open lock file while this process writes here
         self.samples_path = self.dir / "samples.jsonl"
         self.verdicts_path = self.dir / "verdicts.jsonl"
         self.grades_path = self.dir / "grades.jsonl"
@@ -64,12 +64,13 @@ class RunStore:
         self._run: dict | None = None  # run.json as this store wrote it
 
     # --- configuration -----------------------------------------------------
-    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None) -> bool:
+    def open(self, config: RunConfig, digests: dict | None = None, n_boot: int | None = None, *, migrate: Callable[[dict], dict] | None = None) -> bool:
         """Create the store, or check that it holds a run of the same configuration, of the same
         documents and model weights (``digests``: :func:`check_digests`). Returns True when earlier
         work was found. Takes the directory's lock first (:meth:`lock`). ``n_boot``: the bootstrap
         resamples this invocation scores with, recorded so that a later rescoring uses them
-        (:meth:`resampling`)."""
+        (:meth:`resampling`). ``migrate``: turns an older run.json's identity into today's form
+        (paths of this machine made portable) before it is compared."""
         if self.dir.is_symlink() and not self.dir.exists():
             raise link_error(self.dir, "a run's files")
         try:
@@ -91,16 +92,20 @@ class RunStore:
             if not isinstance(old, dict) or not isinstance(old.get("hash"), str) or not isinstance(old.get("config", {}), dict):
                 raise GapbenchError(f"{self.run_path}: not a gapbench run.json (an object with its configuration and hash). Restore it or choose another --out.")
             if old.get("hash") != new["hash"]:
-                diff = differences(identity_of(old), config.identity())
-                raise GapbenchError(
-                    f"{self.dir} holds a run with a different configuration; refusing to mix them. Differences: "
-                    + "; ".join(diff)
-                    + ". Use another --out, or the same settings to resume."
-                )
+                was = identity_of(old)
+                # an older run.json may hold the same run in an older form (``migrate``): it resumes
+                diff = differences(migrate(was) if migrate else was, config.identity())
+                if diff or not migrate:
+                    raise GapbenchError(
+                        f"{self.dir} holds a run with a different configuration; refusing to mix them. Differences: "
+                        + "; ".join(diff or ["the recorded hash"])
+                        + ". Use another --out, or the same settings to resume."
+                    )
         for path in (self.samples_path, self.verdicts_path, self.timings_path):
             _drop_torn_tail(path)
         resumed = self.samples_path.exists() and self.samples_path.stat().st_size > 0
-        recorded = old.get(DIGESTS) if isinstance(old.get(DIGESTS), dict) else {}
+        stored = old.get(DIGESTS)
+        recorded: dict = stored if isinstance(stored, dict) else {}
         if digests and old and (resumed or self.verdicts_path.exists()):
             check_digests(self.dir, recorded, digests)
         if digests:
@@ -234,7 +239,7 @@ class RunStore:
                 out[doc_id].setdefault(sample, r)
         return out
 
-    def add_samples(self, records: list[dict]) -> None:
+    def add_samples(self, records: Iterable[dict]) -> None:
         append_jsonl(self.samples_path, records)
 
     # --- verdicts ----------------------------------------------------------
@@ -422,13 +427,14 @@ def run_dir_of(results_path: Path, results: Results) -> Path:
     here = results_path.parent
     if (here / "grades.jsonl").is_file():
         return here
-    recorded = results.run.dir if results.run else None
-    if recorded and (Path(recorded) / "grades.jsonl").is_file():
+    ref = results.run
+    recorded = ref.dir if ref else None
+    if ref and recorded and (Path(recorded) / "grades.jsonl").is_file():
         try:
-            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
+            there_ref = load_results(Path(recorded) / "results.json")[0].run
         except GapbenchError:
-            there = None
-        if there == results.run.config_hash:  # type: ignore[union-attr]
+            there_ref = None
+        if there_ref and there_ref.config_hash == ref.config_hash:
             return Path(recorded)
     raise GapbenchError(
         f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"

@@ -21,6 +21,7 @@ from typing import Any
 from gapbench.harness import safe_paths
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import human, metric, number
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import Metric, RelativeGap, to_json
 from gapbench.leaderboards import board as doc
 from gapbench.leaderboards.board import (
@@ -41,7 +42,7 @@ from gapbench.leaderboards.board import (
     Source,
     Table,
 )
-from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
+from gapbench.leaderboards.entries import Entry, load_entries
 from gapbench.leaderboards.scaling import linear_fit
 
 RESULTS_DIR = "results"

@@ -222,3 +222,36 @@ def test_lm_eval_command_line_runs_hf_prefix(tmp_path, embedded_model):
     assert results["config"]["model"] == "hf-prefix"
     assert "acc,none" in results["results"]["gapbench_arith"]
     assert results["n-samples"]["gapbench_arith"]["effective"] == 2
+
+
+def test_a_run_records_no_path_of_this_machine_and_an_older_record_resumes(tmp_path, monkeypatch):
+    """run.json's model identity names an embedded model's cached files by the model, not by where the
+    cache lies (so a run folder moves between machines and resumes); a run.json recorded with the
+    absolute path resumes and is recorded anew; a different model is still refused."""
+    from gapbench.harness.errors import GapbenchError
+    from gapbench.harness.models import embedded
+    from gapbench.harness.runner import Runner, RunOptions
+    from gapbench.harness.store import RunStore
+
+    monkeypatch.setenv("GAPBENCH_CACHE", str(tmp_path / "cache"))
+    folder = embedded.model_dir(embedded.SMOLLM2)
+    monkeypatch.setattr(embedded, "ensure", lambda log=print, model=None: folder)
+    runner = Runner(RunOptions(model_args="device=cpu", tasks=["arith"], out=str(tmp_path / "out")), log=lambda *_: None)
+    new = runner.config(runner.tasks[0])
+    assert new.model["args"] == {"pretrained": "smollm2-135m-instruct"}
+    assert str(tmp_path) not in json.dumps(new.to_json())
+    old = RunConfig(**{**new.__dict__, "model": {**new.model, "args": {"pretrained": str(folder)}}})
+    assert old.hash() != new.hash()
+    store = RunStore(tmp_path / "out" / "arith")
+    store.open(old)
+    store.close()
+    runner_store = RunStore(tmp_path / "out" / "arith")
+    from gapbench.harness.runner import _portable_models
+
+    runner_store.open(new, migrate=_portable_models)  # resumed: no refusal
+    runner_store.close()
+    recorded = json.loads((tmp_path / "out" / "arith" / "run.json").read_text())
+    assert recorded["hash"] == new.hash() and str(tmp_path) not in json.dumps(recorded)
+    other = RunConfig(**{**new.__dict__, "model": {**new.model, "args": {"pretrained": str(tmp_path / "elsewhere")}}})
+    with pytest.raises(GapbenchError, match="different configuration"):
+        RunStore(tmp_path / "out" / "arith").open(other, migrate=_portable_models)

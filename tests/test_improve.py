@@ -9,11 +9,15 @@ import math
 import numpy as np
 import pytest
 
+from gapbench.harness import format as fmt
 from gapbench.harness.digest import sha256_file
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.improve import loop as improve
 from gapbench.harness.improve import sft
+from gapbench.harness.improve.options import ImproveOptions
+from gapbench.harness.improve.summary import Checkpoint, EvalStats, Round, SftData, Summary, load_round, load_summary, round_text, summary_text
+from gapbench.harness.results import Metric, RelativeGap, Verification
 from gapbench.verifiers.suite import keep_mask
 
 
@@ -89,10 +93,10 @@ def test_oracle_filter_keeps_exactly_the_correct_samples_and_may_keep_none():
     records = sft.sft_records(0, rows)
     assert [(r["doc_id"], r["sample"], r["g"]) for r in records] == [("a-0", 0, 1)]
     stats = improve.filter_stats(rows)
-    assert stats["kept"] == 1 and stats["precision"] == 1.0
-    assert stats["prompts_none_kept"] == 1 and stats["prompts_kept"] == 1
-    assert stats["J"] == pytest.approx((1 / 3 + 0) / 2)
-    assert stats["J_filtered"] == pytest.approx((1 + 0) / 2)  # a-1 kept none: falls back to all its samples
+    assert stats.kept == 1 and stats.precision == 1.0
+    assert stats.prompts_none_kept == 1 and stats.prompts_kept == 1
+    assert stats.J == pytest.approx((1 / 3 + 0) / 2)
+    assert stats.J_filtered == pytest.approx((1 + 0) / 2)  # a-1 kept none: falls back to all its samples
 
 
 def test_filter_stats_precision_and_answers():
@@ -101,11 +105,11 @@ def test_filter_stats_precision_and_answers():
     for r in rows:
         r["keep"] = keep.get((r["doc_id"], r["sample"]), False)
     stats = improve.filter_stats(rows)
-    assert stats["kept"] == 3 and stats["kept_share"] == pytest.approx(0.5)
-    assert stats["precision"] == pytest.approx(1 / 3)
-    assert stats["prompts_none_kept"] == 0
-    assert stats["distinct_answers"]["mean"] == pytest.approx((3 + 1) / 2)
-    assert stats["distinct_kept_answers"]["mean"] == pytest.approx((2 + 1) / 2)
+    assert stats.kept == 3 and stats.kept_share == pytest.approx(0.5)
+    assert stats.precision == pytest.approx(1 / 3)
+    assert stats.prompts_none_kept == 0
+    assert stats.distinct_answers.mean == pytest.approx((3 + 1) / 2)
+    assert stats.distinct_kept_answers.mean == pytest.approx((2 + 1) / 2)
 
 
 # --- diversity ----------------------------------------------------------------------------------
@@ -113,11 +117,11 @@ def test_filter_stats_precision_and_answers():
 
 def test_distinct_answers_ignore_missing_answers():
     got = improve.distinct_answers({"x": ["1", "1", "2", None], "y": [None, None, None, None], "z": ["3", "3", "3", "3"]})
-    assert got["mean"] == pytest.approx((2 + 0 + 1) / 3)
-    assert (got["min"], got["max"]) == (0, 2)
-    assert got["histogram"] == {"0": 1, "1": 1, "2": 1}
-    assert got["unanswered_share"] == pytest.approx(5 / 12)
-    assert improve.distinct_answers({})["mean"] is None
+    assert got.mean == pytest.approx((2 + 0 + 1) / 3)
+    assert (got.min, got.max) == (0, 2)
+    assert got.histogram == {"0": 1, "1": 1, "2": 1}
+    assert got.unanswered_share == pytest.approx(5 / 12)
+    assert improve.distinct_answers({}).mean is None
 
 
 def test_pass_at_k_curve_has_every_k():
@@ -130,12 +134,123 @@ def test_pass_at_k_curve_has_every_k():
 
 
 def test_realised_compares_the_next_round_with_the_filtered_accuracy():
-    before = {"J": {"value": 0.4}, "J_filtered_train_filter": 0.5}
-    after = {"J": {"value": 0.45}}
-    r = improve.realised(before, after)
-    assert r["improvement"] == pytest.approx(0.05) and r["predicted_gap"] == pytest.approx(0.1)
-    assert r["J_minus_J_filtered_t"] == pytest.approx(-0.05) and r["realised_share"] == pytest.approx(0.5)
-    assert improve.realised({"J": {"value": 0.4}, "J_filtered_train_filter": 0.4}, after)["realised_share"] is None
+    r = improve.realised(0.4, 0.5, 0.45)  # J(f_t), J(f_t[w]), J(f_t+1)
+    assert r.improvement == pytest.approx(0.05) and r.predicted_gap == pytest.approx(0.1)
+    assert r.J_minus_J_filtered_t == pytest.approx(-0.05) and r.realised_share == pytest.approx(0.5)
+    assert improve.realised(0.4, 0.4, 0.45).realised_share is None
+    with pytest.raises(GapbenchError, match="reported no accuracy"):
+        improve.realised(None, 0.4, 0.45)
+
+
+# --- round.json and summary.json ---------------------------------------------------------------
+
+
+def _round(t=0, *, last=False):
+    """A round as the loop makes it, from the pure pieces (no model)."""
+    rows = _rows()
+    for r in rows:
+        r["keep"] = r["g"] == 1 or r["sample"] == 2
+    e = EvalStats(
+        dir="runs/eval", split="test", n_prompts=2, n=3, J=Metric(0.5, [0.25, 0.75]), J_filtered=Metric(0.6, [0.3, 0.9]),
+        gap=Metric(0.1, [-0.0001, 0.2]), relative_gap=RelativeGap(-0.0002, None, 1),
+        verification=Verification(accuracy=0.5, precision=None, recall=0.0, auroc=0.75, positive_rate=0.0),
+        filter_precision=0.5, best_of_n=0.5, J_filtered_train_filter=0.6, J_filtered_oracle=1.0,
+        pass_at_k={"1": 0.5, "2": 0.75}, maj_at_k={"1": 0.5}, distinct_answers=improve.distinct_answers({"a": ["1", "2"], "b": [None, "3"]}),
+        timings={"generate": 1.5}, results="runs/eval/results.json", seconds_this_invocation=2.0,
+    )  # fmt: skip
+    r = Round(round=t, model="m", base="m", eval=e, train=None, sft=None, next=None)
+    if not last:
+        r.train = improve.filter_stats(rows)
+        r.train.dir, r.train.timings, r.train.seconds_this_invocation = "runs/train", {"generate": 1.0}, 1.0
+        r.sft = SftData(path="out/round-0/sft.jsonl", sha256="ab", examples=3, format="prompt/completion")
+        r.checkpoint = Checkpoint(path="out/round-1/model", training={"lr": 1e-5, "steps": 2, "loss_first": 2.5, "loss_last": 1.25, "seconds": 3.0})
+        r.next = improve.realised(0.5, 0.6, 0.55)
+    return r
+
+
+def _summary(rounds):
+    opts = ImproveOptions(out="out", rounds=len(rounds) - 1, limit=2, max_steps=2)
+    return Summary(schema_version=1, gapbench_version="0.1.0", created="2025-01-01T00:00:00+00:00", settings=opts,
+                           base="m", filter="mc quantile:0.5", verifier="mc", rounds=rounds)  # fmt: skip
+
+
+def test_round_and_summary_files_load_back_to_the_same_types_and_bytes(tmp_path):
+    rounds = [_round(0), _round(1, last=True)]
+    summary = _summary(rounds)
+    text = summary_text(summary)
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"  # plain JSON, keys as written
+    (tmp_path / "summary.json").write_text(text)
+    loaded = load_summary(tmp_path / "summary.json")
+    assert loaded == summary and summary_text(loaded) == text
+    assert "schema_version" not in json.loads(text)["rounds"][0] and "checkpoint" not in json.loads(text)["rounds"][1]
+    (tmp_path / "round.json").write_text(round_text(rounds[0]))
+    assert list(json.loads(round_text(rounds[0])))[:2] == ["schema_version", "round"]
+    assert load_round(tmp_path / "round.json") == rounds[0]
+
+
+def test_files_of_older_loops_load_and_keep_their_bytes(tmp_path):
+    """A loop of gapbench before seconds_this_invocation, with settings that lacked later options."""
+    doc = json.loads(round_text(_round(0)))
+    for block in (doc["eval"], doc["train"], doc["checkpoint"]):
+        del block["seconds_this_invocation"]
+    del doc["eval"]["relative_gap"]["ci"]
+    old = json.dumps(doc, indent=2) + "\n"
+    (tmp_path / "round.json").write_text(old)
+    r = load_round(tmp_path / "round.json")
+    assert r.eval.seconds_this_invocation is None and r.checkpoint and r.checkpoint.seconds_this_invocation is None
+    assert round_text(r) == old
+    s = json.loads(summary_text(_summary([_round(0)])))
+    del s["settings"]["eval_n"], s["settings"]["verifier_model"]
+    (tmp_path / "summary.json").write_text(json.dumps(s, indent=2) + "\n")
+    loaded = load_summary(tmp_path / "summary.json")
+    assert loaded.settings.eval_n is None and loaded.settings.verifier_model is None  # the current defaults
+    assert "(f_t's own)" in improve.render_markdown(loaded)
+
+
+def test_a_diverged_loss_loads(tmp_path):
+    r = _round(0)
+    assert r.checkpoint and r.checkpoint.training
+    r.checkpoint.training["loss_last"] = float("nan")
+    (tmp_path / "round.json").write_text(round_text(r))
+    assert "NaN" in (tmp_path / "round.json").read_text()
+    assert math.isnan(load_round(tmp_path / "round.json").checkpoint.training["loss_last"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["eval"]["J"].update(value="abc"), r"round.json: eval.J.value: expected a number or null, got \"abc\"\. This round.json is damaged"),
+        (lambda d: d.pop("eval"), r"missing field 'eval.dir'; this round.json is incomplete\. Run `gapbench improve` again"),
+        (lambda d: d["train"].update(kept=1.5), r"train.kept: expected a whole number"),
+        (lambda d: d.update(schema_version=7), r"round.json schema_version 7 is not one this gapbench reads \(1\)"),
+        (lambda d: d.pop("schema_version"), r"no schema_version field; this is not a gapbench round.json"),
+    ],
+)
+def test_a_damaged_round_file_is_named_with_its_field(tmp_path, change, message):
+    doc = json.loads(round_text(_round(0)))
+    change(doc)
+    (tmp_path / "round.json").write_text(json.dumps(doc))
+    with pytest.raises(GapbenchError, match=message):
+        load_round(tmp_path / "round.json")
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(GapbenchError, match=r"summary.json: not valid JSON .* This summary.json is damaged"):
+        load_summary(tmp_path / "summary.json")
+
+
+def test_summary_markdown_cells():
+    md = improve.render_markdown(_summary([_round(0), _round(1, last=True)]))
+    assert "Train: train (2 prompts x n=8); evaluation: test (all prompts x n=8). Verifier mc (f_t's own)" in md
+    assert ", max 2 steps." in md
+    # J, J[w], gap, relative gap (a tiny negative keeps its sign), oracle, distinct answers, J(f_t+1), improvement, J(f_t+1) - J(f_t[w])
+    assert "| 0 | 0.500 | 0.600 | 0.100 | -0.000 | 1.000 | 1.50 | 0.550 | 0.050 | -0.050 |" in md
+    assert "| 1 | 0.500 | 0.600 | 0.100 | -0.000 | 1.000 | 1.50 | n/a | n/a | n/a |" in md
+    assert "| 0 | 0.500 | 0.750 |" in md  # pass@1, pass@2
+    assert md.count("| 0 | 0.167 | 0.250 | 3 | 0.50 | 0.333 | 0 | 2.00 | 3 | 2 | 2.500 -> 1.250 | 3.0 |") == 1
+
+
+def test_plain_prints_the_summary_cells():
+    assert [fmt.plain(x) for x in (None, 0.25, -0.0004, 3, "n/a", True)] == ["n/a", "0.250", "-0.000", "3", "n/a", "True"]
+    assert fmt.plain(2.0 / 3, 2) == "0.67" and fmt.plain(-1.25, 1) == "-1.2"
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -143,13 +258,13 @@ def test_realised_compares_the_next_round_with_the_filtered_accuracy():
 
 def test_an_out_dir_with_other_settings_is_refused_naming_the_difference(tmp_path):
     path = tmp_path / "improve.json"
-    opts = improve.ImproveOptions(out=str(tmp_path), n=4, rounds=2)
+    opts = ImproveOptions(out=str(tmp_path), n=4, rounds=2)
     assert improve.check_settings(path, opts) is False
     assert json.loads(path.read_text())["settings"]["n"] == 4
     # more rounds, another generation batch size: the same loop, resumed and extended
-    assert improve.check_settings(path, improve.ImproveOptions(out=str(tmp_path), n=4, rounds=3, gen_batch_size=2)) is True
+    assert improve.check_settings(path, ImproveOptions(out=str(tmp_path), n=4, rounds=3, gen_batch_size=2)) is True
     with pytest.raises(GapbenchError) as err:
-        improve.check_settings(path, improve.ImproveOptions(out=str(tmp_path), n=8, rounds=3, oracle_filter=True))
+        improve.check_settings(path, ImproveOptions(out=str(tmp_path), n=8, rounds=3, oracle_filter=True))
     assert "n: 4 -> 8" in str(err.value) and "oracle_filter: false -> true" in str(err.value)
     assert json.loads(path.read_text())["settings"]["n"] == 4  # the refused settings were not written
 
@@ -159,12 +274,12 @@ def test_the_resolved_task_configuration_is_compared_not_its_spelling(tmp_path):
 
     path = tmp_path / "improve.json"
     resolved = lambda args: {"task_config": TASKS.get("arith")(**args).config()}  # noqa: E731
-    old = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2"})
+    old = ImproveOptions(out=str(tmp_path), task_args={"levels": "add2"})
     improve.check_settings(path, old, resolved({"levels": "add2"}))
     default = TASKS.get("arith").defaults["per_level"]
-    spelled = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default)})
+    spelled = ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default)})
     assert improve.check_settings(path, spelled, resolved({"levels": "add2", "per_level": str(default)})) is True
-    other = improve.ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default + 1)})
+    other = ImproveOptions(out=str(tmp_path), task_args={"levels": "add2", "per_level": str(default + 1)})
     with pytest.raises(GapbenchError, match=f"task_config.options.per_level: {default} -> {default + 1}"):
         improve.check_settings(path, other, resolved({"levels": "add2", "per_level": str(default + 1)}))
 
@@ -251,7 +366,7 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     from safetensors import safe_open
 
     out = tmp_path / "improve"
-    opts = improve.ImproveOptions(
+    opts = ImproveOptions(
         out=str(out),
         task="arith",
         task_args={"levels": "add1", "per_level": "4"},
@@ -269,9 +384,10 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     assert improver.trained == 1 and improver.model_calls > 0
 
     # the data set: exactly the samples the filter kept, with provenance
-    r0 = json.loads((out / "round-0" / "round.json").read_text())
+    r0 = load_round(out / "round-0" / "round.json")
+    assert r0.train and r0.sft and r0.next and r0.checkpoint
     sft_rows = [json.loads(line) for line in _lines(out / "round-0" / "sft.jsonl")]
-    assert len(sft_rows) == r0["train"]["kept"] == r0["sft"]["examples"] > 0
+    assert len(sft_rows) == r0.train.kept == r0.sft.examples > 0
     grades = {(g["doc_id"], g["sample"]): g for g in map(json.loads, _lines(out / "round-0" / "train" / "arith" / "grades.jsonl"))}
     samples = {(s["doc_id"], s["sample"]): s for s in map(json.loads, _lines(out / "round-0" / "train" / "arith" / "samples.jsonl"))}
     verdicts = [json.loads(line) for line in _lines(out / "round-0" / "train" / "arith" / "verdicts.jsonl")]
@@ -304,16 +420,16 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
 
     # the reported fields
     for key in ("J", "J_filtered", "gap", "relative_gap", "pass@k", "distinct_answers", "J_filtered_oracle"):
-        assert key in r0["eval"], key
-    assert list(r0["eval"]["pass@k"]) == ["1", "2"]
-    for key in ("kept", "precision", "prompts_none_kept", "J", "J_filtered"):
-        assert key in r0["train"], key
-    assert r0["next"]["J"] == res1["generation"]["J"]["value"]
-    assert r0["next"]["J_filtered_t"] == res0["verifiers"]["mc"]["J_filtered"]["value"]
-    r1 = json.loads((out / "round-1" / "round.json").read_text())
-    assert r1["train"] is None and r1["eval"]["J"]["value"] == res1["generation"]["J"]["value"]
-    on_disk = json.loads((out / "summary.json").read_text())
-    assert [r["round"] for r in on_disk["rounds"]] == [0, 1] == [r["round"] for r in summary["rounds"]]
+        assert key in json.loads((out / "round-0" / "round.json").read_text())["eval"], key
+    assert list(r0.eval.pass_at_k) == ["1", "2"] and r0.eval.J.ci is not None
+    assert r0.checkpoint.training and r0.checkpoint.training["steps"] == 1
+    assert r0.next.J == res1["generation"]["J"]["value"]
+    assert r0.next.J_filtered_t == res0["verifiers"]["mc"]["J_filtered"]["value"]
+    r1 = load_round(out / "round-1" / "round.json")
+    assert r1.train is None and r1.next is None and r1.eval.J.value == res1["generation"]["J"]["value"]
+    on_disk = load_summary(out / "summary.json")
+    assert [r.round for r in on_disk.rounds] == [0, 1] == [r.round for r in summary.rounds]
+    assert on_disk.settings == opts and summary_text(on_disk) == (out / "summary.json").read_text()
     md = (out / "summary.md").read_text()
     assert "| 0 |" in md and "| 1 |" in md and "pass@2" in md and "filter precision" in md
     assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
@@ -322,7 +438,7 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     mtime = (ckpt / "model.safetensors").stat().st_mtime_ns
     sft_mtime = (out / "round-0" / "sft.jsonl").stat().st_mtime_ns
     counts = {p: len(_lines(p)) for p in out.rglob("*.jsonl")}
-    again = improve.Improver(improve.ImproveOptions(**{**opts.__dict__}), log=lambda *_: None)
+    again = improve.Improver(ImproveOptions(**{**opts.__dict__}), log=lambda *_: None)
     summary2 = again.run()
     assert again.model_calls == 0 and again.trained == 0
     assert (ckpt / "model.safetensors").stat().st_mtime_ns == mtime
@@ -330,18 +446,18 @@ def test_one_round_on_the_embedded_model_and_a_free_rerun(tmp_path, embedded_mod
     assert {p: len(_lines(p)) for p in counts if p.name in ("samples.jsonl", "verdicts.jsonl")} == {
         p: n for p, n in counts.items() if p.name in ("samples.jsonl", "verdicts.jsonl")
     }
-    assert summary2["rounds"][1]["eval"]["J"] == summary["rounds"][1]["eval"]["J"]
+    assert summary2.rounds[1].eval.J == summary.rounds[1].eval.J
 
     # other settings in the same out dir are refused before any work
     with pytest.raises(GapbenchError, match="n: 2 -> 3"):
-        improve.Improver(improve.ImproveOptions(**{**opts.__dict__, "n": 3}), log=lambda *_: None).run()
+        improve.Improver(ImproveOptions(**{**opts.__dict__, "n": 3}), log=lambda *_: None).run()
 
 
 def test_a_finished_checkpoint_is_reused_and_one_from_other_data_is_refused(tmp_path):
     base = tmp_path / "base"
     base.mkdir()
     out = tmp_path / "improve"
-    improver = improve.Improver(improve.ImproveOptions(out=str(out), model=str(base), rounds=1), log=lambda *_: None)
+    improver = improve.Improver(ImproveOptions(out=str(out), model=str(base), rounds=1), log=lambda *_: None)
     assert improver.model_options(0) == (str(base), None)
     assert improver.model_options(1) == (str((out / "round-1" / "model").resolve()), None)
     ckpt = out / "round-1" / "model"

@@ -9,7 +9,8 @@ import pytest
 
 from gapbench.harness.cli import build_parser
 from gapbench.harness.improve.cli import options_from_args
-from gapbench.harness.improve.loop import ImproveOptions, Improver
+from gapbench.harness.improve.loop import Improver
+from gapbench.harness.improve.options import ImproveOptions
 from gapbench.harness.settings import RUN_FIELDS, RunOptions, from_args, run_fields_of
 
 

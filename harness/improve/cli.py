@@ -9,7 +9,7 @@ from gapbench.harness.errors import GapbenchError
 
 
 def add_parser(sub) -> None:
-    from gapbench.harness.improve.loop import ImproveOptions
+    from gapbench.harness.improve.options import ImproveOptions
     from gapbench.harness.settings import add_options
 
     p = sub.add_parser(
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 
 def options_from_args(args):
-    from gapbench.harness.improve.loop import ImproveOptions
+    from gapbench.harness.improve.options import ImproveOptions
     from gapbench.harness.settings import from_args, parse_values
 
     parse_values(ImproveOptions, args)

@@ -35,88 +35,44 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gapbench.harness import __version__
+from gapbench.harness import format as fmt
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter
 from gapbench.harness.improve import sft
+from gapbench.harness.improve.options import NOT_IDENTITY, ImproveOptions
+from gapbench.harness.improve.summary import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    DistinctAnswers,
+    EvalStats,
+    Realised,
+    Round,
+    SftData,
+    Summary,
+    TrainStats,
+    round_text,
+    summary_text,
+    trained,
+)
 from gapbench.harness.metrics import filter_quality, filtered_accuracy, pass_at_k
 from gapbench.harness.models import backends
-from gapbench.harness.results import Results, to_json
-from gapbench.harness.runner import Runner, slug
-from gapbench.harness.settings import RunOptions, inherit, option, parse_task_args, run_fields_of
+from gapbench.harness.results import Results
+from gapbench.harness.runner import LazyModel, Runner, slug
+from gapbench.harness.settings import RunOptions, run_fields_of
 from gapbench.harness.store import RunStore
 from gapbench.tasks import TASKS
 from gapbench.verifiers.suite import build_verifiers
 
-SCHEMA_VERSION = 1
 ORACLE_RULE = FilterRule("threshold", 1.0)  # the oracle filter: keep the samples with g = 1
 SETTINGS_FILE = "improve.json"
-# settings that may change between invocations of one out dir: they do not change what is computed
-# (task_args: the resolved task configuration, defaults included, is compared instead)
-NOT_IDENTITY = ("out", "rounds", "gen_batch_size", "micro_batch_size", "n_boot", "data_dir", "task_args")
-
-
-@dataclass
-class ImproveOptions:
-    """Everything ``gapbench improve`` takes. The fields it shares with a run (``inherit``) take their
-    defaults and help from :class:`harness.settings.RunOptions`; ``run_options`` derives each round's
-    runs from them."""
-
-    out: str = field(metadata={"help": "folder of the loop (round-t/{train,eval,sft.jsonl,model,round.json}, summary.*)"})
-    model: str | None = inherit("model", help="the base f_0: hub id, local checkpoint folder, or an lm-eval backend with --model-args pretrained=...; default: the embedded smollm2-135m-instruct")
-    model_args: str | None = inherit("model_args", help="lm-eval model arguments, key=value,... (kept for every round's checkpoint, pretrained= replaced)")
-    task: str = option("arith", "one task (see `gapbench tasks`)")
-    task_args: dict = option({}, "task.option=value,... (e.g. arith.levels=add2)", parse=parse_task_args)  # the task's options (option -> value)
-    split: str = inherit("split", default="train", help="split whose prompts are sampled and fine-tuned on")
-    eval_split: str = option("test", "split every f_t is evaluated on")
-    limit: int | None = inherit("limit", help="first N training prompts")
-    eval_limit: int | None = option(None, "first N evaluation prompts", parse=int)
-    data_dir: str | None = inherit("data_dir")
-    verifier: str = option("mc", "the verification method that filters (one; ensemble:a+b allowed)", aliases=("--verifiers",))
-    verifier_model: str | None = inherit("verifier_model", help="a fixed verifier model instead of f_t's own")
-    verifier_model_args: str | None = inherit("verifier_model_args")
-    filter: str = inherit("filter", help="quantile:q or threshold:t on the verifier's u")
-    oracle_filter: bool = option(False, "keep the samples with g = 1 instead (the STaR-like control; --filter is then only reported)")
-    n: int = inherit("n", default=8, help="samples per training prompt")
-    eval_n: int | None = option(None, "samples per evaluation prompt (default: --n); pass@k is reported for k = 1..this", parse=int)
-    m: int = inherit("m")
-    rounds: int = option(3, "fine-tuning rounds (f_0 -> f_rounds); may grow when resuming", parse=int)
-    temperature: float = inherit("temperature")
-    top_p: float = inherit("top_p")
-    max_gen_toks: int | None = inherit("max_gen_toks")
-    verify_max_gen_toks: int = inherit("verify_max_gen_toks")
-    gen_batch_size: int | str = inherit("batch_size", flag="--gen-batch-size", help="lm-eval batch size for sampling and verifying (a number, or auto on GPU)")
-    lr: float = option(2e-5, "fine-tuning learning rate (AdamW, linear decay)", parse=float)
-    epochs: int = option(1, "fine-tuning epochs", parse=int)
-    batch_size: int = option(8, "fine-tuning examples per optimizer step", parse=int)
-    micro_batch_size: int = option(4, "examples per forward pass (gradient accumulation; same result)", parse=int)
-    max_steps: int | None = option(None, "stop each fine-tune after this many optimizer steps (smoke tests)", parse=int)
-    max_length: int = option(2048, "tokens per training example (the prompt is cut from the left)", parse=int)
-    seed: int = inherit("seed")
-    n_boot: int = inherit("n_boot", help="bootstrap resamples for the evaluation intervals")
-
-    def settings(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def identity(self) -> dict:
-        return {k: v for k, v in self.settings().items() if k not in NOT_IDENTITY}
-
-    def train_settings(self) -> sft.TrainSettings:
-        return sft.TrainSettings(
-            lr=self.lr,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            micro_batch_size=self.micro_batch_size,
-            max_steps=self.max_steps,
-            max_length=self.max_length,
-            seed=self.seed,
-        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,23 +84,23 @@ def oracle_mask(g: Sequence[int]) -> list[bool]:
     return ORACLE_RULE.keep([float(x) for x in g])
 
 
-def distinct_answers(answers: dict[str, Sequence[str | None]]) -> dict:
+def distinct_answers(answers: dict[str, Sequence[str | None]]) -> DistinctAnswers:
     """Distinct extracted final answers per prompt (None, no answer, is not an answer):
     mean, min, max over prompts, the histogram {count: prompts} and the share of samples without an answer."""
     if not answers:
-        return {"mean": None, "min": None, "max": None, "histogram": {}, "unanswered_share": None}
+        return DistinctAnswers(mean=None, min=None, max=None, histogram={}, unanswered_share=None)
     counts = [len({a for a in per if a is not None}) for per in answers.values()]
     total = sum(len(per) for per in answers.values())
     hist: dict[str, int] = {}
     for c in sorted(counts):
         hist[str(c)] = hist.get(str(c), 0) + 1
-    return {
-        "mean": float(np.mean(counts)),
-        "min": int(min(counts)),
-        "max": int(max(counts)),
-        "histogram": hist,
-        "unanswered_share": sum(a is None for per in answers.values() for a in per) / total if total else None,
-    }
+    return DistinctAnswers(
+        mean=float(np.mean(counts)),
+        min=int(min(counts)),
+        max=int(max(counts)),
+        histogram=hist,
+        unanswered_share=sum(a is None for per in answers.values() for a in per) / total if total else None,
+    )
 
 
 def pass_at_k_curve(G: np.ndarray) -> dict[str, float]:
@@ -152,7 +108,7 @@ def pass_at_k_curve(G: np.ndarray) -> dict[str, float]:
     return {str(k): pass_at_k(G, k) for k in range(1, G.shape[1] + 1)}
 
 
-def filter_stats(rows: Sequence[dict]) -> dict:
+def filter_stats(rows: Sequence[dict]) -> TrainStats:
     """What the training filter did, from rows with doc_id, sample, g, keep (and answer):
     J(f_t) and J(f_t[w]) on the training prompts, kept count and share, precision (share of kept
     samples that are correct), recall, and prompts that lost all their samples."""
@@ -168,21 +124,21 @@ def filter_stats(rows: Sequence[dict]) -> dict:
     J = float(G.mean(axis=1).mean())
     Jw, _ = filtered_accuracy(G, K)
     kept_answers = {d: [r.get("answer") for r in v if r["keep"]] for d, v in by_doc.items()}
-    return {
-        "n_prompts": len(by_doc),
-        "n": n,
-        "J": J,
-        "J_filtered": Jw,
-        "gap": Jw - J,
-        "kept": int(K.sum()),
-        "kept_share": quality.kept_share,
-        "precision": quality.precision,
-        "recall": quality.recall,
-        "prompts_none_kept": quality.prompts_none_kept,
-        "prompts_kept": int((K.sum(axis=1) > 0).sum()),
-        "distinct_answers": distinct_answers({d: [r.get("answer") for r in v] for d, v in by_doc.items()}),
-        "distinct_kept_answers": distinct_answers({d: a for d, a in kept_answers.items() if a}),
-    }
+    return TrainStats(
+        n_prompts=len(by_doc),
+        n=n,
+        J=J,
+        J_filtered=Jw,
+        gap=Jw - J,
+        kept=int(K.sum()),
+        kept_share=quality.kept_share,
+        precision=quality.precision,
+        recall=quality.recall,
+        prompts_none_kept=quality.prompts_none_kept,
+        prompts_kept=int((K.sum(axis=1) > 0).sum()),
+        distinct_answers=distinct_answers({d: [r.get("answer") for r in v] for d, v in by_doc.items()}),
+        distinct_kept_answers=distinct_answers({d: a for d, a in kept_answers.items() if a}),
+    )
 
 
 def check_settings(path: Path, opts: ImproveOptions, resolved: dict | None = None) -> bool:
@@ -243,9 +199,9 @@ class Improver:
                 f"or an lm-eval backend with pretrained=...); {self.base.label!r} ({self.base.named_backend()}) has none."
             )
         self.trained = 0  # checkpoints trained by this invocation
-        self._current = None  # (t, LazyModel of f_t) while f_t's runs go on
-        self._verifier_model = None  # the fixed --verifier-model's LazyModel
-        self._models: list = []
+        self._current: tuple[int, LazyModel] | None = None  # (t, LazyModel of f_t) while f_t's runs go on
+        self._verifier_model: LazyModel | None = None  # the fixed --verifier-model's LazyModel
+        self._models: list[LazyModel] = []
 
     # --- paths and models ---------------------------------------------------------------
     def round_dir(self, t: int) -> Path:
@@ -337,12 +293,12 @@ class Improver:
         """Model requests (generations and log-likelihoods) made by this invocation."""
         return sum(lazy.calls for lazy in self._models)
 
-    def evaluate(self, t: int) -> dict:
+    def evaluate(self, t: int) -> EvalStats:
         self.log(f"== round {t}: evaluate f_{t} on {self.opts.eval_split}")
         start = time.perf_counter()
         results = self._runner(t, "eval").run()[0]
-        stats = eval_stats(results, Path(results.run.dir), self.verifier.method, self.opts.oracle_filter)
-        stats["seconds_this_invocation"] = round(time.perf_counter() - start, 2)
+        stats = eval_stats(results, Path(_run_dir(results)), self.verifier.method, self.opts.oracle_filter)
+        stats.seconds_this_invocation = round(time.perf_counter() - start, 2)
         return stats
 
     def train_samples(self, t: int) -> tuple[list[dict], Results, float]:
@@ -377,7 +333,7 @@ class Improver:
             for d in docs
             for i in range(config.n)
         ]
-        return rows, run.results, round(time.perf_counter() - start, 2)
+        return rows, _scored(run.results), round(time.perf_counter() - start, 2)
 
     def check_checkpoint(self, t: int, sft_path: Path, digest: str) -> dict | None:
         """The metadata of a finished f_{t+1}, None when there is none; refused when it was trained
@@ -422,56 +378,56 @@ class Improver:
         return meta
 
     # --- the loop -------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> Summary:
         started = check_settings(self.out / SETTINGS_FILE, self.opts, self.resolved)
         self.log(f"self-improvement of {self.base.label} on {self.opts.task}: {self.opts.rounds} round(s), "
                  f"filter {self.filter_label()} -> {self.out}" + (" (resuming)" if started else ""))
-        rounds: list[dict] = []
+        rounds: list[Round] = []
         evals = {0: self.evaluate(0)}
         for t in range(self.opts.rounds + 1):
-            record = {"round": t, "model": self.model_label(t), "base": self.base.label, "eval": evals[t], "train": None, "sft": None, "next": None}
+            record = Round(round=t, model=self.model_label(t), base=self.base.label, eval=evals[t], train=None, sft=None, next=None)
             if t < self.opts.rounds:
                 rows, train_results, train_seconds = self.train_samples(t)
                 stats = filter_stats(rows)
-                stats["dir"] = train_results.run.dir
-                stats["timings"] = train_results.timings
-                stats["seconds_this_invocation"] = train_seconds
-                record["train"] = stats
+                record.train = stats
+                stats.dir = _run_dir(train_results)
+                stats.timings = train_results.timings
+                stats.seconds_this_invocation = train_seconds
                 sft_path = self.round_dir(t) / "sft.jsonl"
                 records = sft.sft_records(t, rows)
                 self.check_checkpoint(t, sft_path, sft.sha256_text(sft.dataset_text(records)))  # before touching the file it was trained on
                 digest = sft.write_dataset(sft_path, records)
-                record["sft"] = {"path": str(sft_path), "sha256": digest, "examples": len(records), "format": "prompt/completion"}
+                record.sft = SftData(path=str(sft_path), sha256=digest, examples=len(records), format="prompt/completion")
                 if not records:
-                    record["stopped"] = "the filter kept no sample: nothing to fine-tune on"
+                    record.stopped = "the filter kept no sample: nothing to fine-tune on"
                     self._write_round(record, rounds)
                     raise GapbenchError(
-                        f"round {t}: the filter ({self.filter_label()}) kept none of the {stats['n_prompts'] * stats['n']} training "
+                        f"round {t}: the filter ({self.filter_label()}) kept none of the {stats.n_prompts * stats.n} training "
                         f"samples, so there is nothing to fine-tune on (see {sft_path}). Use a looser --filter, more samples (--n), "
                         "or more prompts (--limit)."
                     )
                 ft_start = time.perf_counter()
                 meta = self.fine_tune(t, sft_path, digest, len(records))
-                record["checkpoint"] = {
-                    "path": str(self.model_dir(t + 1)),
-                    "training": meta.get("training"),
-                    "seconds_this_invocation": round(time.perf_counter() - ft_start, 2),
-                }
+                record.checkpoint = Checkpoint(
+                    path=str(self.model_dir(t + 1)),
+                    training=meta.get("training"),
+                    seconds_this_invocation=round(time.perf_counter() - ft_start, 2),
+                )
                 evals[t + 1] = self.evaluate(t + 1)
-                record["next"] = realised(evals[t], evals[t + 1])
+                record.next = realised(evals[t].J.value, evals[t].J_filtered_train_filter, evals[t + 1].J.value)
             self._write_round(record, rounds)
         self.release()
-        summary = {
-            "schema_version": SCHEMA_VERSION,
-            "gapbench_version": __version__,
-            "created": _now(),
-            "settings": self.opts.settings(),
-            "base": self.base.label,
-            "filter": self.filter_label(),
-            "verifier": self.verifier.method,
-            "rounds": rounds,
-        }
-        _write_json(self.out / "summary.json", summary)
+        summary = Summary(
+            schema_version=SCHEMA_VERSION,
+            gapbench_version=__version__,
+            created=_now(),
+            settings=self.opts,
+            base=self.base.label,
+            filter=self.filter_label(),
+            verifier=self.verifier.method,
+            rounds=rounds,
+        )
+        _write_text(self.out / "summary.json", summary_text(summary))
         (self.out / "summary.md").write_text(render_markdown(summary))
         plot(summary, self.out / "summary.png")
         self.log(f"summary: {self.out / 'summary.md'}")
@@ -480,86 +436,79 @@ class Improver:
     def model_label(self, t: int) -> str:
         return self.base.label if t == 0 else str(self.model_dir(t))
 
-    def _write_round(self, record: dict, rounds: list[dict]) -> None:
+    def _write_round(self, record: Round, rounds: list[Round]) -> None:
         rounds.append(record)
-        _write_json(self.round_dir(record["round"]) / "round.json", {"schema_version": SCHEMA_VERSION, **record})
+        _write_text(self.round_dir(record.round) / "round.json", round_text(record))
 
 
 # ----------------------------------------------------------------------------------------------
 # reading runs back
 
 
-def eval_stats(results: Results, store_dir: Path, method: str, oracle_filter: bool) -> dict:
+def eval_stats(results: Results, store_dir: Path, method: str, oracle_filter: bool) -> EvalStats:
     """One evaluation run's numbers for the round tables."""
     grades = {d: [rows[i] for i in sorted(rows)] for d, rows in RunStore(store_dir).grades().items()}
     G = np.array([[int(r["g"]) for r in per] for per in grades.values()], dtype=float)
     block = results.verifiers[method]
     oracle_J = filtered_accuracy(G, np.array([oracle_mask(row) for row in G.astype(int)], dtype=bool))[0]
-    return {
-        "dir": str(store_dir),
-        "split": results.task.split,
-        "n_prompts": results.sizes.n_prompts,
-        "n": results.sizes.n,
-        "J": to_json(results.generation.J),
-        "J_filtered": to_json(block.J_filtered),
-        "gap": to_json(block.gap),
-        "relative_gap": to_json(block.relative_gap),
-        "verification": to_json(block.verification),
-        "filter_precision": block.filter.precision,
-        "best_of_n": block.best_of_n,
+    return EvalStats(
+        dir=str(store_dir),
+        split=results.task.split,
+        n_prompts=results.sizes.n_prompts,
+        n=results.sizes.n,
+        J=results.generation.J,
+        J_filtered=block.J_filtered,
+        gap=block.gap,
+        relative_gap=block.relative_gap,
+        verification=block.verification,
+        filter_precision=block.filter.precision,
+        best_of_n=block.best_of_n,
         # J(f_t[w]) for the filter that trains: the self-verification filter, or the oracle (g = 1)
-        "J_filtered_train_filter": oracle_J if oracle_filter else block.J_filtered.value,
-        "J_filtered_oracle": oracle_J,
-        "pass@k": pass_at_k_curve(G),
-        "maj@k": results.generation.maj_at_k,
-        "distinct_answers": distinct_answers({d: [r.get("answer") for r in per] for d, per in grades.items()}),
-        "timings": results.timings,
-        "results": str(Path(store_dir) / "results.json"),
-    }
+        J_filtered_train_filter=oracle_J if oracle_filter else block.J_filtered.value,
+        J_filtered_oracle=oracle_J,
+        pass_at_k=pass_at_k_curve(G),
+        maj_at_k=results.generation.maj_at_k,
+        distinct_answers=distinct_answers({d: [r.get("answer") for r in per] for d, per in grades.items()}),
+        timings=results.timings,
+        results=str(Path(store_dir) / "results.json"),
+    )
 
 
-def realised(before: dict, after: dict) -> dict:
+def realised(J_t: float | None, J_filtered_t: float | None, J_next: float | None) -> Realised:
     """Did the update realise the gap? J(f_{t+1}) against J(f_t) and J(f_t[w]) on the evaluation split."""
-    J_t = before["J"]["value"]
-    J_next = after["J"]["value"]
-    J_w = before["J_filtered_train_filter"]
-    predicted = J_w - J_t
-    return {
-        "J": J_next,
-        "J_t": J_t,
-        "J_filtered_t": J_w,
-        "improvement": J_next - J_t,  # realised: J(f_{t+1}) - J(f_t)
-        "predicted_gap": predicted,  # J(f_t[w]) - J(f_t)
-        "J_minus_J_filtered_t": J_next - J_w,  # >= 0: the update realised (at least) the gap
-        "realised_share": (J_next - J_t) / predicted if abs(predicted) > 1e-12 else None,
-    }
+    if J_t is None or J_filtered_t is None or J_next is None:
+        raise GapbenchError(
+            f"an evaluation run reported no accuracy (J(f_t) {J_t}, J(f_t[w]) {J_filtered_t}, J(f_t+1) {J_next}); "
+            "rescore the rounds' eval runs (`gapbench run` on their directories) and run `gapbench improve` again."
+        )
+    predicted = J_filtered_t - J_t
+    return Realised(
+        J=J_next,
+        J_t=J_t,
+        J_filtered_t=J_filtered_t,
+        improvement=J_next - J_t,
+        predicted_gap=predicted,
+        J_minus_J_filtered_t=J_next - J_filtered_t,
+        realised_share=(J_next - J_t) / predicted if abs(predicted) > 1e-12 else None,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # the report
 
 
-def _f(x, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, dict):
-        x = x.get("value")
-        if x is None:
-            return "n/a"
-    return f"{x:+.{digits}f}" if isinstance(x, float) and x < 0 else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
-
-
-def render_markdown(summary: dict) -> str:
-    s = summary["settings"]
-    rounds = summary["rounds"]
+def render_markdown(summary: Summary) -> str:
+    s = summary.settings
+    rounds = summary.rounds
+    f = fmt.plain
     lines = [
-        f"# Self-improvement of {summary['base']} on {s['task']}",
+        f"# Self-improvement of {summary.base} on {s.task}",
         "",
-        f"Train: {s['split']} ({s['limit'] or 'all'} prompts x n={s['n']}); evaluation: {s['eval_split']} "
-        f"({s['eval_limit'] or 'all'} prompts x n={s['eval_n'] or s['n']}). Verifier {summary['verifier']}"
-        + (f" (fixed model {s['verifier_model']})" if s.get("verifier_model") else " (f_t's own)")
-        + f"; training filter: {summary['filter']}. Fine-tune: lr {s['lr']}, {s['epochs']} epoch(s), batch {s['batch_size']}"
-        + (f", max {s['max_steps']} steps" if s.get("max_steps") else "")
+        f"Train: {s.split} ({s.limit or 'all'} prompts x n={s.n}); evaluation: {s.eval_split} "
+        f"({s.eval_limit or 'all'} prompts x n={s.eval_n or s.n}). Verifier {summary.verifier}"
+        + (f" (fixed model {s.verifier_model})" if s.verifier_model else " (f_t's own)")
+        + f"; training filter: {summary.filter}. Fine-tune: lr {s.lr}, {s.epochs} epoch(s), batch {s.batch_size}"
+        + (f", max {s.max_steps} steps" if s.max_steps else "")
         + ".",
         "",
         "## Evaluation split, per round",
@@ -568,16 +517,16 @@ def render_markdown(summary: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
-        e, nx = r["eval"], r.get("next") or {}
+        e, nx = r.eval, r.next
         lines.append(
-            f"| {r['round']} | {_f(e['J'])} | {_f(e['J_filtered'])} | {_f(e['gap'])} | {_f(e['relative_gap'])} | "
-            f"{_f(e['J_filtered_oracle'])} | {_f(e['distinct_answers']['mean'], 2)} | {_f(nx.get('J'))} | "
-            f"{_f(nx.get('improvement'))} | {_f(nx.get('J_minus_J_filtered_t'))} |"
+            f"| {r.round} | {f(e.J.value)} | {f(e.J_filtered.value)} | {f(e.gap.value)} | {f(e.relative_gap.value)} | "
+            f"{f(e.J_filtered_oracle)} | {f(e.distinct_answers.mean, 2)} | {f(nx.J if nx else None)} | "
+            f"{f(nx.improvement if nx else None)} | {f(nx.J_minus_J_filtered_t if nx else None)} |"
         )
-    ks = list(rounds[0]["eval"]["pass@k"]) if rounds else []
+    ks = list(rounds[0].eval.pass_at_k) if rounds else []
     lines += ["", "## pass@k on the evaluation split (k = 1..n)", "", "| round | " + " | ".join(f"pass@{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
     for r in rounds:
-        lines.append(f"| {r['round']} | " + " | ".join(_f(r["eval"]["pass@k"].get(k)) for k in ks) + " |")
+        lines.append(f"| {r.round} | " + " | ".join(f(r.eval.pass_at_k.get(k)) for k in ks) + " |")
     lines += [
         "",
         "## Training split: what the filter kept",
@@ -586,51 +535,51 @@ def render_markdown(summary: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
-        tr = r.get("train")
+        tr = r.train
         if not tr:
             continue
-        training = (r.get("checkpoint") or {}).get("training") or {}
+        steps = trained(r.checkpoint, "steps")
         lines.append(
-            f"| {r['round']} | {_f(tr['J'])} | {_f(tr['J_filtered'])} | {tr['kept']} | {_f(tr['kept_share'], 2)} | {_f(tr['precision'])} | "
-            f"{tr['prompts_none_kept']} | {_f(tr['distinct_answers']['mean'], 2)} | {(r.get('sft') or {}).get('examples', 'n/a')} | "
-            f"{training.get('steps', 'n/a')} | {_f(training.get('loss_first'))} -> {_f(training.get('loss_last'))} | {_f(training.get('seconds'), 1)} |"
+            f"| {r.round} | {f(tr.J)} | {f(tr.J_filtered)} | {tr.kept} | {f(tr.kept_share, 2)} | {f(tr.precision)} | "
+            f"{tr.prompts_none_kept} | {f(tr.distinct_answers.mean, 2)} | {r.sft.examples if r.sft else 'n/a'} | "
+            f"{'n/a' if steps is None else steps} | {f(trained(r.checkpoint, 'loss_first'))} -> {f(trained(r.checkpoint, 'loss_last'))} | {f(trained(r.checkpoint, 'seconds'), 1)} |"
         )
     lines += ["", "![J, gap and pass@k by round](summary.png)", ""]
     return "\n".join(lines)
 
 
-def plot(summary: dict, path: Path) -> None:
+def plot(summary: Summary, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
     import matplotlib.pyplot as plt
 
-    rounds = summary["rounds"]
-    ts = [r["round"] for r in rounds]
+    rounds = summary.rounds
+    ts = [r.round for r in rounds]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ax = axes[0]
-    ax.plot(ts, [r["eval"]["J"]["value"] for r in rounds], "o-", label="J(f_t)")
-    ax.plot(ts, [r["eval"]["J_filtered"]["value"] for r in rounds], "s--", label="J(f_t[w])")
+    ax.plot(ts, [r.eval.J.value for r in rounds], "o-", label="J(f_t)")
+    ax.plot(ts, [r.eval.J_filtered.value for r in rounds], "s--", label="J(f_t[w])")
     ax.set(xlabel="round t", ylabel="accuracy", title="generation accuracy")
     ax.legend()
     ax = axes[1]
-    ax.plot(ts, [r["eval"]["gap"]["value"] for r in rounds], "o-", label="gap(f_t)")
+    ax.plot(ts, [r.eval.gap.value for r in rounds], "o-", label="gap(f_t)")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="round t", ylabel="gap", title="generation-verification gap")
     ax.legend()
     ax = axes[2]
     for r in rounds:
-        curve = r["eval"]["pass@k"]
-        ax.plot([int(k) for k in curve], list(curve.values()), "o-", label=f"round {r['round']}")
+        curve = r.eval.pass_at_k
+        ax.plot([int(k) for k in curve], list(curve.values()), "o-", label=f"round {r.round}")
     ax.set(xlabel="k", ylabel="pass@k", title="pass@k (evaluation split)")
-    n_max = max((len(r["eval"]["pass@k"]) for r in rounds), default=1)
+    n_max = max((len(r.eval.pass_at_k) for r in rounds), default=1)
     if n_max <= 16:
         ax.set_xticks(range(1, n_max + 1))
     ax.legend()
     for ax in axes[:2]:
         ax.set_xticks(ts)
-    fig.suptitle(f"{summary['base']}: self-improvement, filter {summary['filter']}")
+    fig.suptitle(f"{summary.base}: self-improvement, filter {summary.filter}")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=100)
@@ -638,14 +587,32 @@ def plot(summary: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _scored(results: Results | None) -> Results:
+    """The results of a run the runner has scored (a StoredRun holds none only inside the runner)."""
+    if results is None:
+        raise GapbenchError("the runner returned a run without results; this is a bug in gapbench, please report it.")
+    return results
+
+
+def _run_dir(results: Results) -> str:
+    """The folder of a run the runner wrote (its results.json records it)."""
+    if results.run is None:
+        raise GapbenchError("the runner wrote a results.json without its run folder; this is a bug in gapbench, please report it.")
+    return results.run.dir
+
+
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def _write_json(path: Path, obj) -> None:
+def _write_json(path: Path, obj: Any) -> None:
+    _write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

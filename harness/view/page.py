@@ -169,14 +169,16 @@ def _pack(obj) -> str:
 
 def _prompt_numbers(view: RunView, d: str) -> dict:
     g = view.g(d)
-    row = {"J": sum(g) / len(g), "w": {}, "kw": {}, "dr": {}}
+    w: dict[str, float] = {}
+    kw: dict[str, int] = {}
+    dr: dict[str, int] = {}
     for m in view.methods:
         keep = view.kept[m][d]
         kept_g = [x for x, k in zip(g, keep) if k] or g  # a filter that keeps nothing falls back to all
-        row["w"][m] = sum(kept_g) / len(kept_g)
-        row["kw"][m] = sum(1 for x, k in zip(g, keep) if k and not x)
-        row["dr"][m] = sum(1 for x, k in zip(g, keep) if not k and x)
-    return row
+        w[m] = sum(kept_g) / len(kept_g)
+        kw[m] = sum(1 for x, k in zip(g, keep) if k and not x)
+        dr[m] = sum(1 for x, k in zip(g, keep) if not k and x)
+    return {"J": sum(g) / len(g), "w": w, "kw": kw, "dr": dr}
 
 
 def _details(view: RunView, d: str) -> dict:
