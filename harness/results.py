@@ -243,7 +243,7 @@ class VerifierResults(VerifierSummary):
     by_group: dict[str, dict[str, VerifierSummary]] = field(default_factory=dict)
     # schema 2: diagnostics over all prompts (see harness.metrics.diagnostics)
     within_prompt: WithinPrompt | None = None
-    realised_share: Metric | None = None  # gap(u) / gap(oracle) under the same filter
+    realised_share: Metric | None = None  # gap(u) / gap(oracle), the oracle keeping each prompt's correct samples
     calibration: Calibration | None = None
     length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1" -> Spearman(u, generated tokens)
     majority_echo: MajorityEcho | None = None
