@@ -334,9 +334,19 @@ class TaskInfo:
 
 
 @dataclass
+class ThreadsInfo:
+    """The CPU threads of the invocation that wrote the file (harness/threads.py)."""
+
+    threads: int
+    reason: str
+    omp_wait_policy: str | None = None
+
+
+@dataclass
 class RunRef:
     dir: str
     config_hash: str
+    threads: ThreadsInfo | None = None  # absent in a file from before it was recorded
 
 
 @dataclass

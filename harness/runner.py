@@ -22,7 +22,7 @@ from gapbench.harness.config import RunConfig, Sampling
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
-from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, Tokens, build, from_json
+from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, ThreadsInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
 from gapbench.harness.store import DIGESTS, RunStore
 from gapbench.harness.stored_run import StoredRun, scored_run
@@ -202,6 +202,9 @@ class Runner:
                 raise
             plans.append((task, config, docs, store, resumed))
         results = []
+        chosen = _threads_info()
+        if chosen is not None and not self.merge_only:
+            self.log(f"CPU threads: {chosen.threads} ({chosen.reason}; OMP_WAIT_POLICY={chosen.omp_wait_policy or 'unset'})")
         try:
             if not self.merge_only:
                 backends.check_logprobs(self.vspec or self.spec, [v.method for v in self.verifiers if v.needs_logprobs])
@@ -413,7 +416,7 @@ class Runner:
             schema_version=SCHEMA_VERSION,
             gapbench_version=__version__,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            run=RunRef(backends.portable(str(store.dir.absolute())), config.hash()),
+            run=RunRef(backends.portable(str(store.dir.absolute())), config.hash(), threads=_threads_info()),
             model=typed(ModelInfo, self._model_meta(self.model, self.spec, store), "model"),
             verifier_model=typed(ModelInfo, self._model_meta(self.vmodel, self.vspec, store), "verifier_model") if self.vspec else None,
             task=typed(TaskInfo, {**config.task, "split": config.split}, "task"),
@@ -464,6 +467,14 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def _threads_info() -> ThreadsInfo | None:
+    """This invocation's CPU threads (:mod:`harness.threads`), where gapbench chose them."""
+    from gapbench.harness import threads
+
+    choice = threads.current()
+    return ThreadsInfo(choice.threads, choice.reason, choice.wait_policy) if choice is not None else None
 
 
 def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log, refuse: str | None = None) -> LazyModel:
