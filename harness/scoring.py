@@ -8,7 +8,7 @@ import typing
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from gapbench.harness.filters import FilterRule, sweep_levels
+from gapbench.harness.filters import FilterRule, parse_filter, sweep_levels
 from gapbench.harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
 from gapbench.harness.results import Generation, GenerationSummary, Sweep, VerifierResults, VerifierSummary, build, from_json
 from gapbench.tasks.base import Doc, Grade, Task
@@ -65,7 +65,8 @@ def score(
     methods = {}
     for v in verifiers:
         prompts = prompts_for(v, docs, rule)
-        diag = verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed)
+        own = parse_filter(v.own_filter) if v.own_filter else rule  # the oracle's gap-against-n under its own filter
+        diag = verifier_diagnostics(prompts, verdicts[v.method], rule, lengths, n_boot=n_boot, seed=seed, curve_rule=own)
         methods[v.method] = build(
             VerifierResults,
             **vars(summarize(prompts, n_boot=n_boot, seed=seed)),
@@ -78,13 +79,20 @@ def score(
     return generation, methods
 
 
-def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list], rule: FilterRule, lengths, *, n_boot: int, seed: int) -> dict:
-    """The schema-2 blocks of one verifier: :func:`harness.metrics.diagnostics`, the position bias of a
-    verifier whose verdicts count order flips (tournament), and the gap against n (``by_n``)."""
+def verifier_diagnostics(
+    prompts: list[PromptScores], verdicts: dict[str, list], rule: FilterRule, lengths, *, n_boot: int, seed: int, curve_rule: FilterRule | None = None
+) -> dict:
+    """The schema-2 blocks of one verifier: :func:`harness.metrics.diagnostics` (its realised share
+    against the oracle's keep, :func:`verifiers.oracle.correct_kept`), the position bias of a verifier
+    whose verdicts count order flips (tournament), and the gap against n and m (``by_n``, ``by_m``)
+    under ``curve_rule`` (the run's ``rule`` unless the verifier has its own filter)."""
     import numpy as np
 
+    from gapbench.verifiers.oracle import correct_kept
+
+    curve_rule = curve_rule or rule
     L = [lengths[p.doc_id] for p in prompts] if lengths is not None else None
-    out = diagnostics(prompts, [rule.keep(p.g) for p in prompts], rule, lengths=L, n_boot=n_boot, seed=seed)
+    out = diagnostics(prompts, [correct_kept(p.g) for p in prompts], rule, lengths=L, n_boot=n_boot, seed=seed)
     per_doc = [verdicts[p.doc_id] for p in prompts]
     matches = [[x.matches for x in vs] for vs in per_doc]
     if all(m is not None for row in matches for m in row):
@@ -93,7 +101,7 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
         )
     G = np.array([p.g for p in prompts], dtype=float)
     U = np.array([p.u for p in prompts], dtype=float)
-    curve = gap_curve(G, U, rule, answer_classes(prompts), seed=seed)
+    curve = gap_curve(G, U, curve_rule, answer_classes(prompts), seed=seed)
     per_sample = float(np.mean(L)) if L is not None else None
     for point in curve:
         point["gen_tokens"] = None if per_sample is None else point["n"] * per_sample
@@ -101,7 +109,7 @@ def verifier_diagnostics(prompts: list[PromptScores], verdicts: dict[str, list],
     values = [[x.values for x in vs] for vs in per_doc]
     if all(v is not None and len(v) > 1 for row in values for v in row):
         V = np.array([[[np.nan if x is None else x for x in v] for v in row] for row in values], dtype=float)
-        out["by_m"] = gap_curve_m(G, V, rule, seed=seed)
+        out["by_m"] = gap_curve_m(G, V, curve_rule, seed=seed)
     return out
 
 

@@ -11,7 +11,13 @@ fields (:func:`add_options`) and read back into it (:func:`from_args`), and ``ga
 - ``cli``: False for fields that only code sets (``model_meta`` is set by ``--model-meta``, which
   has its own parser);
 - ``run_field``: the :class:`RunOptions` field that a field of another options class feeds
-  (``improve --gen-batch-size`` is a run's ``batch_size``).
+  (``improve --gen-batch-size`` is a run's ``batch_size``);
+- ``aliases``: other names of the same option; ``deprecated``: old names that still work for one
+  release and print a one-line notice naming the new one (:class:`DeprecatedFlag`).
+
+One option name means one thing in every command (``tests/test_settings.py`` checks it over every
+subcommand's parser): ``--batch-size`` is lm-eval's batch size, ``--tasks`` a list of task names and
+``--task`` one task name, ``--verifiers`` a list of methods and ``--verifier`` one.
 """
 
 from __future__ import annotations
@@ -223,6 +229,22 @@ def _shown(value: Any) -> Any:
     return value
 
 
+class DeprecatedFlag(argparse.Action):
+    """An old name of an option: it sets the option's field as the new name does and prints a one-line
+    notice naming the new name (for one release; then the name goes)."""
+
+    def __init__(self, option_strings, dest, new: str = "", note: str = "", **kwargs):
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+        self.new, self.note = new, note
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import sys
+
+        print(f"gapbench {parser.prog.split()[-1]}: {option_string} is deprecated and goes in the next release; use {self.new}{self.note}.", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
     """One command-line option per field of the dataclass ``cls`` (see the module docstring)."""
     for f in fields(cls):
@@ -239,7 +261,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
             if default is MISSING:
                 kwargs["required"] = True
         flags = [_flag(f), *f.metadata.get("aliases", ())]
-        parser.add_argument(*flags, **kwargs)
+        action = parser.add_argument(*flags, **kwargs)
+        action.parse = f.metadata.get("parse")  # type: ignore[attr-defined]  # what the text means (tests/test_settings.py)
+        for old, note in f.metadata.get("deprecated", {}).items():
+            parser.add_argument(old, dest=f.name, action=DeprecatedFlag, new=_flag(f), note=note, help=argparse.SUPPRESS)
 
 
 _KINDS = {int: "a whole number", float: "a finite number"}

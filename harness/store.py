@@ -158,6 +158,12 @@ class RunStore:
         whether or not a later run loads the model). Facts that differ from those recorded mean another
         model behind the same name: refused."""
         have = self.facts().get(which)
+        if isinstance(have, dict) and have.get("revision") == "main" and facts.get("revision") != "main":
+            # earlier versions recorded "main" for every model whose revision nobody asked for (local
+            # folders included): a placeholder, replaced by what is known now (None, or the resolved commit)
+            have = {**have, "revision": facts.get("revision")}
+            if have == facts:
+                have = None
         if have == facts:
             return
         if have is not None:

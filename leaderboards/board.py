@@ -207,6 +207,9 @@ class ModelRow:
     flops: float | None
     flops_source: str | None
     uncertain: bool
+    weights: str | None = omitted()  # what the weights are (results.json's model.weights, harness/models/identity.py)
+    weights_sha256: str | None = omitted()  # their digest, where known
+    weights_digest_of: str | None = omitted()  # what that digest is the digest of
 
 
 @dataclass

@@ -236,13 +236,14 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[CrossMatrix]:
 def _model_row(e: Entry) -> ModelRow:
     m = e.results.model
     info = e.info
+    weights = m.named_weights()
     return ModelRow(
         checkpoint=e.checkpoint,
         round=e.round,
         base=e.base,
         id=m.id,
         hub_id=m.hub_id,
-        revision=m.revision,
+        revision=m.known_revision,
         family=info.family,
         params=info.params,
         params_source=info.params_source,
@@ -251,6 +252,9 @@ def _model_row(e: Entry) -> ModelRow:
         flops=info.flops,
         flops_source=info.flops_source,
         uncertain=info.uncertain,
+        weights=weights.description,
+        weights_sha256=weights.sha256,
+        weights_digest_of=weights.digest_of,
     )
 
 
@@ -369,7 +373,7 @@ def table_cells(t: Table) -> list[list[str]]:
     return rows
 
 
-MODEL_HEADERS = ["checkpoint", "round", "base", "family", "parameters N", "pre-training tokens D", "FLOPs 6ND"]
+MODEL_HEADERS = ["checkpoint", "round", "base", "family", "weights (sha256)", "parameters N", "pre-training tokens D", "FLOPs 6ND"]
 
 
 def model_cells(board: Board) -> list[list[str]]:
@@ -382,6 +386,7 @@ def model_cells(board: Board) -> list[list[str]]:
                 "base" if not (m.base or m.round) else (str(m.round) if m.round is not None else "?"),
                 m.base or "",
                 m.family or "unknown",
+                (m.weights or "") + (f" ({m.weights_sha256[:12]})" if m.weights_sha256 else ""),
                 human(m.params) + (f" ({m.params_source})" if m.params_source else ""),
                 human(m.tokens) + (f" ({m.tokens_source})" if m.tokens_source else ""),
                 sci(m.flops) + star,

@@ -328,8 +328,9 @@ def test_board_columns_from_schema_2_results_and_n_a_for_schema_1(tmp_path):
     assert main(["leaderboard", "build", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "board")]) == 0
     rows = {(r["checkpoint"], r["verifier"]): r for r in json.loads((tmp_path / "board" / "leaderboard.json").read_text())["tables"][0]["rows"]}
     assert rows[("new-model", "mc")]["within_prompt_auroc"]["value"] == pytest.approx((3.5 / 4 + 1 / 3) / 2, abs=1e-6)
-    # gap(mc): keeps 0 (and the tied 1, 2) of add1-0 -> 2/3 (+1/6); keeps 1, 2 of add1-1 -> 0 (-1/4); oracle: +.5 and 0
-    assert rows[("new-model", "mc")]["realised_share"]["value"] == pytest.approx((1 / 6 - 1 / 4) / 2 / 0.25, abs=1e-6)
+    # gap(mc): keeps 0 (and the tied 1, 2) of add1-0 -> 2/3 (+1/6); keeps 1, 2 of add1-1 -> 0 (-1/4);
+    # oracle (each prompt's correct samples): +1/2 and +3/4
+    assert rows[("new-model", "mc")]["realised_share"]["value"] == pytest.approx((1 / 6 - 1 / 4) / 2 / ((0.5 + 0.75) / 2), abs=1e-6)
     assert rows[("old-model", "mc")]["within_prompt_auroc"] == {"value": None, "ci": None}
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "| old-model | base | mc |" in readme and readme.count("| n/a |") >= 2

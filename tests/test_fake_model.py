@@ -187,7 +187,8 @@ def test_a_run_on_the_fake_model_gives_varied_grades_and_u(tmp_path):
     (typed,) = runner.run()
     results = typed.to_dict()
     assert 0.2 < results["generation"]["J"]["value"] < 0.8
-    assert results["model"] == {"id": NAME, "backend": NAME, "lm_eval_model": NAME, "model_args": {"arith": "0.5"}, "parameters": None, "revision": "main", "architecture": None}
+    assert results["model"] == {"id": NAME, "backend": NAME, "lm_eval_model": NAME, "model_args": {"arith": "0.5"}, "parameters": None, "revision": None, "architecture": None,
+        "weights": {"description": f"the lm-eval model {NAME} (no checkpoint named)", "sha256": None, "digest_of": None}}
     assert runner.model.lm.calls["generate_until"] == 18 * 2 + 18 * 2 * 2  # samples, then CoT binary and score
     for method in ("mc", "cot-binary", "cot-score"):
         auroc = results["verifiers"][method]["verification"]["auroc"]

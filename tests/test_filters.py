@@ -1,9 +1,13 @@
 """Filters w(u): quantile and threshold rules, their specs and sweep levels."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule, parse_filter, sweep_levels
+from gapbench.harness.metrics import filtered_accuracy
+from gapbench.verifiers.suite import build_verifiers, keep_mask
 
 
 def test_quantile_half_keeps_top_half():
@@ -82,3 +86,50 @@ def test_sweep_levels():
         "quantile:0", "quantile:0.1", "quantile:0.2"]
     with pytest.raises(GapbenchError):
         sweep_levels("top")
+
+
+# --- the oracle is the upper bound under every filter ------------------------------------------
+
+
+RULES = [FilterRule(kind, level) for kind in ("quantile", "threshold") for level in sweep_levels(kind)]
+
+
+def _J_filtered(method: str, verifiers: dict, g: list[list[int]], u: dict, rule: FilterRule) -> float:
+    import numpy as np
+
+    K = np.array([keep_mask(verifiers[method], u, rule, str(i)) for i in range(len(g))], dtype=bool)
+    return filtered_accuracy(np.array(g, dtype=float), K)[0]
+
+
+@st.composite
+def runs(draw):
+    n = draw(st.integers(1, 6))
+    prompts = draw(st.integers(1, 5))
+    g = [draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)) for _ in range(prompts)]
+    unit = st.floats(0, 1, allow_nan=False)
+    scores = {m: [draw(st.lists(unit | st.sampled_from([0.0, 0.5, 1.0]), min_size=n, max_size=n)) for _ in range(prompts)] for m in ("mc", "cot-score")}
+    return g, scores
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs())
+def test_the_oracle_gap_bounds_every_verifiers_under_every_filter(run):
+    g, scores = run
+    verifiers = {v.method: v for v in build_verifiers(["mc", "cot-score", "ensemble:mc+cot-score", "oracle"], m=1)}
+    u = {m: {str(i): row for i, row in enumerate(rows)} for m, rows in scores.items()}
+    u["oracle"] = {str(i): [float(x) for x in row] for i, row in enumerate(g)}
+    u["ensemble:mc+cot-score"] = {d: [(a + b) / 2 for a, b in zip(u["mc"][d], u["cot-score"][d])] for d in u["mc"]}
+    for rule in RULES:
+        oracle = _J_filtered("oracle", verifiers, g, u, rule)
+        for method in ("mc", "cot-score", "ensemble:mc+cot-score"):
+            assert oracle >= _J_filtered(method, verifiers, g, u, rule) - 1e-12, (rule.spec, method)
+
+
+def test_the_oracle_gains_where_the_run_s_quantile_on_g_would_keep_everything():
+    g = [[1, 0, 0, 0]]  # one correct of four: the median of g is 0
+    verifiers = {v.method: v for v in build_verifiers(["mc", "oracle"], m=1)}
+    u = {"mc": {"0": [0.9, 0.1, 0.8, 0.2]}, "oracle": {"0": [1.0, 0.0, 0.0, 0.0]}}
+    rule = FilterRule("quantile", 0.5)
+    assert rule.keep(u["oracle"]["0"]) == [True] * 4  # the run's rule on u = g: keeps all, gains nothing
+    assert _J_filtered("mc", verifiers, g, u, rule) == 0.5  # MC keeps its top half, the correct one in it
+    assert _J_filtered("oracle", verifiers, g, u, rule) == 1.0  # the oracle keeps the correct sample

@@ -277,7 +277,8 @@ def test_models_section_and_overrides_on_the_board(tmp_path):
     board, _ = board_rows(out)
     m = board["models"][0]
     assert (m["family"], m["params"], m["tokens"], m["flops"], m["params_source"]) == ("Custom", 1e9, 2e12, 1.2e22, "model-meta")
-    assert "| org/custom-1b | base |  | Custom | 1B (model-meta) | 2T (model-meta) | 1.2e+22 |" in (out / "README.md").read_text()
+    weights = "org/custom-1b from the Hugging Face hub (revision not recorded)"  # no model_args recorded: named by its id
+    assert f"| org/custom-1b | base |  | Custom | {weights} | 1B (model-meta) | 2T (model-meta) | 1.2e+22 |" in (out / "README.md").read_text()
 
 
 # --- the scaling fit -------------------------------------------------------------------------
@@ -342,7 +343,8 @@ def test_render_readme_marks_uncertain_table_values(tmp_path):
     from gapbench.leaderboards.builder import board_content
 
     text = render_readme(board_content(entries, "t"))
-    assert "| Qwen/Qwen1.5-7B | base |  | Qwen-1.5 | 7.72B (table) | 3T (table) | 1.39e+23 * |" in text
+    weights = "Qwen/Qwen1.5-7B from the Hugging Face hub (revision not recorded)"
+    assert f"| Qwen/Qwen1.5-7B | base |  | Qwen-1.5 | {weights} | 7.72B (table) | 3T (table) | 1.39e+23 * |" in text
 
 
 # --- end to end from two runs -----------------------------------------------------------------

@@ -75,6 +75,9 @@ class Verifier:
     needs_logprobs: ClassVar[bool] = False  # True: asks for log-probabilities (loglikelihood requests)
     needs_ground_truth: ClassVar[bool] = False  # True: score() is given g (the oracle); no self-verifier is
     takes_arg: ClassVar[bool] = False  # True: accepts ``name:arg`` (ensemble:mc+cot-score)
+    # a filter (``kind:level``) this method applies in place of the run's, which its ``keep`` implements:
+    # the oracle's threshold:1 keeps exactly the correct samples under every filter (the upper bound)
+    own_filter: ClassVar[str | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
 
     # how a prompt's turns become the context text: plain (joined), or the verifying model's chat

@@ -23,14 +23,14 @@ class ImproveOptions:
     out: str = field(metadata={"help": "folder of the loop (round-t/{train,eval,sft.jsonl,model,round.json}, summary.*)"})
     model: str | None = inherit("model", help="the base f_0: hub id, local checkpoint folder, or an lm-eval backend with --model-args pretrained=...; default: the embedded smollm2-135m-instruct")
     model_args: str | None = inherit("model_args", help="lm-eval model arguments, key=value,... (kept for every round's checkpoint, pretrained= replaced)")
-    task: str = option("arith", "one task (see `gapbench tasks`)")
+    task: str = option("arith", "the loop's one task (see `gapbench tasks`); --tasks NAME, as gapbench run spells it, is the same")
     task_args: dict = option({}, "task.option=value,... (e.g. arith.levels=add2)", parse=parse_task_args)  # the task's options (option -> value)
     split: str = inherit("split", default="train", help="split whose prompts are sampled and fine-tuned on")
     eval_split: str = option("test", "split every f_t is evaluated on")
     limit: int | None = inherit("limit", help="first N training prompts")
     eval_limit: int | None = option(None, "first N evaluation prompts", parse=int)
     data_dir: str | None = inherit("data_dir")
-    verifier: str = option("mc", "the verification method that filters (one; ensemble:a+b allowed)", aliases=("--verifiers",))
+    verifier: str = option("mc", "the verification method that filters (one; ensemble:a+b allowed); --verifiers NAME, as gapbench run spells it, is the same")
     verifier_model: str | None = inherit("verifier_model", help="a fixed verifier model instead of f_t's own")
     verifier_model_args: str | None = inherit("verifier_model_args")
     filter: str = inherit("filter", help="quantile:q or threshold:t on the verifier's u")
@@ -46,7 +46,13 @@ class ImproveOptions:
     gen_batch_size: int | str = inherit("batch_size", flag="--gen-batch-size", help="lm-eval batch size for sampling and verifying (a number, or auto on GPU)")
     lr: float = option(2e-5, "fine-tuning learning rate (AdamW, linear decay)", parse=float)
     epochs: int = option(1, "fine-tuning epochs", parse=int)
-    batch_size: int = option(8, "fine-tuning examples per optimizer step", parse=int)
+    batch_size: int = option(
+        8,
+        "fine-tuning examples per optimizer step",
+        parse=int,
+        flag="--train-batch-size",
+        deprecated={"--batch-size": " (in gapbench run --batch-size is lm-eval's batch size, which improve calls --gen-batch-size)"},
+    )
     micro_batch_size: int = option(4, "examples per forward pass (gradient accumulation; same result)", parse=int)
     max_steps: int | None = option(None, "stop each fine-tune after this many optimizer steps (smoke tests)", parse=int)
     max_length: int = option(2048, "tokens per training example (the prompt is cut from the left)", parse=int)

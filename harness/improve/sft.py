@@ -226,7 +226,7 @@ class TrainSettings:
         if self.epochs < 1:
             raise GapbenchError(f"--epochs must be at least 1 (got {self.epochs}).")
         if self.batch_size < 1 or self.micro_batch_size < 1:
-            raise GapbenchError(f"--batch-size and --micro-batch-size must be at least 1 (got {self.batch_size}, {self.micro_batch_size}).")
+            raise GapbenchError(f"--train-batch-size and --micro-batch-size must be at least 1 (got {self.batch_size}, {self.micro_batch_size}).")
         if self.max_steps is not None and self.max_steps < 1:
             raise GapbenchError(f"--max-steps must be at least 1 (got {self.max_steps}).")
         if self.max_length < 8:

@@ -292,7 +292,8 @@ def weights(spec: ModelSpec) -> dict:
     for arg in WEIGHT_ARGS:
         value = spec.args.get(arg)
         if value and Path(str(value)).expanduser().exists():
-            return {"arg": arg, **weights_digest(Path(str(value)).expanduser())}
+            known = _verified_gguf(Path(str(value)).expanduser())
+            return {"arg": arg, **(known or weights_digest(Path(str(value)).expanduser()))}
     named = next((spec.args[a] for a in WEIGHT_ARGS if spec.args.get(a)), None) or spec.args.get("model") or spec.label
     return {
         "id": portable(str(named)),
@@ -300,6 +301,21 @@ def weights(spec: ModelSpec) -> dict:
         "sha256": None,
         "note": "no local files: the weights were not digested (a hub id is identified by its revision)",
     }
+
+
+def _verified_gguf(path: Path) -> dict | None:
+    """An embedded model's GGUF, of the size recorded when it was assembled and checked against its
+    published digest (:func:`.embedded.ensure_gguf`): its digest record without reading 1 GB again
+    (what :func:`harness.digest.weights_digest` would compute of it)."""
+    from gapbench.harness.digest import json_digest
+
+    for named in embedded.MODELS.values():
+        if named.gguf_sha256 and path == embedded.gguf_path(named):
+            size_file = path.with_suffix(".size")
+            if size_file.is_file() and size_file.read_text().strip() == str(path.stat().st_size):
+                files = {path.name: named.gguf_sha256}
+                return {"files": files, "sha256": json_digest(files)}
+    return None
 
 
 def loaded_facts(lm: LM, spec: ModelSpec) -> dict:
@@ -313,15 +329,20 @@ def loaded_facts(lm: LM, spec: ModelSpec) -> dict:
     config = getattr(model, "config", None)
     return {
         "parameters": parameters,
-        "revision": getattr(lm, "revision", None) or spec.args.get("revision", "main"),
+        # the revision asked for, else the commit transformers resolved from the hub (None for a local folder)
+        "revision": spec.args.get("revision") or getattr(config, "_commit_hash", None),
         "architecture": (getattr(config, "architectures", None) or [None])[0],
     }
 
 
-def metadata(lm: LM, spec: ModelSpec, facts: dict | None = None) -> dict:
+def metadata(lm: LM, spec: ModelSpec, facts: dict | None = None, digest: dict | None = None) -> dict:
     """Facts about the model for results.json (paths of this machine made portable, :func:`portable`).
     ``facts``: those of :data:`FACTS` as run.json recorded them; else from ``lm``; ``lm`` None and no
-    ``facts`` (an old run whose work was stored) gives those known without loading it."""
+    ``facts`` (an old run whose work was stored) gives those known without loading it. ``digest``:
+    what run.json records of the weight files (:func:`weights`), for the ``weights`` block
+    (:func:`.identity.describe`); the revision is named only where one is known (:func:`.identity.revision`)."""
+    from gapbench.harness.models import identity
+
     args = {k: portable(v) for k, v in spec.identity()["args"].items()}
     meta: dict[str, Any] = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
     named = embedded.MODELS.get(spec.label)
@@ -334,6 +355,8 @@ def metadata(lm: LM, spec: ModelSpec, facts: dict | None = None) -> dict:
         meta["source"] = named.source
         if meta.get("parameters") is None:  # llama.cpp holds no torch module to count
             meta["parameters"] = named.parameters
+    meta["revision"] = identity.revision(meta.get("revision"), args)
+    meta["weights"] = identity.describe(meta["id"], meta["backend"], args, digest, meta["revision"])
     return meta
 
 

