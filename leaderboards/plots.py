@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from gapbench.leaderboards import board as doc  # noqa: E402
 from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, CrossMatrix, Row, Scaling, Table  # noqa: E402
@@ -222,7 +222,7 @@ def draw_scaling(t: Table, path: Path) -> None:
     nrows = math.ceil(len(methods) / cols)
     color = colors(sorted({s.family for s in t.scaling if s.family != ALL_MODELS}, key=str.lower))
     color[ALL_MODELS] = "black"
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 4.6 * nrows), squeeze=False)
     for ax, method in zip(axes.flat, methods):
         for s in [s for s in t.scaling if s.verifier == method]:
             xs = [p.flops for p in s.points]
@@ -240,11 +240,12 @@ def draw_scaling(t: Table, path: Path) -> None:
                         ls="--" if s.family == ALL_MODELS else "-")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(math.log10(v))}" if v > 0 else ""))  # no TeX: parse_math is off
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("pre-training FLOPs (6ND)", fontsize=8)
         ax.set_ylabel("relative gap (95% intervals)", fontsize=8)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
     fig.suptitle(f"{t.table}: relative gap vs pre-training FLOPs (base models; slope per decade [95% interval])")
