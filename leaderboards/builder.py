@@ -47,7 +47,7 @@ from gapbench.leaderboards.board import (
 )
 from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
 from gapbench.leaderboards.prompt_records import PROMPTS_DIR, PromptRecord
-from gapbench.leaderboards.scaling import difference_interval, linear_fit, slope_interval
+from gapbench.leaderboards.scaling import PromptGaps, difference_interval, linear_fit, slope_interval
 
 RESULTS_DIR = "results"
 MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md and leaderboard.json
@@ -183,7 +183,10 @@ def board_content(
                         )
                 rows.append(row)
             mkey = (group.lower(), e.round_key, e.checkpoint.lower())
-            model_rows.setdefault(mkey, _model_row(e))
+            mrow = model_rows.setdefault(mkey, _model_row(e))
+            used = engine(e)
+            if used and mrow.engine and used not in mrow.engine.split(", "):  # another engine on another table
+                mrow.engine = ", ".join(sorted({*mrow.engine.split(", "), used}))
         settings: dict[str, list[str]] = {}
         for e, _, _ in ordered:
             settings.setdefault(json.dumps(_settings(e), sort_keys=True), []).append(e.label)
@@ -305,7 +308,7 @@ def _scaling(ordered: list[tuple[Entry, Entry | None, str]], records: dict[str, 
     the fit across all of them (family ``all models``). Self-improved checkpoints share their base's FLOPs
     and are left out. Intervals (a bootstrap over prompts, :mod:`leaderboards.scaling`) where every model
     of a fit or step has its per-prompt record; seed and resamples from :mod:`harness.settings`."""
-    points: dict[tuple[str, str], list[tuple[ScalingPoint, Entry]]] = {}
+    points: dict[tuple[str, str], list[tuple[ScalingPoint, Entry, float]]] = {}
     for e, _, _ in ordered:
         if e.derived:
             continue
@@ -315,19 +318,19 @@ def _scaling(ordered: list[tuple[Entry, Entry | None, str]], records: dict[str, 
                 continue
             family = e.info.family or "other"
             ci = [rnd(rel.ci[0]), rnd(rel.ci[1])] if rel.ci else None
-            points.setdefault((method, family), []).append((ScalingPoint(e.checkpoint, e.info.flops, rnd(rel.value), ci), e))
+            points.setdefault((method, family), []).append((ScalingPoint(e.checkpoint, e.info.flops, rnd(rel.value), ci), e, rel.value))
     for method in {m for m, _ in points}:
         families = [pts for (m, _), pts in points.items() if m == method]
         every = [p for pts in families for p in pts]
-        if len(families) >= 2 and len({p.flops for p, _ in every}) >= 3:
+        if len(families) >= 2 and len({p.flops for p, _, _ in every}) >= 3:
             points[(method, ALL_MODELS)] = every
     order = verifier_order({m for m, _ in points})
     out = []
     for method, family in sorted(points, key=lambda k: (order.index(k[0]), k[1] == ALL_MODELS, k[1].lower())):
-        pairs = sorted(points[(method, family)], key=lambda p: (p[0].flops, p[0].checkpoint.lower()))
-        pts = [p for p, _ in pairs]
-        gaps = [_gaps(records, e, method) for _, e in pairs]
-        values = [e.results.verifiers[method].relative_gap.value for _, e in pairs]
+        triples = sorted(points[(method, family)], key=lambda p: (p[0].flops, p[0].checkpoint.lower()))
+        pts = [p for p, _, _ in triples]
+        gaps = [_gaps(records, e, method) for _, e, _ in triples]
+        values = [v for _, _, v in triples]
         fit = linear_fit([p.flops for p in pts], values)
         board_fit = None
         if fit is not None:
@@ -353,7 +356,7 @@ def _scaling(ordered: list[tuple[Entry, Entry | None, str]], records: dict[str, 
     return out
 
 
-def _gaps(records: dict[str, PromptRecord], e: Entry, method: str):
+def _gaps(records: dict[str, PromptRecord], e: Entry, method: str) -> PromptGaps | None:
     record = records.get(e.slug)
     return record.gaps(method) if record is not None and method in record.keep else None
 
