@@ -51,7 +51,7 @@ def step_sentence(s: Scaling, st: SizeStep) -> str:
     return head + {
         "up": f": the interval lies above 0, so this pair supports {FINDING}.",
         "down": f": the interval lies below 0, so this pair goes against {FINDING}.",
-        "flat": f": the interval includes 0, so this pair gives no evidence for {FINDING} (nor against it).",
+        "flat": f": the interval includes 0, so this pair gives no evidence either way on {FINDING}.",
     }[kind]
 
 

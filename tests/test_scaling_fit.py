@@ -108,7 +108,7 @@ def test_sentences_say_rising_only_when_the_interval_is_above_zero():
     st = SizeStep("q-0.5b", "q-1.5b", 0.03, [-0.02, 0.08], True)
     line = step_sentence(fam, st)
     assert line.startswith("Qwen-2.5-Coder, q-0.5b -> q-1.5b (mc): relative gap +0.030 [-0.020, +0.080]")
-    assert "no evidence for the paper's finding" in line
+    assert "no evidence either way on the paper's finding" in line
     assert "supports" in step_sentence(fam, SizeStep("a", "b", 0.1, [0.001, 0.2], True))
     assert "does not test" in step_sentence(fam, SizeStep("a", "b", 0.1, None, None))
 
