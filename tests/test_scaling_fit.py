@@ -16,7 +16,7 @@ from boards_support import write_run
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.metrics import relative_gap
-from gapbench.harness.settings import N_BOOT
+from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.leaderboards.board import ALL_MODELS, Fit, Scaling, ScalingPoint, SizeStep, load
 from gapbench.leaderboards.builder import build
 from gapbench.leaderboards.check import check_board
@@ -227,8 +227,19 @@ def test_runs_through_the_runner_are_paired_by_their_documents(tmp_path, monkeyp
     assert main(["leaderboard", "check", str(out)]) == 0
 
 
-def test_bootstrap_uses_the_settings_resamples():
-    assert N_BOOT >= 1000  # the board's intervals use harness.settings' n_boot and seed
+def test_the_board_interval_is_the_bootstrap_of_its_records_with_the_settings_seed(tmp_path):
+    from gapbench.leaderboards.entries import load_entries
+    from gapbench.leaderboards.prompt_records import load as load_record
+
+    out = tmp_path / "board"
+    build(four_runs(tmp_path / "runs"), out)
+    every = {(s.verifier, s.family): s for s in load(out / "leaderboard.json").tables[0].scaling}[("mc", ALL_MODELS)]
+    entries = {e.checkpoint: e for e in load_entries([out / "results"])}
+    gaps = [load_record(out / "prompts" / f"{entries[p.checkpoint].slug}.json", entries[p.checkpoint]).gaps("mc") for p in every.points]
+    want = slope_interval([p.flops for p in every.points], gaps, n_boot=N_BOOT, seed=SEED)
+    assert want.paired and every.fit.slope_ci == pytest.approx(want.ci, abs=1e-6)
+    other = slope_interval([p.flops for p in every.points], gaps, n_boot=N_BOOT, seed=SEED + 1)
+    assert other.ci != want.ci  # the seed matters: the board's is harness.settings'
 
 
 # --- outside figures -------------------------------------------------------------------------
