@@ -24,9 +24,9 @@ CODEC = {"harness/results.py", "leaderboards/board.py", "harness/improve/summary
 # documents outside the codec"
 DOCUMENT_READERS = {
     "harness/runner.py", "harness/report.py", "harness/view/page.py", "harness/view/collect.py",
-    "harness/improve/loop.py", "leaderboards/builder.py", "leaderboards/plots.py", "leaderboards/check.py",
-    "leaderboards/analyze.py", "leaderboards/compare.py", "leaderboards/cross.py", "leaderboards/ladder.py",
-    "leaderboards/rundata.py", "leaderboards/entries.py", "leaderboards/scaling.py",
+    "harness/improve/loop.py", "harness/runs/analyze.py", "harness/runs/compare.py", "harness/runs/ladder.py",
+    "harness/runs/rundata.py", "leaderboards/builder.py", "leaderboards/plots.py", "leaderboards/check.py",
+    "leaderboards/cross.py", "leaderboards/entries.py", "leaderboards/scaling.py",
 }
 
 

@@ -17,7 +17,7 @@ Two measures of each form's false-positive rate, over the same null pairs:
   the integers j_x gives exactly; the pair's conditional size is that distribution's mass where the test
   rejects, and its mean over the pairs is the false-positive rate with no sampling noise from the signs
   (``max`` is the largest conditional size: an exact test never exceeds alpha there);
-- **direct**: the share of ``--direct`` pairs on which leaderboards.compare.sign_flip itself (exact
+- **direct**: the share of ``--direct`` pairs on which harness.runs.compare.sign_flip itself (exact
   enumeration up to 12 nonzero prompts, else 10,000 seeded sign patterns) says p < alpha.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gapbench.leaderboards.compare import sign_flip  # noqa: E402
+from gapbench.harness.runs.compare import sign_flip  # noqa: E402
 
 ALPHA = 0.05
 FORMS = ("plain", "tie-break", "mid-p")

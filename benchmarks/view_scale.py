@@ -71,6 +71,7 @@ def scale_run(src: str | Path, dst: str | Path, n_prompts: int = 1319, n: int = 
             key = keys[(k * n + i) % len(keys)]
             s = {**samples[key], "doc_id": doc.doc_id, "sample": i}
             s.pop("__line__", None)
+            s.pop("prompt_digest", None)  # the digest of another prompt's prompt: this copy's is unknown
             s_lines.append(json.dumps(s, sort_keys=True))
             g = {**grades[key], "doc_id": doc.doc_id, "sample": i}
             g.pop("__line__", None)

@@ -63,9 +63,12 @@ def _list(kind: str) -> int:
     from gapbench.verifiers import VERIFIERS
 
     registry = TASKS if kind == "task" else VERIFIERS
-    width = max(len(n) for n in registry.names())
+    families = registry.families()
+    width = max(len(n) for n in [*registry.names(), *(f for f, _ in families)])
     for name, cls in registry.items():
         print(f"{name:<{width}}  {cls.description}")
+    for family, description in families:
+        print(f"{family:<{width}}  {description}")
     for why in registry.failed.values():
         print(f"failed to load: {why}")
     return 0
@@ -122,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list_parsers(sub)
     add_view_parser(sub)
     add_lm_eval_parser(sub)
-    for module in ("gapbench.leaderboards.cli", "gapbench.harness.improve.cli", "gapbench.harness.lm_eval_tasks", "gapbench.leaderboards.ladder", "gapbench.leaderboards.analyze", "gapbench.leaderboards.cross"):
+    for module in ("gapbench.leaderboards.cli", "gapbench.harness.improve.cli", "gapbench.harness.lm_eval_tasks", "gapbench.harness.runs.ladder", "gapbench.harness.runs.analyze", "gapbench.leaderboards.cross"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

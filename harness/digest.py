@@ -21,6 +21,12 @@ WEIGHT_NAMES = ("config.json",)  # beside the tensors: what they are (another ar
 CACHE_FILE = "weight-digests.json"
 
 
+def text_digest(text: str) -> str:
+    """The digest of a prompt as the model read it (a verdict's ``judged``, a sample's ``prompt_digest``):
+    the first 16 hex digits of the SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def json_digest(value) -> str:
     """The SHA-256 of a JSON value (keys sorted), e.g. a task's documents."""
     import json

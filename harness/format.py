@@ -4,9 +4,12 @@ run and of a board, and the reports of ``analyze``, ``compare``, ``ladder`` and 
 - ``number(0.25)`` -> ``0.250``; ``number(-0.01, signed=True)`` -> ``-0.010``; ``number(None)`` -> ``n/a``.
   A value that rounds to zero prints as ``0.000`` (``+0.000`` signed), never ``-0.000``.
 - ``interval(0.25, [0.1, 0.4])`` -> ``0.250 [0.100, 0.400]``: a value with its confidence interval.
-- ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``).
+- ``metric(block)``: the same from a results ``Metric`` (or its JSON form ``{"value", "ci"}``); ``na=``
+  names what an absent one prints (the cross matrix's empty cell is ``–``).
 - ``human(134515008)`` -> ``134.5M``: counts of parameters, tokens and FLOPs.
 - ``plain(0.25)`` -> ``0.250``, ``plain(3)`` -> ``3``: the improve loop's summary.md cells.
+- ``pvalue(0.03125)`` -> ``0.0312``: a test's p-value, to three significant digits.
+- ``compact(0.05)`` -> ``0.05``: a setting as the user wrote it (six significant digits at most).
 """
 
 from __future__ import annotations
@@ -28,20 +31,20 @@ def number(x: float | int | None, digits: int = 3, *, signed: bool = False) -> s
     return f"{y:+.{digits}f}" if signed else f"{y:.{digits}f}"
 
 
-def interval(value: float | None, ci: Sequence[float] | None, digits: int = 3, *, signed: bool = False) -> str:
+def interval(value: float | None, ci: Sequence[float] | None, digits: int = 3, *, signed: bool = False, na: str = NA) -> str:
     if value is None:
-        return NA
+        return na
     text = number(value, digits, signed=signed)
     return f"{text} [{number(ci[0], digits, signed=signed)}, {number(ci[1], digits, signed=signed)}]" if ci else text
 
 
-def metric(block: Any, digits: int = 3, *, signed: bool = False) -> str:
-    """A ``Metric`` (``.value``, ``.ci``) or its JSON form; ``n/a`` when absent or not computed."""
+def metric(block: Any, digits: int = 3, *, signed: bool = False, na: str = NA) -> str:
+    """A ``Metric`` (``.value``, ``.ci``) or its JSON form; ``na`` (``n/a``) when absent or not computed."""
     if block is None:
-        return NA
+        return na
     if isinstance(block, dict):
-        return interval(block.get("value"), block.get("ci"), digits, signed=signed)
-    return interval(block.value, block.ci, digits, signed=signed)
+        return interval(block.get("value"), block.get("ci"), digits, signed=signed, na=na)
+    return interval(block.value, block.ci, digits, signed=signed, na=na)
 
 
 def display(x: Any) -> str:
@@ -68,3 +71,13 @@ def human(x: float | None, unit: str = "") -> str:
         if abs(x) >= scale:
             return f"{x / scale:.4g}{suffix}{unit}"
     return f"{x:.4g}{unit}"
+
+
+def pvalue(p: float) -> str:
+    """A p-value to three significant digits: 0.5, 0.0312, 1.2e-05."""
+    return f"{p:.3g}"
+
+
+def compact(x: float) -> str:
+    """A setting (a significance level alpha, a filter level) as short as it reads: 0.05, 1e-06."""
+    return f"{x:g}"

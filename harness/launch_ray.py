@@ -79,6 +79,8 @@ def run(opts: RunOptions, log=print) -> list:
     except ImportError:
         raise GapbenchError("--ray needs Ray on this machine and on the cluster's: pip install 'gapbench[ray]'.") from None
     count = opts.shards
+    if count is None:  # opts.check() refuses --ray without --shards
+        raise GapbenchError("--ray ADDRESS and --shards N go together (example: --ray local --shards 2)")
     base = _absolute(opts)
     # resolve the model and check the options here, once: the embedded model converts before any
     # shard starts, and a mistake stops the run before it reaches the cluster

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import warnings
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
@@ -62,6 +63,7 @@ class Registry(Generic[T]):
         self._items: dict[str, type[T]] = {}
         self._loaded = False
         self.failed: dict[str, str] = {}  # plugin -> what it is and why it was skipped (one line)
+        self._families: dict[str, tuple[Callable[[str], type[T]], str]] = {}  # prefix -> (resolve, description)
 
     def _builtin(self, cls: type) -> bool:
         return cls.__module__ == self.package or cls.__module__.startswith(self.package + ".")
@@ -83,6 +85,18 @@ class Registry(Generic[T]):
         if _current:
             _current[-1].registered.append((self, name))
         return cls
+
+    def register_family(self, prefix: str, resolve: Callable[[str], type[T]], description: str) -> None:
+        """Names of the form ``PREFIX:NAME`` that ``resolve(NAME)`` turns into a class on demand (e.g.
+        ``lm-eval:gsm8k``: any task of lm-eval's). ``resolve`` must return the same class for the same NAME."""
+        if prefix in self._families and self._families[prefix][0] is not resolve:
+            raise TypeError(f"two {self.kind} families use the prefix {prefix!r}")
+        self._families[prefix] = (resolve, description)
+
+    def families(self) -> list[tuple[str, str]]:
+        """(``PREFIX:NAME``, description) of each family of names."""
+        self._load()
+        return [(f"{prefix}:NAME", description) for prefix, (_, description) in sorted(self._families.items())]
 
     def _clash(self, name: str, keep: type, skip: type) -> None:
         ep = _current[-1].ep if _current and not self._builtin(skip) else None
@@ -134,11 +148,17 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> type[T]:
         self._load()
+        prefix, sep, rest = name.partition(":")
+        if sep and name not in self._items and prefix in self._families:
+            if not rest.strip():
+                raise GapbenchError(f"{self.kind} {name!r} names no {prefix} {self.kind}: give {prefix}:NAME (e.g. {prefix}:gsm8k).")
+            return self._families[prefix][0](rest.strip())
         if name not in self._items:
             hint = f" The {self.kind} plugin of that name was skipped: {self.failed[name]}." if name in self.failed else ""
             raise GapbenchError(
-                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self.names())}. "
-                f"Run `gapbench {self.kind}s` to list them with a description."
+                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self.names())}."
+                + "".join(f" Also {family}." for family, _ in self.families())
+                + f" Run `gapbench {self.kind}s` to list them with a description."
             )
         return self._items[name]
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tabulate import tabulate
 
 from gapbench.harness.format import metric, number
 from gapbench.harness.results import Results
+
+
+def verifier_order(methods: Iterable[str]) -> list[str]:
+    """The order every table and chart lists verifiers in: model verifiers alphabetically, then
+    ensembles, the oracle last."""
+    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
 
 
 def summary_line(results: Results) -> str:
@@ -77,5 +85,6 @@ def group_tables(results: Results, fmt_name: str = "simple") -> list[str]:
 
 def render(results: Results, fmt_name: str = "simple") -> str:
     parts = [summary_line(results), verifier_table(results, fmt_name), *group_tables(results, fmt_name)]
-    parts.append(f"stored in {results.run.dir}")
+    if results.run:  # a document without its run's reference (none that a run writes) names no folder
+        parts.append(f"stored in {results.run.dir}")
     return "\n\n".join(parts)

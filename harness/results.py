@@ -20,8 +20,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from functools import cache
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -445,17 +444,42 @@ def build(cls: type, **given: Any) -> Any:
     return obj
 
 
+def present(obj: Any) -> dict[str, Any]:
+    """The fields a block holds, by name: those it was read or built with (a field :func:`parse` or
+    :func:`build` found absent is left out)."""
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset())
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in absent and not f.metadata.get("extra")}
+
+
+def update(obj: Any, **changes: Any) -> Any:
+    """``obj`` with the fields ``changes`` set (``dataclasses.replace``), written back as it was read
+    otherwise: a field it left out stays out unless it is one of ``changes``."""
+    new = replace(obj, **changes)
+    absent: frozenset[str] = getattr(obj, "_absent", frozenset()) - changes.keys()
+    if absent:
+        object.__setattr__(new, "_absent", absent)
+    return new
+
+
 # --- the codec: dataclasses <-> JSON, by the type hints ---------------------------------------
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}  # per class, computed once (a dict rather than functools.cache:
+_NAMES: dict[type, frozenset[str]] = {}  # typeshed's cache wants Hashable, which mypy denies a dataclass's type)
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
-@cache
 def _names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def _json_key(f) -> str:
@@ -486,7 +510,7 @@ def _describe(tp) -> str:
 
 def _first_required(tp, path: str) -> str:
     """The first field a missing block needs (``task`` -> ``task.name``), for the error message."""
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         for f in fields(tp):
             if f.default is MISSING and f.default_factory is MISSING and not f.metadata.get("extra"):
                 return _first_required(_hints(tp)[f.name], f"{path}.{_json_key(f)}")
@@ -512,7 +536,7 @@ def from_json(tp, value: Any, where: str, path: str = "", *, doc: Document = RES
     if tp is Any:
         _check_finite(value, where, path, doc)
         return value
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()
         hints = _hints(tp)
@@ -643,7 +667,7 @@ def json_schema() -> dict:
         tp = inner
         if tp is Any:
             return {}
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             name = tp.__name__
             if name not in defs:
                 defs[name] = {}  # placeholder against recursion
@@ -662,7 +686,7 @@ def json_schema() -> dict:
                     if f.default is MISSING and f.default_factory is MISSING:
                         required.append(_json_key(f))
                 doc = (tp.__doc__ or "").strip()
-                body = {"type": "object"}
+                body: dict[str, Any] = {"type": "object"}
                 if doc and not doc.startswith(f"{name}("):
                     body["description"] = " ".join(doc.split())
                 body.update({"properties": props, "required": required, "additionalProperties": open_})

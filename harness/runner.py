@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from gapbench.harness import __version__, chat, scoring, shards
 from gapbench.harness.config import RunConfig, Sampling
+from gapbench.harness.digest import text_digest
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.models import backends
@@ -179,7 +180,7 @@ class Runner:
     def run_stored(self) -> list[StoredRun]:
         """Every task's run, generated, verified and scored: its :class:`harness.stored_run.StoredRun`
         (results, samples, grades, replies, verdicts, u), so that a caller needs no second reading."""
-        plans = []
+        plans: list[tuple[Task, RunConfig, list[Doc], RunStore, bool]] = []
         for task in self.tasks:  # every check that needs no model comes first
             config = self.config(task)
             docs = task.docs(config.split, Path(self.opts.data_dir) if self.opts.data_dir else None, self.opts.limit)
@@ -250,6 +251,8 @@ class Runner:
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
         """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
         generation settings differ from this run's; the reason is logged). Returns how many."""
+        if self.samples_from is None:
+            return 0
         source = RunStore(self.samples_from / slug(task.name))
         if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
             return 0
@@ -318,6 +321,7 @@ class Runner:
                         "doc_id": doc.doc_id,
                         "sample": i,
                         "response": y,
+                        "prompt_digest": text_digest(ctx),  # what the viewer checks its rebuilt prompt against
                         "prompt_tokens": backends.count_tokens(lm, ctx),
                         "gen_tokens": backends.count_tokens(lm, y),
                     }
@@ -501,7 +505,7 @@ def docs_digest(docs: list[Doc]) -> str:
 
 def judged_digest(context: str) -> str:
     """What a verdict judged: a digest of its request's whole context (prompt and response)."""
-    return hashlib.sha256(context.encode("utf-8")).hexdigest()[:16]
+    return text_digest(context)
 
 
 def _chunks(items: list, size: int):

@@ -17,7 +17,9 @@ a link between the check and the write is not followed either.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -207,3 +209,13 @@ def listdir(root: Path | str, path: Path | str, *, what: str = "a folder") -> li
             return sorted(os.listdir(fd))
     except FileNotFoundError:
         return []
+
+
+def slugify(text: str) -> str:
+    """A file-name part from a name (a checkpoint, a verifier): letters, digits and ``._``, the rest
+    ``-``; a long one keeps its first 80 characters and a digest of the whole, so file names stay within
+    the 255 bytes a file system allows."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
+    if len(slug) > 100:
+        slug = slug[:80].rstrip("-.") + "-" + hashlib.sha256(str(text).encode()).hexdigest()[:12]
+    return slug

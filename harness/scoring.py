@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 
 from gapbench.harness.filters import FilterRule, sweep_levels
 from gapbench.harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
@@ -36,7 +37,7 @@ def score(
     *,
     n_boot: int,
     seed: int,
-    lengths: dict[str, list[float]] | None = None,
+    lengths: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[Generation, dict[str, VerifierResults]]:
     """The metric blocks of results.json: ``generation`` and ``verifiers``. ``lengths`` (generated tokens
     per sample, by doc_id) give the length bias and the token axis of the gap-against-n curve."""

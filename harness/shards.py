@@ -82,30 +82,43 @@ def model_meta(shard_dirs: list[Path]) -> dict:
     return out
 
 
+def _position(name: str) -> tuple[int, int] | None:
+    """``(index, count)`` of a shard folder's name (``shard-2-of-4`` -> ``(2, 4)``), else None."""
+    m = PATTERN.match(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _position_of(shard: Path) -> tuple[int, int]:
+    """``(index, count)`` of a folder :func:`found` returned (its name matched)."""
+    pos = _position(shard.name)
+    assert pos is not None, shard
+    return pos
+
+
 def found(run_dir: Path) -> list[Path]:
     """The shard folders under a task's run directory."""
     if not run_dir.is_dir():
         return []
-    return sorted((p for p in run_dir.iterdir() if p.is_dir() and PATTERN.match(p.name)), key=lambda p: tuple(map(int, PATTERN.match(p.name).groups())))
+    return sorted((p for p in run_dir.iterdir() if p.is_dir() and _position(p.name)), key=_position_of)
 
 
 def check_complete(run_dir: Path, config_hash: str, docs: list, command_hint: str) -> list[Path]:
     """The shard folders of ``run_dir`` in shard order, once every one of them is done with this
     configuration and they cover ``docs``; else an error that names what is missing."""
     shards = found(run_dir)
-    counts = sorted({int(PATTERN.match(p.name).group(2)) for p in shards})
+    counts = sorted({_position_of(p)[1] for p in shards})
     if len(counts) > 1:
         raise GapbenchError(
             f"{run_dir} holds shards of different counts ({', '.join(f'N={c}' for c in counts)}): one run is split one way. "
             "Move the folders of the other split away and merge again."
         )
     count = counts[0]
-    by_index = {int(PATTERN.match(p.name).group(1)): p for p in shards}
+    by_index = {_position_of(p)[0]: p for p in shards}
     missing, wrong = [], []
     for index in range(count):
         path = by_index.get(index)
         done = path / DONE if path else None
-        if done is None or not done.is_file():
+        if path is None or done is None or not done.is_file():
             missing.append(f"{index}/{count}")
             continue
         try:

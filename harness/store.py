@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gapbench.harness import safe_paths
@@ -54,7 +54,7 @@ def _release_all() -> None:
 class RunStore:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
-        self._lock = None  # the open lock file while this process writes here
+        self._lock: str | None = None  # the open lock file while this process writes here
         self.samples_path = self.dir / "samples.jsonl"
         self.verdicts_path = self.dir / "verdicts.jsonl"
         self.grades_path = self.dir / "grades.jsonl"
@@ -104,7 +104,8 @@ class RunStore:
         for path in (self.samples_path, self.verdicts_path, self.timings_path):
             _drop_torn_tail(path)
         resumed = self.samples_path.exists() and self.samples_path.stat().st_size > 0
-        recorded = old.get(DIGESTS) if isinstance(old.get(DIGESTS), dict) else {}
+        stored = old.get(DIGESTS)
+        recorded: dict = stored if isinstance(stored, dict) else {}
         if digests and old and (resumed or self.verdicts_path.exists()):
             check_digests(self.dir, recorded, digests)
         if digests:
@@ -230,13 +231,15 @@ class RunStore:
                 for name in ("gen_tokens", "prompt_tokens"):
                     if r.get(name) is not None:
                         _whole(r, name, self.samples_path)
+                if r.get("prompt_digest") is not None:
+                    _typed(r, "prompt_digest", self.samples_path, str, "a string (the digest of the generation prompt)")
                 old = out[doc_id].get(sample)
                 if old is not None and old["response"] != r["response"]:
                     raise _twice(self.samples_path, old, r, f"doc {doc_id!r}, sample {sample}", "responses")
                 out[doc_id].setdefault(sample, r)
         return out
 
-    def add_samples(self, records: list[dict]) -> None:
+    def add_samples(self, records: Iterable[dict]) -> None:
         append_jsonl(self.samples_path, records)
 
     # --- verdicts ----------------------------------------------------------
@@ -424,13 +427,14 @@ def run_dir_of(results_path: Path, results: Results) -> Path:
     here = results_path.parent
     if (here / "grades.jsonl").is_file():
         return here
-    recorded = results.run.dir if results.run else None
-    if recorded and (Path(recorded) / "grades.jsonl").is_file():
+    ref = results.run
+    recorded = ref.dir if ref else None
+    if ref and recorded and (Path(recorded) / "grades.jsonl").is_file():
         try:
-            there = load_results(Path(recorded) / "results.json")[0].run.config_hash
+            there_ref = load_results(Path(recorded) / "results.json")[0].run
         except GapbenchError:
-            there = None
-        if there == results.run.config_hash:  # type: ignore[union-attr]
+            there_ref = None
+        if there_ref and there_ref.config_hash == ref.config_hash:
             return Path(recorded)
     raise GapbenchError(
         f"{results_path}: {NEEDS_RUN_DIR}. No grades.jsonl beside it"

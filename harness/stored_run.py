@@ -28,6 +28,7 @@ from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
 from gapbench.harness.store import NEEDS_RUN_DIR, RunStore, locate, run_dir_of
 from gapbench.tasks.base import Doc, Grade
+from gapbench.verifiers.base import Verifier
 from gapbench.verifiers.suite import build_verifiers, keep_mask, score_all, u_of
 
 
@@ -41,7 +42,7 @@ class StoredRun:
     replies: dict[str, dict[str, dict]]  # method -> doc_id -> request key -> stored reply
     rule: FilterRule  # the run's filter
     recorded: tuple[int, int]  # (seed, n_boot) the run was scored with (RunStore.resampling)
-    verifiers: dict[str, object] = field(default_factory=dict)  # method -> the verifier that scored it
+    verifiers: dict[str, Verifier] = field(default_factory=dict)  # method -> the verifier that scored it
     verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
     u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
     unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
@@ -82,7 +83,7 @@ class StoredRun:
         key = (method, rule.spec)
         if key not in self._keeps:
             v = self.verifiers[method]
-            self._keeps[key] = {d: keep_mask(v, self.u, rule, d) for d in self.doc_ids}  # type: ignore[arg-type]
+            self._keeps[key] = {d: keep_mask(v, self.u, rule, d) for d in self.doc_ids}
         return self._keeps[key]
 
     def rescore(self, task, verifiers: list | None = None, docs: dict[str, Doc] | None = None) -> StoredRun:

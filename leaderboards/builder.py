@@ -21,6 +21,7 @@ from typing import Any
 from gapbench.harness import safe_paths
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import human, metric, number
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import Metric, RelativeGap, to_json
 from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.leaderboards import board as doc
@@ -45,7 +46,7 @@ from gapbench.leaderboards.board import (
     Source,
     Table,
 )
-from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
+from gapbench.leaderboards.entries import Entry, load_entries
 from gapbench.leaderboards.prompt_records import PROMPTS_DIR, PromptRecord
 from gapbench.leaderboards.scaling import PromptGaps, difference_interval, linear_fit, slope_interval
 
@@ -546,7 +547,7 @@ def render_readme(board: Board) -> str:
                 settings=[SettingsLine(checkpoints=s.checkpoints, line=_settings_line(s)) for s in t.settings],
                 floor=floor_note(t),
                 table=md_table(HEADERS, table_cells(t)),
-                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),
+                missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),  # index.html: render_index
                 fits=md_table(FIT_HEADERS, fit_rows) if fit_rows else None,
                 steps=md_table(STEP_HEADERS, step_cells(t)) if step_cells(t) else None,
                 sentences=sentences(t),
@@ -581,9 +582,19 @@ class IndexTable:
     settings: list[SettingsLine]
     fits: list[list]
     floor: str | None
+    missing: list[str]
+    cross: list[IndexCross]
     steps: list[list]
     sentences: list[str]
     outside: list[list]
+
+
+@dataclass
+class IndexCross:
+    """What board.html shows of a generator x verifier matrix: README.md's tables as cells."""
+
+    method: str
+    parts: list[tuple[list[str], list[list[tuple[str, bool]]]]]  # (header, rows of (text, self)): :func:`leaderboards.cross.table_parts`
 
 
 FIT_HEADERS = ["verifier", "family", "points", "slope", "95% interval", "R²"]
@@ -628,6 +639,7 @@ def render_index(board: Board, pages: set[str]) -> str:
     """index.html: README.md's tables and plots as a web page, each row linked to its run's viewer page
     (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
     from gapbench.harness.view.page import public_name, render
+    from gapbench.leaderboards.cross import table_parts
     from gapbench.leaderboards.scaling_text import sentences
 
     tables = []
@@ -638,10 +650,12 @@ def render_index(board: Board, pages: set[str]) -> str:
             link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r.source
             rows.append(IndexRow(cells=[public_name(cells[0]), *cells[1:]], link=link, page=stem in pages, derived=r.derived))
         settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
+        cross = [IndexCross(m.method, table_parts(doc.to_json(m))) for m in t.cross or []]
+        missing = sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base})
         tables.append(
             IndexTable(
-                t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t), steps=step_cells(t), sentences=sentences(t),
-                outside=[[public_name(c[0]), *c[1:]] for c in outside_cells(t)],
+                t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t), missing=missing, cross=cross,
+                steps=step_cells(t), sentences=sentences(t), outside=[[public_name(c[0]), *c[1:]] for c in outside_cells(t)],
             )
         )
     return render(

@@ -24,10 +24,11 @@ from typing import Any
 
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import Metric, to_json
 from gapbench.leaderboards.board import load as load_board
 from gapbench.leaderboards.builder import RESULTS_DIR, build
-from gapbench.leaderboards.entries import Entry, load_entries, verifier_order
+from gapbench.leaderboards.entries import Entry, load_entries
 from gapbench.leaderboards.prompt_records import PROMPTS_DIR
 
 TOLERANCE = 1e-9  # float noise allowed below the threshold

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="build, compare and check leaderboards of results.json files")
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="{build,compare,check}")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
     k.set_defaults(func=cmd_check)
 
 
-def cmd_build(args) -> int:
+def cmd_build(args: argparse.Namespace) -> int:
     from gapbench.leaderboards.builder import build
 
     built = build(args.results, args.out, args.name, data_dir=args.data_dir, outside=args.outside)
@@ -72,11 +72,11 @@ def cmd_build(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     from gapbench.harness.errors import GapbenchError
+    from gapbench.harness.runs.compare import compare_many, render
+    from gapbench.harness.runs.rundata import load_run
     from gapbench.harness.settings import check_resampling
-    from gapbench.leaderboards.compare import compare_many, render
-    from gapbench.leaderboards.rundata import load_run
 
     if not 0 < args.alpha < 1:
         raise GapbenchError(f"--alpha must be between 0 and 1 (got {args.alpha}).")
@@ -89,11 +89,11 @@ def cmd_compare(args) -> int:
     )
     print("\n\n".join(render(r) for r in reports))
     if args.json:
-        Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports], indent=2) + "\n")
     return 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from gapbench.leaderboards.check import check_board
 
     report = check_board(args.board, args.against)

@@ -17,14 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gapbench.harness.errors import GapbenchError
-from gapbench.harness.results import Results
+from gapbench.harness.format import metric
+from gapbench.harness.results import ModelInfo, Results
 from gapbench.harness.results import load as load_results
 
+if TYPE_CHECKING:
+    from gapbench.harness.settings import RunOptions
+
 QUANTITIES = (("gap", "gap(f, g)"), ("relative_gap", "relative gap"), ("auroc", "AUROC of u_g"))
+EMPTY = "–"  # a cell the matrix lacks, or a number not computed
 
 
 # --- which models -------------------------------------------------------------------------------
@@ -53,7 +60,7 @@ def cell_dir(out: Path, f: str, g: str) -> Path:
 
 
 # --- running the matrix ------------------------------------------------------------------------
-def run_matrix(models: list[tuple[str, str | None]], opts, out: Path, log=print) -> list[Results]:
+def run_matrix(models: list[tuple[str, str | None]], opts: RunOptions, out: Path, log: Callable[[str], object] = print) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
     then every other model's verification of its samples. Returns every cell's results."""
     from gapbench.harness.runner import Runner
@@ -87,7 +94,7 @@ def _label(name: str, args: str | None) -> str:
 
 
 # --- the matrix ----------------------------------------------------------------------------------
-def model_name(model) -> str:
+def model_name(model: ModelInfo) -> str:
     """A model of results.json as the matrix names it (as boards name checkpoints)."""
     return str(model.get("name") or model.hub_id or model.id)
 
@@ -138,7 +145,7 @@ def _ordered(names: set[str], first: list[str] | None = None) -> list[str]:
     return lead + sorted(names - set(lead))
 
 
-def _metric(value, ci) -> dict:
+def _metric(value: float | None, ci: Sequence[float] | None) -> dict:
     return {"value": None if value is None else round(float(value), 6), "ci": None if not ci else [round(float(x), 6) for x in ci]}
 
 
@@ -146,35 +153,37 @@ def cell(matrix: dict, f: str, g: str) -> dict | None:
     return next((c for c in matrix["cells"] if c["generator"] == f and c["verifier"] == g), None)
 
 
-def _text(block: dict | None, signed: bool = False) -> str:
-    if block is None or block.get("value") is None:
-        return "–"
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    ci = block.get("ci")
-    return fmt.format(block["value"]) + (f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "")
-
-
-def tables(matrix: dict) -> str:
-    """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
+def table_parts(matrix: dict) -> list[tuple[list[str], list[list[tuple[str, bool]]]]]:
+    """The matrix as tables of (header, rows): J(f) per generator, then one table per quantity (rows f,
+    columns g); each cell is (text, self), self marking the diagonal (self-verification). README.md
+    (:func:`tables`) and index.html lay out the same cells."""
     fs, gs = matrix["generators"], matrix["verifiers"]
     parts = []
     j_rows = []
     for f in fs:
         own = cell(matrix, f, f) or next(c for c in matrix["cells"] if c["generator"] == f)
-        j_rows.append(f"| {f} | {_text(own['J'])} | {own['n_prompts']} x {own['n']} |")
-    parts.append("| generator f | J(f) | prompts x samples |\n|---|---|---|\n" + "\n".join(j_rows))
+        j_rows.append([(f, False), (metric(own["J"], na=EMPTY), False), (f"{own['n_prompts']} x {own['n']}", False)])
+    parts.append((["generator f", "J(f)", "prompts x samples"], j_rows))
     for key, title in QUANTITIES:
-        head = f"| {title}: generator f \\ verifier g | " + " | ".join(gs) + " |\n|---|" + "---|" * len(gs)
         rows = []
         for f in fs:
-            shown = []
+            shown = [(f, False)]
             for g in gs:
                 c = cell(matrix, f, g)
-                text = _text(c[key] if c else None, signed=key != "auroc")
-                shown.append(f"**{text}** (self)" if f == g and c else text)
-            rows.append(f"| {f} | " + " | ".join(shown) + " |")
-        parts.append(head + "\n" + "\n".join(rows))
-    return "\n\n".join(parts)
+                shown.append((metric(c[key] if c else None, signed=key != "auroc", na=EMPTY), bool(f == g and c)))
+            rows.append(shown)
+        parts.append(([f"{title}: generator f \\ verifier g", *gs], rows))
+    return parts
+
+
+def tables(matrix: dict) -> str:
+    """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
+    out = []
+    for header, rows in table_parts(matrix):
+        lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(f"**{text}** (self)" if own else text for text, own in row) + " |" for row in rows]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 def heatmap(matrix: dict, path: Path) -> Path:
@@ -190,7 +199,7 @@ def heatmap(matrix: dict, path: Path) -> Path:
 CROSS_SKIP = ("model", "model_args", "verifier_model", "verifier_model_args", "out", "shard", "ray", "shards")
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     from gapbench.harness.settings import RunOptions, add_options
 
     p = sub.add_parser(
@@ -205,7 +214,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_cross)
 
 
-def cmd_cross(args) -> int:
+def cmd_cross(args: argparse.Namespace) -> int:
     from gapbench.harness.settings import RunOptions, from_args
 
     opts = from_args(RunOptions, args)

@@ -7,15 +7,15 @@ self-improvement round) mark a self-improved checkpoint; a checkpoint without th
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import Results
 from gapbench.harness.results import load as load_results
+from gapbench.harness.safe_paths import slugify
 from gapbench.leaderboards.model_meta import Family, ModelInfo, model_info
 
 
@@ -85,20 +85,6 @@ class Entry:
         """Every name this checkpoint answers to (lower case), for matching a ``base``."""
         m = self.results.model
         return {str(x).lower() for x in (self.checkpoint, m.hub_id, m.id, m.name) if x}
-
-
-def verifier_order(methods: Iterable[str]) -> list[str]:
-    """Model verifiers alphabetically, then ensembles, the oracle last."""
-    return sorted(methods, key=lambda m: (m == "oracle", m.startswith("ensemble"), m))
-
-
-def slugify(text: str) -> str:
-    """A file-name part from a name; a long one keeps its first 80 characters and a digest of the
-    whole, so a board's file names stay within the 255 bytes a file system allows."""
-    slug = re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "model"
-    if len(slug) > 100:
-        slug = slug[:80].rstrip("-.") + "-" + hashlib.sha256(str(text).encode()).hexdigest()[:12]
-    return slug
 
 
 def find_results(paths: Sequence[str | Path]) -> list[Path]:

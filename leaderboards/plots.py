@@ -16,34 +16,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-matplotlib.use("Agg")
-matplotlib.rcParams["text.parse_math"] = False  # names are text: "$x^$" is no formula
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-
-from gapbench.leaderboards import board as doc  # noqa: E402
-from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, CrossMatrix, Row, Scaling, Table  # noqa: E402
-from gapbench.leaderboards.entries import Entry, verifier_order  # noqa: E402
-
-PNG_META = {"Software": None}  # no matplotlib version stamp in the file
-DPI = 110
-
-
-def save(fig: Figure, path: Path, root: Path | None = None) -> None:
-    """Write the figure as a PNG at ``path``, inside ``root`` (default: its folder) and never through a
-    link (:mod:`harness.safe_paths`)."""
-    import io
-
-    from gapbench.harness import safe_paths
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata=PNG_META)
-    plt.close(fig)
-    path = Path(path)
-    safe_paths.write_bytes(path.parent if root is None else root, path, buf.getvalue(), what="a plot")
+from gapbench.harness.figures import plt, save
+from gapbench.harness.report import verifier_order
+from gapbench.leaderboards import board as doc
+from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, CrossMatrix, Row, Scaling, Table
+from gapbench.leaderboards.entries import Entry
 
 
 def short(name: str, width: int = 28) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,9 @@ import numpy as np
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.metrics import per_prompt_accuracy
+from gapbench.harness.report import verifier_order
 from gapbench.leaderboards import board as doc
-from gapbench.leaderboards.entries import Entry, verifier_order
+from gapbench.leaderboards.entries import Entry
 from gapbench.leaderboards.scaling import PromptGaps
 
 PROMPTS_DIR = "prompts"
@@ -63,7 +65,7 @@ def dumps(record: PromptRecord) -> str:
     return json.dumps(doc.to_json(record), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _bits(values) -> str:
+def _bits(values: Iterable[object]) -> str:
     return "".join("1" if v else "0" for v in values)
 
 

@@ -109,3 +109,40 @@ def write_run(
                 verdicts.append({"doc_id": k, "method": "mc", "key": f"{i}:Incorrect", "kind": "loglikelihood", "reply": math.log(1 - p)})
     (d / "verdicts.jsonl").write_text(lines(verdicts))
     return d
+
+
+def readme_sections_missing_from_index(board: str | Path) -> list[str]:
+    """The section headings of a board's README.md that its index.html does not show as a heading."""
+    import re
+    from html.parser import HTMLParser
+
+    headings, fenced = [], False
+    for line in (Path(board) / "README.md").read_text(encoding="utf-8").splitlines():
+        fenced ^= line.startswith("```")
+        if not fenced and re.match(r"#{1,6} ", line):
+            headings.append(re.sub(r"[*`]", "", line.lstrip("#").strip()))
+
+    class Headings(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shown: list[str] = []
+            self.inside = False
+
+        def handle_starttag(self, tag, attrs):
+            if re.fullmatch(r"h[1-6]", tag):
+                self.inside = True
+                self.shown.append("")
+
+        def handle_endtag(self, tag):
+            if re.fullmatch(r"h[1-6]", tag):
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.shown[-1] += data
+
+    parser = Headings()
+    parser.feed((Path(board) / "index.html").read_text(encoding="utf-8"))
+    shown = {" ".join(h.split()) for h in parser.shown}
+    assert headings, f"{board}/README.md has no section heading"
+    return [h for h in headings if " ".join(h.split()) not in shown]

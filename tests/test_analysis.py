@@ -365,3 +365,61 @@ def test_analyze_rescore_keeps_the_runs_own_seed_and_n_boot(tmp_path, capsys):
     assert json.loads((run / "results.json").read_text())["verifiers"] == before["verifiers"]
     assert main(["analyze", str(run), "--rescore", "--seed", "0"]) == 0  # told otherwise: other intervals
     assert json.loads((run / "results.json").read_text())["verifiers"]["mc"]["calibration"] != before["verifiers"]["mc"]["calibration"]
+
+
+def test_analyze_gives_typed_diagnostics_whose_json_is_the_computed_blocks(tmp_path):
+    """analyze_run's output is typed (Diagnostics, the results codec's blocks); to_json writes exactly the
+    blocks harness.scoring.verifier_diagnostics computes, key order included, absent ones left out."""
+    import json
+
+    from gapbench.harness.runner import Runner, RunOptions
+    from gapbench.harness.runs.analyze import Diagnostics, analyze_run
+    from gapbench.harness.runs.rundata import load_run
+    from gapbench.harness.scoring import verifier_diagnostics
+
+    opts = RunOptions(
+        model="gapbench-fake",
+        model_args="arith=0.5",
+        tasks=["arith"],
+        task_args={"arith": {"per_level": "3", "levels": "add1+add2"}},
+        verifiers=["mc", "tournament", "cot-binary"],
+        n=4,
+        m=2,
+        n_boot=30,
+        out=str(tmp_path),
+    )
+    Runner(opts, log=lambda *_: None).run()
+    data = load_run(tmp_path / "arith")
+    diagnostics = analyze_run(data)
+    assert list(diagnostics) == ["cot-binary", "mc", "tournament"] and all(isinstance(d, Diagnostics) for d in diagnostics.values())
+    assert diagnostics["tournament"].position_bias.matches == 6 * 3 and diagnostics["mc"].position_bias is None
+    assert diagnostics["cot-binary"].by_m is not None and [q.m for q in diagnostics["cot-binary"].by_m] == [1, 2] and diagnostics["mc"].by_m is None
+    assert diagnostics["mc"].length_bias_at(0) is diagnostics["mc"].length_bias["g=0"] and diagnostics["mc"].length_bias_at(1) is not None
+    rule = parse_filter(data.filter)
+    seed, n_boot = data.resampling()
+    for m, d in diagnostics.items():
+        keep = data.keep(m, rule, data.doc_ids)
+        prompts = [PromptScores(x, [int(v) for v in data.G[i]], data.u[m][x], keep[i].tolist(), data.answers[x]) for i, x in enumerate(data.doc_ids)]
+        raw = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
+        assert json.dumps(d.to_json()) == json.dumps(raw), m
+    assert "position_bias" not in diagnostics["mc"].to_json() and "by_m" not in diagnostics["mc"].to_json()
+
+
+def test_analyze_prints_every_number_through_harness_format(tmp_path, capsys):
+    """The gap at n = 1 is 0 up to float error (here -5e-17 or so): printed as +0.000, never -0.000
+    (harness/format.py's rule, which analyze's tables follow like every other report)."""
+    import random
+
+    from boards_support import write_run
+
+    from gapbench.harness.cli import main
+
+    rng = random.Random(11)
+    docs = [f"{lv}-{k}" for lv in ("add1", "add2", "mul1") for k in range(7)]
+    g = {d: [int(rng.random() < 0.4) for _ in range(6)] for d in docs}
+    u = {d: [round(min(1, max(0, 0.5 * x + rng.random() * 0.7)), 4) for x in g[d]] for d in docs}
+    run = write_run(tmp_path / "arith", g, u, n_boot=80, seed=4)
+    assert main(["analyze", str(run)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("1    n/a"))
+    assert row.split()[4] == "+0.000" and "-0.000" not in out

@@ -52,3 +52,18 @@ def test_a_board_named_by_relative_paths_and_names_passes(tmp_path):
     board = _board(tmp_path / "good", {"id": "improve/round-1/model", "backend": "hf", "name": "smollm2-add2-mc-r1", "model_args": {"pretrained": "improve/round-1/model"}})
     assert machine_paths(board) == []
     assert check_board(board).ok
+
+
+def test_no_committed_run_store_holds_a_path_of_the_machine_that_made_it():
+    """The run folders committed beside a board (``leaderboards/*/store``, resumable by the board's
+    make.sh) name models and data as they are, never by a path of the machine that ran them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(p for p in root.glob("leaderboards/*/store/**/*") if p.is_file() and p.suffix in (".json", ".jsonl"))
+    for path in files:
+        found = paths_in_text(path.read_text())
+        assert not found, f"{path.relative_to(root)} holds a path of this machine: {found[:3]}"
+    for path in (p for p in files if p.name == "run.json"):
+        run = json.loads(path.read_text())
+        assert not any(str(v).startswith("/") for v in run["model"]["args"].values()), path

@@ -14,7 +14,8 @@ from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
-from gapbench.leaderboards.compare import (
+from gapbench.harness.results import load as load_results
+from gapbench.harness.runs.compare import (
     compare_many,
     compare_runs,
     holm,
@@ -28,7 +29,7 @@ from gapbench.leaderboards.compare import (
     sign_flip,
     sign_flip_p,
 )
-from gapbench.leaderboards.rundata import load_run
+from gapbench.harness.runs.rundata import load_run
 
 G_BASE = {"add1-0": [1, 1], "add1-1": [1, 0], "mul1-0": [0, 0], "mul1-1": [0, 1]}  # J = 0.5
 G_NEW = {"add1-0": [1, 1], "add1-1": [1, 1], "mul1-0": [0, 1], "mul1-1": [0, 1]}  # J = 0.75
@@ -166,28 +167,28 @@ def pair(tmp_path):
 
 def test_compare_on_a_hand_computed_pair(pair):
     report = compare_runs(load_run(pair[0]), load_run(pair[1]), n_boot=2000, seed=1)
-    g = report["generation"]
-    assert (g["base"], g["new"], g["delta"]) == (0.5, 0.75, 0.25)
+    g = report.generation
+    assert (g.base, g.new, g.delta) == (0.5, 0.75, 0.25)
     # per prompt J(f|x) differences 0, +.5, +.5, 0: two nonzero, exact sign-flip p = 2/4
-    assert g["test"]["name"] == "sign-flip permutation" and g["test"]["unit"] == "per prompt, differences of J(f|x)"
-    assert g["test"]["nonzero"] == 2 and g["test"]["p"] == pytest.approx(0.5) and g["significant"] is False
-    assert g["ci"] == [0.0, 0.5]
+    assert g.test.name == "sign-flip permutation" and g.test.unit == "per prompt, differences of J(f|x)"
+    assert g.test.nonzero == 2 and g.test.p == pytest.approx(0.5) and g.significant is False
+    assert g.ci == [0.0, 0.5]
     # oracle (u = g, keep the top half): base J(f[w]|x) = 1, 1, 0, 1; new = 1, 1, 1, 1
     # gap per prompt: base 0, .5, 0, .5; new 0, 0, .5, .5 -> delta 0
     # relative gap: base (1 + 0 + 1) / 3; new (1 + 1) / 2
-    o = report["verifiers"]["oracle"]
-    assert (o["J_filtered"]["base"], o["J_filtered"]["new"]) == (0.75, 1.0)
-    assert o["gap"]["delta"] == pytest.approx(0.0)
+    o = report.verifiers["oracle"]
+    assert (o.J_filtered.base, o.J_filtered.new) == (0.75, 1.0)
+    assert o.gap.delta == pytest.approx(0.0)
     # per-prompt gap differences 0, -.5, +.5, 0: |sum| = 0, every pattern reaches it
-    assert o["gap"]["test"]["p"] == 1.0 and o["gap"]["significant"] is False
+    assert o.gap.test.p == 1.0 and o.gap.significant is False
     # J(f[w(u)]|x) differences 0, 0, +1, 0: one nonzero, p = 2/2
-    assert o["J_filtered"]["test"]["nonzero"] == 1 and o["J_filtered"]["test"]["p"] == 1.0
-    assert o["relative_gap"]["base"] == pytest.approx(2 / 3) and o["relative_gap"]["new"] == pytest.approx(1.0)
-    assert o["relative_gap"]["delta"] == pytest.approx(1 / 3) and o["relative_gap"]["n_excluded"] == [1, 2]
+    assert o.J_filtered.test.nonzero == 1 and o.J_filtered.test.p == 1.0
+    assert o.relative_gap.base == pytest.approx(2 / 3) and o.relative_gap.new == pytest.approx(1.0)
+    assert o.relative_gap.delta == pytest.approx(1 / 3) and o.relative_gap.n_excluded == [1, 2]
     # mc rescored from verdicts.jsonl reproduces what results.json records
-    base_results = json.loads((pair[0] / "results.json").read_text())
-    assert report["verifiers"]["mc"]["J_filtered"]["base"] == pytest.approx(base_results["verifiers"]["mc"]["J_filtered"]["value"])
-    assert report["notes"] == []
+    base_results, _ = load_results(pair[0] / "results.json")
+    assert report.verifiers["mc"].J_filtered.base == pytest.approx(base_results.verifiers["mc"].J_filtered.value)
+    assert report.notes == []
     text = render(report)
     assert "J(f): +0.250 [+0.000, +0.500], NOT significant (sign-flip p = 0.5 >= 0.05)" in text
 
@@ -197,10 +198,10 @@ def test_a_significant_difference_is_called_so(tmp_path):
     base = write_run(tmp_path / "b" / "arith", {d: [0, 0] for d in docs}, None)
     new = write_run(tmp_path / "n" / "arith", {d: [1, 1] for d in docs}, None)
     report = compare_runs(load_run(base), load_run(new), n_boot=300)
-    g = report["generation"]
+    g = report.generation
     # six prompts each +1: exact sign-flip p = 2 / 64
-    assert g["test"]["nonzero"] == 6 and g["test"]["p"] == pytest.approx(2 / 64)
-    assert g["significant"] and g["ci"] == [1.0, 1.0]
+    assert g.test.nonzero == 6 and g.test.p == pytest.approx(2 / 64)
+    assert g.significant and g.ci == [1.0, 1.0]
     assert "significant (sign-flip p = 0.0312 < 0.05): NEW is better." in render(report)
 
 
@@ -209,10 +210,10 @@ def test_one_sample_per_prompt_uses_mcnemar(tmp_path):
     base = write_run(tmp_path / "b" / "arith", {d: [0] for d in docs}, None)
     new = write_run(tmp_path / "n" / "arith", {d: [1 if i < 7 else 0] for i, d in enumerate(docs)}, None)
     report = compare_runs(load_run(base), load_run(new), n_boot=100)
-    t = report["generation"]["test"]
+    t = report.generation.test
     # 7 prompts right only in NEW: b = 0, c = 7, exact p = 2 / 2^7
-    assert t["name"] == "McNemar" and (t["b"], t["c"]) == (0, 7) and t["p"] == pytest.approx(2 / 128)
-    assert t["unit"] == "per prompt (n = 1), J(f|x)"
+    assert t.name == "McNemar" and (t.b, t.c) == (0, 7) and t.p == pytest.approx(2 / 128)
+    assert t.unit == "per prompt (n = 1), J(f|x)"
 
 
 def test_several_checkpoints_against_one_base_are_holm_adjusted(tmp_path):
@@ -221,12 +222,19 @@ def test_several_checkpoints_against_one_base_are_holm_adjusted(tmp_path):
     better = write_run(tmp_path / "n1" / "arith", {d: [1, 1] for d in docs}, None, model={"id": "m-r1", "base": "m", "round": 1})
     same = write_run(tmp_path / "n2" / "arith", {d: [0, 0] for d in docs}, None, model={"id": "m-r2", "base": "m", "round": 2})
     reports = compare_many(load_run(base), [load_run(better), load_run(same)], n_boot=100)
-    g1, g2 = reports[0]["generation"], reports[1]["generation"]
+    g1, g2 = reports[0].generation, reports[1].generation
     # raw p: 2/64 and 1 -> Holm: 2 x 2/64 = 1/16 (> 0.05: no longer significant), max(1/16, 1) = 1
-    assert g1["test"]["p"] == pytest.approx(2 / 64) and g1["test"]["p_adjusted"] == pytest.approx(1 / 16)
-    assert g1["significant"] is False and g2["test"]["p_adjusted"] == 1.0
+    assert g1.test.p == pytest.approx(2 / 64) and g1.test.p_adjusted == pytest.approx(1 / 16)
+    assert g1.significant is False and g2.test.p_adjusted == 1.0
     text = render(reports[0])
     assert "Holm-adjusted over the 2 checkpoints" in text and "Holm-adjusted p=0.0625" in text
+    # the JSON (--json): the adjustment is written beside the raw p only where there was one
+    doc = reports[0].to_json()
+    assert list(doc) == ["base", "new", "task", "split", "n_prompts", "filter", "n_boot", "n_perm", "seed", "alpha", "comparisons", "generation", "verifiers", "skipped", "notes"]
+    assert doc["comparisons"] == 2 and doc["generation"]["test"]["adjustment"] == "Holm over 2 comparisons"
+    assert doc["generation"]["test"]["p_adjusted"] == pytest.approx(1 / 16) and doc["generation"]["significant"] is False
+    alone = compare_runs(load_run(base), load_run(better), n_boot=100).to_json()
+    assert "p_adjusted" not in alone["generation"]["test"] and alone["generation"]["significant"] is True
 
 
 def test_identical_runs_are_not_significantly_different(pair, tmp_path):
@@ -234,9 +242,9 @@ def test_identical_runs_are_not_significantly_different(pair, tmp_path):
     report = compare_runs(load_run(pair[0]), load_run(copy), n_boot=200)
     for m in ("mc", "oracle"):
         for key in ("J_filtered", "gap", "relative_gap"):
-            b = report["verifiers"][m][key]
-            assert b["delta"] == 0 and b["significant"] is False
-    assert report["verifiers"]["mc"]["gap"]["ci"] == [0.0, 0.0]
+            b = getattr(report.verifiers[m], key)
+            assert b.delta == 0 and b.significant is False
+    assert report.verifiers["mc"].gap.ci == [0.0, 0.0]
     assert "NOT significant (the 95% interval includes 0)" in render(report)
 
 
@@ -245,16 +253,16 @@ def test_different_n_pairs_prompts_by_majority(tmp_path):
     g4 = {"add1-0": [1, 1, 1, 1], "add1-1": [1, 1, 1, 0], "mul1-0": [0, 0, 0, 0], "mul1-1": [1, 1, 1, 0]}
     new = write_run(tmp_path / "n" / "arith", g4, {k: [0.5, 0.4, 0.3, 0.2] for k in g4})
     report = compare_runs(load_run(base), load_run(new), n_boot=100)
-    t = report["generation"]["test"]
+    t = report.generation.test
     # J(f|x): base 1, .5, 0, .5; new 1, .75, 0, .75: differences 0, .25, 0, .25 -> p = 2/4
-    assert t["name"] == "sign-flip permutation" and t["nonzero"] == 2 and t["p"] == pytest.approx(0.5)
+    assert t.name == "sign-flip permutation" and t.nonzero == 2 and t.p == pytest.approx(0.5)
 
 
 def test_filter_override_rescoring(pair):
     report = compare_runs(load_run(pair[0]), load_run(pair[1]), filter_spec="quantile:0", n_boot=50)
     # quantile:0 keeps every sample: no gap at all
-    assert report["verifiers"]["mc"]["gap"]["base"] == 0 and report["verifiers"]["mc"]["gap"]["new"] == 0
-    assert report["filter"] == {"base": "quantile:0", "new": "quantile:0"}
+    assert report.verifiers["mc"].gap.base == 0 and report.verifiers["mc"].gap.new == 0
+    assert (report.filter.base, report.filter.new) == ("quantile:0", "quantile:0")
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -270,7 +278,7 @@ def test_refuses_different_prompts(tmp_path, pair):
     assert "refusing to compare" in msg and "1 doc_ids only in BASE (mul1-1)" in msg and "1 only in NEW (mul1-2)" in msg
     assert "--force" in msg
     forced = compare_runs(load_run(pair[0]), load_run(new), force=True, n_boot=50)
-    assert forced["n_prompts"] == 3 and "compared despite differences" in forced["notes"][0]
+    assert forced.n_prompts == 3 and "compared despite differences" in forced.notes[0]
 
 
 def test_refuses_different_task_options_task_and_sampling(tmp_path, pair):
@@ -286,7 +294,7 @@ def test_refuses_different_task_options_task_and_sampling(tmp_path, pair):
     thr = write_run(tmp_path / "f" / "arith", G_BASE, U, filter_spec="threshold:0.5")
     with pytest.raises(GapbenchError, match="filter: quantile:0.5 -> threshold:0.5"):
         compare_runs(load_run(pair[0]), load_run(thr))
-    assert compare_runs(load_run(pair[0]), load_run(thr), filter_spec="threshold:0.5", n_boot=20)["filter"]["new"] == "threshold:0.5"
+    assert compare_runs(load_run(pair[0]), load_run(thr), filter_spec="threshold:0.5", n_boot=20).filter.new == "threshold:0.5"
 
 
 def test_results_json_alone_is_not_enough(tmp_path, pair):

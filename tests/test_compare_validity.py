@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gapbench.leaderboards.compare import mcnemar, sign_flip_p
+from gapbench.harness.runs.compare import mcnemar, sign_flip_p
 
 ALPHA = 0.05
 FPR_BAND = (0.03, 0.07)

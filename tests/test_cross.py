@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from boards_support import write_run
+from boards_support import readme_sections_missing_from_index, write_run
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import load as load_results
@@ -128,6 +128,10 @@ def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(
     assert table.cross[0].generators == ["fa", "fb"] and len(table.cross[0].cells) == 4
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "### Generator x verifier (mc)" in readme and "(cross-arith-test.png)" in readme
+    assert readme_sections_missing_from_index(tmp_path / "board") == []  # index.html shows every README section
+    index = (tmp_path / "board" / "index.html").read_text()
+    self_gap = cross.cell(matrix, "fa", "fa")["gap"]
+    assert f"<td><b>{self_gap['value']:+.3f} [" in index and 'src="cross-arith-test.png"' in index  # the matrix's cells and heatmap
     assert (tmp_path / "board" / "cross-arith-test.png").is_file()
     assert len(list((tmp_path / "board" / "results").glob("*--by--*.json"))) == 2
     assert load_results(out / "fa--by--fb" / "arith" / "results.json")[0].run.dir == "m/fa--by--fb/arith"

@@ -9,7 +9,7 @@ from boards_support import write_run
 
 from gapbench.harness.cli import main
 from gapbench.harness.errors import GapbenchError
-from gapbench.leaderboards.ladder import find_results, ladder_data, level_order, tables
+from gapbench.harness.runs.ladder import find_results, ladder_data, level_order, tables
 
 # levels listed out of ladder order, plus one the ladder does not know
 G = {
@@ -29,16 +29,16 @@ def test_ladder_data_per_level(tmp_path):
     run = write_run(tmp_path / "arith", G, U)
     results = json.loads((run / "results.json").read_text())
     data = ladder_data(results)
-    assert data["levels"] == ["add1", "mul1", "mul21", "d3x2+"]
-    assert data["generation"]["add1"]["J"]["value"] == pytest.approx(0.75)
-    assert data["generation"]["mul21"]["J"]["value"] == pytest.approx(0.25)
-    mc = data["verifiers"]["mc"]
+    assert data.levels == ["add1", "mul1", "mul21", "d3x2+"] and (data.task, data.model) == ("arith", results["model"]["id"])
+    assert data.generation["add1"].J.value == pytest.approx(0.75) and data.generation["add1"].n_prompts == 2
+    assert data.generation["mul21"].J.value == pytest.approx(0.25)
+    mc = data.verifiers["mc"]
     # u = 0.8, 0.3 on every prompt: the filter keeps sample 0. add1: g0 = 1, 1 -> J(f[w]) = 1, gap = 0.25
-    assert mc["add1"]["J_filtered"]["value"] == pytest.approx(1.0) and mc["add1"]["gap"]["value"] == pytest.approx(0.25)
+    assert mc["add1"].J_filtered.value == pytest.approx(1.0) and mc["add1"].gap.value == pytest.approx(0.25)
     # mul21: g0 = 0, 0 -> J(f[w]) = 0, gap -0.25; relative gap over the prompts with J(f|x) < 1: (0 - 0)/1 and (0 - .5)/.5
-    assert mc["mul21"]["gap"]["value"] == pytest.approx(-0.25) and mc["mul21"]["relative_gap"]["value"] == pytest.approx(-0.5)
-    assert mc["add1"]["gap"]["ci"] == results["verifiers"]["mc"]["by_group"]["level"]["add1"]["gap"]["ci"]
-    assert data["verifiers"]["oracle"]["mul1"]["auroc"]["value"] == 1.0
+    assert mc["mul21"].gap.value == pytest.approx(-0.25) and mc["mul21"].relative_gap.value == pytest.approx(-0.5)
+    assert mc["add1"].gap.ci == results["verifiers"]["mc"]["by_group"]["level"]["add1"]["gap"]["ci"]
+    assert data.verifiers["oracle"]["mul1"].auroc.value == 1.0 and data.verifiers["oracle"]["mul1"].auroc.ci is None
     text = "\n".join(tables(data))
     assert text.index("add1") < text.index("mul1") < text.index("mul21") < text.index("d3x2+")
     assert "J(f[w(u)]) mc" in text and "1.000 [" in text

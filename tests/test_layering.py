@@ -69,7 +69,7 @@ def graph() -> dict[str, set[str]]:
 
 def test_every_package_is_found():
     mods = modules()
-    for name in ("tasks.base", "verifiers.base", "harness.runner", "harness.models.backends", "harness.improve.loop", "harness.view.page", "leaderboards.builder", "leaderboards.ladder"):
+    for name in ("tasks.base", "verifiers.base", "harness.runner", "harness.models.backends", "harness.improve.loop", "harness.view.page", "harness.runs.ladder", "leaderboards.builder"):
         assert name in mods
 
 
@@ -140,9 +140,9 @@ def test_the_cycle_finder_finds_cycles(edges, expected):
 def test_the_layer_check_would_catch_an_upward_import(tmp_path):
     mods = modules()
     src = tmp_path / "x.py"
-    src.write_text("def f():\n    from gapbench.leaderboards.rundata import candidates\n")
+    src.write_text("def f():\n    from gapbench.leaderboards.entries import load_entries\n")
     deps = imports("harness.example", src, set(mods))
-    assert deps == {"leaderboards.rundata"} and LAYER[layer("leaderboards.rundata")] > LAYER[layer("harness.example")]
+    assert deps == {"leaderboards.entries"} and LAYER[layer("leaderboards.entries")] > LAYER[layer("harness.example")]
 
 
 def test_every_import_goes_through_the_gapbench_namespace():
@@ -184,3 +184,36 @@ def test_the_model_layer_imports_no_run_layer():
 def test_the_model_layer_check_would_catch_a_run_layer_import():
     g = {"harness.models.x": {"harness.models.y"}, "harness.models.y": {"harness.settings"}, "harness.settings": set()}
     assert run_layer_imports(g) == ["harness.models.x reaches harness.settings", "harness.models.y reaches harness.settings"]
+
+
+# The per-run readers (analyze, compare, ladder, the per-sample data they pair) sit beside the StoredRun
+# they read, and read a run, never a board: the boards are built from their results, not the other way.
+PER_RUN = ("harness.stored_run", "harness.runs")
+
+
+def per_run_reader_imports(g: dict[str, set[str]]) -> list[str]:
+    """Every import, direct or through another module, by which a per-run reader (:data:`PER_RUN`)
+    reaches a module of ``leaderboards``."""
+    bad = []
+    for module in sorted(m for m in g if any(m == p or m.startswith(p + ".") for p in PER_RUN)):
+        seen, todo = set(), [module]
+        while todo:
+            for dep in g.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        bad += [f"{module} reaches {dep}" for dep in sorted(seen) if dep.split(".")[0] == "leaderboards"]
+    return bad
+
+
+def test_the_per_run_readers_import_no_board_module():
+    g = graph()
+    readers = [m for m in g if m.startswith("harness.runs.")]
+    assert {"harness.runs.analyze", "harness.runs.compare", "harness.runs.ladder", "harness.runs.rundata"} <= set(readers)
+    assert not [m for m in g if m.startswith("leaderboards.") and m.split(".")[1] in ("analyze", "compare", "ladder", "rundata")]
+    assert per_run_reader_imports(g) == []
+
+
+def test_the_per_run_reader_check_would_catch_a_board_import():
+    g = {"harness.runs.x": {"harness.report"}, "harness.report": {"leaderboards.entries"}, "leaderboards.entries": set()}
+    assert per_run_reader_imports(g) == ["harness.runs.x reaches leaderboards.entries"]

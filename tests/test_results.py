@@ -94,3 +94,15 @@ def test_free_form_model_facts_are_kept_in_order(tmp_path):
     assert (results.model.name, results.model.base, results.model.round) == ("ckpt-r1", "m", 1)
     assert results.model.get("improve_filter") == "mc quantile:0.5" and results.model.get("parameters") is None
     assert list(R.to_json(results.model)) == ["id", "backend", "name", "base", "round", "improve_filter"]
+
+
+def test_update_and_present_keep_a_block_as_it_was_read():
+    """``update`` sets fields and leaves the others as read: one a file left out stays out unless set;
+    ``present`` names the fields a block holds."""
+    block = R.from_json(R.PositionBias, {"value": 0.25, "matches": 4}, "results.json")
+    assert R.present(block) == {"value": 0.25, "matches": 4}
+    assert R.to_json(block) == {"value": 0.25, "matches": 4}  # ci was absent: not written as null
+    again = R.update(block, matches=6)
+    assert R.to_json(again) == {"value": 0.25, "matches": 6} and block.matches == 4
+    assert R.to_json(R.update(block, ci=[0.1, 0.4])) == {"value": 0.25, "ci": [0.1, 0.4], "matches": 4}
+    assert R.to_json(R.update(block, ci=None)) == {"value": 0.25, "ci": None, "matches": 4}  # set: written, even as null

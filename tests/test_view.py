@@ -5,6 +5,7 @@ page events give every console message and uncaught error). Runs are real ``gapb
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -14,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from boards_support import readme_sections_missing_from_index
 
 from gapbench.harness.cli import main
 from gapbench.harness.filters import parse_filter
@@ -167,6 +169,99 @@ def test_opening_a_prompt_shows_its_samples_and_every_verifiers_replies(browser,
     assert p.errors == []
 
 
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def test_opening_a_prompt_shows_the_exact_prompts_the_model_read(browser, run_dir, run_page):
+    from gapbench.tasks import TASKS
+
+    results = json.loads((run_dir / "results.json").read_text())
+    task = TASKS.get("arith")(**results["task"]["options"])
+    doc = next(d for d in task.docs("test", None, None) if d.doc_id == "add1-0")
+    want = "".join(task.generation_turns(doc))
+    samples = [r for r in records(run_dir / "samples.jsonl") if r["doc_id"] == "add1-0"]
+    assert {s["prompt_digest"] for s in samples} == {digest(want)}  # the run stored the digest of what the model read
+    judged = {(r["method"], r["key"]): r["judged"] for r in records(run_dir / "verdicts.jsonl") if r["doc_id"] == "add1-0"}
+    p = Page(browser, run_page).ready()
+    assert "generation: 10 prompts: 10 match" in p.page.inner_text(".prompts-summary")
+    p.open("add1-0")
+    gen = p.page.locator("tr.detail .prompt.gen")
+    assert gen.locator(".status").inner_text().startswith("\u2713")
+    assert gen.locator("pre.tail").is_visible() and not gen.locator("details.head pre").is_visible()  # the head starts collapsed
+    p.page.eval_on_selector_all("tr.detail details", "ds => ds.forEach(d => d.open = true)")
+    assert gen.locator("details.head pre").is_visible()
+    shown = gen.locator("details.head pre").inner_text() + gen.locator("pre.tail").inner_text()
+    assert shown == want  # the exact text, few-shot head and question
+    heads = {}
+    for h in p.page.locator("tr.detail .runcol > details.head").all():
+        for m in h.locator("summary").inner_text().split(" verification prompts")[0].split(", "):
+            heads[m] = h.locator("pre").inner_text()
+    assert set(heads) == {"mc", "cot-binary", "tournament"}
+    rows = p.page.locator("tr.detail table.samples tbody tr")
+    for i in range(4):
+        for m, key in (("mc", f"{i}:Correct"), ("cot-binary", f"{i}:0")):
+            box = rows.nth(i).locator(f"details.prompt.ver[data-method='{m}']")
+            assert box.is_visible() and box.locator("summary").inner_text() == "prompt \u2713"
+            assert digest(heads[m] + box.locator("pre.tail").inner_text()) == judged[(m, key)]  # what the verdict judged
+    pairs = p.page.locator("tr.detail details.prompt.ver[data-method='tournament']")
+    assert pairs.count() >= 1
+    assert digest(heads["tournament"] + pairs.first.locator("pre.tail").inner_text()) in {v for (m, _), v in judged.items() if m == "tournament"}
+    assert p.errors == []
+
+
+def test_a_prompt_that_differs_from_what_the_model_read_is_said_plainly(browser, run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns(".lock", "view.html"))
+    samples = records(run / "samples.jsonl")
+    for s in samples:
+        if s["doc_id"] == "mul1-0":
+            s["prompt_digest"] = "0" * 16
+    (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    verdicts = records(run / "verdicts.jsonl")
+    for v in verdicts:
+        if v["doc_id"] == "add2-1" and v["method"] == "cot-binary" and v["key"] == "2:0":
+            v["judged"] = "f" * 16
+    (run / "verdicts.jsonl").write_text("".join(json.dumps(v) + "\n" for v in verdicts))
+    page = tmp_path / "differs.html"
+    gapbench("view", run, "--out", page)
+    p = Page(browser, page).ready()
+    top = p.page.locator("p.prompts-warning").all_inner_texts()
+    assert any("1 generation prompt rebuilt here differs" in w and "mul1-0" in w for w in top)
+    assert any("1 cot-binary verification prompt rebuilt here differs" in w and "add2-1" in w for w in top)
+    p.page.select_option("#f-outcome", "pd")
+    assert sorted(p.rows()) == ["add2-1", "mul1-0"]
+    p.open("mul1-0")
+    assert "DIFFERS from the text the model read (stored digest 0000000000000000" in p.page.inner_text("tr.detail .prompt.gen .status")
+    p.page.click("#prompts tbody tr.prompt[data-doc='mul1-0']")
+    p.open("add2-1")
+    rows = p.page.locator("tr.detail table.samples tbody tr")
+    marks = [rows.nth(i).locator("details.prompt.ver[data-method='cot-binary'] summary").inner_text() for i in range(4)]
+    assert marks[2] == "prompt \u2717 DIFFERS from what the model read" and all(m == "prompt \u2713" for k, m in enumerate(marks) if k != 2)
+    assert p.page.locator("tr.detail .prompt.gen .status").inner_text().startswith("\u2713")
+    assert p.errors == []
+
+
+def test_a_run_without_digests_shows_its_prompts_unchecked(run_dir, tmp_path):
+    from gapbench.harness.view.collect import load_view
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns(".lock", "view.html"))
+    for name, field in (("samples.jsonl", "prompt_digest"), ("verdicts.jsonl", "judged")):
+        rows = records(run / name)
+        (run / name).write_text("".join(json.dumps({k: v for k, v in r.items() if k != field}) + "\n" for r in rows))
+    prompts = load_view(run).prompts
+    assert prompts.summary[0] == "generation: 10 prompts: 10 not checked (samples.jsonl holds no digest of them)"
+    assert {p.status for p in prompts.generation.values()} == {"unchecked"} and prompts.warnings == []
+    assert all(p.status == "unchecked" for per_doc in prompts.verification["mc"].values() for p in per_doc)
+    results = json.loads((run / "results.json").read_text())
+    results["task"]["verification_prompts"] = "3"  # unchecked, and made with older verification prompts: said
+    (run / "results.json").write_text(json.dumps(results))
+    from gapbench.verifiers.prompts import VERSION
+
+    assert load_view(run).prompts.warnings == [f"The verification prompts are version {VERSION} here, the run used version 3."]
+
+
 def test_filters_narrow_the_rows(browser, run_dir, run_page):
     g = {}
     for r in records(run_dir / "grades.jsonl"):
@@ -228,6 +323,9 @@ def test_model_output_and_data_run_nothing(browser, tmp_path):
     for x in PAYLOADS:
         assert x in text  # shown as text, questions and responses alike
     assert p.page.inner_text("table.samples tbody tr td.resp pre >> nth=0").startswith("<script>")
+    prompts = p.page.locator(".prompt pre.tail").all_inner_texts()
+    for x in PAYLOADS:  # the generation and verification prompts hold the questions and responses, as text
+        assert any(x in t for t in prompts)
     assert p.errors == []
 
 
@@ -295,6 +393,7 @@ def test_a_committed_board_page_links_the_recorded_results_it_holds():
         rows = [x for x in links if x.startswith(("results/", "runs/")) and x != "results/"]
         assert rows and all((board.parent / x).is_file() for x in rows)
         assert not re.search(r"/(work|root|home|tmp)/", index)
+        assert readme_sections_missing_from_index(board.parent) == []  # index.html has every section of its README
 
 
 def test_the_paper_scale_run_opens_and_filters_within_3_seconds(browser, run_dir, tmp_path):

@@ -8,6 +8,7 @@ examples in the same format. The prompts' wording is versioned: change
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -87,13 +88,19 @@ def normalise(text: str) -> str:
 def strip_special(text: str, tokens: Sequence[str] = ()) -> str:
     """``text`` without any special token: ``tokens`` (the tokenizer's), :data:`SPECIAL_TOKENS` and any
     ``<|...|>``, removed until none is left (removing one must not join two halves into another)."""
-    words = sorted({t for t in (*SPECIAL_TOKENS, *tokens) if t and t.strip()}, key=len, reverse=True)
-    pattern = re.compile("|".join(map(re.escape, words)) + "|" + _PIPE_TOKEN.pattern)
+    pattern = _special_pattern(tuple(tokens))
     while True:
         cleaned = pattern.sub("", text)
         if cleaned == text:
             return text
         text = cleaned
+
+
+@functools.lru_cache(maxsize=32)
+def _special_pattern(tokens: tuple[str, ...]) -> re.Pattern:
+    """The pattern of :func:`strip_special`, made once per tokenizer's tokens (every prompt asks for it)."""
+    words = sorted({t for t in (*SPECIAL_TOKENS, *tokens) if t and t.strip()}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words)) + "|" + _PIPE_TOKEN.pattern)
 
 
 def _words(words: Iterable[str]) -> str:

@@ -1,7 +1,7 @@
 """A run's verifiers as one suite: built from their specs, scored together, and asked what they keep.
 
-The stage runner (:mod:`harness.runner`), the improve loop and the leaderboards' rescoring of stored
-runs (:mod:`leaderboards.rundata`) all go through these three functions, so a verifier is scored
+The stage runner (:mod:`harness.runner`), the improve loop and the per-run readers' rescoring of stored
+runs (:mod:`harness.runs.rundata`) all go through these three functions, so a verifier is scored
 and filtered the same way wherever its u is needed:
 
 - :func:`build_verifiers`: ``--verifiers`` specs (``name`` or ``name:arg``) to verifier objects, each

@@ -23,12 +23,20 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.models import embedded
 from gapbench.harness.models.model_args import parse_key_values
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.model import LM
+
+T = TypeVar("T")
 
 HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its HFLM class
 PREFIX_BACKEND = "hf-prefix"  # harness.models.hf_prefix.HFPrefixLM: HFLM with the shared-prefix paths
@@ -97,7 +105,7 @@ def parse_model_args(text: str | None) -> dict[str, str]:
     return parse_key_values(text, "--model-args")
 
 
-def resolve(model: str | None, model_args: str | None, *, log=print, engine: str | None = None) -> ModelSpec:
+def resolve(model: str | None, model_args: str | None, *, log: Callable[[str], object] = print, engine: str | None = None) -> ModelSpec:
     """Turn ``--model``/``--model-args`` (and ``--engine``) into a :class:`ModelSpec`."""
     args = parse_model_args(model_args)
     named = embedded.MODELS.get(model or embedded.DEFAULT.name)
@@ -131,7 +139,7 @@ def resolve(model: str | None, model_args: str | None, *, log=print, engine: str
     return spec
 
 
-def _llamacpp(model: str | None, args: dict, log, engine: str = LLAMACPP) -> ModelSpec:
+def _llamacpp(model: str | None, args: dict, log: Callable[[str], object], engine: str = LLAMACPP) -> ModelSpec:
     """A GGUF file (or an embedded model's, from its wheels) on llama.cpp: its server (``engine``
     :data:`LLAMACPP`, or a running one at ``base_url``) or in process (:data:`LLAMACPP_BATCHED`,
     :mod:`.llamacpp_batched`)."""
@@ -175,7 +183,7 @@ def check_logprobs(spec: ModelSpec, verifiers: list[str]) -> None:
             )
 
 
-def close(lm) -> None:
+def close(lm: LM) -> None:
     """Stop what a model started (the llama.cpp server), if anything."""
     stop = getattr(lm, "close", None)
     if callable(stop):
@@ -215,7 +223,7 @@ def _is_registered_backend(name: str) -> bool:
     return name in OWN_MODELS or name in MODEL_REGISTRY
 
 
-def load(spec: ModelSpec, batch_size: int | str):
+def load(spec: ModelSpec, batch_size: int | str) -> LM:
     """Create the lm-eval model; a checkpoint that does not load is a user error, not a traceback."""
     from lm_eval.api.registry import get_model
 
@@ -242,7 +250,7 @@ def load(spec: ModelSpec, batch_size: int | str):
         ) from None
 
 
-def portable(value):
+def portable(value: T) -> T | str:
     """A value as results.json records it, without a path of this machine: an embedded model's
     folder becomes the model's name, an absolute path under the working directory becomes relative
     to it; anything else is kept (``leaderboard check`` refuses a board holding a machine path)."""
@@ -294,7 +302,7 @@ def weights(spec: ModelSpec) -> dict:
     }
 
 
-def loaded_facts(lm, spec: ModelSpec) -> dict:
+def loaded_facts(lm: LM, spec: ModelSpec) -> dict:
     """The facts of :data:`FACTS` as the loaded model ``lm`` tells them (run.json records them at the
     first load, so a later run that loads no model reports the same)."""
     model = getattr(lm, "_model", None) or getattr(lm, "model", None)
@@ -310,12 +318,12 @@ def loaded_facts(lm, spec: ModelSpec) -> dict:
     }
 
 
-def metadata(lm, spec: ModelSpec, facts: dict | None = None) -> dict:
+def metadata(lm: LM, spec: ModelSpec, facts: dict | None = None) -> dict:
     """Facts about the model for results.json (paths of this machine made portable, :func:`portable`).
     ``facts``: those of :data:`FACTS` as run.json recorded them; else from ``lm``; ``lm`` None and no
     ``facts`` (an old run whose work was stored) gives those known without loading it."""
     args = {k: portable(v) for k, v in spec.identity()["args"].items()}
-    meta = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
+    meta: dict[str, Any] = {"id": portable(spec.label), "backend": spec.identity_backend(), "lm_eval_model": spec.backend, "model_args": args}
     named = embedded.MODELS.get(spec.label)
     if facts is None and lm is not None:
         facts = loaded_facts(lm, spec)
@@ -329,7 +337,7 @@ def metadata(lm, spec: ModelSpec, facts: dict | None = None) -> dict:
     return meta
 
 
-def _instances(kind: str, args: list[tuple]):
+def _instances(kind: str, args: list[tuple]) -> list[Instance]:
     from lm_eval.api.instance import Instance
 
     return [Instance(request_type=kind, doc={}, arguments=a, idx=i) for i, a in enumerate(args)]
@@ -364,7 +372,7 @@ def takes_seed(lm: object) -> bool:
     return any(_is_instance(lm, ref) for ref in LM_EVAL_SEEDED)
 
 
-def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
+def generate(lm: LM, requests: list[tuple[str, dict]]) -> list[str]:
     """Sample one continuation per (context, gen_kwargs). A ``seed`` in gen_kwargs makes that
     request's draw its own (see :mod:`.prefix_generate`); a model that takes none gets it removed."""
     if not requests:
@@ -379,7 +387,7 @@ def generate(lm, requests: list[tuple[str, dict]]) -> list[str]:
             return list(lm.generate_until(instances))
 
 
-def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
+def loglikelihood(lm: LM, requests: list[tuple[str, str]]) -> list[float]:
     """log P(continuation | context) per request."""
     if not requests:
         return []
@@ -393,7 +401,7 @@ def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[float]:
 
 
 @contextlib.contextmanager
-def _served(lm):
+def _served(lm: LM) -> Iterator[None]:
     """A served model (lm-eval's TemplateAPI: local-completions, llama.cpp) whose server did not
     answer after its retries stops the run with a message, not a traceback; what is stored stays."""
     if not _is_instance(lm, LM_EVAL_SERVED):
@@ -413,7 +421,7 @@ def _served(lm):
         ) from None
 
 
-def count_tokens(lm, text: str) -> int | None:
+def count_tokens(lm: LM, text: str) -> int | None:
     try:
         return len(lm.tok_encode(text))
     except Exception:

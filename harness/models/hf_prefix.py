@@ -28,12 +28,16 @@ line with ``ARGS`` unchanged (:mod:`.lm_eval_cli`).
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from gapbench.harness.models import prefix_cache, prefix_generate
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
 
 NAME = "hf-prefix"
 
@@ -45,7 +49,7 @@ class HFPrefixLM(HFLM):
     prefix_paths = True  # prefix_cache.supported: this class keeps HFLM's internals that the paths use
     takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-    def loglikelihood(self, requests, disable_tqdm: bool = False):
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         if requests and not getattr(self, "enable_thinking", None) and prefix_cache.supported(self):  # HFLM refuses thinking
             pairs = [tuple(r.args) for r in requests]
             shared = prefix_cache.loglikelihood(self, pairs)
@@ -55,7 +59,7 @@ class HFPrefixLM(HFLM):
                 return shared
         return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
 
-    def generate_until(self, requests, disable_tqdm: bool = False):
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         if requests and prefix_cache.supported(self):
             args = [tuple(r.args) for r in requests]
             bar = None
@@ -78,7 +82,7 @@ class HFPrefixLM(HFLM):
         return super().generate_until(_unseeded(requests), disable_tqdm=disable_tqdm)
 
 
-def _unseeded(requests):
+def _unseeded(requests: list[Instance]) -> list[Instance]:
     """The requests without their per-request ``seed`` (HFLM's own generate would pass it on to
     Hugging Face ``generate``, which takes none): HFLM samples from torch's global generator."""
     out = []

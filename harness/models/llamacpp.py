@@ -30,13 +30,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalCompletionsAPI
 
 from gapbench.harness.errors import GapbenchError
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
 
 NAME = "gapbench-llama.cpp"
 SERVER_ARGS = ("n_ctx", "n_threads", "server_wait")
@@ -68,7 +72,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 class Server:
     """llama-cpp-python's server (:mod:`harness.models.llamacpp_server`) on a loopback port, for one GGUF file."""
 
-    def __init__(self, gguf: str | Path, *, port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None, log=None):
+    def __init__(self, gguf: str | Path, *, port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None, log: Callable[[str], object] | None = None) -> None:
         self.gguf = Path(gguf)
         self.port = port or free_port()
         self.n_ctx, self.n_threads = int(n_ctx), n_threads
@@ -188,7 +192,7 @@ class LlamaCppLM(LocalCompletionsAPI):
 
     takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-    def __init__(self, gguf: str | None = None, base_url: str | None = None, tokenizer: str | None = None, n_ctx=2048, n_threads=None, server_wait=180, max_length=None, **kwargs):
+    def __init__(self, gguf: str | None = None, base_url: str | None = None, tokenizer: str | None = None, n_ctx: int = 2048, n_threads: int | None = None, server_wait: float = 180, max_length: int | None = None, **kwargs: Any) -> None:
         for ignored in ("device", "pretrained", "dtype", "max_batch_size", "parallelize"):
             kwargs.pop(ignored, None)
         self.server = None
@@ -226,7 +230,7 @@ class LlamaCppLM(LocalCompletionsAPI):
         self.tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         self.tokenizer_backend = "huggingface"
 
-    def generate_until(self, requests, disable_tqdm: bool = False):
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """With ``num_concurrent`` > 1, every request in flight at once, each with its own sampling
         arguments (its seed): lm-eval's own groups requests by their arguments, so requests with
         a seed each would go one at a time. Each request is retried with backoff (``max_retries``)."""
@@ -238,7 +242,7 @@ class LlamaCppLM(LocalCompletionsAPI):
         from aiohttp import ClientSession, ClientTimeout, TCPConnector
         from tenacity import retry, stop_after_attempt, wait_exponential
 
-        async def run():
+        async def run() -> list:
             sem = asyncio.Semaphore(self._concurrent)
             async with ClientSession(connector=TCPConnector(limit=self._concurrent), timeout=ClientTimeout(total=self.timeout)) as session:
                 call = retry(stop=stop_after_attempt(self.max_retries), wait=wait_exponential(multiplier=0.5, min=1, max=10), reraise=True)(self.amodel_call)
@@ -253,7 +257,7 @@ class LlamaCppLM(LocalCompletionsAPI):
             self.server.stop()
             self.server = None
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:

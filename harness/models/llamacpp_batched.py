@@ -34,14 +34,23 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from gapbench.harness.errors import GapbenchError
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
+    from tqdm import tqdm
+
+T = TypeVar("T")
 
 NAME = "gapbench-llama.cpp-batched"
 DEFAULT_TOP_K = 50  # Hugging Face's generation default, which the transformers path applies too
@@ -51,7 +60,7 @@ DEFAULT_TOP_K = 50  # Hugging Face's generation default, which the transformers 
 MIN_CHUNK = 64
 
 
-def _import_llama():
+def _import_llama() -> ModuleType:
     try:
         import llama_cpp
     except ImportError:
@@ -131,7 +140,7 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class LlamaCppBatchedLM(LM):
     takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-    def __init__(self, gguf: str | None = None, tokenizer: str | None = None, slots=16, n_ctx=16384, n_batch=512, n_threads=None, **kwargs):
+    def __init__(self, gguf: str | None = None, tokenizer: str | None = None, slots: int = 16, n_ctx: int = 16384, n_batch: int = 512, n_threads: int | None = None, **kwargs: Any) -> None:
         super().__init__()
         for ignored in ("device", "pretrained", "dtype", "batch_size", "max_batch_size", "parallelize", "max_length"):
             kwargs.pop(ignored, None)
@@ -178,13 +187,13 @@ class LlamaCppBatchedLM(LM):
     def tok_encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False, add_generation_prompt=add_generation_prompt)
 
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+    def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
         raise GapbenchError("the llama.cpp-batched engine gives no rolling log-likelihood (gapbench does not ask for one).")
 
-    def loglikelihood(self, requests, disable_tqdm: bool = False):
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         pairs = [self._encode_pair(*r.args) for r in requests]
         order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] + pairs[i][1])
         out: list[tuple[float, bool] | None] = [None] * len(pairs)
@@ -212,9 +221,12 @@ class LlamaCppBatchedLM(LM):
             picked = logp[np.arange(len(continuation)), targets]
             greedy = bool((logp.argmax(axis=-1) == targets).all())
             out[i] = (float(picked.sum()), greedy)
-        return out
+        done = [x for x in out if x is not None]
+        if len(done) != len(out):
+            raise RuntimeError(f"llama.cpp-batched left {len(out) - len(done)} of {len(out)} requests without a log-likelihood")
+        return done
 
-    def generate_until(self, requests, disable_tqdm: bool = False):
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         L = self.L
         L.llama_memory_clear(self.mem, True)
         self._cached, self._rows = [], {}
@@ -285,7 +297,10 @@ class LlamaCppBatchedLM(LM):
                     self._advance(sample, row)
         bar.close()
         L.llama_memory_clear(self.mem, True)
-        return results
+        texts = [t for t in results if t is not None]
+        if len(texts) != len(results):
+            raise RuntimeError(f"llama.cpp-batched left {len(results) - len(texts)} of {len(results)} requests without a continuation")
+        return texts
 
     # ---- internals ----------------------------------------------------------------------------------
 
@@ -359,12 +374,12 @@ class LlamaCppBatchedLM(LM):
             text = text.split(u)[0]
         return text
 
-    def _bar(self, total: int, disable: bool, desc: str):
+    def _bar(self, total: int, disable: bool, desc: str) -> tqdm:
         from tqdm import tqdm
 
         return tqdm(total=total, disable=disable, desc=desc, leave=False)
 
-    def _progress(self, items, disable: bool, desc: str):
+    def _progress(self, items: Iterable[T], disable: bool, desc: str) -> tqdm[T]:
         from tqdm import tqdm
 
         return tqdm(items, disable=disable, desc=desc, leave=False)
@@ -383,14 +398,14 @@ class LlamaCppBatchedLM(LM):
             L.llama_model_free(self.model)
             self.model = None
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
             pass
 
 
-def _seed(seed, context: str) -> int:
+def _seed(seed: int | str | None, context: str) -> int:
     """A request's generator seed: its own, else one from its context (stable across runs)."""
     if seed is not None:
         return int(seed)
@@ -405,7 +420,7 @@ def _log_softmax(rows: np.ndarray) -> np.ndarray:
     return rows - top - np.log(np.exp(rows - top).sum(axis=-1, keepdims=True))
 
 
-def _silent_log(level, text, user_data):  # pragma: no cover - called by llama.cpp
+def _silent_log(level: int, text: bytes, user_data: object) -> None:  # pragma: no cover - called by llama.cpp
     return None
 
 

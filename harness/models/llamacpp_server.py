@@ -14,6 +14,9 @@ OpenAI API give it, and the generated token (the greedy one: these requests ask 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 from llama_cpp import Llama
 
@@ -57,14 +60,14 @@ def echo_logprobs(llm: Llama, k: int) -> dict:
     return {"tokens": tokens, "text_offset": offsets, "token_logprobs": token_lps, "top_logprobs": tops}
 
 
-def _create_completion(self, *args, **kwargs):
+def _create_completion(self: Llama, *args: Any, **kwargs: Any) -> Any:
     """An echoed completion with ``logprobs``, its logprobs from :func:`echo_logprobs`; everything
     else (and a model without ``logits_all``, which llama-cpp-python refuses) as it was."""
     k = kwargs.get("logprobs")
     if not kwargs.get("echo") or k is None or kwargs.get("stream") or not getattr(self, "_logits_all", False):
         return _original(self, *args, **kwargs)
 
-    def run():
+    def run() -> Iterator[dict]:
         for chunk in _original(self, *args, **{**kwargs, "logprobs": None}):
             chunk["choices"][0]["logprobs"] = echo_logprobs(self, int(k))
             yield chunk

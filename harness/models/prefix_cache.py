@@ -25,6 +25,14 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lm_eval.api.model import LM
+    from lm_eval.models.huggingface import HFLM
+    from transformers import PreTrainedModel
+    from transformers.cache_utils import DynamicCache
 
 BLOCK = 32  # tokens per cached block of a loglikelihood context
 HEAD_ROWS = 8  # positions per run of the output layer in loglikelihood
@@ -36,7 +44,7 @@ def enabled() -> bool:
     return os.environ.get("GAPBENCH_PREFIX_CACHE", "1") != "0"
 
 
-def last_logits_only(model) -> dict:
+def last_logits_only(model: PreTrainedModel) -> dict:
     """``logits_to_keep=1`` where the model takes it: a pass whose logits are read only at its last
     position (or not at all) skips the output layer elsewhere, which dominates with a large
     vocabulary (Gemma 3: 262k tokens)."""
@@ -49,7 +57,7 @@ def last_logits_only(model) -> dict:
     return {"logits_to_keep": 1} if takes else {}
 
 
-def supported(lm) -> bool:
+def supported(lm: LM) -> bool:
     """The shared-prefix paths may run on ``lm``: they are switched on, and ``lm`` is a causal model of
     lm-eval's ``HFLM`` itself or of a subclass marked ``prefix_paths = True`` (``HFPrefixLM``). Other
     subclasses (lm-eval's steered or multimodal models) may change what a forward pass means."""
@@ -63,7 +71,7 @@ def supported(lm) -> bool:
     return ours and getattr(lm, "backend", None) == "causal"
 
 
-def encode(lm, requests: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+def encode(lm: HFLM, requests: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
     return [lm._encode_pair(c, x) for c, x in requests]
 
 
@@ -77,7 +85,7 @@ def shared_prefix(pairs: list[tuple[list[int], list[int]]]) -> int:
     return max(n, 0)
 
 
-def common(a, b) -> int:
+def common(a: Sequence[int], b: Sequence[int]) -> int:
     """How many leading tokens two token sequences share."""
     n = min(len(a), len(b))
     k = 0
@@ -86,13 +94,13 @@ def common(a, b) -> int:
     return k
 
 
-def whole_blocks(context) -> int:
+def whole_blocks(context: Sequence[int]) -> int:
     """Tokens of a context that run as whole blocks: all but its last 1..BLOCK tokens, whose last
     position predicts the continuation's first token."""
     return (len(context) - 1) // BLOCK * BLOCK
 
 
-def _stacked(caches):
+def _stacked(caches: Sequence[DynamicCache]) -> DynamicCache:
     """One cache whose rows are the given one-or-more-row caches' rows (all of one length)."""
     import torch
 
@@ -106,7 +114,7 @@ def _stacked(caches):
     return out
 
 
-def _row(cache, r: int):
+def _row(cache: DynamicCache, r: int) -> DynamicCache:
     """Row r of a cache, as a cache of its own (views: nothing is copied)."""
     out = copy.copy(cache)
     out.layers = []
@@ -117,12 +125,12 @@ def _row(cache, r: int):
     return out
 
 
-def _layered(cache) -> bool:
+def _layered(cache: object) -> bool:
     layers = getattr(cache, "layers", None)
     return bool(layers) and all(getattr(layer, "keys", None) is not None for layer in layers or ())
 
 
-def loglikelihood(lm, requests: list[tuple[str, str]]) -> list[tuple[float, bool]] | None:
+def loglikelihood(lm: HFLM, requests: list[tuple[str, str]]) -> list[tuple[float, bool]] | None:
     """lm-eval's answer per request, ``(log P(continuation | context), is_greedy)``, or None where
     lm-eval's own code must answer (an empty context, which lm-eval encodes its own way, a request
     longer than the model takes, or a model whose cache is not a list of key/value layers).

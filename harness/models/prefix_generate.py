@@ -35,9 +35,14 @@ from __future__ import annotations
 import collections
 import copy
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from gapbench.harness.models import prefix_cache
+
+if TYPE_CHECKING:
+    from lm_eval.models.huggingface import HFLM
+    from transformers import LogitsProcessorList
 
 # Settings of a model's generation config under which generate() would change the
 # distribution beyond temperature/top-k/top-p: such models go through lm-eval.
@@ -63,7 +68,7 @@ _ALLOWED_KWARGS = {"do_sample", "temperature", "top_p", "top_k"}
 COMPACT_AT = 16  # cut masked cache columns once every row has this many
 
 
-def generate(lm, requests: list[tuple[str, dict]], progress=None, share: bool = True) -> list[str] | None:
+def generate(lm: HFLM, requests: list[tuple[str, dict]], progress: Callable[[int], None] | None = None, share: bool = True) -> list[str] | None:
     """One continuation per (context, gen_kwargs), or None when this path does not apply
     (another backend, a model whose generation config or cache this loop does not cover,
     or generation settings beyond until/max_gen_toks/do_sample/temperature/top_p/top_k).
@@ -81,17 +86,26 @@ def generate(lm, requests: list[tuple[str, dict]], progress=None, share: bool = 
         groups.setdefault(json.dumps(without_seed(kwargs), sort_keys=True, default=str), []).append(i)
     # every group's settings are read before any generation, so a fallback wastes no work
     plans = [(idx, _settings(lm, without_seed(requests[idx[0]][1]))) for idx in groups.values()]
-    if any(settings is None for _, settings in plans):
+    ready = [(idx, settings) for idx, settings in plans if settings is not None]
+    if len(ready) < len(plans):
         return None
     out: list[str | None] = [None] * len(requests)
-    for idx, settings in plans:
+    for idx, settings in ready:
         seeds = [requests[i][1].get(SEED) for i in idx]
         texts = _generate_group(lm, [requests[i][0] for i in idx], settings, progress, seeds, share)
         if texts is None:
             return None
         for i, t in zip(idx, texts):
             out[i] = t
-    return out  # type: ignore[return-value]
+    return _answered(out)
+
+
+def _answered(out: list[str | None]) -> list[str]:
+    """Every request's text, once each has one."""
+    done = [t for t in out if t is not None]
+    if len(done) != len(out):
+        raise RuntimeError(f"shared-prefix generation left {len(out) - len(done)} of {len(out)} requests without a continuation")
+    return done
 
 
 SEED = "seed"  # a request's own seed in its gen_kwargs: its sampled tokens depend on nothing else
@@ -101,7 +115,7 @@ def without_seed(gen_kwargs: dict) -> dict:
     return {k: v for k, v in gen_kwargs.items() if k != SEED}
 
 
-def _model_ok(lm) -> bool:
+def _model_ok(lm: HFLM) -> bool:
     model = lm.model
     config = getattr(model, "generation_config", None)
     if config is None or getattr(model.config, "is_encoder_decoder", False):
@@ -109,7 +123,7 @@ def _model_ok(lm) -> bool:
     return all(getattr(config, key, None) in ok for key, ok in _NEUTRAL.items())
 
 
-def _settings(lm, gen_kwargs: dict):
+def _settings(lm: HFLM, gen_kwargs: dict) -> tuple[list[str], int, bool, LogitsProcessorList | None] | None:
     """lm-eval's own reading of gen_kwargs: (until, max_gen_toks, do_sample, warpers), or None for
     settings this loop does not cover (other kwargs, or no room for the context)."""
     from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
@@ -127,7 +141,7 @@ def _settings(lm, gen_kwargs: dict):
     return until, max_gen_toks, bool(do_sample), warpers
 
 
-def _warpers(lm, temperature: float, top_p, top_k):
+def _warpers(lm: HFLM, temperature: float, top_p: float | None, top_k: int | None) -> LogitsProcessorList:
     """The logits warpers of Hugging Face ``generate`` for these settings, in its order."""
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
@@ -148,7 +162,7 @@ def _warpers(lm, temperature: float, top_p, top_k):
     return warpers
 
 
-def _eos_ids(lm) -> set[int]:
+def _eos_ids(lm: HFLM) -> set[int]:
     ids = {int(lm.eot_token_id)}
     config_eos = lm.model.generation_config.eos_token_id
     if config_eos is not None:
@@ -156,7 +170,7 @@ def _eos_ids(lm) -> set[int]:
     return ids
 
 
-def _encode(lm, contexts: list[str], max_ctx_len: int) -> list[list[int]]:
+def _encode(lm: HFLM, contexts: list[str], max_ctx_len: int) -> list[list[int]]:
     out = []
     for c in contexts:
         ids, mask = lm.tok_batch_encode([c], left_truncate_len=max_ctx_len, truncation=lm.truncation)
@@ -184,7 +198,7 @@ class _Batch:
     def width(self) -> int:
         return 0 if self.mask is None else self.mask.shape[1]
 
-    def _layers(self):
+    def _layers(self) -> list:
         return self.cache.layers
 
     def widen(self, width: int) -> None:
@@ -263,7 +277,7 @@ class _Batch:
         self.mask = torch.cat([self.mask[:, :P], self.mask[:, P + gap :]], dim=1)
 
 
-def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None, share=True) -> list[str] | None:
+def _generate_group(lm: HFLM, contexts: list[str], settings: tuple, progress: Callable[[int], None] | None = None, seeds: list[int | None] | None = None, share: bool = True) -> list[str] | None:
     """Generate for contexts of one settings group. A context with a seed (``seeds[i]``) samples from
     its own ``torch.Generator``, so its tokens do not depend on the batch, the chunking or on how
     many requests ran before it; one without samples from torch's global generator. Requests with
@@ -338,8 +352,9 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
             for i in indices:
                 waiting[first[i]] -= 1
                 generated[i] = []
-                if do_sample and seeds and seeds[i] is not None:
-                    generators[i] = torch.Generator(device=device).manual_seed(int(seeds[i]))
+                seed = seeds[i] if seeds else None
+                if do_sample and seed is not None:
+                    generators[i] = torch.Generator(device=device).manual_seed(int(seed))
             ready.keep([row for row, c in enumerate(ready.rows) if waiting[c] > 0])
             return b
 
@@ -392,14 +407,14 @@ def _generate_group(lm, contexts: list[str], settings, progress=None, seeds=None
                 batch.compact()
         except _Unsupported:
             return None
-    return results  # type: ignore[return-value]
+    return _answered(results)
 
 
 class _Unsupported(Exception):
     pass
 
 
-def _plain_cache(cache) -> bool:
+def _plain_cache(cache: object) -> bool:
     """A DynamicCache of plain (full-attention) layers: the only kind the row surgery above handles."""
     from transformers.cache_utils import DynamicCache, DynamicLayer
 

@@ -18,8 +18,12 @@ exists where vLLM is installed.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from gapbench.harness.models.prefix_generate import SEED, without_seed
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
 
 NAME = "gapbench-vllm"
 
@@ -65,10 +69,10 @@ if _lv is not None:
 
         takes_seed = True  # a per-request seed in gen_kwargs makes that request's draw its own (backends.takes_seed)
 
-        def __init__(self, *args, enable_prefix_caching: bool = True, **kwargs):
+        def __init__(self, *args: Any, enable_prefix_caching: bool = True, **kwargs: Any) -> None:
             super().__init__(*args, enable_prefix_caching=enable_prefix_caching, **kwargs)
 
-        def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
             pairs = [tuple(r.args) for r in requests]
             groups = plan(pairs)
             eos = self.tokenizer.decode(self.eot_token_id) or getattr(self.tokenizer, "eos_token", None)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import Results
-from gapbench.harness.store import locate
+from gapbench.harness.store import RunStore, locate
 from gapbench.harness.stored_run import StoredRun, open_stored_run
+from gapbench.harness.view.prompts import RunPrompts, rebuild
+from gapbench.tasks.base import Doc
 from gapbench.verifiers.base import Verifier, describe_sample_replies
 
 
@@ -34,6 +36,8 @@ class RunView:
     replies: dict[str, dict[str, dict]] = field(default_factory=dict)  # method -> doc_id -> request key -> reply
     parsers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
     unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
+    prompts: RunPrompts = field(default_factory=RunPrompts)  # every prompt the model read, rebuilt and checked
+    docs: dict[str, Doc] = field(default_factory=dict, repr=False)  # doc_id -> the task's doc as loaded here
 
     @property
     def n(self) -> int:
@@ -68,7 +72,27 @@ def load_view(path: str | Path, data_dir: str | Path | None = None) -> RunView:
     view.grades = {d: [asdict(gr) for gr in run.grades[d]] for d in run.doc_ids}
     task = _load_docs(view, data_dir)
     _rescore(view, run, task)
+    if task is not None:
+        _prompts(view, run, task)
+    else:
+        view.prompts.note = view.docs_note
     return view
+
+
+def _prompts(view: RunView, run: StoredRun, task) -> None:
+    """Every generation and verification prompt, rebuilt from the plugins and checked against the digests
+    the run stored (:mod:`harness.view.prompts`)."""
+    r = view.results
+    judged = RunStore(run.dir).judged() if any(getattr(v, "uses_model", True) for v in view.parsers.values()) else {}
+    view.prompts = rebuild(
+        task,
+        view.docs,
+        {d: view.samples[d] for d in view.doc_ids},
+        view.parsers,
+        judged,
+        chat=bool(r.chat and r.chat.apply_chat_template),
+        recorded={"version": r.task.version, "verification_prompts": r.task.verification_prompts},
+    )
 
 
 def _load_docs(view: RunView, data_dir) -> object | None:
@@ -95,6 +119,7 @@ def _load_docs(view: RunView, data_dir) -> object | None:
             view.questions[doc_id] = doc.question
             view.targets[doc_id] = doc.target
             view.meta[doc_id] = {k: str(doc.meta.get(k)) for k in task.group_keys}
+            view.docs[doc_id] = doc
     missing = len(view.doc_ids) - len(view.questions)
     if missing:
         view.docs_note = f"{missing} of the run's prompts are not in the task's data as loaded here"
@@ -102,8 +127,6 @@ def _load_docs(view: RunView, data_dir) -> object | None:
 
 
 def _rescore(view: RunView, run: StoredRun, task) -> None:
-    from gapbench.tasks import Doc
-
     docs = {d: Doc(d, view.questions.get(d, ""), view.targets.get(d), view.meta.get(d, {})) for d in view.doc_ids}
     run.rescore(task, docs=docs)
     view.replies, view.u, view.unscored = run.replies, run.u, run.unscored

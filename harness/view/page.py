@@ -20,6 +20,7 @@ from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import display, metric, number
 from gapbench.harness.results import to_json
 from gapbench.harness.view.collect import RunView, sample_replies
+from gapbench.harness.view.prompts import DIFFERS
 
 TEMPLATES = Path(__file__).with_name("templates")
 SKIP_FLAT = ("by_group", "sweep")  # blocks shown as their own tables or charts
@@ -168,18 +169,22 @@ def _pack(obj) -> str:
 
 def _prompt_numbers(view: RunView, d: str) -> dict:
     g = view.g(d)
-    row = {"J": sum(g) / len(g), "w": {}, "kw": {}, "dr": {}}
+    w: dict[str, float] = {}
+    kw: dict[str, int] = {}
+    dr: dict[str, int] = {}
     for m in view.methods:
         keep = view.kept[m][d]
         kept_g = [x for x, k in zip(g, keep) if k] or g  # a filter that keeps nothing falls back to all
-        row["w"][m] = sum(kept_g) / len(kept_g)
-        row["kw"][m] = sum(1 for x, k in zip(g, keep) if k and not x)
-        row["dr"][m] = sum(1 for x, k in zip(g, keep) if not k and x)
-    return row
+        w[m] = sum(kept_g) / len(kept_g)
+        kw[m] = sum(1 for x, k in zip(g, keep) if k and not x)
+        dr[m] = sum(1 for x, k in zip(g, keep) if not k and x)
+    return {"J": sum(g) / len(g), "w": w, "kw": kw, "dr": dr}
 
 
 def _details(view: RunView, d: str) -> dict:
     replies = {m: sample_replies(view, m, d) for m in view.methods}
+    prompts = view.prompts
+    split = {m: prompts.by_sample(m, d) for m in prompts.verification}
     out = []
     for i, (s, gr) in enumerate(zip(view.samples[d], view.grades[d])):
         item = {
@@ -195,8 +200,23 @@ def _details(view: RunView, d: str) -> dict:
         det = {m: view.detail[m][d][i] for m in view.methods if view.detail[m][d][i]}
         if det:
             item["d"] = det
+        vp = {m: split[m][0][i] for m in split if i in split[m][0]}
+        if vp:
+            item["vp"] = vp
         out.append(item)
-    return {"s": out}
+    blob: dict = {"s": out}
+    if d in prompts.generation:
+        blob["gp"] = prompts.generation[d].to_json()
+    shared = {m: split[m][1] for m in split if split[m][1]}
+    if shared:
+        blob["tp"] = shared
+    return blob
+
+
+def _prompts_differ(view: RunView, d: str) -> bool:
+    p = view.prompts
+    gen = p.generation.get(d)
+    return (gen is not None and gen.status == DIFFERS) or any(x.status == DIFFERS for per_doc in p.verification.values() for x in per_doc.get(d, []))
 
 
 def _header(view: RunView) -> dict:
@@ -269,12 +289,16 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
                 "ans": " ".join(answers)[:400],
                 "r": nums,
                 "flip": flips,
+                "pd": [_prompts_differ(v, d) for v in views],
             }
         )
         for k, v in enumerate(views):
             blobs.append((f"d{k}-{idx}", _pack(_details(v, d))))
     data = {
-        "runs": [{"label": public_name(v.label), "methods": v.methods, "n": v.n} for v in views],
+        "runs": [
+            {"label": public_name(v.label), "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
+            for v in views
+        ],
         "groupKeys": group_keys,
         "rows": rows,
     }
@@ -297,6 +321,7 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
                 "images": analysis_images(v),
                 "unscored": v.unscored,
                 "docs_note": v.docs_note,
+                "prompts": v.prompts,
                 "n_docs": len(v.doc_ids),
             }
         )

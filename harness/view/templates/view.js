@@ -19,6 +19,7 @@
     r.i = i;
     r.search = [r.id, r.q, r.t, r.ans].join(" ").toLowerCase();
     r.flipped = r.flip.some(function (f) { return f !== 0; });
+    r.differs = (r.pd || []).some(function (x) { return x; });
   });
 
   var methods = [];
@@ -58,6 +59,7 @@
     var out = rows.filter(function (r) {
       if (state.group) { var kv = state.group.split("\u0000"); if (String(r.grp[kv[0]]) !== kv[1]) return false; }
       if (state.outcome === "flip" && !r.flipped) return false;
+      if (state.outcome === "pd" && !r.differs) return false;
       if (state.outcome === "kw" || state.outcome === "dr") {
         var any = false;
         for (var k = 0; k < runs.length; k++) if ((num(r, k, state.outcome) || 0) > 0) any = true;
@@ -103,7 +105,7 @@
     var body = document.querySelector("#prompts tbody");
     body.textContent = "";
     list.slice(state.page * PAGE, (state.page + 1) * PAGE).forEach(function (r) {
-      var tr = el("tr", null, "prompt" + (r.flipped ? " flipped" : ""));
+      var tr = el("tr", null, "prompt" + (r.flipped ? " flipped" : "") + (r.differs ? " pdiff" : ""));
       tr.dataset.doc = r.id;
       columns.forEach(function (c) {
         var v = c.show ? c.show(r) : c.key(r);
@@ -148,10 +150,63 @@
       var col = el("div", null, "runcol");
       grid.appendChild(col);
       if (runs.length > 1) col.appendChild(el("h4", "Run " + (k + 1) + ": " + run.label));
-      unpack("d" + k + "-" + r.i).then(function (d) { col.appendChild(samples(run, d)); }).catch(function (e) {
+      unpack("d" + k + "-" + r.i).then(function (d) {
+        if (d.gp) col.appendChild(generationPrompt(run, d.gp));
+        else col.appendChild(el("p", "Prompts not shown: " + (run.pnote || "not rebuilt for this prompt") + ".", "note"));
+        var byHead = {}, order = [];
+        run.methods.forEach(function (m) {
+          var h = run.vhead[m];
+          if (h === undefined || h < 0) return;
+          if (!byHead[h]) { byHead[h] = []; order.push(h); }
+          byHead[h].push(m);
+        });
+        order.forEach(function (h) { col.appendChild(headBlock(run, h, byHead[h].join(", ") + " verification prompts: the few-shot head they all start with")); });
+        col.appendChild(samples(run, d));
+        Object.keys(d.tp || {}).forEach(function (m) {
+          var det = el("details", null, "prompt-list");
+          det.appendChild(el("summary", m + ": " + d.tp[m].length + " verification prompt" + (d.tp[m].length > 1 ? "s" : "") + " of pairs of samples" + (d.tp[m].some(function (p) { return p.st === "differs"; }) ? " (some DIFFER from what the model read)" : "")));
+          d.tp[m].forEach(function (p) { det.appendChild(verificationPrompt(run, m, p, "prompt")); });
+          col.appendChild(det);
+        });
+      }).catch(function (e) {
         col.appendChild(el("p", "could not decode this prompt's samples: " + e, "note"));
       });
     });
+  }
+
+  var STATUS = {
+    ok: "\u2713 the text the model read (its digest matches the one the run stored)",
+    differs: "\u2717 DIFFERS from the text the model read",
+    unchecked: "not checked: the run stored no digest of this prompt"
+  };
+  function statusText(p) {
+    var t = STATUS[p.st] || String(p.st);
+    if (p.st === "differs") t += " (stored digest " + p.was + ", this text " + p.now + "): what is shown is today's prompt, not the one the model saw";
+    return t;
+  }
+  function headBlock(run, h, label) {
+    var det = el("details", null, "head");
+    det.appendChild(el("summary", label + " (" + run.heads[h].length + " characters)"));
+    det.appendChild(el("pre", run.heads[h]));
+    return det;
+  }
+  function generationPrompt(run, p) {
+    var box = el("div", null, "prompt gen " + p.st);
+    box.appendChild(el("h4", "Generation prompt"));
+    box.appendChild(el("div", statusText(p), "status"));
+    if (p.h >= 0) box.appendChild(headBlock(run, p.h, "few-shot head"));
+    box.appendChild(el("pre", p.t, "tail"));
+    return box;
+  }
+  function verificationPrompt(run, m, p, label) {
+    var det = el("details", null, "prompt ver " + p.st);
+    det.dataset.method = m;
+    det.appendChild(el("summary", label + " " + (p.st === "ok" ? "\u2713" : p.st === "differs" ? "\u2717 DIFFERS from what the model read" : "(not checked)")));
+    det.appendChild(el("div", statusText(p), "status"));
+    if (p.k) det.appendChild(el("div", "request" + (p.k.length > 1 ? "s " : " ") + p.k.join(", "), "tag"));
+    if (p.h >= 0) det.appendChild(el("div", "after the " + m + " few-shot head shown above the samples:", "tag"));
+    det.appendChild(el("pre", p.t, "tail"));
+    return det;
   }
 
   function replyItem(it) {
@@ -191,6 +246,7 @@
           det.appendChild(ul);
           cell.appendChild(det);
         }
+        ((s.vp && s.vp[m]) || []).forEach(function (p) { cell.appendChild(verificationPrompt(run, m, p, "prompt")); });
         row.appendChild(cell);
       });
       body.appendChild(row);

@@ -35,19 +35,21 @@ shared prompts are compared).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gapbench.harness.config import differences
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.format import compact, pvalue
 from gapbench.harness.format import number as f3
 from gapbench.harness.metrics import interval, per_prompt_accuracy, per_prompt_relative_gap
+from gapbench.harness.report import verifier_order
 from gapbench.harness.results import to_json
+from gapbench.harness.runs.rundata import RunData
 from gapbench.harness.settings import N_BOOT
-from gapbench.leaderboards.entries import verifier_order
-from gapbench.leaderboards.rundata import RunData
 
 EXACT_MAX = 25  # b + c up to this: exact binomial McNemar
 PERM_EXACT_MAX = 12  # prompts with a nonzero difference up to this: every sign pattern (2^12 = 4096)
@@ -65,9 +67,19 @@ class McNemar:
     p: float
     method: str  # "exact binomial" or "chi-squared (continuity corrected)"
     unit: str  # what was paired
+    p_adjusted: float | None = None  # Holm-adjusted over several checkpoints (compare_many)
+    adjustment: str | None = None  # how, e.g. "Holm over 3 comparisons"
+
+    name: ClassVar[str] = "McNemar"
+    short: ClassVar[str] = "McNemar"  # as the verdict names it
+
+    @property
+    def decisive_p(self) -> float:
+        """The p that decides significance: the adjusted one where there is one."""
+        return self.p if self.p_adjusted is None else self.p_adjusted
 
     def to_json(self) -> dict:
-        return {"name": "McNemar", "b": self.b, "c": self.c, "p": self.p, "method": self.method, "unit": self.unit}
+        return {"name": self.name, "b": self.b, "c": self.c, "p": self.p, "method": self.method, "unit": self.unit, **_adjusted(self)}
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,31 @@ class SignFlip:
     p: float
     method: str  # "exact (every sign pattern)" or "Monte Carlo (N patterns)"
     unit: str
+    p_adjusted: float | None = None
+    adjustment: str | None = None
+
+    name: ClassVar[str] = "sign-flip permutation"
+    short: ClassVar[str] = "sign-flip"
+
+    @property
+    def decisive_p(self) -> float:
+        return self.p if self.p_adjusted is None else self.p_adjusted
 
     def to_json(self) -> dict:
-        return {"name": "sign-flip permutation", "mean_diff": self.mean_diff, "nonzero": self.nonzero, "p": self.p, "method": self.method, "unit": self.unit}
+        return {
+            "name": self.name,
+            "mean_diff": self.mean_diff,
+            "nonzero": self.nonzero,
+            "p": self.p,
+            "method": self.method,
+            "unit": self.unit,
+            **_adjusted(self),
+        }
+
+
+def _adjusted(t: McNemar | SignFlip) -> dict:
+    """The Holm adjustment's fields, written only where there was one."""
+    return {} if t.p_adjusted is None else {"p_adjusted": t.p_adjusted, "adjustment": t.adjustment}
 
 
 def mcnemar(b: int, c: int, unit: str = "") -> McNemar:
@@ -220,21 +254,120 @@ def _examples(ids: list[str], k: int = 3) -> str:
 # the comparison
 
 
-def _delta_block(base_v, new_v, diffs: np.ndarray, test: McNemar | SignFlip | None, alpha: float) -> dict:
+@dataclass
+class Delta:
+    """One quantity of both runs and its paired difference, new - base."""
+
+    base: float | None
+    new: float | None
+    delta: float | None  # None where the quantity is undefined in one of the runs
+    ci: list[float] | None  # 95% paired bootstrap interval of delta
+    test: McNemar | SignFlip | None  # the paired test (None: the relative gap, judged by its interval)
+    significant: bool
+    n_excluded: list[int] | None = None  # the relative gap only: prompts left out (J(f|x) = 1) in base and new
+
+    def to_json(self) -> dict:
+        out: dict[str, object] = {
+            "base": self.base,
+            "new": self.new,
+            "delta": self.delta,
+            "ci": self.ci,
+            "test": self.test.to_json() if self.test else None,
+            "significant": self.significant,
+        }
+        if self.n_excluded is not None:
+            out["n_excluded"] = self.n_excluded
+        return out
+
+
+@dataclass
+class VerifierDelta:
+    """The quantities one verifier's filter gives, compared."""
+
+    J_filtered: Delta
+    gap: Delta
+    relative_gap: Delta
+
+    def quantities(self) -> tuple[tuple[str, Delta], ...]:
+        """(the quantity's name as the report prints it, its comparison), in the report's order."""
+        return (("J(f[w(u)])", self.J_filtered), ("gap", self.gap), ("relative gap", self.relative_gap))
+
+    def to_json(self) -> dict:
+        return {"J_filtered": self.J_filtered.to_json(), "gap": self.gap.to_json(), "relative_gap": self.relative_gap.to_json()}
+
+
+@dataclass(frozen=True)
+class Side:
+    """One run of the pair as the report names it."""
+
+    dir: str
+    checkpoint: str
+    n: int  # samples per prompt
+
+    def to_json(self) -> dict:
+        return {"dir": self.dir, "checkpoint": self.checkpoint, "n": self.n}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filter rule each run was scored with in the comparison."""
+
+    base: str
+    new: str
+
+    def to_json(self) -> dict:
+        return {"base": self.base, "new": self.new}
+
+
+@dataclass
+class Comparison:
+    """The paired comparison of NEW against BASE (``gapbench leaderboard compare``; ``--json`` writes
+    :meth:`to_json`)."""
+
+    base: Side
+    new: Side
+    task: str
+    split: str | None
+    n_prompts: int  # prompts paired
+    filter: Filters
+    n_boot: int
+    n_perm: int
+    seed: int
+    alpha: float
+    comparisons: int  # checkpoints compared with this base (p-values Holm-adjusted over them when > 1)
+    generation: Delta  # J(f)
+    verifiers: dict[str, VerifierDelta] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # method -> why it was not compared
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "base": self.base.to_json(),
+            "new": self.new.to_json(),
+            "task": self.task,
+            "split": self.split,
+            "n_prompts": self.n_prompts,
+            "filter": self.filter.to_json(),
+            "n_boot": self.n_boot,
+            "n_perm": self.n_perm,
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "comparisons": self.comparisons,
+            "generation": self.generation.to_json(),
+            "verifiers": {m: v.to_json() for m, v in self.verifiers.items()},
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+
+
+def _delta(base_v: float | None, new_v: float | None, diffs: np.ndarray, test: McNemar | SignFlip | None, alpha: float) -> Delta:
     delta = None if base_v is None or new_v is None else new_v - base_v
     ci = interval(diffs)
     if test is not None:
         significant = test.p < alpha
     else:
         significant = ci is not None and (ci[0] > 0 or ci[1] < 0)
-    return {
-        "base": base_v,
-        "new": new_v,
-        "delta": delta,
-        "ci": ci,
-        "test": test.to_json() if test else None,
-        "significant": bool(significant) if delta is not None else False,
-    }
+    return Delta(base_v, new_v, delta, ci, test, bool(significant) if delta is not None else False)
 
 
 def compare_runs(
@@ -247,8 +380,8 @@ def compare_runs(
     seed: int | None = None,
     alpha: float = 0.05,
     n_perm: int = N_PERM,
-) -> dict:
-    """The paired comparison of ``new`` against ``base`` (see the module docstring), JSON-serialisable.
+) -> Comparison:
+    """The paired comparison of ``new`` against ``base`` (see the module docstring).
     ``seed`` and ``n_boot`` default to those the base run was scored with (:meth:`RunData.resampling`;
     :data:`harness.settings.N_BOOT` where it recorded no intervals, n_boot 0)."""
     seed, n_boot = base.resampling(seed, n_boot if n_boot is not None else (base.recorded[1] or N_BOOT))
@@ -281,7 +414,7 @@ def compare_runs(
             return mcnemar_pairs(b_x, n_x, f"per prompt (n = 1), {what}")
         return sign_flip(n_x - b_x, f"per prompt, differences of {what}", n_perm=n_perm, seed=seed)
 
-    generation = _delta_block(float(Jb_x.mean()), float(Jn_x.mean()), paired_mean_diff(Jb_x, Jn_x, idx), test(Jb_x, Jn_x, "J(f|x)"), alpha)
+    generation = _delta(float(Jb_x.mean()), float(Jn_x.mean()), paired_mean_diff(Jb_x, Jn_x, idx), test(Jb_x, Jn_x, "J(f|x)"), alpha)
 
     rule_b = parse_filter(filter_spec or base.filter)
     rule_n = parse_filter(filter_spec or new.filter)
@@ -300,79 +433,78 @@ def compare_runs(
         _, Jwn_x, _ = per_prompt_accuracy(Gn, Kn)
         rel_b, exc_b = _rel_value(Jb_x, Jwb_x)
         rel_n, exc_n = _rel_value(Jn_x, Jwn_x)
-        verifiers[m] = {
-            "J_filtered": _delta_block(
+        relative_gap = _delta(rel_b, rel_n, paired_relative_diff(Jb_x, Jwb_x, Jn_x, Jwn_x, idx), None, alpha)
+        relative_gap.n_excluded = [exc_b, exc_n]
+        verifiers[m] = VerifierDelta(
+            J_filtered=_delta(
                 float(Jwb_x.mean()),
                 float(Jwn_x.mean()),
                 paired_mean_diff(Jwb_x, Jwn_x, idx),
                 test(Jwb_x, Jwn_x, "J(f[w(u)]|x)"),
                 alpha,
             ),
-            "gap": _delta_block(
+            gap=_delta(
                 float((Jwb_x - Jb_x).mean()),
                 float((Jwn_x - Jn_x).mean()),
                 paired_mean_diff(Jwb_x - Jb_x, Jwn_x - Jn_x, idx),
                 test(Jwb_x - Jb_x, Jwn_x - Jn_x, "gap"),
                 alpha,
             ),
-            "relative_gap": {
-                **_delta_block(rel_b, rel_n, paired_relative_diff(Jb_x, Jwb_x, Jn_x, Jwn_x, idx), None, alpha),
-                "n_excluded": [exc_b, exc_n],
-            },
-        }
+            relative_gap=relative_gap,
+        )
     notes = []
     for run, name, rule in ((base, "BASE", rule_b), (new, "NEW", rule_n)):
         for m in methods:
             recorded = run.results.verifiers[m].J_filtered.value
             if rule.spec == run.filter and recorded is not None and len(docs) == len(run.doc_ids):
-                again = verifiers[m]["J_filtered"]["base" if run is base else "new"]
-                if abs(again - recorded) > 1e-9:
+                rescored = verifiers[m].J_filtered
+                again = rescored.base if run is base else rescored.new
+                if again is not None and abs(again - recorded) > 1e-9:
                     notes.append(
-                        f"{name} {m}: J(f[w(u)]) rescored from the stored verdicts is {again:.4f}, results.json records "
-                        f"{recorded:.4f}; the run was scored by other code; rerun `gapbench run` on {run.dir} to rescore it."
+                        f"{name} {m}: J(f[w(u)]) rescored from the stored verdicts is {f3(again, 4)}, results.json records "
+                        f"{f3(recorded, 4)}; the run was scored by other code; rerun `gapbench run` on {run.dir} to rescore it."
                     )
     if problems:
         notes.append("compared despite differences (--force): " + "; ".join(problems))
     if filter_spec:
         notes.append(f"both runs scored with the filter {filter_spec}")
-    return {
-        "base": {"dir": str(base.dir), "checkpoint": base.label, "n": base.n},
-        "new": {"dir": str(new.dir), "checkpoint": new.label, "n": new.n},
-        "task": base.results.task.name,
-        "split": base.results.task.split,
-        "n_prompts": len(docs),
-        "filter": {"base": rule_b.spec, "new": rule_n.spec},
-        "n_boot": n_boot,
-        "n_perm": n_perm,
-        "seed": seed,
-        "alpha": alpha,
-        "comparisons": 1,
-        "generation": generation,
-        "verifiers": verifiers,
-        "skipped": skipped,
-        "notes": notes,
-    }
+    return Comparison(
+        base=Side(str(base.dir), base.label, base.n),
+        new=Side(str(new.dir), new.label, new.n),
+        task=base.results.task.name,
+        split=base.results.task.split,
+        n_prompts=len(docs),
+        filter=Filters(rule_b.spec, rule_n.spec),
+        n_boot=n_boot,
+        n_perm=n_perm,
+        seed=seed,
+        alpha=alpha,
+        comparisons=1,
+        generation=generation,
+        verifiers=verifiers,
+        skipped=skipped,
+        notes=notes,
+    )
 
 
-def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **kwargs) -> list[dict]:
+def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **kwargs: Any) -> list[Comparison]:
     """Several checkpoints against one base: one report per NEW run, each quantity's test p-values
     Holm-adjusted over the k comparisons (``test.p_adjusted``); significance follows the adjusted p."""
     reports = [compare_runs(base, new, alpha=alpha, **kwargs) for new in news]
     if len(reports) < 2:
         return reports
-    blocks: dict[tuple, list[dict]] = {}
+    groups: dict[tuple[str, ...], list[Delta]] = {}
     for r in reports:
-        r["comparisons"] = len(reports)
-        blocks.setdefault(("generation",), []).append(r["generation"])
-        for m, per in r["verifiers"].items():
-            for key, block in per.items():
-                blocks.setdefault((m, key), []).append(block)
-    for group in blocks.values():
-        tested = [b for b in group if b["test"] is not None]
-        for b, adj in zip(tested, holm([b["test"]["p"] for b in tested])):
-            b["test"]["p_adjusted"] = adj
-            b["test"]["adjustment"] = f"Holm over {len(reports)} comparisons"
-            b["significant"] = bool(adj < alpha) if b["delta"] is not None else False
+        r.comparisons = len(reports)
+        groups.setdefault(("J(f)",), []).append(r.generation)
+        for m, per in r.verifiers.items():
+            for name, block in per.quantities():
+                groups.setdefault((m, name), []).append(block)
+    for group in groups.values():
+        tested = [(b, b.test) for b in group if b.test is not None]
+        for (b, t), adj in zip(tested, holm([t.p for _, t in tested])):
+            b.test = replace(t, p_adjusted=adj, adjustment=f"Holm over {len(reports)} comparisons")
+            b.significant = bool(adj < alpha) if b.delta is not None else False
     return reports
 
 
@@ -380,71 +512,61 @@ def compare_many(base: RunData, news: list[RunData], *, alpha: float = 0.05, **k
 # the text report
 
 
-def _ci_text(ci) -> str:
+def _ci_text(ci: list[float] | None) -> str:
     return "n/a" if not ci else f"[{f3(ci[0], signed=True)}, {f3(ci[1], signed=True)}]"
 
 
-def _p(t: dict) -> float:
-    return t.get("p_adjusted", t["p"])
-
-
-def _test_text(t: dict | None) -> str:
+def _test_text(t: McNemar | SignFlip | None) -> str:
     if not t:
         return "bootstrap only"
-    adj = f", Holm-adjusted p={t['p_adjusted']:.3g}" if "p_adjusted" in t else ""
-    if t["name"] == "McNemar":
-        return f"McNemar {t['unit']}: b={t['b']}, c={t['c']}, {t['method']} p={t['p']:.3g}{adj}"
-    return f"sign-flip {t['unit']} ({t['nonzero']} nonzero, {t['method']}): p={t['p']:.3g}{adj}"
+    adj = f", Holm-adjusted p={pvalue(t.p_adjusted)}" if t.p_adjusted is not None else ""
+    if isinstance(t, McNemar):
+        return f"McNemar {t.unit}: b={t.b}, c={t.c}, {t.method} p={pvalue(t.p)}{adj}"
+    return f"sign-flip {t.unit} ({t.nonzero} nonzero, {t.method}): p={pvalue(t.p)}{adj}"
 
 
-def verdict(name: str, block: dict, alpha: float) -> str:
-    if block["delta"] is None:
+def verdict(name: str, block: Delta, alpha: float) -> str:
+    if block.delta is None:
         return f"{name}: undefined in one of the runs (every prompt has J(f|x) = 1)."
-    d = f3(block["delta"], signed=True)
-    ci = _ci_text(block["ci"])
-    t = block["test"]
+    d = f3(block.delta, signed=True)
+    ci = _ci_text(block.ci)
+    t = block.test
     if t is not None:
-        test_name = "McNemar" if t["name"] == "McNemar" else "sign-flip"
-        label = f"{test_name} p = {t['p']:.3g}" + (f", Holm-adjusted {t['p_adjusted']:.3g}" if "p_adjusted" in t else "")
-        reason = label + (" < " if _p(t) < alpha else " >= ") + f"{alpha:g}"
+        label = f"{t.short} p = {pvalue(t.p)}" + (f", Holm-adjusted {pvalue(t.p_adjusted)}" if t.p_adjusted is not None else "")
+        reason = label + (" < " if t.decisive_p < alpha else " >= ") + compact(alpha)
     else:
-        reason = "the 95% interval " + ("excludes 0" if block["significant"] else "includes 0")
-    if block["significant"]:
-        direction = "better" if block["delta"] > 0 else "worse"
+        reason = "the 95% interval " + ("excludes 0" if block.significant else "includes 0")
+    if block.significant:
+        direction = "better" if block.delta > 0 else "worse"
         return f"{name}: {d} {ci}, significant ({reason}): NEW is {direction}."
     return f"{name}: {d} {ci}, NOT significant ({reason}): no evidence of a difference."
 
 
-def render(report: dict) -> str:
+def render(report: Comparison) -> str:
     from tabulate import tabulate
 
-    b, n = report["base"], report["new"]
+    b, n = report.base, report.new
     head = (
-        f"NEW {n['checkpoint']} ({n['dir']})\n vs BASE {b['checkpoint']} ({b['dir']})\n"
-        f"on {report['task']} ({report['split']}): {report['n_prompts']} paired prompts, n = {b['n']} (base) and {n['n']} (new) samples, "
-        f"filter {report['filter']['base']}" + (f" / {report['filter']['new']}" if report["filter"]["new"] != report["filter"]["base"] else "")
-        + f"; paired bootstrap over prompts, {report['n_boot']} resamples (seed {report['seed']}), 95% intervals; "
+        f"NEW {n.checkpoint} ({n.dir})\n vs BASE {b.checkpoint} ({b.dir})\n"
+        f"on {report.task} ({report.split}): {report.n_prompts} paired prompts, n = {b.n} (base) and {n.n} (new) samples, "
+        f"filter {report.filter.base}" + (f" / {report.filter.new}" if report.filter.new != report.filter.base else "")
+        + f"; paired bootstrap over prompts, {report.n_boot} resamples (seed {report.seed}), 95% intervals; "
         "paired tests per prompt (sign-flip permutation; McNemar where n = 1); alpha "
-        + f"{report['alpha']:g}"
-        + (
-            f"; p-values Holm-adjusted over the {report['comparisons']} checkpoints compared with this base"
-            if report.get("comparisons", 1) > 1
-            else ""
-        )
+        + compact(report.alpha)
+        + (f"; p-values Holm-adjusted over the {report.comparisons} checkpoints compared with this base" if report.comparisons > 1 else "")
     )
     rows = []
     lines = []
-    g = report["generation"]
-    rows.append(["J(f)", "", f3(g["base"]), f3(g["new"]), f3(g["delta"], signed=True), _ci_text(g["ci"]), _test_text(g["test"])])
-    lines.append(verdict("J(f)", g, report["alpha"]))
-    for m, blocks in report["verifiers"].items():
-        for key, name in (("J_filtered", "J(f[w(u)])"), ("gap", "gap"), ("relative_gap", "relative gap")):
-            x = blocks[key]
-            rows.append([name, m, f3(x["base"]), f3(x["new"]), f3(x["delta"], signed=True), _ci_text(x["ci"]), _test_text(x["test"])])
-            lines.append(verdict(f"{name} ({m})", x, report["alpha"]))
+    g = report.generation
+    rows.append(["J(f)", "", f3(g.base), f3(g.new), f3(g.delta, signed=True), _ci_text(g.ci), _test_text(g.test)])
+    lines.append(verdict("J(f)", g, report.alpha))
+    for m, per in report.verifiers.items():
+        for name, x in per.quantities():
+            rows.append([name, m, f3(x.base), f3(x.new), f3(x.delta, signed=True), _ci_text(x.ci), _test_text(x.test)])
+            lines.append(verdict(f"{name} ({m})", x, report.alpha))
     table = tabulate(rows, headers=["quantity", "verifier", "base", "new", "Δ new-base", "95% interval", "paired test"], disable_numparse=True)
     parts = [head, table, "\n".join("- " + s for s in lines)]
-    if report["skipped"]:
-        parts.append("not compared: " + "; ".join(f"{m} ({why})" for m, why in sorted(report["skipped"].items())))
-    parts += [f"note: {x}" for x in report["notes"]]
+    if report.skipped:
+        parts.append("not compared: " + "; ".join(f"{m} ({why})" for m, why in sorted(report.skipped.items())))
+    parts += [f"note: {x}" for x in report.notes]
     return "\n\n".join(parts)

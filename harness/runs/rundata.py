@@ -16,9 +16,11 @@ import numpy as np
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import FilterRule
+from gapbench.harness.format import number
 from gapbench.harness.results import Results
 from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.harness.stored_run import open_stored_run, task_plugin
+from gapbench.verifiers.base import Verifier
 from gapbench.verifiers.suite import keep_mask
 
 
@@ -29,7 +31,7 @@ class RunData:
     doc_ids: list[str]  # in the run's order
     G: np.ndarray  # prompts x n, ground truth g
     u: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> doc_id -> u per sample
-    verifiers: dict[str, object] = field(default_factory=dict)  # method -> verifier plugin
+    verifiers: dict[str, Verifier] = field(default_factory=dict)  # method -> verifier plugin
     unscored: dict[str, str] = field(default_factory=dict)  # method -> why its u could not be rebuilt
     verdicts: dict[str, dict[str, list]] = field(default_factory=dict)  # method -> doc_id -> Verdict per sample
     answers: dict[str, list[str | None]] = field(default_factory=dict)  # doc_id -> extracted answer per sample
@@ -71,7 +73,7 @@ def load_run(path: str | Path, task: str | None = None) -> RunData:
     recorded_J = results.generation.J.value
     if recorded_J is not None and abs(float(G.mean(axis=1).mean()) - recorded_J) > 1e-9:
         raise GapbenchError(
-            f"{run.dir / 'grades.jsonl'} gives J(f) = {G.mean(axis=1).mean():.6f} but {run.results_path} records {recorded_J:.6f}: "
+            f"{run.dir / 'grades.jsonl'} gives J(f) = {number(float(G.mean(axis=1).mean()), 6)} but {run.results_path} records {number(recorded_J, 6)}: "
             "the files are from different scorings. Run `gapbench run` again on this directory to rescore it."
         )
     run.rescore(task_plugin(results))

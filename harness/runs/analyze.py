@@ -16,22 +16,65 @@ Plots go to ``<run_dir>/analysis/``: ``calibration-<verifier>.png``, ``gap-vs-n.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.format import NA, metric, number
 from gapbench.harness.metrics import PromptScores
-from gapbench.harness.results import SCHEMA_VERSION, parse, to_json, write
+from gapbench.harness.report import verifier_order
+from gapbench.harness.results import (
+    SCHEMA_VERSION,
+    Calibration,
+    CurvePoint,
+    CurvePointM,
+    MajorityEcho,
+    Metric,
+    PositionBias,
+    RankBias,
+    WithinPrompt,
+    from_json,
+    present,
+    to_json,
+    update,
+    write,
+)
+from gapbench.harness.runs.rundata import RunData, load_run
+from gapbench.harness.safe_paths import slugify
 from gapbench.harness.scoring import verifier_diagnostics
 from gapbench.harness.store import locate
-from gapbench.leaderboards.entries import slugify, verifier_order
-from gapbench.leaderboards.rundata import RunData, load_run
 
 ANALYSIS_DIR = "analysis"
 
 
-def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = None, filter_spec: str | None = None) -> dict[str, dict]:
-    """method -> the diagnostic blocks of that verifier (``within_prompt`` ... ``by_n``), under the run's filter
-    or ``filter_spec``; ``n_boot`` and ``seed`` default to those the run was scored with (:meth:`RunData.resampling`)."""
+@dataclass(kw_only=True)
+class Diagnostics:
+    """The diagnostics of one verifier: the blocks results.json's ``verifiers.<method>`` holds from schema 2
+    on (:class:`harness.results.VerifierResults`, the same types), which ``--rescore`` writes there."""
+
+    within_prompt: WithinPrompt
+    realised_share: Metric
+    calibration: Calibration
+    length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1"; absent when the run recorded no token counts
+    majority_echo: MajorityEcho
+    position_bias: PositionBias | None = None  # pairwise verifiers (tournament) only; absent otherwise
+    by_n: list[CurvePoint]
+    by_m: list[CurvePointM] | None = None  # absent unless the verifier read m > 1 verifications per sample
+
+    def length_bias_at(self, g: int) -> RankBias | None:
+        """The length bias among the samples with ground truth ``g`` (0 or 1), or None without token counts."""
+        return (self.length_bias or {}).get(f"g={g}")
+
+    def to_json(self) -> dict:
+        """The blocks as :func:`harness.scoring.verifier_diagnostics` gives them (absent ones left out)."""
+        return to_json(self)
+
+
+def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = None, filter_spec: str | None = None) -> dict[str, Diagnostics]:
+    """method -> the diagnostics of that verifier, under the run's filter or ``filter_spec``; ``n_boot`` and
+    ``seed`` default to those the run was scored with (:meth:`RunData.resampling`)."""
     seed, n_boot = data.resampling(seed, n_boot)
     rule = parse_filter(filter_spec or data.filter)
     out = {}
@@ -40,7 +83,8 @@ def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = 
         prompts = [
             PromptScores(d, [int(x) for x in data.G[i]], data.u[m][d], keep[i].tolist(), data.answers[d]) for i, d in enumerate(data.doc_ids)
         ]
-        out[m] = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
+        blocks = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
+        out[m] = from_json(Diagnostics, blocks, str(data.dir), f"verifiers.{m}")  # typed once, by the results codec
     return out
 
 
@@ -48,60 +92,45 @@ def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = 
 # tables
 
 
-def _f(x, signed: bool = False) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
-def _ci(block: dict | None, signed: bool = False) -> str:
-    if not block or block.get("value") is None:
-        return "n/a"
-    ci = block.get("ci")
-    text = _f(block["value"], signed)
-    return f"{text} [{_f(ci[0], signed)}, {_f(ci[1], signed)}]" if ci else text
-
-
-def _within(block: dict | None) -> str:
+def _within(block: RankBias | None) -> str:
     """A rank bias's within-prompt mean with its interval and its count of prompts."""
     if not block:
-        return "n/a"
-    return _ci(block.get("within_prompt"), True) + f" ({block.get('n_prompts', 0)} prompts)"
+        return NA
+    return metric(block.within_prompt, signed=True) + f" ({block.n_prompts} prompts)"
 
 
-def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
+def tables(diagnostics: dict[str, Diagnostics], fmt_name: str = "simple") -> list[str]:
     from tabulate import tabulate
 
     rank = []
     bias = []
     pooled = []
-    for m, b in blocks.items():
-        w = b["within_prompt"]
+    for m, b in diagnostics.items():
+        w = b.within_prompt
+        echo = b.majority_echo
         rank.append(
             [
                 m,
-                _ci(b["majority_echo"]["gap"], True),
-                _ci(b["realised_share"]),
-                _ci(w["auroc"]) + f" ({w['n_prompts']} prompts)",
-                _ci(w["pairwise_accuracy"]),
-                _ci(b["calibration"]["ece"]),
-                _ci(b["calibration"]["brier"]),
+                metric(echo.gap, signed=True),
+                metric(b.realised_share),
+                metric(w.auroc) + f" ({w.n_prompts} prompts)",
+                metric(w.pairwise_accuracy),
+                metric(b.calibration.ece),
+                metric(b.calibration.brier),
             ]
         )
-        lb = b.get("length_bias") or {}
-        pb = b.get("position_bias")
-        echo = b["majority_echo"]
+        pb = b.position_bias
         bias.append(
             [
                 m,
-                (_ci(pb) + f" ({pb['matches']} matches)") if pb else "-",
-                _within(lb.get("g=0")),
-                _within(lb.get("g=1")),
-                _within(echo["correlation"]),
-                _ci(echo["modal_gap"], True),
+                (metric(pb) + f" ({pb.matches} matches)") if pb else "-",
+                _within(b.length_bias_at(0)),
+                _within(b.length_bias_at(1)),
+                _within(echo.correlation),
+                metric(echo.modal_gap, signed=True),
             ]
         )
-        pooled.append([m] + [_ci((x or {}).get("pooled"), True) for x in (lb.get("g=0"), lb.get("g=1"), echo["correlation"])])
+        pooled.append([m] + [metric(x.pooled if x else None, signed=True) for x in (b.length_bias_at(0), b.length_bias_at(1), echo.correlation)])
     out = [
         "How each verifier ranks and what it buys (95% bootstrap intervals over prompts):\n"
         + tabulate(
@@ -129,20 +158,20 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
             disable_numparse=True,
         ),
     ]
-    for m, b in blocks.items():
+    for m, b in diagnostics.items():
         rows = [
             [
-                p["n"],
-                "n/a" if p["gen_tokens"] is None else f"{p['gen_tokens']:.0f}",
-                _f(p["J"]),
-                _f(p["J_filtered"]),
-                _f(p["gap"], True),
-                _f(p["best_of_n"]),
-                _f(p["pass@k"]),
-                _f(p["maj@k"]),
-                p["subsets"],
+                p.n,
+                number(p.gen_tokens, 0),
+                number(p.J),
+                number(p.J_filtered),
+                number(p.gap, signed=True),
+                number(p.best_of_n),
+                number(p.pass_at_k),
+                number(p.maj_at_k),
+                p.subsets,
             ]
-            for p in b["by_n"]
+            for p in b.by_n
         ]
         out.append(
             f"{m}: the numbers of n samples per prompt (means over n-subsets of the stored samples):\n"
@@ -153,11 +182,11 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
                 disable_numparse=True,
             )
         )
-        if b.get("by_m"):
-            rows = [[p["m"], _f(p["J_filtered"]), _f(p["gap"], True), _f(p["best_of_n"]), p["subsets"]] for p in b["by_m"]]
+        if b.by_m:
+            rows_m = [[q.m, number(q.J_filtered), number(q.gap, signed=True), number(q.best_of_n), q.subsets] for q in b.by_m]
             out.append(
                 f"{m}: the numbers of m verifications per sample (means over m-subsets of the stored verifications):\n"
-                + tabulate(rows, headers=["m", "J(f[w(u)])", "gap", "best-of-n", "subsets"], tablefmt=fmt_name, disable_numparse=True)
+                + tabulate(rows_m, headers=["m", "J(f[w(u)])", "gap", "best-of-n", "subsets"], tablefmt=fmt_name, disable_numparse=True)
             )
     return out
 
@@ -166,46 +195,46 @@ def tables(blocks: dict[str, dict], fmt_name: str = "simple") -> list[str]:
 # plots
 
 
-def write_plots(blocks: dict[str, dict], out: Path) -> list[Path]:
+def write_plots(diagnostics: dict[str, Diagnostics], out: Path) -> list[Path]:
     """The reliability diagram of each verifier and the gap against n and against generated tokens."""
     from gapbench.harness import safe_paths
-    from gapbench.leaderboards.plots import plt, save
+    from gapbench.harness.figures import plt, save
 
     safe_paths.mkdir(out.parent, out, what="the run's analysis plots")
     written = []
-    for m, b in blocks.items():
+    for m, b in diagnostics.items():
         fig, ax = plt.subplots(figsize=(4.6, 4.2))
-        bins = b["calibration"]["bins"]
+        bins = b.calibration.bins
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
-        ax.bar([x["lo"] for x in bins], [x["mean_g"] for x in bins], width=[x["hi"] - x["lo"] for x in bins], align="edge", alpha=0.6, edgecolor="black", label="share correct")
-        ax.plot([x["mean_u"] for x in bins], [x["mean_g"] for x in bins], "o-", color="C1", label="mean u vs share correct")
+        ax.bar([x.lo for x in bins], [x.mean_g for x in bins], width=[x.hi - x.lo for x in bins], align="edge", alpha=0.6, edgecolor="black", label="share correct")
+        ax.plot([x.mean_u for x in bins], [x.mean_g for x in bins], "o-", color="C1", label="mean u vs share correct")
         for x in bins:
-            ax.annotate(str(x["count"]), ((x["lo"] + x["hi"]) / 2, x["mean_g"]), ha="center", va="bottom", fontsize=7)
-        ece = b["calibration"]["ece"]["value"]
-        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="u (bin)", ylabel="share of samples correct (g = 1)", title=f"{m}: ECE {ece:.3f}")
+            ax.annotate(str(x.count), ((x.lo + x.hi) / 2, x.mean_g), ha="center", va="bottom", fontsize=7)
+        ece = b.calibration.ece.value
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="u (bin)", ylabel="share of samples correct (g = 1)", title=f"{m}: ECE {number(ece)}")
         ax.legend(fontsize=7, loc="upper left")
         path = out / f"calibration-{slugify(m)}.png"
         save(fig, path)
         written.append(path)
-    written.append(_curve_plot(blocks, out / "gap-vs-n.png", "n", "samples per prompt n (log scale)"))
-    if all(p["gen_tokens"] is not None for b in blocks.values() for p in b["by_n"]):
-        written.append(_curve_plot(blocks, out / "gap-vs-tokens.png", "gen_tokens", "generated tokens per prompt (log scale)"))
+    written.append(_curve_plot(diagnostics, out / "gap-vs-n.png", lambda p: p.n, "samples per prompt n (log scale)"))
+    if all(p.gen_tokens is not None for b in diagnostics.values() for p in b.by_n):
+        written.append(_curve_plot(diagnostics, out / "gap-vs-tokens.png", lambda p: p.gen_tokens, "generated tokens per prompt (log scale)"))
     return written
 
 
-def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -> Path:
-    from gapbench.leaderboards.plots import plt, save
+def _curve_plot(diagnostics: dict[str, Diagnostics], path: Path, x_of: Callable[[CurvePoint], float | None], x_label: str) -> Path:
+    from gapbench.harness.figures import plt, save
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    first = next(iter(blocks.values()))["by_n"]
-    x = [p[x_key] for p in first]
-    ax.plot(x, [p["J"] for p in first], color="black", lw=1, ls=":", label="J(f) (one sample)")
-    ax.plot(x, [p["pass@k"] for p in first], color="grey", marker="^", label="pass@n (any of n)")
-    ax.plot(x, [p["maj@k"] for p in first], color="tab:brown", marker="s", label="maj@n (voting)")
-    for i, (m, b) in enumerate(blocks.items()):
+    first = next(iter(diagnostics.values())).by_n
+    x = [x_of(p) for p in first]
+    ax.plot(x, [p.J for p in first], color="black", lw=1, ls=":", label="J(f) (one sample)")
+    ax.plot(x, [p.pass_at_k for p in first], color="grey", marker="^", label="pass@n (any of n)")
+    ax.plot(x, [p.maj_at_k for p in first], color="tab:brown", marker="s", label="maj@n (voting)")
+    for i, (m, b) in enumerate(diagnostics.items()):
         color = f"C{i}"
-        ax.plot(x, [p["J_filtered"] for p in b["by_n"]], color=color, marker="o", label=f"J(f[w(u)]) {m} (filter)")
-        ax.plot(x, [p["best_of_n"] for p in b["by_n"]], color=color, ls="--", label=f"best-of-n {m}")
+        ax.plot(x, [p.J_filtered for p in b.by_n], color=color, marker="o", label=f"J(f[w(u)]) {m} (filter)")
+        ax.plot(x, [p.best_of_n for p in b.by_n], color=color, ls="--", label=f"best-of-n {m}")
     ax.set_xscale("log", base=2)
     ax.set(xlabel=x_label, ylabel="accuracy", title="sampling more, voting and self-filtering")
     ax.legend(fontsize=7, loc="best")
@@ -217,20 +246,17 @@ def _curve_plot(blocks: dict[str, dict], path: Path, x_key: str, x_label: str) -
 # rewriting results.json
 
 
-def rescore(data: RunData, results_path: Path, blocks: dict[str, dict]) -> None:
-    """Write the blocks into the run's results.json at the current schema version (every other field as it was)."""
-    doc = to_json(data.results)
-    doc["schema_version"] = SCHEMA_VERSION
-    for m, b in blocks.items():
-        doc["verifiers"][m].update(b)
-    write(results_path, parse(doc, results_path), root=data.dir)
+def rescore(data: RunData, results_path: Path, diagnostics: dict[str, Diagnostics]) -> None:
+    """Write the diagnostics into the run's results.json at the current schema version (every other field as it was)."""
+    verifiers = {m: update(v, **present(diagnostics[m])) if m in diagnostics else v for m, v in data.results.verifiers.items()}
+    write(results_path, update(data.results, schema_version=SCHEMA_VERSION, verifiers=verifiers), root=data.dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # the command
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
         help="verifier diagnostics of a stored run (ranking inside prompts, share of the oracle's gap, calibration, "
@@ -246,7 +272,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
 
-def cmd_analyze(args) -> int:
+def cmd_analyze(args: argparse.Namespace) -> int:
     from gapbench.harness.errors import GapbenchError
 
     if args.rescore and args.filter:
@@ -265,7 +291,7 @@ def cmd_analyze(args) -> int:
             store.close()
 
 
-def _analyze(args, results_path: Path) -> int:
+def _analyze(args: argparse.Namespace, results_path: Path) -> int:
     from gapbench.harness.settings import check_resampling
 
     data = load_run(results_path)
@@ -273,18 +299,18 @@ def _analyze(args, results_path: Path) -> int:
     check_resampling(n_boot=n_boot, seed=seed)
     if data.unscored:
         print("not analysed: " + "; ".join(f"{m} ({why})" for m, why in sorted(data.unscored.items())))
-    blocks = analyze_run(data, n_boot=n_boot, seed=seed, filter_spec=args.filter)
+    diagnostics = analyze_run(data, n_boot=n_boot, seed=seed, filter_spec=args.filter)
     r = data.results
     print(
         f"{r.task.name} ({r.task.split}): {len(data.doc_ids)} prompts x {data.n} samples, filter {args.filter or data.filter}, "
         f"model {data.label}; run {data.dir}"
     )
-    print("\n\n".join(tables(blocks, "github" if args.markdown else "simple")))
-    written = write_plots(blocks, data.dir / ANALYSIS_DIR)
+    print("\n\n".join(tables(diagnostics, "github" if args.markdown else "simple")))
+    written = write_plots(diagnostics, data.dir / ANALYSIS_DIR)
     print(f"\nplots: {', '.join(str(p) for p in written)}")
     if data.lengths is None:
         print("note: the run's samples.jsonl records no token counts: no length bias and no gap-vs-tokens.png")
     if args.rescore:
-        rescore(data, results_path, blocks)
+        rescore(data, results_path, diagnostics)
         print(f"rewrote {results_path} (schema_version {SCHEMA_VERSION})")
     return 0

