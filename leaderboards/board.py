@@ -109,6 +109,7 @@ class ScalingPoint:
     checkpoint: str
     flops: float
     relative_gap: float
+    ci: list[float] | None = omitted()  # the run's own 95% interval of the relative gap
 
 
 @dataclass
@@ -117,16 +118,36 @@ class Fit:
     intercept: float
     r2: float | None
     n: int
+    # the slope's 95% interval, a bootstrap over prompts (leaderboards/scaling.py), where every point has
+    # its per-prompt record; paired: every model ran on the same prompts, resampled jointly
+    slope_ci: list[float] | None = omitted()
+    paired: bool | None = omitted()
+
+
+@dataclass
+class SizeStep:
+    """Two sizes of one family: relative gap(larger) - relative gap(smaller), with its bootstrap interval."""
+
+    smaller: str
+    larger: str
+    difference: float
+    ci: list[float] | None
+    paired: bool | None  # the same prompts, resampled jointly (None: no per-prompt records, no interval)
+
+
+ALL_MODELS = "all models"  # the family name of the fit across every family of a table
 
 
 @dataclass
 class Scaling:
-    """A verifier's and a family's base models: (FLOPs, relative gap) points and their line."""
+    """A verifier's and a family's base models (or, as family ``all models``, every base model of the
+    table): (FLOPs, relative gap) points, their line and, for a family, the steps between its sizes."""
 
     verifier: str
     family: str
     points: list[ScalingPoint]
     fit: Fit | None
+    steps: list[SizeStep] | None = omitted()
 
 
 @dataclass
@@ -178,6 +199,20 @@ class CrossMatrix:
 
 
 @dataclass
+class OutsideFigure:
+    """A number from outside the board for one of its checkpoints on this task (``outside.json``): another
+    harness's score on the same model, or the model authors' published figure, beside the board's J(f)."""
+
+    checkpoint: str
+    figure: str  # what the number is, e.g. "lm-eval gsm8k, strict-match, 5-shot"
+    value: float
+    interval: list[float] | None
+    source: str  # where it comes from (a citation, a command)
+    differs: str  # how its prompt, quantisation and decoding differ from the board's run
+    J: BoardMetric  # the board's J(f) of the checkpoint on this table
+
+
+@dataclass
 class Table:
     """One task and split."""
 
@@ -189,6 +224,7 @@ class Table:
     scaling: list[Scaling]
     plots: Plots
     cross: list[CrossMatrix] | None = omitted()
+    outside: list[OutsideFigure] | None = omitted()
 
 
 @dataclass
@@ -210,6 +246,7 @@ class ModelRow:
     weights: str | None = omitted()  # what the weights are (results.json's model.weights, harness/models/identity.py)
     weights_sha256: str | None = omitted()  # their digest, where known
     weights_digest_of: str | None = omitted()  # what that digest is the digest of
+    engine: str | None = omitted()  # results' model.backend (and the lm-eval class that ran it, where it differs)
 
 
 @dataclass

@@ -23,8 +23,10 @@ from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import human, metric, number
 from gapbench.harness.report import verifier_order
 from gapbench.harness.results import Metric, RelativeGap, to_json
+from gapbench.harness.settings import N_BOOT, SEED
 from gapbench.leaderboards import board as doc
 from gapbench.leaderboards.board import (
+    ALL_MODELS,
     BOARD_SCHEMA_VERSION,
     Board,
     BoardMetric,
@@ -33,20 +35,24 @@ from gapbench.leaderboards.board import (
     Delta,
     Fit,
     ModelRow,
+    OutsideFigure,
     Plots,
     RelativeGapMetric,
     Row,
     Scaling,
     ScalingPoint,
     Settings,
+    SizeStep,
     Source,
     Table,
 )
 from gapbench.leaderboards.entries import Entry, load_entries
-from gapbench.leaderboards.scaling import linear_fit
+from gapbench.leaderboards.prompt_records import PROMPTS_DIR, PromptRecord
+from gapbench.leaderboards.scaling import PromptGaps, difference_interval, linear_fit, slope_interval
 
 RESULTS_DIR = "results"
 MANAGED_SUFFIXES = (".png",)  # top-level files a build owns besides README.md and leaderboard.json
+MANAGED_DIRS = (RESULTS_DIR, PROMPTS_DIR)  # folders whose listed files a build owns
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,8 +128,18 @@ def _ordered(table_entries: list[Entry]) -> list[tuple[Entry, Entry | None, str]
     return out
 
 
-def board_content(entries: list[Entry], name: str) -> Board:
-    """leaderboard.json as a :class:`Board`."""
+def board_content(
+    entries: list[Entry],
+    name: str,
+    records: dict[str, PromptRecord] | None = None,
+    outside: dict[str, list[tuple[Entry, dict]]] | None = None,
+    *,
+    outside_file: bool = False,
+) -> Board:
+    """leaderboard.json as a :class:`Board`. ``records``: the per-prompt records by entry slug (the
+    scaling fit's intervals); ``outside``: the outside figures by table (:func:`leaderboards.outside.match`),
+    ``outside_file``: the board holds ``outside.json``."""
+    records = records or {}
     tables: dict[str, list[Entry]] = {}
     crossed: dict[str, list[Entry]] = {}  # cross-verification results (another model verified): the matrix only
     for e in entries:
@@ -168,7 +184,10 @@ def board_content(entries: list[Entry], name: str) -> Board:
                         )
                 rows.append(row)
             mkey = (group.lower(), e.round_key, e.checkpoint.lower())
-            model_rows.setdefault(mkey, _model_row(e))
+            mrow = model_rows.setdefault(mkey, _model_row(e))
+            used = engine(e)
+            if used and mrow.engine and used not in mrow.engine.split(", "):  # another engine on another table
+                mrow.engine = ", ".join(sorted({*mrow.engine.split(", "), used}))
         settings: dict[str, list[str]] = {}
         for e, _, _ in ordered:
             settings.setdefault(json.dumps(_settings(e), sort_keys=True), []).append(e.label)
@@ -180,10 +199,12 @@ def board_content(entries: list[Entry], name: str) -> Board:
                 split=first.split,
                 settings=[doc.parse(Settings, {**json.loads(k), "checkpoints": v}) for k, v in sorted(settings.items())],
                 rows=rows,
-                scaling=_scaling(ordered),
+                scaling=_scaling(ordered, records),
                 plots=plot_names(table),
             )
         )
+        if outside and table in outside:
+            out_tables[-1].outside = [_outside(e, f) for e, f in outside[table]]
         if table in crossed:
             out_tables[-1].cross = _cross(tables[table], crossed[table])
             out_tables[-1].plots.cross = f"cross-{table}.png"
@@ -208,6 +229,11 @@ def board_content(entries: list[Entry], name: str) -> Board:
     files = ["README.md", "leaderboard.json", "index.html"]
     files += sorted(p for t in out_tables for p in t.plots.names())
     files += [s.file for s in sources]
+    files += [f"{PROMPTS_DIR}/{e.slug}.json" for e in entries if e.slug in records]
+    if outside_file:
+        from gapbench.leaderboards.outside import OUTSIDE_FILE
+
+        files.append(OUTSIDE_FILE)
     return Board(
         schema_version=BOARD_SCHEMA_VERSION,
         name=name,
@@ -233,6 +259,28 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[CrossMatrix]:
     ]
 
 
+def _outside(e: Entry, f: dict) -> OutsideFigure:
+    iv = f.get("interval")
+    return OutsideFigure(
+        checkpoint=e.label,
+        figure=f["figure"],
+        value=rnd(f["value"]),
+        interval=[rnd(iv[0]), rnd(iv[1])] if iv else None,
+        source=f["source"],
+        differs=f["differs"],
+        J=_metric(e.results.generation.J),
+    )
+
+
+def engine(e: Entry) -> str | None:
+    """The engine a result was run with: results' ``model.backend`` (the lm-eval model as named), and the
+    lm-eval class that ran it where that differs (``hf`` on a CPU runs ``hf-prefix``)."""
+    m = e.results.model
+    if m.backend and m.lm_eval_model and m.lm_eval_model != m.backend:
+        return f"{m.backend} ({m.lm_eval_model})"
+    return m.backend or m.lm_eval_model
+
+
 def _model_row(e: Entry) -> ModelRow:
     m = e.results.model
     info = e.info
@@ -255,36 +303,67 @@ def _model_row(e: Entry) -> ModelRow:
         weights=weights.description,
         weights_sha256=weights.sha256,
         weights_digest_of=weights.digest_of,
+        engine=engine(e),
     )
 
 
-def _scaling(ordered: list[tuple[Entry, Entry | None, str]]) -> list[Scaling]:
-    """Per verifier and family: the base models' (FLOPs, relative gap) points and their fit.
-    Self-improved checkpoints share their base's FLOPs and are left out."""
-    points: dict[tuple[str, str], list[ScalingPoint]] = {}
+def _scaling(ordered: list[tuple[Entry, Entry | None, str]], records: dict[str, PromptRecord]) -> list[Scaling]:
+    """Per verifier: each family's base models' (FLOPs, relative gap) points, their fit and the steps
+    between the family's sizes; and, where the table holds two or more families at three or more FLOPs,
+    the fit across all of them (family ``all models``). Self-improved checkpoints share their base's FLOPs
+    and are left out. Intervals (a bootstrap over prompts, :mod:`leaderboards.scaling`) where every model
+    of a fit or step has its per-prompt record; seed and resamples from :mod:`harness.settings`."""
+    points: dict[tuple[str, str], list[tuple[ScalingPoint, Entry, float]]] = {}
     for e, _, _ in ordered:
         if e.derived:
             continue
         for method in verifier_order(e.results.verifiers):
-            rel = e.results.verifiers[method].relative_gap.value
-            if e.info.flops is None or rel is None:
+            rel = e.results.verifiers[method].relative_gap
+            if e.info.flops is None or rel.value is None:
                 continue
             family = e.info.family or "other"
-            points.setdefault((method, family), []).append(ScalingPoint(e.checkpoint, e.info.flops, rnd(rel)))
+            ci = [rnd(rel.ci[0]), rnd(rel.ci[1])] if rel.ci else None
+            points.setdefault((method, family), []).append((ScalingPoint(e.checkpoint, e.info.flops, rnd(rel.value), ci), e, rel.value))
+    for method in {m for m, _ in points}:
+        families = [pts for (m, _), pts in points.items() if m == method]
+        every = [p for pts in families for p in pts]
+        if len(families) >= 2 and len({p.flops for p, _, _ in every}) >= 3:
+            points[(method, ALL_MODELS)] = every
     order = verifier_order({m for m, _ in points})
     out = []
-    for method, family in sorted(points, key=lambda k: (order.index(k[0]), k[1].lower())):
-        pts = sorted(points[(method, family)], key=lambda p: (p.flops, p.checkpoint.lower()))
-        fit = linear_fit([p.flops for p in pts], [p.relative_gap for p in pts])
-        out.append(
-            Scaling(
-                verifier=method,
-                family=family,
-                points=pts,
-                fit=None if fit is None else Fit(rnd(fit.slope), rnd(fit.intercept), rnd(fit.r2), fit.n),
-            )
-        )
+    for method, family in sorted(points, key=lambda k: (order.index(k[0]), k[1] == ALL_MODELS, k[1].lower())):
+        triples = sorted(points[(method, family)], key=lambda p: (p[0].flops, p[0].checkpoint.lower()))
+        pts = [p for p, _, _ in triples]
+        gaps = [_gaps(records, e, method) for _, e, _ in triples]
+        values = [v for _, _, v in triples]
+        fit = linear_fit([p.flops for p in pts], values)
+        board_fit = None
+        if fit is not None:
+            board_fit = Fit(rnd(fit.slope), rnd(fit.intercept), rnd(fit.r2), fit.n)
+            if all(g is not None for g in gaps):
+                iv = slope_interval([p.flops for p in pts], gaps, n_boot=N_BOOT, seed=SEED)  # type: ignore[arg-type]
+                board_fit.slope_ci = [rnd(iv.ci[0]), rnd(iv.ci[1])] if iv.ci else None
+                board_fit.paired = iv.paired
+        steps = None
+        if family != ALL_MODELS and len({p.flops for p in pts}) >= 2:
+            steps = []
+            for i, j in zip(range(len(pts)), range(1, len(pts))):
+                if pts[i].flops == pts[j].flops:
+                    continue
+                step = SizeStep(pts[i].checkpoint, pts[j].checkpoint, rnd(values[j] - values[i]), None, None)
+                gi, gj = gaps[i], gaps[j]
+                if gi is not None and gj is not None:
+                    d = difference_interval(gi, gj, n_boot=N_BOOT, seed=SEED)
+                    step.ci = [rnd(d.ci[0]), rnd(d.ci[1])] if d.ci else None
+                    step.paired = d.paired
+                steps.append(step)
+        out.append(Scaling(verifier=method, family=family, points=pts, fit=board_fit, steps=steps or None))
     return out
+
+
+def _gaps(records: dict[str, PromptRecord], e: Entry, method: str) -> PromptGaps | None:
+    record = records.get(e.slug)
+    return record.gaps(method) if record is not None and method in record.keep else None
 
 
 def plot_names(table: str) -> Plots:
@@ -373,7 +452,7 @@ def table_cells(t: Table) -> list[list[str]]:
     return rows
 
 
-MODEL_HEADERS = ["checkpoint", "round", "base", "family", "weights (sha256)", "parameters N", "pre-training tokens D", "FLOPs 6ND"]
+MODEL_HEADERS = ["checkpoint", "round", "base", "family", "weights (sha256)", "parameters N", "pre-training tokens D", "FLOPs 6ND", "engine"]
 
 
 def model_cells(board: Board) -> list[list[str]]:
@@ -390,6 +469,7 @@ def model_cells(board: Board) -> list[list[str]]:
                 human(m.params) + (f" ({m.params_source})" if m.params_source else ""),
                 human(m.tokens) + (f" ({m.tokens_source})" if m.tokens_source else ""),
                 sci(m.flops) + star,
+                m.engine or "n/a",
             ]
         )
     return mrows
@@ -451,6 +531,9 @@ class ReadmeTable:
     table: str
     missing: list[str]
     fits: str | None
+    steps: str | None
+    sentences: list[str]
+    outside: str | None
     cross: list[ReadmeCross]
 
 
@@ -458,6 +541,7 @@ def render_readme(board: Board) -> str:
     """README.md, from ``templates/board.md`` (the environment of index.html, not escaped: Markdown)."""
     from gapbench.harness.view.page import render
     from gapbench.leaderboards.cross import tables as cross_tables
+    from gapbench.leaderboards.scaling_text import sentences
 
     tables = []
     for t in board.tables:
@@ -469,7 +553,10 @@ def render_readme(board: Board) -> str:
                 floor=floor_note(t),
                 table=md_table(HEADERS, table_cells(t)),
                 missing=sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base}),  # index.html: render_index
-                fits=md_table(["verifier", "family", "points", "slope", "R²"], fit_rows) if fit_rows else None,
+                fits=md_table(FIT_HEADERS, fit_rows) if fit_rows else None,
+                steps=md_table(STEP_HEADERS, step_cells(t)) if step_cells(t) else None,
+                sentences=sentences(t),
+                outside=md_table(OUTSIDE_HEADERS, outside_cells(t)) if t.outside else None,
                 cross=[ReadmeCross(m.method, cross_tables(doc.to_json(m))) for m in t.cross or []],
             )
         )
@@ -502,6 +589,9 @@ class IndexTable:
     floor: str | None
     missing: list[str]
     cross: list[IndexCross]
+    steps: list[list]
+    sentences: list[str]
+    outside: list[list]
 
 
 @dataclass
@@ -512,13 +602,42 @@ class IndexCross:
     parts: list[tuple[list[str], list[list[tuple[str, bool]]]]]  # (header, rows of (text, self)): :func:`leaderboards.cross.table_parts`
 
 
+FIT_HEADERS = ["verifier", "family", "points", "slope", "95% interval", "R²"]
+STEP_HEADERS = ["verifier", "family", "smaller -> larger", "Δ relative gap", "95% interval"]
+OUTSIDE_HEADERS = ["checkpoint", "J(f) here", "outside figure", "value", "source", "how it differs"]
+
+
+def _resampled(ci: list[float] | None, paired: bool | None) -> str:
+    from gapbench.leaderboards.scaling_text import bounds
+
+    if not ci:
+        return "n/a (no per-prompt records)" if paired is None else "n/a"
+    return bounds(ci) + (" paired" if paired else " unpaired")
+
+
 def fit_cells(t: Table) -> list[list]:
-    """The scaling fits of a table as rows: verifier, family, points, slope, R²."""
+    """The scaling fits of a table as rows: verifier, family, points, slope, its interval, R²."""
     return [
-        [s.verifier, s.family, len(s.points), number(s.fit.slope, signed=True), number(s.fit.r2)]
+        [s.verifier, s.family, len(s.points), number(s.fit.slope, signed=True), _resampled(s.fit.slope_ci, s.fit.paired), number(s.fit.r2)]
         for s in t.scaling
         if s.fit is not None
     ]
+
+
+def step_cells(t: Table) -> list[list]:
+    """The steps between a family's sizes as rows: verifier, family, the two checkpoints, the difference, its interval."""
+    return [
+        [s.verifier, s.family, f"{st.smaller} -> {st.larger}", number(st.difference, signed=True), _resampled(st.ci, st.paired)]
+        for s in t.scaling
+        for st in s.steps or []
+    ]
+
+
+def outside_cells(t: Table) -> list[list]:
+    """The outside figures of a table beside the board's J(f)."""
+    from gapbench.harness.format import interval
+
+    return [[f.checkpoint, metric(f.J), f.figure, interval(f.value, f.interval), f.source, f.differs] for f in t.outside or []]
 
 
 def render_index(board: Board, pages: set[str]) -> str:
@@ -526,6 +645,7 @@ def render_index(board: Board, pages: set[str]) -> str:
     (``runs/<stem>.html``, for the stems in ``pages``) or, without one, to its recorded results."""
     from gapbench.harness.view.page import public_name, render
     from gapbench.leaderboards.cross import table_parts
+    from gapbench.leaderboards.scaling_text import sentences
 
     tables = []
     for t in board.tables:
@@ -537,7 +657,12 @@ def render_index(board: Board, pages: set[str]) -> str:
         settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
         cross = [IndexCross(m.method, table_parts(doc.to_json(m))) for m in t.cross or []]
         missing = sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base})
-        tables.append(IndexTable(t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t), missing=missing, cross=cross))
+        tables.append(
+            IndexTable(
+                t=t, rows=rows, settings=settings, fits=fit_cells(t), floor=floor_note(t), missing=missing, cross=cross,
+                steps=step_cells(t), sentences=sentences(t), outside=[[public_name(c[0]), *c[1:]] for c in outside_cells(t)],
+            )
+        )
     return render(
         "board.html",
         title=f"gapbench leaderboard: {board.name}",
@@ -545,6 +670,9 @@ def render_index(board: Board, pages: set[str]) -> str:
         tables=tables,
         headers=HEADERS,
         model_headers=MODEL_HEADERS,
+        fit_headers=FIT_HEADERS,
+        step_headers=STEP_HEADERS,
+        outside_headers=OUTSIDE_HEADERS,
         models=[[public_name(c) for c in row] for row in model_cells(board)],
         results_dir=RESULTS_DIR,
     )
@@ -573,6 +701,7 @@ def build(
     plots: bool = True,
     pages_from: str | Path | None = None,
     data_dir: str | Path | None = None,
+    outside: str | Path | None = None,
 ) -> Built:
     """Read every results file under ``paths`` and write the board into ``out``.
 
@@ -588,7 +717,19 @@ def build(
     if not entries:
         raise GapbenchError("no results to build a board from.")
     name = name or out.resolve().name
-    board = board_content(entries, name)
+    from gapbench.leaderboards import outside as outside_figures
+    from gapbench.leaderboards.prompt_records import dumps as record_text
+    from gapbench.leaderboards.prompt_records import gather
+
+    folders = [Path(pages_from)] if pages_from else []
+    records = gather(entries, [*folders, out])
+    if outside is None and (out / outside_figures.OUTSIDE_FILE).is_file():
+        outside = out / outside_figures.OUTSIDE_FILE
+    figures_raw, matched = None, None
+    if outside is not None:
+        figures_raw, figures = outside_figures.read(outside)
+        matched = outside_figures.match(outside, figures, entries)
+    board = board_content(entries, name, records, matched, outside_file=figures_raw is not None)
     if out.is_symlink() and not out.exists():
         raise safe_paths.link_error(out, "the board")
     out.mkdir(parents=True, exist_ok=True)
@@ -599,6 +740,12 @@ def build(
             inside(out, rel, "a file of the board")
         for e in entries:  # raw bytes first: a results file inside `out` may be one of the inputs
             _write_bytes(inside(out, f"{RESULTS_DIR}/{e.slug}.json", str(e.source)), e.raw, out)
+        if records:
+            safe_paths.mkdir(out, out / PROMPTS_DIR, what="the board's per-prompt records")
+        for slug, record in sorted(records.items()):
+            _write_text(inside(out, f"{PROMPTS_DIR}/{slug}.json", slug), record_text(record), out)
+        if figures_raw is not None:
+            _write_bytes(inside(out, outside_figures.OUTSIDE_FILE, str(outside)), figures_raw, out)
         _write_text(out / "leaderboard.json", dump_json(board), out)
         _write_text(out / "README.md", render_readme(board), out)
         _write_text(out / "index.html", render_index(board, _run_pages(entries, out, Path(pages_from) if pages_from else out, data_dir)), out)
@@ -608,7 +755,7 @@ def build(
             plotting.draw_board(board, entries, out)
         for rel in sorted(set(old_files) - set(board.files)):
             p = out / rel
-            if p.is_file() and (rel.startswith(RESULTS_DIR + "/") or rel.endswith(MANAGED_SUFFIXES)):
+            if p.is_file() and (rel.startswith(tuple(d + "/" for d in MANAGED_DIRS)) or rel.endswith(MANAGED_SUFFIXES)):
                 safe_paths.unlink(out, p, what="an old file of the board")
     return Built(out, board, entries)
 

@@ -29,6 +29,7 @@ from gapbench.harness.results import Metric, to_json
 from gapbench.leaderboards.board import load as load_board
 from gapbench.leaderboards.builder import RESULTS_DIR, build
 from gapbench.leaderboards.entries import Entry, load_entries
+from gapbench.leaderboards.prompt_records import PROMPTS_DIR
 
 TOLERANCE = 1e-9  # float noise allowed below the threshold
 TEXT_FILES = ("README.md", "leaderboard.json", "index.html")
@@ -84,7 +85,8 @@ def machine_paths(board: str | Path) -> list[str]:
     naming the file and the field (or line) that holds it."""
     board = Path(board)
     found = []
-    files = [board / name for name in TEXT_FILES] + sorted((board / RESULTS_DIR).glob("*.json"))
+    files = [board / name for name in (*TEXT_FILES, "outside.json")] + sorted((board / RESULTS_DIR).glob("*.json"))
+    files += sorted((board / PROMPTS_DIR).glob("*.json"))
     for path in files:
         if not path.is_file():
             continue
@@ -124,7 +126,10 @@ def check_board(board: str | Path, against: list[str | Path] | None = None) -> C
 
     with tempfile.TemporaryDirectory(prefix="gapbench-board-") as tmp:
         # the rebuild's folder is named by the check, never by the board: its name is only text on the page
-        rebuilt = build(recorded_files, Path(tmp) / "board", name, pages_from=board)
+        from gapbench.leaderboards.outside import OUTSIDE_FILE
+
+        outside = board / OUTSIDE_FILE if (board / OUTSIDE_FILE).is_file() else None
+        rebuilt = build(recorded_files, Path(tmp) / "board", name, pages_from=board, outside=outside)
         for fname in TEXT_FILES:
             mine, theirs = board / fname, rebuilt.out / fname
             if not mine.is_file():

@@ -22,6 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", required=True, help="the board folder, e.g. leaderboards/main")
     b.add_argument("--name", help="the board's name (default: the --out folder's name)")
     b.add_argument("--data-dir", help="where the tasks' data lies, to show the questions on the run pages")
+    b.add_argument(
+        "--outside",
+        metavar="FILE.json",
+        help='figures from outside the board to show beside J(f) (lm-eval, model cards): {"figures": [{"model", "task", "split"?, '
+        '"figure", "value", "interval"?, "source", "differs"}]}; copied into the board as outside.json, which later builds read',
+    )
     b.set_defaults(func=cmd_build)
 
     c = lsub.add_parser(
@@ -56,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from gapbench.leaderboards.builder import build
 
-    built = build(args.results, args.out, args.name, data_dir=args.data_dir)
+    built = build(args.results, args.out, args.name, data_dir=args.data_dir, outside=args.outside)
     n_rows = sum(len(t.rows) for t in built.board.tables)
     print(
         f"built board {built.board.name!r} in {built.out}: {len(built.entries)} results, "

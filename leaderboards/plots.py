@@ -2,8 +2,9 @@
 
 - ``accuracy-<table>.png``: J(f) and each verifier's J(f[w(u)]) per checkpoint, with 95% intervals;
 - ``gap-filter-<table>.png``: the gap against the filter level (each verifier's ``sweep``), a line per checkpoint;
-- ``scaling-<table>.png``: the relative gap against pre-training FLOPs (log axis), base models, a
-  least-squares line per family with its slope and R^2 in the legend (no line with fewer than 2 points);
+- ``scaling-<table>.png``: the relative gap against pre-training FLOPs (log axis), base models, each point
+  with its run's 95% interval, a least-squares line per family (and a dashed one across all models) with
+  its slope, the slope's 95% interval and R^2 in the legend (no line with fewer than 2 points);
 - ``cross-<table>.png``: where the board holds cross-verification results, the generator x verifier
   matrix of gap, relative gap and AUROC (its first model verifier).
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from gapbench.harness.figures import plt, save
 from gapbench.harness.report import verifier_order
 from gapbench.leaderboards import board as doc
-from gapbench.leaderboards.board import Board, BoardMetric, CrossMatrix, Row, Scaling, Table
+from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, CrossMatrix, Row, Scaling, Table
 from gapbench.leaderboards.entries import Entry
 
 
@@ -182,7 +183,8 @@ def fit_label(s: Scaling) -> str:
     if fit is None:
         return f"{s.family} (n={n}, no fit)"
     r2 = "n/a" if fit.r2 is None else f"{fit.r2:.2f}"
-    return f"{s.family}: slope {fit.slope:+.3f}/decade, R²={r2} (n={n})"
+    ci = f" [{fit.slope_ci[0]:+.3f}, {fit.slope_ci[1]:+.3f}]" if fit.slope_ci else ""
+    return f"{s.family}: slope {fit.slope:+.3f}{ci}/decade, R²={r2} (n={n})"
 
 
 def draw_scaling(t: Table, path: Path) -> None:
@@ -197,27 +199,34 @@ def draw_scaling(t: Table, path: Path) -> None:
         return
     cols = min(3, len(methods))
     nrows = math.ceil(len(methods) / cols)
-    color = colors(sorted({s.family for s in t.scaling}, key=str.lower))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), squeeze=False)
+    color = colors(sorted({s.family for s in t.scaling if s.family != ALL_MODELS}, key=str.lower))
+    color[ALL_MODELS] = "black"
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 4.6 * nrows), squeeze=False)
     for ax, method in zip(axes.flat, methods):
         for s in [s for s in t.scaling if s.verifier == method]:
             xs = [p.flops for p in s.points]
             ys = [p.relative_gap for p in s.points]
-            ax.scatter(xs, ys, s=18, label=fit_label(s), color=color[s.family])
+            if s.family == ALL_MODELS:  # its points are the families' own: only the line
+                ax.plot([], [], color=color[s.family], lw=1, ls="--", label=fit_label(s))
+            else:
+                ax.errorbar(xs, ys, yerr=yerr([BoardMetric(p.relative_gap, p.ci) for p in s.points]), fmt="o", ms=4, capsize=2,
+                            label=fit_label(s), color=color[s.family])
             fit = s.fit
             if fit is not None:
                 lo, hi = math.log10(min(xs)), math.log10(max(xs))
                 grid = [10 ** (lo + (hi - lo) * i / 20) for i in range(21)]
-                ax.plot(grid, [fit.intercept + fit.slope * math.log10(x) for x in grid], color=color[s.family], lw=1)
+                ax.plot(grid, [fit.intercept + fit.slope * math.log10(x) for x in grid], color=color[s.family], lw=1,
+                        ls="--" if s.family == ALL_MODELS else "-")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(math.log10(v))}" if v > 0 else ""))  # no TeX: parse_math is off
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("pre-training FLOPs (6ND)", fontsize=8)
-        ax.set_ylabel("relative gap", fontsize=8)
-        ax.legend(fontsize=6)
+        ax.set_ylabel("relative gap (95% intervals)", fontsize=8)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
-    fig.suptitle(f"{t.table}: relative gap vs pre-training FLOPs (base models)")
+    fig.suptitle(f"{t.table}: relative gap vs pre-training FLOPs (base models; slope per decade [95% interval])")
     fig.tight_layout()
     save(fig, path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from gapbench.harness.filters import parse_filter, sweep_levels
 from gapbench.harness.metrics import PromptScores, filter_sweep, summarize
 from gapbench.harness.results import Generation, GenerationSummary, ModelInfo, Results, RunRef, SamplingInfo, Sizes, Sweep, TaskInfo, Tokens, VerifierResults, build, from_json
+from gapbench.verifiers.oracle import correct_kept
 
 
 def _level(doc_id: str) -> str:
@@ -44,8 +45,11 @@ def write_run(
     if u_mc is not None:
         u_all = {"mc": {k: list(u_mc[k]) for k in docs}, **u_all}
 
+    def keep(method, r, k):  # the oracle keeps a prompt's correct samples under every filter (verifiers/oracle.py)
+        return correct_kept(g[k]) if method == "oracle" else r.keep(u_all[method][k])
+
     def prompts(method, subset, r=rule):
-        return [PromptScores(k, g[k], u_all[method][k], r.keep(u_all[method][k]), [str(x) for x in g[k]], {"level": _level(k)}) for k in subset]
+        return [PromptScores(k, g[k], u_all[method][k], keep(method, r, k), [str(x) for x in g[k]], {"level": _level(k)}) for k in subset]
 
     levels: dict[str, list[str]] = {}
     for k in docs:
@@ -62,7 +66,7 @@ def write_run(
             VerifierResults,
             **vars(summarize(ps, n_boot=n_boot, seed=seed)),
             unparsed=0,
-            sweep=Sweep(rule.kind, filter_sweep(ps, lambda r, i: r.keep(ps[i].u), rule.kind, sweep_levels(rule.kind))),  # noqa: B023 (called at once)
+            sweep=Sweep(rule.kind, filter_sweep(ps, lambda r, i: keep(method, r, ps[i].doc_id), rule.kind, sweep_levels(rule.kind))),  # noqa: B023 (called at once)
             by_group={"level": {lv: summarize(prompts(method, sub), n_boot=n_boot, seed=seed) for lv, sub in levels.items()}},
         )
     where = str(d / "results.json")
