@@ -647,6 +647,9 @@ def pooled_spearman_draws(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: n
             ranks.append((below + (tot + 1.0) / 2.0)[inv])  # mid-ranks among the resample's copies
         rx, ry = ranks
         c = w.sum()
+        if c == 0:  # the resample drew none of the masked samples' prompts: no correlation in it
+            out[b] = np.nan
+            continue
         mx, my = (w * rx).sum() / c, (w * ry).sum() / c
         sxy = (w * (rx - mx) * (ry - my)).sum()
         den = math.sqrt(float((w * (rx - mx) ** 2).sum() * (w * (ry - my) ** 2).sum()))

@@ -52,8 +52,10 @@ class LazyModel:
         return self._lm
 
     def close(self) -> None:
+        """Stop what the loaded model started (its memory, a server); a later call loads it again."""
         if self._lm is not None:
-            backends.close(self._lm)
+            lm, self._lm = self._lm, None
+            backends.close(lm)
 
     @property
     def loaded(self) -> bool:
@@ -124,6 +126,9 @@ class Runner:
             if merge_only
             else None
         )
+        # models shared with other runners (``models``: gapbench cross) stay loaded for them: whoever
+        # passed them closes them (:func:`close_models`); a runner closes only the models it loaded
+        self.owns_models = models is None
         shared = models if models is not None else {}
         self.model = _lazy(shared, self.spec, opts.batch_size, log, refuse)
         self.vmodel = _lazy(shared, self.vspec, opts.batch_size, log, refuse) if self.vspec else self.model
@@ -230,8 +235,9 @@ class Runner:
         finally:
             for *_, store, _ in plans:
                 store.close()
-            for model in (self.model, self.vmodel):
-                model.close()  # a server this run started stops with it
+            if self.owns_models:
+                for model in (self.model, self.vmodel):
+                    model.close()  # a server this run started stops with it
         return results
 
     def digests(self, docs: list[Doc]) -> dict:
@@ -479,6 +485,12 @@ def _threads_info() -> ThreadsInfo | None:
 
     choice = threads.current()
     return ThreadsInfo(choice.threads, choice.reason, choice.wait_policy) if choice is not None else None
+
+
+def close_models(shared: dict) -> None:
+    """Close the models that runners shared (``Runner(models=shared)``), once every run is done."""
+    for model in shared.values():
+        model.close()
 
 
 def _lazy(shared: dict, spec: backends.ModelSpec, batch_size, log, refuse: str | None = None) -> LazyModel:

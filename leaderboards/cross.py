@@ -63,24 +63,27 @@ def cell_dir(out: Path, f: str, g: str) -> Path:
 def run_matrix(models: list[tuple[str, str | None]], opts: RunOptions, out: Path, log: Callable[[str], object] = print) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
     then every other model's verification of its samples. Returns every cell's results."""
-    from gapbench.harness.runner import Runner
+    from gapbench.harness.runner import Runner, close_models
 
     labels = [_label(name, args) for name, args in models]
     if len(set(labels)) != len(labels):
         raise GapbenchError(f"--models names a model twice ({', '.join(labels)}); give each once (models with arguments need pretrained=NAME to tell them apart).")
-    shared: dict = {}  # loaded models, each loaded once for the whole matrix
+    shared: dict = {}  # loaded models, each loaded once for the whole matrix and closed at its end
     results = []
-    for (name, args), label in zip(models, labels):
-        o = replace(opts, model=name, model_args=args, verifier_model=None, verifier_model_args=None, out=str(cell_dir(out, label, label)))
-        log(f"cross: {label} generates and verifies its own samples")
-        results += Runner(o, log, models=shared).run()
-    for (name, args), label in zip(models, labels):
-        for (vname, vargs), vlabel in zip(models, labels):
-            if vlabel == label:
-                continue
-            o = replace(opts, model=name, model_args=args, verifier_model=vname, verifier_model_args=vargs, out=str(cell_dir(out, label, vlabel)))
-            log(f"cross: {vlabel} verifies the samples of {label}")
-            results += Runner(o, log, samples_from=cell_dir(out, label, label), models=shared).run()
+    try:
+        for (name, args), label in zip(models, labels):
+            o = replace(opts, model=name, model_args=args, verifier_model=None, verifier_model_args=None, out=str(cell_dir(out, label, label)))
+            log(f"cross: {label} generates and verifies its own samples")
+            results += Runner(o, log, models=shared).run()
+        for (name, args), label in zip(models, labels):
+            for (vname, vargs), vlabel in zip(models, labels):
+                if vlabel == label:
+                    continue
+                o = replace(opts, model=name, model_args=args, verifier_model=vname, verifier_model_args=vargs, out=str(cell_dir(out, label, vlabel)))
+                log(f"cross: {vlabel} verifies the samples of {label}")
+                results += Runner(o, log, samples_from=cell_dir(out, label, label), models=shared).run()
+    finally:
+        close_models(shared)
     return results
 
 

@@ -128,3 +128,23 @@ def test_a_run_on_the_engine_resumes_without_model_calls(tmp_path, shared_data):
     assert again.model._lm is None  # nothing to compute: no model loaded
     assert second["generation"] == first["generation"] and second["verifiers"]["mc"]["gap"] == first["verifiers"]["mc"]["gap"]
     assert first["model"]["backend"] == "llama.cpp-batched"
+
+
+def test_a_matrix_keeps_each_shared_model_loaded_until_its_last_cell(tmp_path):
+    """gapbench cross loads each model once for the whole matrix: a cell's runner must not free a model
+    that a later cell verifies with (it did, and llama.cpp then read freed memory: a segmentation
+    fault on the first call of the later cell). Two copies of the GGUF are two models here."""
+    import shutil
+
+    from gapbench.leaderboards.cross import run_matrix
+
+    gguf = embedded.ensure_gguf(log=lambda *_: None)
+    copy = tmp_path / "copy" / "smollm2-copy.gguf"
+    copy.parent.mkdir()
+    shutil.copyfile(gguf, copy)
+    opts = RunOptions(engine="llama.cpp-batched", model_args="slots=4,n_ctx=2048,n_threads=2", tasks=["arith"], task_args={"arith": {"levels": "add1", "per_level": "2"}},
+                      n=2, max_gen_toks=8, verifiers=["mc"], n_boot=50, out=str(tmp_path / "x"))  # fmt: skip
+    results = run_matrix([("smollm2-135m-instruct", None), (str(copy), None)], opts, tmp_path / "cross", log=lambda *_: None)
+    cells = {(r.model.id, r.verifier_model.id if r.verifier_model else r.model.id) for r in results}
+    assert len(results) == 4 and len(cells) == 4  # every cell of the 2 x 2 matrix, the last one included
+    assert all(r.verifiers["mc"].gap.value is not None and r.sizes.n_samples == 4 for r in results)
