@@ -47,6 +47,7 @@ from gapbench.leaderboards.board import (
 )
 from gapbench.leaderboards.entries import Entry, load_entries
 from gapbench.leaderboards.matrix import Matrix
+from gapbench.leaderboards.outside import Figure
 from gapbench.leaderboards.prompt_records import PROMPTS_DIR, PromptRecord
 from gapbench.leaderboards.scaling import PromptGaps, difference_interval, linear_fit, slope_interval
 
@@ -132,7 +133,7 @@ def board_content(
     entries: list[Entry],
     name: str,
     records: dict[str, PromptRecord] | None = None,
-    outside: dict[str, list[tuple[Entry, dict]]] | None = None,
+    outside: dict[str, list[tuple[Entry, Figure]]] | None = None,
     *,
     outside_file: bool = False,
 ) -> Board:
@@ -255,15 +256,15 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[Matrix]:
     return [cells([e.results for e in diagonal + crossed], m) for m in verifier_order(methods) if m != "oracle"]
 
 
-def _outside(e: Entry, f: dict) -> OutsideFigure:
-    iv = f.get("interval")
+def _outside(e: Entry, f: Figure) -> OutsideFigure:
+    iv = f.interval
     return OutsideFigure(
         checkpoint=e.label,
-        figure=f["figure"],
-        value=rnd(f["value"]),
+        figure=f.figure,
+        value=rnd(f.value),
         interval=[rnd(iv[0]), rnd(iv[1])] if iv else None,
-        source=f["source"],
-        differs=f["differs"],
+        source=f.source,
+        differs=f.differs,
         J=_metric(e.results.generation.J),
     )
 

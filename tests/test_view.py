@@ -134,11 +134,32 @@ def test_the_numbers_on_the_page_are_those_of_results_json(browser, run_dir, run
     assert p.errors == []
 
 
-def test_a_new_numeric_field_of_results_json_shows_up(run_dir, tmp_path):
+def test_a_new_numeric_field_of_results_json_shows_up():
+    from dataclasses import dataclass, field
+
+    from gapbench.harness.results import Metric, PositionBias, RelativeGap
     from gapbench.harness.view.page import flatten
 
-    rows = dict(flatten({"gap": {"value": 0.25, "ci": [0.1, 0.4]}, "ece": 0.125, "by_group": {"x": 1}, "deep": {"k": 3}}))
-    assert rows == {"gap": "0.250 [0.100, 0.400]", "ece": "0.125", "deep.k": "3"}
+    @dataclass
+    class Later:  # a block as a later results.json might add it
+        gap: Metric
+        relative_gap: RelativeGap
+        position: PositionBias
+        ece: float
+        label: str
+        by_group: dict = field(default_factory=lambda: {"x": 1})
+        deep: dict = field(default_factory=lambda: {"k": 3, "pass@k": {"1": 0.5}})
+
+    rows = dict(flatten(Later(Metric(0.25, [0.1, 0.4]), RelativeGap(0.5, None, n_excluded=2), PositionBias(0.1, [0.0, 0.2], matches=7), 0.125, "text")))
+    assert rows == {
+        "gap": "0.250 [0.100, 0.400]",
+        "relative_gap": "0.500 (2 excluded)",
+        "position.value": "0.100",  # a block with more than a value and its interval: each number on its own
+        "position.matches": "7",
+        "ece": "0.125",
+        "deep.k": "3",
+        "deep.pass@k.1": "0.500",
+    }
 
 
 def test_opening_a_prompt_shows_its_samples_and_every_verifiers_replies(browser, run_dir, run_page):

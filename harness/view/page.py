@@ -14,11 +14,13 @@ import base64
 import gzip
 import io
 import json
+from dataclasses import is_dataclass
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import display, metric, number
-from gapbench.harness.results import to_json
+from gapbench.harness.results import entries, to_json
 from gapbench.harness.view.collect import RunView, sample_replies
 from gapbench.harness.view.prompts import DIFFERS
 
@@ -42,16 +44,30 @@ def public_name(text):
     return head + sep + "…/" + "/".join(parts[-3:])
 
 
-def flatten(block: dict, prefix: str = "") -> list[tuple[str, str]]:
-    """Every number of a results block as (dotted name, text): a field added to results.json later
-    shows up without a change here. Metrics ({value, ci}) are one entry."""
+METRIC_KEYS = frozenset({"value", "ci", "n_excluded"})  # a block of only these is one number with its interval
+
+
+def _pairs(block: Any) -> list[tuple[str, Any]]:
+    """A typed block's (JSON key, value) pairs as results.json writes them, or a dict's items."""
+    return list(block.items()) if isinstance(block, dict) else entries(block)
+
+
+def flatten(block: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Every number of a typed results block as (dotted name as in results.json, text): a field added to
+    results.json later shows up without a change here. A block of only a value, its interval and the
+    prompts left out (a ``Metric``, a ``RelativeGap``, a schema-2 ``RankBias``) is one entry."""
     out = []
-    for k, v in block.items():
+    for k, v in _pairs(block):
         name = f"{prefix}{k}"
         if k in SKIP_FLAT:
             continue
-        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "ci", "n_excluded"}:
-            out.append((name, metric(v) + (f" ({v['n_excluded']} excluded)" if v.get("n_excluded") else "")))
+        if is_dataclass(v):
+            keys = {key for key, _ in entries(v)}
+            if "value" in keys and keys <= METRIC_KEYS:
+                excluded = getattr(v, "n_excluded", 0)
+                out.append((name, metric(v) + (f" ({excluded} excluded)" if excluded else "")))
+            else:
+                out += flatten(v, name + ".")
         elif isinstance(v, dict):
             out += flatten(v, name + ".")
         elif isinstance(v, (int, float)) or v is None:
@@ -69,8 +85,8 @@ def _env():
 
 def render(template: str, **context) -> str:
     """A page from ``templates/<template>`` with the shared style and script."""
-    assets = {name: (TEMPLATES / name).read_text(encoding="utf-8") for name in ("view.css", "view.js")}
-    return _env().get_template(template).render(css=assets["view.css"], js=assets["view.js"], **context)
+    css, js = ((TEMPLATES / name).read_text(encoding="utf-8") for name in ("view.css", "view.js"))
+    return _env().get_template(template).render(css=css, js=js, **context)
 
 
 # --- charts -----------------------------------------------------------------------------------
@@ -297,18 +313,17 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
         )
         for k, v in enumerate(views):
             blobs.append((f"d{k}-{idx}", _pack(_details(v, d))))
+    labels = [public_name(v.label) for v in views]
+    if len(set(labels)) < len(labels):  # the same model twice (two seeds, two settings): tell them apart
+        labels = [f"{x} ({v.results.run.config_hash if v.results.run else k + 1})" for k, (x, v) in enumerate(zip(labels, views))]
     data = {
         "runs": [
-            {"label": public_name(v.label), "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
-            for v in views
+            {"label": x, "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
+            for v, x in zip(views, labels)
         ],
         "groupKeys": group_keys,
         "rows": rows,
     }
-    labels = [public_name(v.label) for v in views]
-    if len(set(labels)) < len(labels):  # the same model twice (two seeds, two settings): tell them apart
-        labels = [f"{x} ({v.results.run.config_hash if v.results.run else k + 1})" for k, (x, v) in enumerate(zip(labels, views))]
-    data["runs"] = [{**run, "label": x} for run, x in zip(data["runs"], labels)]
     runs = []
     for v, label in zip(views, labels):
         r = v.results
@@ -316,8 +331,8 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
             {
                 "header": {**_header(v), "label": label},
                 "results": r,
-                "flat_gen": flatten(to_json(r.generation)),
-                "flat": {m: flatten(to_json(b)) for m, b in r.verifiers.items()},
+                "flat_gen": flatten(r.generation),
+                "flat": {m: flatten(b) for m, b in r.verifiers.items()},
                 "groups": _groups(r),
                 "sweep": sweep_chart(r),
                 "calibration": calibration_chart(v),
