@@ -466,3 +466,25 @@ def test_the_runs_analysis_plots_are_embedded(run_dir, tmp_path):
 
     png = base64.b64encode((run / "analysis" / "gap-vs-n.png").read_bytes()).decode()
     assert f'alt="gap-vs-n" src="data:image/png;base64,{png}"' in text and "not a plot" not in text
+
+
+def test_the_calibration_chart_draws_the_bins_results_json_holds(run_dir):
+    """The reliability diagram reads results.json's calibration.bins (no second binning in the viewer);
+    a results.json from before it held them (schema 1) gets the same bins from harness.metrics."""
+    import numpy as np
+
+    from gapbench.harness.metrics import calibration
+    from gapbench.harness.results import update
+    from gapbench.harness.view.collect import load_view
+    from gapbench.harness.view.page import calibration_bins
+
+    view = load_view(run_dir)
+    mc = view.results.verifiers["mc"]
+    assert mc.calibration is not None and calibration_bins(view, "mc") is mc.calibration.bins
+    G = np.array([view.g(d) for d in view.doc_ids], dtype=float)
+    U = np.array([view.u["mc"][d] for d in view.doc_ids], dtype=float)
+    recomputed = calibration(G, U).bins
+    assert [(b.lo, b.count) for b in recomputed] == [(b.lo, b.count) for b in mc.calibration.bins]
+    assert [b.mean_u for b in recomputed] == pytest.approx([b.mean_u for b in mc.calibration.bins], abs=1e-12)
+    view.results.verifiers["mc"] = update(mc, calibration=None)  # as a schema-1 results.json reads
+    assert calibration_bins(view, "mc") == recomputed

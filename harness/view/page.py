@@ -20,7 +20,7 @@ from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import display, metric, number
-from gapbench.harness.results import entries, to_json
+from gapbench.harness.results import CalibrationBin, entries, to_json
 from gapbench.harness.view.collect import RunView, sample_replies
 from gapbench.harness.view.prompts import DIFFERS
 
@@ -131,9 +131,25 @@ def sweep_chart(results) -> str | None:
         return _svg(fig)
 
 
-def calibration_chart(view: RunView, bins: int = 10) -> str | None:
-    """Mean g against mean u in equal-width bins of u, per self-verification method (the diagonal is
-    perfect calibration)."""
+def calibration_bins(view: RunView, method: str) -> list[CalibrationBin]:
+    """The reliability diagram's bins of one verifier: results.json's (``calibration.bins``), or for a
+    results.json from before it held them (schema 1), the same bins from the run's g and u
+    (:func:`harness.metrics.calibration`)."""
+    block = view.results.verifiers.get(method)
+    if block is not None and block.calibration is not None:
+        return block.calibration.bins
+    import numpy as np
+
+    from gapbench.harness.metrics import calibration
+
+    G = np.array([view.g(d) for d in view.doc_ids], dtype=float)
+    U = np.array([view.u[method][d] for d in view.doc_ids], dtype=float)
+    return calibration(G, U).bins
+
+
+def calibration_chart(view: RunView) -> str | None:
+    """Mean g against mean u in equal-width bins of u (results.json's ``calibration.bins``), per
+    self-verification method (the diagonal is perfect calibration)."""
     methods = [m for m in view.methods if getattr(view.parsers.get(m), "uses_model", True)]
     if not methods:
         return None
@@ -147,13 +163,8 @@ def calibration_chart(view: RunView, bins: int = 10) -> str | None:
         fig, ax = plt.subplots(figsize=(3.6, 3.0))
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--")
         for m in methods:
-            sums = [[0.0, 0.0, 0] for _ in range(bins)]
-            for d in view.doc_ids:
-                for u, g in zip(view.u[m][d], view.g(d)):
-                    b = sums[min(int(u * bins), bins - 1)]
-                    b[0], b[1], b[2] = b[0] + u, b[1] + g, b[2] + 1
-            pts = [(s[0] / s[2], s[1] / s[2]) for s in sums if s[2]]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=m)
+            pts = calibration_bins(view, m)
+            ax.plot([p.mean_u for p in pts], [p.mean_g for p in pts], marker="o", ms=3, label=m)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("u (bin mean)")
