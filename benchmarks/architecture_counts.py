@@ -4,7 +4,7 @@
 
 Prints, per package module: string-key reads (``x["key"]`` and ``x.get("key")`` with a literal key),
 function annotation coverage, and lines; then the totals. The codecs (``harness/results.py``,
-``leaderboards/board.py`` and ``harness/improve/summary.py``, which turn JSON into the typed classes
+``leaderboards/board.py``, ``harness/improve/summary.py`` and ``leaderboards/matrix.py``, which turn JSON into the typed classes
 and back) are reported on their own line: their string keys are the one place a document's field
 names are meant to live.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gapbench", "tasks", "verifiers", "harness", "leaderboards")
-# the codecs: results.json, leaderboard.json, and the improve loop's round.json and summary.json
-CODEC = {"harness/results.py", "leaderboards/board.py", "harness/improve/summary.py"}
+# the codecs: results.json, leaderboard.json, the improve loop's round.json and summary.json, and cross-<task>.json
+CODEC = {"harness/results.py", "leaderboards/board.py", "harness/improve/summary.py", "leaderboards/matrix.py"}
 # the modules that read a run's or a board's documents (results.json, leaderboard.json, round.json,
 # summary.json, compare's and analyze's reports): the issue's "string-key reads of results or board
 # documents outside the codec"

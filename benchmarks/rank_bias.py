@@ -26,12 +26,14 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gapbench.harness.metrics import answer_share, rank_bias  # noqa: E402
+from gapbench.harness.results import Metric, RankBias  # noqa: E402
 
 A, B = 1.0, 1.0  # the length scenario: u = sigmoid(2 d - A z + B e), r = -A / sqrt(A^2 + B^2)
 WRONG_ANSWERS = 4  # at most this many wrong answers per prompt
@@ -69,8 +71,17 @@ def expected_spearman(r: float, m: int) -> float:
     return ((m - 2) * rho_s + 3.0 * tau) / (m + 1)
 
 
-def rows(prompts: int, n: int, seed: int = 0, n_boot: int = 200) -> list[dict]:
-    """scenario, bias, truth, pooled, within-prompt (with its interval and count of prompts)."""
+class Row(NamedTuple):
+    """One line of the table: the scenario, the bias, its true within-prompt value and what rank_bias measured."""
+
+    scenario: str
+    bias: str
+    truth: float
+    measured: RankBias
+
+
+def rows(prompts: int, n: int, seed: int = 0, n_boot: int = 200) -> list[Row]:
+    """scenario, bias, truth, and the measured pooled and within-prompt figures (with their intervals and counts)."""
     idx = np.random.default_rng(seed).integers(0, prompts, size=(n_boot, prompts))
     out = []
     for scenario in ("prompt", "length", "share"):
@@ -87,7 +98,7 @@ def rows(prompts: int, n: int, seed: int = 0, n_boot: int = 200) -> list[dict]:
                 truth = 1.0
             else:  # u ignores this covariate inside every prompt
                 truth = 0.0
-            out.append({"scenario": scenario, "bias": name, "truth": truth, **b})
+            out.append(Row(scenario, name, truth, b))
     return out
 
 
@@ -102,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     print("| u follows | bias | true (within prompt) | pooled | within prompt | prompts |")
     print("|---|---|---|---|---|---|")
     fmt = lambda x: "n/a" if x is None else f"{x:+.3f}"  # noqa: E731
+    def ci(m: Metric) -> str:
+        return "" if not m.ci else f" [{m.ci[0]:+.3f}, {m.ci[1]:+.3f}]"
+
     for r in rows(args.prompts, args.n, args.seed, args.n_boot):
-        w, p = r["within_prompt"], r["pooled"]
-        ci = lambda m: "" if not m["ci"] else f" [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]"  # noqa: E731
-        print(f"| {r['scenario']} | {r['bias']} | {fmt(r['truth'])} | {fmt(p['value'])}{ci(p)} | {fmt(w['value'])}{ci(w)} | {r['n_prompts']} |")
+        w, p = r.measured.within_prompt, r.measured.pooled
+        assert w is not None and p is not None  # rank_bias sets both (schema 3)
+        print(f"| {r.scenario} | {r.bias} | {fmt(r.truth)} | {fmt(p.value)}{ci(p)} | {fmt(w.value)}{ci(w)} | {r.measured.n_prompts} |")
     return 0
 
 

@@ -67,11 +67,30 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 
 from gapbench.harness.filters import FilterRule, sweep_levels
-from gapbench.harness.results import FilterQuality, Metric, RelativeGap, SweepLevel, Verification, VerifierSummary
+from gapbench.harness.results import (
+    Calibration,
+    CalibrationBin,
+    CurvePoint,
+    CurvePointM,
+    FilterQuality,
+    MajorityEcho,
+    Metric,
+    PositionBias,
+    RankBias,
+    RelativeGap,
+    SweepLevel,
+    Verification,
+    VerifierSummary,
+    WithinPrompt,
+    build,
+    to_json,
+    update,
+)
 
 MAJ_EXACT_LIMIT = 2000  # enumerate every k-subset when there are at most this many
 MAJ_SAMPLES = 2000  # else average this many seeded random k-subsets
@@ -389,12 +408,21 @@ def interval(values: np.ndarray) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list[float] | None]:
+class Intervals(NamedTuple):
+    """The 95% intervals of :func:`summarize`'s headline numbers (None: not computed)."""
+
+    J: list[float] | None
+    J_filtered: list[float] | None
+    gap: list[float] | None
+    relative_gap: list[float] | None
+
+
+def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> Intervals:
     """95% percentile intervals of J, J_filtered, gap and relative gap, resampling prompts with
     replacement ``n_boot`` times. A resample with no prompt of J(f|x) < 1 gives no relative gap
     and is left out of that interval."""
     if n_boot <= 0:
-        return {"J": None, "J_filtered": None, "gap": None, "relative_gap": None}
+        return Intervals(None, None, None, None)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, J_x.size, size=(n_boot, J_x.size))
     rel_x, included = per_prompt_relative_gap(J_x, Jw_x)
@@ -403,12 +431,12 @@ def bootstrap(J_x: np.ndarray, Jw_x: np.ndarray, *, n_boot: int, seed: int) -> d
     n_inc = included[idx].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel_b = np.where(n_inc > 0, rel_x[idx].sum(axis=1) / n_inc, np.nan)
-    return {
-        "J": interval(J_b),
-        "J_filtered": interval(Jw_b),
-        "gap": interval(Jw_b - J_b),
-        "relative_gap": interval(rel_b) if included.any() else None,
-    }
+    return Intervals(
+        J=interval(J_b),
+        J_filtered=interval(Jw_b),
+        gap=interval(Jw_b - J_b),
+        relative_gap=interval(rel_b) if included.any() else None,
+    )
 
 
 def auroc_interval(G: np.ndarray, U: np.ndarray, *, n_boot: int, seed: int) -> list[float] | None:
@@ -449,10 +477,10 @@ def summarize(prompts: Sequence[PromptScores], *, n_boot: int = 1000, seed: int 
     return VerifierSummary(
         n_prompts=len(prompts),
         n_samples=n,
-        J=Metric(J, ci["J"]),
-        J_filtered=Metric(Jw, ci["J_filtered"]),
-        gap=Metric(Jw - J, ci["gap"]),
-        relative_gap=RelativeGap(float(rel_x[included].mean()) if included.any() else None, ci["relative_gap"], int((~included).sum())),
+        J=Metric(J, ci.J),
+        J_filtered=Metric(Jw, ci.J_filtered),
+        gap=Metric(Jw - J, ci.gap),
+        relative_gap=RelativeGap(float(rel_x[included].mean()) if included.any() else None, ci.relative_gap, int((~included).sum())),
         verification=verification_quality(G, U, auroc_interval(G, U, n_boot=n_boot, seed=seed)),
         filter=filter_quality(G, K, n_boot=n_boot, seed=seed),
         best_of_n=best_of_n(G, U),
@@ -556,17 +584,18 @@ def _ece(count: np.ndarray, su: np.ndarray, sg: np.ndarray) -> np.ndarray:
     return np.abs(su - sg).sum(axis=-1) / count.sum(axis=-1)
 
 
-def calibration(G: np.ndarray, U: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+def calibration(G: np.ndarray, U: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:
     """Calibration of u as a probability of g, pooled over samples: ``ece`` (expected calibration error
     over ``bins`` equal-width bins: sum of (bin share) x |mean u - mean g|), ``brier`` (mean (u - g)^2),
-    and the reliability diagram's ``bins`` (lo, hi, count, mean u, mean g; empty bins left out)."""
+    both without intervals (:func:`diagnostics` adds them), and the reliability diagram's ``bins``
+    (lo, hi, count, mean u, mean g; empty bins left out)."""
     count, su, sg = (x.sum(axis=0) for x in calibration_bins(G, U, bins))
     table = [
-        {"lo": i / bins, "hi": (i + 1) / bins, "count": int(count[i]), "mean_u": float(su[i] / count[i]), "mean_g": float(sg[i] / count[i])}
+        CalibrationBin(lo=i / bins, hi=(i + 1) / bins, count=int(count[i]), mean_u=float(su[i] / count[i]), mean_g=float(sg[i] / count[i]))
         for i in range(bins)
         if count[i] > 0
     ]
-    return {"ece": float(_ece(count, su, sg)), "brier": float(((U - G) ** 2).mean()), "bins": table}
+    return Calibration(ece=Metric(float(_ece(count, su, sg)), None), brier=Metric(float(((U - G) ** 2).mean()), None), bins=table)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -657,7 +686,7 @@ def pooled_spearman_draws(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: n
     return out
 
 
-def rank_bias(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> dict:
+def rank_bias(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> RankBias:
     """How u (``X``) follows a covariate ``Y`` of the sample, over the masked samples (prompts x n), each
     with a 95% interval from the bootstrap resamples ``idx`` (rows of prompt indices):
 
@@ -679,15 +708,12 @@ def rank_bias(X: np.ndarray, Y: np.ndarray, mask: np.ndarray, idx: np.ndarray) -
             within_ci = interval(np.where(ok, per, 0.0)[idx].sum(axis=1) / ok[idx].sum(axis=1))
     pooled = spearman(X[mask], Y[mask])
     pooled_ci = interval(pooled_spearman_draws(X, Y, mask, idx)) if pooled is not None and n_boot > 0 else None
-    return {
-        "within_prompt": {"value": value, "ci": within_ci},
-        "n_prompts": int(ok.sum()),
-        "pooled": {"value": pooled, "ci": pooled_ci},
-        "n_samples": int(mask.sum()),
-    }
+    # schema 3's fields only (schema 2's pooled ``value`` and ``ci`` left out of the block)
+    block: RankBias = build(RankBias, within_prompt=Metric(value, within_ci), n_prompts=int(ok.sum()), pooled=Metric(pooled, pooled_ci), n_samples=int(mask.sum()))
+    return block
 
 
-def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerClasses, *, seed: int = 0) -> list[dict]:
+def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerClasses, *, seed: int = 0) -> list[CurvePoint]:
     """The gap against the number of samples: for k = 1, 2, 4, ..., n, the mean over k-subsets of every
     prompt's samples (every subset when there are at most CURVE_SUBSETS, else CURVE_SUBSETS seeded
     ones; one set of subsets serves every prompt) of J(f[w]) with ``rule`` applied to the subset's u,
@@ -716,21 +742,21 @@ def gap_curve(G: np.ndarray, U: np.ndarray, rule: FilterRule, classes: AnswerCla
             best_x[sl] = ((Gs * top).sum(axis=2) / top.sum(axis=2)).mean(axis=1)
         Jw_mean = float(Jw_x.mean())
         out.append(
-            {
-                "n": k,
-                "J": J,
-                "J_filtered": Jw_mean,
-                "gap": Jw_mean - J,
-                "best_of_n": float(best_x.mean()),
-                "pass@k": pass_at_k(G, k),
-                "maj@k": maj_at_k(classes, n, k, np.random.default_rng([seed, 1])),
-                "subsets": int(rows.shape[0]),
-            }
+            CurvePoint(
+                n=k,
+                J=J,
+                J_filtered=Jw_mean,
+                gap=Jw_mean - J,
+                best_of_n=float(best_x.mean()),
+                pass_at_k=pass_at_k(G, k),
+                maj_at_k=maj_at_k(classes, n, k, np.random.default_rng([seed, 1])),
+                subsets=int(rows.shape[0]),
+            )
         )
     return out
 
 
-def gap_curve_m(G: np.ndarray, V: np.ndarray, rule: FilterRule, *, seed: int = 0) -> list[dict]:
+def gap_curve_m(G: np.ndarray, V: np.ndarray, rule: FilterRule, *, seed: int = 0) -> list[CurvePointM]:
     """The gap against the number of verifications m per sample: ``V`` (prompts x n x m) holds each
     verification's value (NaN where unreadable). For m' = 1, 2, 4, ..., m, over m'-subsets of the m
     verifications (every one when there are at most CURVE_SUBSETS, else seeded ones; one subset serves
@@ -751,8 +777,35 @@ def gap_curve_m(G: np.ndarray, V: np.ndarray, rule: FilterRule, *, seed: int = 0
             _, Jw_x, _ = per_prompt_accuracy(G, K)
             Jw.append(float(Jw_x.mean()))
             best.append(best_of_n(G, U))
-        out.append({"m": k, "J_filtered": float(np.mean(Jw)), "gap": float(np.mean(Jw)) - J, "best_of_n": float(np.mean(best)), "subsets": int(rows.shape[0])})
+        out.append(CurvePointM(m=k, J_filtered=float(np.mean(Jw)), gap=float(np.mean(Jw)) - J, best_of_n=float(np.mean(best)), subsets=int(rows.shape[0])))
     return out
+
+
+@dataclass(kw_only=True)
+class Diagnostics:
+    """The diagnostics of one verifier: the blocks results.json's ``verifiers.<method>`` holds from schema 2
+    on (:class:`harness.results.VerifierResults`' fields of the same names and types). :func:`diagnostics`
+    gives the first five; :func:`harness.scoring.verifier_diagnostics` adds the position bias and the gap
+    against n and m. Built with :func:`harness.results.build`: a block not computed stays absent
+    (:func:`harness.results.present` leaves it out), as results.json leaves it out."""
+
+    within_prompt: WithinPrompt
+    realised_share: Metric
+    calibration: Calibration
+    length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1"; absent when the run recorded no token counts
+    majority_echo: MajorityEcho
+    position_bias: PositionBias | None = None  # pairwise verifiers (tournament) only; absent otherwise
+    by_n: list[CurvePoint] = field(default_factory=list)  # the gap against n (scoring.verifier_diagnostics)
+    by_m: list[CurvePointM] | None = None  # absent unless the verifier read m > 1 verifications per sample
+
+    def length_bias_at(self, g: int) -> RankBias | None:
+        """The length bias among the samples with ground truth ``g`` (0 or 1), or None without token counts."""
+        return (self.length_bias or {}).get(f"g={g}")
+
+    def to_json(self) -> dict:
+        """The blocks as results.json writes them (absent ones left out)."""
+        out: dict = to_json(self)
+        return out
 
 
 def diagnostics(
@@ -763,7 +816,7 @@ def diagnostics(
     lengths: Sequence[Sequence[float]] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-) -> dict:
+) -> Diagnostics:
     """How well a verifier ranks and what it buys, beside :func:`summarize`'s numbers; each with a 95%
     bootstrap interval over prompts (the same resampled prompts as :func:`bootstrap`, from ``seed``):
 
@@ -808,33 +861,34 @@ def diagnostics(
         ece_b = _ece(count[idx].sum(axis=1), su[idx].sum(axis=1), sg[idx].sum(axis=1))
     brier_x = ((U - G) ** 2).mean(axis=1)
 
-    out = {
-        "within_prompt": {
-            "auroc": {"value": auc, "ci": interval(auc_b) if auc is not None and n_boot > 0 else None},
-            "n_prompts": n_both,
-            "pairwise_accuracy": {"value": pairwise_accuracy(G, U), "ci": interval(pair_b) if both.any() and n_boot > 0 else None},
-        },
-        "realised_share": {"value": realised_share(G, K, K_o), "ci": interval(share_b) if n_boot > 0 and realised_share(G, K, K_o) is not None else None},
-        "calibration": {
-            "ece": {"value": cal["ece"], "ci": interval(ece_b) if n_boot > 0 else None},
-            "brier": {"value": cal["brier"], "ci": interval(brier_x[idx].mean(axis=1)) if n_boot > 0 else None},
-            "bins": cal["bins"],
-        },
-    }
-    if lengths is not None:
-        L = np.array(lengths, dtype=float).reshape(P, n)
-        out["length_bias"] = {f"g={v}": rank_bias(U, L, G == v, idx) for v in (0, 1)}
+    share_value = realised_share(G, K, K_o)
+    within = WithinPrompt(
+        auroc=Metric(auc, interval(auc_b) if auc is not None and n_boot > 0 else None),
+        n_prompts=n_both,
+        pairwise_accuracy=Metric(pairwise_accuracy(G, U), interval(pair_b) if both.any() and n_boot > 0 else None),
+    )
+    calibrated = Calibration(
+        ece=Metric(cal.ece.value, interval(ece_b) if n_boot > 0 else None),
+        brier=Metric(cal.brier.value, interval(brier_x[idx].mean(axis=1)) if n_boot > 0 else None),
+        bins=cal.bins,
+    )
     share = answer_share([p.answers for p in prompts])
     _, Jm_x, _ = per_prompt_accuracy(G, modal_keep([p.answers for p in prompts]))
-    out["majority_echo"] = {
-        "correlation": rank_bias(U, share, np.ones_like(G, dtype=bool), idx),
-        "gap": {"value": float((Jw_x - J_x).mean()), "ci": interval((Jw_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
-        "modal_gap": {"value": float((Jm_x - J_x).mean()), "ci": interval((Jm_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None},
-    }
+    echo = build(
+        MajorityEcho,  # schema 3's fields (schema 2's majority_gap left out)
+        correlation=rank_bias(U, share, np.ones_like(G, dtype=bool), idx),
+        gap=Metric(float((Jw_x - J_x).mean()), interval((Jw_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None),
+        modal_gap=Metric(float((Jm_x - J_x).mean()), interval((Jm_x - J_x)[idx].mean(axis=1)) if n_boot > 0 else None),
+    )
+    share_metric = Metric(share_value, interval(share_b) if n_boot > 0 and share_value is not None else None)
+    out: Diagnostics = build(Diagnostics, within_prompt=within, realised_share=share_metric, calibration=calibrated, majority_echo=echo)
+    if lengths is not None:
+        L = np.array(lengths, dtype=float).reshape(P, n)
+        out = update(out, length_bias={f"g={v}": rank_bias(U, L, G == v, idx) for v in (0, 1)})
     return out
 
 
-def position_bias(flips: Sequence[Sequence[int]], played: Sequence[Sequence[int]], *, n_boot: int = 1000, seed: int = 0) -> dict | None:
+def position_bias(flips: Sequence[Sequence[int]], played: Sequence[Sequence[int]], *, n_boot: int = 1000, seed: int = 0) -> PositionBias | None:
     """Of a pairwise verifier's matches, the share whose winner changes when the two orders are swapped:
     per prompt, the samples' ``flips`` (matches of the sample where each order alone picks a different
     winner) and ``played`` (matches of the sample) each count every match twice. None without matches.
@@ -846,4 +900,4 @@ def position_bias(flips: Sequence[Sequence[int]], played: Sequence[Sequence[int]
     idx = np.random.default_rng(seed).integers(0, f.size, size=(n_boot, f.size))
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = f[idx].sum(axis=1) / p[idx].sum(axis=1)
-    return {"value": float(f.sum() / p.sum()), "ci": interval(draws) if n_boot > 0 else None, "matches": int(p.sum() // 2)}
+    return PositionBias(float(f.sum() / p.sum()), interval(draws) if n_boot > 0 else None, matches=int(p.sum() // 2))

@@ -668,22 +668,30 @@ def _default(f) -> Any:
     return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
+def entries(obj: Any) -> list[tuple[str, Any]]:
+    """A block's (JSON key, value) pairs in the order :func:`to_json` writes them, the values still typed:
+    its fields in order (one a file left out, or an unset ``omitted()`` one, left out), then ``extra``'s keys."""
+    out: list[tuple[str, Any]] = []
+    extra_value: dict = {}
+    for f in fields(obj):
+        if f.metadata.get("extra"):
+            extra_value = getattr(obj, f.name)
+            continue
+        value = getattr(obj, f.name)
+        if f.name in getattr(obj, "_absent", ()) and value == _default(f):
+            continue
+        if value is None and f.metadata.get("omit_none"):
+            continue
+        out.append((_json_key(f), value))
+    return out + list(extra_value.items())
+
+
 def to_json(obj: Any) -> Any:
     """Plain JSON values of a typed document (keys in field order, then ``extra``)."""
     if is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
-        extra_value: dict = {}
-        for f in fields(obj):
-            if f.metadata.get("extra"):
-                extra_value = getattr(obj, f.name)
-                continue
-            value = getattr(obj, f.name)
-            if f.name in getattr(obj, "_absent", ()) and value == _default(f):
-                continue
-            if value is None and f.metadata.get("omit_none"):
-                continue
-            out[_json_key(f)] = to_json(value)
-        out.update({k: to_json(v) for k, v in extra_value.items()})
+        for k, v in entries(obj):
+            out[k] = to_json(v)
         return out
     if isinstance(obj, dict):
         return {k: to_json(v) for k, v in obj.items()}

@@ -4,13 +4,23 @@ overall and per group (e.g. per level or subject)."""
 
 from __future__ import annotations
 
-import typing
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from gapbench.harness.filters import FilterRule, parse_filter, sweep_levels
-from gapbench.harness.metrics import PromptScores, answer_classes, diagnostics, filter_sweep, gap_curve, gap_curve_m, position_bias, summarize
-from gapbench.harness.results import Generation, GenerationSummary, Sweep, VerifierResults, VerifierSummary, build, from_json
+from gapbench.harness.metrics import (
+    Diagnostics,
+    PromptScores,
+    answer_classes,
+    diagnostics,
+    filter_sweep,
+    gap_curve,
+    gap_curve_m,
+    position_bias,
+    summarize,
+)
+from gapbench.harness.results import Generation, GenerationSummary, Sweep, VerifierResults, VerifierSummary, build, present, update
 from gapbench.tasks.base import Doc, Grade, Task
 from gapbench.verifiers.suite import keep_mask
 
@@ -61,7 +71,6 @@ def score(
         by_group=_by_group(task, docs, lambda sub: _gen_summary(sub, g, answers, n_boot, seed)),
     )
 
-    hints = typing.get_type_hints(VerifierResults)
     methods = {}
     for v in verifiers:
         prompts = prompts_for(v, docs, rule)
@@ -73,15 +82,15 @@ def score(
             unparsed=sum(x.unparsed for vs in verdicts[v.method].values() for x in vs),
             sweep=Sweep(rule.kind, filter_sweep(prompts, lambda r, i: keep_for(v, r, docs[i].doc_id), rule.kind, sweep_levels(rule.kind))),  # noqa: B023 (called at once, inside the loop)
             by_group=_by_group(task, docs, lambda sub: summarize(prompts_for(v, sub, rule), n_boot=n_boot, seed=seed)),  # noqa: B023 (called at once, inside the loop)
-            # the diagnostics as typed blocks (one a verifier lacks, e.g. position_bias without matches, stays absent)
-            **{name: from_json(hints[name], value, "results.json", f"verifiers.{v.method}.{name}") for name, value in diag.items()},
+            # the diagnostics' blocks (one a verifier lacks, e.g. position_bias of a verifier without matches, stays absent)
+            **present(diag),
         )
     return generation, methods
 
 
 def verifier_diagnostics(
     prompts: list[PromptScores], verdicts: dict[str, list], rule: FilterRule, lengths, *, n_boot: int, seed: int, curve_rule: FilterRule | None = None
-) -> dict:
+) -> Diagnostics:
     """The schema-2 blocks of one verifier: :func:`harness.metrics.diagnostics` (its realised share
     against the oracle's keep, :func:`verifiers.oracle.correct_kept`), the position bias of a verifier
     whose verdicts count order flips (tournament), and the gap against n and m (``by_n``, ``by_m``)
@@ -95,21 +104,22 @@ def verifier_diagnostics(
     out = diagnostics(prompts, [correct_kept(p.g) for p in prompts], rule, lengths=L, n_boot=n_boot, seed=seed)
     per_doc = [verdicts[p.doc_id] for p in prompts]
     matches = [[x.matches for x in vs] for vs in per_doc]
-    if all(m is not None for row in matches for m in row):
-        out["position_bias"] = position_bias(
+    if all(m is not None for row in matches for m in row):  # a pairwise verifier: its block, null without matches
+        out = update(out, position_bias=position_bias(
             [[m.order_flips for m in row if m] for row in matches], [[m.played for m in row if m] for row in matches], n_boot=n_boot, seed=seed
-        )
+        ))
     G = np.array([p.g for p in prompts], dtype=float)
     U = np.array([p.u for p in prompts], dtype=float)
-    curve = gap_curve(G, U, curve_rule, answer_classes(prompts), seed=seed)
     per_sample = float(np.mean(L)) if L is not None else None
-    for point in curve:
-        point["gen_tokens"] = None if per_sample is None else point["n"] * per_sample
-    out["by_n"] = curve
+    curve = [
+        replace(point, gen_tokens=None if per_sample is None else point.n * per_sample)
+        for point in gap_curve(G, U, curve_rule, answer_classes(prompts), seed=seed)
+    ]
+    out = update(out, by_n=curve)
     values = [[x.values for x in vs] for vs in per_doc]
     if all(v is not None and len(v) > 1 for row in values for v in row):
         V = np.array([[[np.nan if x is None else x for x in v] for v in row] for row in values], dtype=float)
-        out["by_m"] = gap_curve_m(G, V, curve_rule, seed=seed)
+        out = update(out, by_m=gap_curve_m(G, V, curve_rule, seed=seed))
     return out
 
 

@@ -3,10 +3,10 @@
 A board holds its ``sources`` (the recorded results), its ``models`` (one row per checkpoint with its
 parameters, tokens and FLOPs), its ``tables`` (one per task and split: settings, rows per checkpoint and
 verifier, the scaling fit, plot names and, where the board holds cross-verification results, the
-generator x verifier matrices) and its ``files`` (everything a build writes, which the next build may
+generator x verifier matrices, :mod:`leaderboards.matrix`'s types) and its ``files`` (everything a build writes, which the next build may
 remove). :func:`load` reads a file into :class:`Board`, an error naming the file and the field when it
 is not one; :func:`dumps` writes it back, keys in field order, the same bytes the builder has always
-written. The field names of the document live here and nowhere else.
+written. The field names of the document live here (the matrices' in leaderboards/matrix.py) and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gapbench.harness.errors import GapbenchError
+from gapbench.leaderboards.matrix import Matrix
 
 BOARD_SCHEMA_VERSION = 1
 
@@ -162,43 +163,6 @@ class Plots:
 
 
 @dataclass
-class CrossCell:
-    """Generator f's samples verified by model g (f = g: self-verification)."""
-
-    generator: str
-    verifier: str
-    is_self: bool = field(metadata={"key": "self"})
-    n_prompts: int
-    n: int
-    J: BoardMetric
-    J_filtered: BoardMetric
-    gap: BoardMetric
-    relative_gap: BoardMetric
-    auroc: BoardMetric
-
-    def metric(self, name: str) -> BoardMetric:
-        """One of the matrix's quantities (``gap``, ``relative_gap``, ``auroc``) by name."""
-        if name not in ("J", "J_filtered", "gap", "relative_gap", "auroc"):
-            raise KeyError(name)
-        return getattr(self, name)
-
-
-@dataclass
-class CrossMatrix:
-    """The generator x verifier matrix of one task and method (:func:`leaderboards.cross.cells`)."""
-
-    task: str
-    split: str
-    method: str
-    generators: list[str]
-    verifiers: list[str]
-    cells: list[CrossCell]
-
-    def cell(self, f: str, g: str) -> CrossCell | None:
-        return next((c for c in self.cells if c.generator == f and c.verifier == g), None)
-
-
-@dataclass
 class OutsideFigure:
     """A number from outside the board for one of its checkpoints on this task (``outside.json``): another
     harness's score on the same model, or the model authors' published figure, beside the board's J(f)."""
@@ -223,7 +187,7 @@ class Table:
     rows: list[Row]
     scaling: list[Scaling]
     plots: Plots
-    cross: list[CrossMatrix] | None = omitted()
+    cross: list[Matrix] | None = omitted()  # the generator x verifier matrices (leaderboards/matrix.py)
     outside: list[OutsideFigure] | None = omitted()
 
 

@@ -31,7 +31,6 @@ from gapbench.leaderboards.board import (
     Board,
     BoardMetric,
     Chat,
-    CrossMatrix,
     Delta,
     Fit,
     ModelRow,
@@ -47,6 +46,8 @@ from gapbench.leaderboards.board import (
     Table,
 )
 from gapbench.leaderboards.entries import Entry, load_entries
+from gapbench.leaderboards.matrix import Matrix
+from gapbench.leaderboards.outside import Figure
 from gapbench.leaderboards.prompt_records import PROMPTS_DIR, PromptRecord
 from gapbench.leaderboards.scaling import PromptGaps, difference_interval, linear_fit, slope_interval
 
@@ -132,7 +133,7 @@ def board_content(
     entries: list[Entry],
     name: str,
     records: dict[str, PromptRecord] | None = None,
-    outside: dict[str, list[tuple[Entry, dict]]] | None = None,
+    outside: dict[str, list[tuple[Entry, Figure]]] | None = None,
     *,
     outside_file: bool = False,
 ) -> Board:
@@ -244,7 +245,7 @@ def board_content(
     )
 
 
-def _cross(own: list[Entry], crossed: list[Entry]) -> list[CrossMatrix]:
+def _cross(own: list[Entry], crossed: list[Entry]) -> list[Matrix]:
     """The generator x verifier matrices of a table, one per model verifier that every cross result
     has: its generators' own results (the diagonal) and the cross results."""
     from gapbench.leaderboards.cross import cells
@@ -252,22 +253,18 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[CrossMatrix]:
     generators = {e.checkpoint.lower() for e in crossed}
     diagonal = [e for e in own if e.checkpoint.lower() in generators]
     methods = set.intersection(*(set(e.results.verifiers) for e in crossed))
-    return [
-        doc.parse(CrossMatrix, cells([e.results for e in diagonal + crossed], m), "the cross-verification matrix")
-        for m in verifier_order(methods)
-        if m != "oracle"
-    ]
+    return [cells([e.results for e in diagonal + crossed], m) for m in verifier_order(methods) if m != "oracle"]
 
 
-def _outside(e: Entry, f: dict) -> OutsideFigure:
-    iv = f.get("interval")
+def _outside(e: Entry, f: Figure) -> OutsideFigure:
+    iv = f.interval
     return OutsideFigure(
         checkpoint=e.label,
-        figure=f["figure"],
-        value=rnd(f["value"]),
+        figure=f.figure,
+        value=rnd(f.value),
         interval=[rnd(iv[0]), rnd(iv[1])] if iv else None,
-        source=f["source"],
-        differs=f["differs"],
+        source=f.source,
+        differs=f.differs,
         J=_metric(e.results.generation.J),
     )
 
@@ -557,7 +554,7 @@ def render_readme(board: Board) -> str:
                 steps=md_table(STEP_HEADERS, step_cells(t)) if step_cells(t) else None,
                 sentences=sentences(t),
                 outside=md_table(OUTSIDE_HEADERS, outside_cells(t)) if t.outside else None,
-                cross=[ReadmeCross(m.method, cross_tables(doc.to_json(m))) for m in t.cross or []],
+                cross=[ReadmeCross(m.method, cross_tables(m)) for m in t.cross or []],
             )
         )
     return render("board.md", board=board, tables=tables, models=md_table(MODEL_HEADERS, model_cells(board)), results_dir=RESULTS_DIR)
@@ -655,7 +652,7 @@ def render_index(board: Board, pages: set[str]) -> str:
             link = f"{RUN_PAGES}/{stem}.html" if stem in pages else r.source
             rows.append(IndexRow(cells=[public_name(cells[0]), *cells[1:]], link=link, page=stem in pages, derived=r.derived))
         settings = [SettingsLine(checkpoints=[public_name(c) for c in s.checkpoints], line=_settings_line(s)) for s in t.settings]
-        cross = [IndexCross(m.method, table_parts(doc.to_json(m))) for m in t.cross or []]
+        cross = [IndexCross(m.method, table_parts(m)) for m in t.cross or []]
         missing = sorted({r.base for r in t.rows if r.derived and r.baseline is None and r.base})
         tables.append(
             IndexTable(

@@ -8,14 +8,14 @@ added later costs only its new row and column.
 
 Per cell, from results.json: gap(f, g) = J(f[w(u_g)]) - J(f), the relative gap and the AUROC of
 u_g for g, each with its 95% bootstrap interval over prompts. :func:`cells` builds the matrix from
-any list of results (a cross folder, or a board's results), :func:`tables` renders it as Markdown
-and :func:`heatmap` draws it (one panel per quantity, the diagonal outlined).
+any list of results (a cross folder, or a board's results) as a :class:`leaderboards.matrix.Matrix`
+(``cross-<task>.json`` through that module's codec), :func:`tables` renders it as Markdown and
+:func:`heatmap` draws it (one panel per quantity, the diagonal outlined).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import metric
-from gapbench.harness.results import ModelInfo, Results
+from gapbench.harness.results import Metric, ModelInfo, Results
 from gapbench.harness.results import load as load_results
+from gapbench.leaderboards.matrix import Cell, Matrix
+from gapbench.leaderboards.matrix import dumps as dumps_matrix
 
 if TYPE_CHECKING:
     from gapbench.harness.settings import RunOptions
@@ -99,18 +101,18 @@ def _label(name: str, args: str | None) -> str:
 # --- the matrix ----------------------------------------------------------------------------------
 def model_name(model: ModelInfo) -> str:
     """A model of results.json as the matrix names it (as boards name checkpoints)."""
-    return str(model.get("name") or model.hub_id or model.id)
+    return str(model.name or model.hub_id or model.id)
 
 
-def cells(results: list[Results], method: str) -> dict:
-    """The matrix of one task from its cells' results: ``{task, method, generators, verifiers, cells}``,
-    where each cell (generator f, verifier g) holds J(f), gap, relative gap and AUROC with intervals."""
+def cells(results: list[Results], method: str) -> Matrix:
+    """The matrix of one task from its cells' results: each cell (generator f, verifier g) holds J(f),
+    J(f[w(u_g)]), gap, relative gap and AUROC with intervals, rounded to 6 decimals."""
     if not results:
         raise GapbenchError("no results to build a cross-verification matrix from.")
     tasks = sorted({(r.task.name, r.task.split or "") for r in results})
     if len(tasks) != 1:
         raise GapbenchError(f"a matrix holds one task; these results are of {', '.join('/'.join(t) for t in tasks)}.")
-    by_cell: dict[tuple[str, str], dict] = {}
+    by_cell: dict[tuple[str, str], Cell] = {}
     for r in results:
         f = model_name(r.model)
         g = model_name(r.verifier_model) if r.verifier_model else f
@@ -119,28 +121,28 @@ def cells(results: list[Results], method: str) -> dict:
             raise GapbenchError(f"the run of {f} verified by {g} has no {method!r} verdicts (it has {', '.join(r.verifiers)}).")
         if (f, g) in by_cell:
             raise GapbenchError(f"two results for generator {f} verified by {g}; a matrix holds one per cell.")
-        by_cell[(f, g)] = {
-            "generator": f,
-            "verifier": g,
-            "self": f == g,
-            "n_prompts": r.sizes.n_prompts,
-            "n": r.sizes.n,
-            "J": _metric(v.J.value, v.J.ci),
-            "J_filtered": _metric(v.J_filtered.value, v.J_filtered.ci),
-            "gap": _metric(v.gap.value, v.gap.ci),
-            "relative_gap": _metric(v.relative_gap.value, v.relative_gap.ci),
-            "auroc": _metric(v.verification.auroc, v.verification.auroc_ci),
-        }
+        by_cell[(f, g)] = Cell(
+            generator=f,
+            verifier=g,
+            is_self=f == g,
+            n_prompts=r.sizes.n_prompts,
+            n=r.sizes.n,
+            J=_metric(v.J.value, v.J.ci),
+            J_filtered=_metric(v.J_filtered.value, v.J_filtered.ci),
+            gap=_metric(v.gap.value, v.gap.ci),
+            relative_gap=_metric(v.relative_gap.value, v.relative_gap.ci),
+            auroc=_metric(v.verification.auroc, v.verification.auroc_ci),
+        )
     generators = _ordered({f for f, _ in by_cell})
     verifiers = _ordered({g for _, g in by_cell}, first=generators)
-    return {
-        "task": tasks[0][0],
-        "split": tasks[0][1],
-        "method": method,
-        "generators": generators,
-        "verifiers": verifiers,
-        "cells": [by_cell[(f, g)] for f in generators for g in verifiers if (f, g) in by_cell],
-    }
+    return Matrix(
+        task=tasks[0][0],
+        split=tasks[0][1],
+        method=method,
+        generators=generators,
+        verifiers=verifiers,
+        cells=[by_cell[(f, g)] for f in generators for g in verifiers if (f, g) in by_cell],
+    )
 
 
 def _ordered(names: set[str], first: list[str] | None = None) -> list[str]:
@@ -148,38 +150,34 @@ def _ordered(names: set[str], first: list[str] | None = None) -> list[str]:
     return lead + sorted(names - set(lead))
 
 
-def _metric(value: float | None, ci: Sequence[float] | None) -> dict:
-    return {"value": None if value is None else round(float(value), 6), "ci": None if not ci else [round(float(x), 6) for x in ci]}
+def _metric(value: float | None, ci: Sequence[float] | None) -> Metric:
+    return Metric(None if value is None else round(float(value), 6), None if not ci else [round(float(x), 6) for x in ci])
 
 
-def cell(matrix: dict, f: str, g: str) -> dict | None:
-    return next((c for c in matrix["cells"] if c["generator"] == f and c["verifier"] == g), None)
-
-
-def table_parts(matrix: dict) -> list[tuple[list[str], list[list[tuple[str, bool]]]]]:
+def table_parts(matrix: Matrix) -> list[tuple[list[str], list[list[tuple[str, bool]]]]]:
     """The matrix as tables of (header, rows): J(f) per generator, then one table per quantity (rows f,
     columns g); each cell is (text, self), self marking the diagonal (self-verification). README.md
     (:func:`tables`) and index.html lay out the same cells."""
-    fs, gs = matrix["generators"], matrix["verifiers"]
+    fs, gs = matrix.generators, matrix.verifiers
     parts = []
     j_rows = []
     for f in fs:
-        own = cell(matrix, f, f) or next(c for c in matrix["cells"] if c["generator"] == f)
-        j_rows.append([(f, False), (metric(own["J"], na=EMPTY), False), (f"{own['n_prompts']} x {own['n']}", False)])
+        own = matrix.cell(f, f) or next(c for c in matrix.cells if c.generator == f)
+        j_rows.append([(f, False), (metric(own.J, na=EMPTY), False), (f"{own.n_prompts} x {own.n}", False)])
     parts.append((["generator f", "J(f)", "prompts x samples"], j_rows))
     for key, title in QUANTITIES:
         rows = []
         for f in fs:
             shown = [(f, False)]
             for g in gs:
-                c = cell(matrix, f, g)
-                shown.append((metric(c[key] if c else None, signed=key != "auroc", na=EMPTY), bool(f == g and c)))
+                c = matrix.cell(f, g)
+                shown.append((metric(c.metric(key) if c else None, signed=key != "auroc", na=EMPTY), bool(f == g and c)))
             rows.append(shown)
         parts.append(([f"{title}: generator f \\ verifier g", *gs], rows))
     return parts
 
 
-def tables(matrix: dict) -> str:
+def tables(matrix: Matrix) -> str:
     """Markdown: J(f) per generator, then one table per quantity (rows f, columns g; the diagonal, self-verification, in bold)."""
     out = []
     for header, rows in table_parts(matrix):
@@ -189,7 +187,7 @@ def tables(matrix: dict) -> str:
     return "\n\n".join(out)
 
 
-def heatmap(matrix: dict, path: Path) -> Path:
+def heatmap(matrix: Matrix, path: Path) -> Path:
     """The matrix as a PNG (:func:`leaderboards.plots.draw_cross`)."""
     from gapbench.leaderboards.plots import draw_cross
 
@@ -231,13 +229,13 @@ def cmd_cross(args: argparse.Namespace) -> int:
         matrix = cells([r for r in results if r.task.name == task], method)
         text = tables(matrix)
         (out / f"cross-{task}.md").write_text(f"# {task}: generator x verifier ({method})\n\n{text}\n")
-        (out / f"cross-{task}.json").write_text(json.dumps(matrix, indent=2) + "\n")
+        (out / f"cross-{task}.json").write_text(dumps_matrix(matrix))
         png = heatmap(matrix, out / f"cross-{task}.png")
         print(f"\n{task} ({method}):\n\n{text}\n\nwrote {out / f'cross-{task}.md'}, {png}")
     return 0
 
 
-def read_matrix(folder: Path, task: str, method: str) -> dict:
+def read_matrix(folder: Path, task: str, method: str) -> Matrix:
     """The matrix of a cross folder, from the results.json of its cells."""
     found = sorted(Path(folder).glob(f"*/{task}/results.json"))
     if not found:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,25 @@ REQUIRED = ("model", "task", "figure", "value", "source", "differs")
 OPTIONAL = ("split", "interval")
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One entry of ``outside.json``, checked (:func:`read`)."""
+
+    model: str  # a checkpoint of the board: its name, hub id or id
+    task: str
+    figure: str  # what the number is
+    value: float  # a share in [0, 1]
+    source: str  # where it comes from
+    differs: str  # how its measurement differs from the board's run
+    split: str | None = None
+    interval: list[float] | None = None
+
+
 def _share(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
 
 
-def read(path: str | Path) -> tuple[bytes, list[dict]]:
+def read(path: str | Path) -> tuple[bytes, list[Figure]]:
     """The file's bytes and its figures, checked field by field (an error names the file, the entry and
     the field, and what to write instead)."""
     path = Path(path)
@@ -68,32 +83,32 @@ def read(path: str | Path) -> tuple[bytes, list[dict]]:
         iv = f.get("interval")
         if iv is not None and not (isinstance(iv, list) and len(iv) == 2 and all(map(_share, iv)) and iv[0] <= iv[1]):
             raise GapbenchError(f"{where}.interval: expected [lo, hi], two shares between 0 and 1 with lo <= hi, got {json.dumps(iv)[:60]}.")
-        out.append(f)
+        out.append(Figure(**f))
     return raw, out
 
 
-def match(path: str | Path, figures: list[dict], entries: list[Entry]) -> dict[str, list[tuple[Entry, dict]]]:
+def match(path: str | Path, figures: list[Figure], entries: list[Entry]) -> dict[str, list[tuple[Entry, Figure]]]:
     """table -> (the base or self-improved entry, figure) for every figure; a figure whose model is not a
     checkpoint of the board on that task (and split) is refused, naming the checkpoints there are."""
-    out: dict[str, list[tuple[Entry, dict]]] = {}
+    out: dict[str, list[tuple[Entry, Figure]]] = {}
     own = [e for e in entries if not e.verifier]
     for i, f in enumerate(figures):
-        where = [e for e in own if e.task == f["task"] and ("split" not in f or e.split == f["split"])]
+        where = [e for e in own if e.task == f.task and (f.split is None or e.split == f.split)]
         if not where:
             tasks = sorted({e.table for e in own})
             raise GapbenchError(
-                f"{path}: figures[{i}].task {f['task']!r}" + (f" (split {f['split']!r})" if "split" in f else "")
+                f"{path}: figures[{i}].task {f.task!r}" + (f" (split {f.split!r})" if f.split is not None else "")
                 + f" is not a table of this board (tables: {', '.join(tasks)}); fix the task or leave the figure out."
             )
-        hits = [e for e in where if f["model"].lower() in e.names()]
+        hits = [e for e in where if f.model.lower() in e.names()]
         if not hits:
             names = sorted({e.label for e in where})
             raise GapbenchError(
-                f"{path}: figures[{i}].model {f['model']!r} is not a checkpoint of this board on {f['task']} "
+                f"{path}: figures[{i}].model {f.model!r} is not a checkpoint of this board on {f.task} "
                 f"(checkpoints there: {', '.join(names)}); name one of them (its name, hub id or id)."
             )
         if len({e.table for e in hits}) > 1:
-            raise GapbenchError(f"{path}: figures[{i}]: {f['model']!r} is on several {f['task']} tables ({', '.join(sorted({e.table for e in hits}))}); give its split.")
+            raise GapbenchError(f"{path}: figures[{i}]: {f.model!r} is on several {f.task} tables ({', '.join(sorted({e.table for e in hits}))}); give its split.")
         base = [e for e in hits if not e.derived]
         e = (base or hits)[0]
         out.setdefault(e.table, []).append((e, f))

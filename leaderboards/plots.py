@@ -20,9 +20,10 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from gapbench.harness.figures import plt, save
 from gapbench.harness.report import verifier_order
-from gapbench.leaderboards import board as doc
-from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, CrossMatrix, Row, Scaling, Table
+from gapbench.harness.results import Metric
+from gapbench.leaderboards.board import ALL_MODELS, Board, BoardMetric, Row, Scaling, Table
 from gapbench.leaderboards.entries import Entry
+from gapbench.leaderboards.matrix import Matrix
 
 
 def short(name: str, width: int = 28) -> str:
@@ -68,15 +69,11 @@ def draw_board(board: Board, entries: list[Entry], out: Path) -> None:
 CROSS_PANELS = (("gap", "gap(f, g)", 0.0, "RdBu"), ("relative_gap", "relative gap", 0.0, "RdBu"), ("auroc", "AUROC of u_g", 0.5, "PuOr"))
 
 
-def draw_cross(matrix: CrossMatrix | dict, path: Path) -> None:
+def draw_cross(matrix: Matrix, path: Path) -> None:
     """Rows generators, columns verifiers, each cell its value and 95% interval, coloured around
-    no gain (0) or chance (AUROC 0.5); the diagonal (self-verification) outlined. ``matrix`` may be
-    :func:`leaderboards.cross.cells`'s JSON form."""
+    no gain (0) or chance (AUROC 0.5); the diagonal (self-verification) outlined."""
     from matplotlib.patches import Rectangle
 
-    if isinstance(matrix, dict):
-        matrix = doc.parse(CrossMatrix, matrix, "the cross-verification matrix")
-    assert isinstance(matrix, CrossMatrix)
     fs, gs = matrix.generators, matrix.verifiers
     fig, axes = plt.subplots(1, len(CROSS_PANELS), figsize=(4.2 * len(CROSS_PANELS), 1.6 + 1.1 * len(fs)), squeeze=False)
     for ax, (key, title, centre, cmap) in zip(axes[0], CROSS_PANELS):
@@ -103,7 +100,7 @@ def draw_cross(matrix: CrossMatrix | dict, path: Path) -> None:
     save(fig, path)
 
 
-def _cross_metric(matrix: CrossMatrix, f: str, g: str, name: str) -> BoardMetric | None:
+def _cross_metric(matrix: Matrix, f: str, g: str, name: str) -> Metric | None:
     c = matrix.cell(f, g)
     return None if c is None else c.metric(name)
 

@@ -56,9 +56,9 @@ def test_calibration_ece_brier_and_bins():
     U = np.array([[0.05, 1.0], [0.55, 0.55]])
     c = calibration(G, U)
     # bins: [0, .1) u .05 g 0 -> .05; [.5, .6) u .55 x2 g .5 -> .05 x 2; [.9, 1] (1.0 included) u 1 g 1 -> 0
-    assert c["ece"] == pytest.approx((0.05 + 0.1 + 0.0) / 4)
-    assert c["brier"] == pytest.approx((0.0025 + 0.0 + 0.2025 + 0.3025) / 4)
-    assert [(b["lo"], b["count"], b["mean_g"]) for b in c["bins"]] == [(0.0, 1, 0.0), (0.5, 2, 0.5), (0.9, 1, 1.0)]
+    assert c.ece.value == pytest.approx((0.05 + 0.1 + 0.0) / 4) and c.ece.ci is None
+    assert c.brier.value == pytest.approx((0.0025 + 0.0 + 0.2025 + 0.3025) / 4)
+    assert [(b.lo, b.count, b.mean_g) for b in c.bins] == [(0.0, 1, 0.0), (0.5, 2, 0.5), (0.9, 1, 1.0)]
 
 
 def test_spearman_and_answer_share():
@@ -83,39 +83,42 @@ def test_diagnostics_majority_echo_and_length_bias():
     lengths = [[10, 20, 30, 40], [5, 6, 7, 8]]
     d = diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, lengths=lengths, n_boot=200, seed=1)
     # u ranks every pair right inside both prompts (prompt b: .7 above .6, .3, .4)
-    assert d["within_prompt"]["auroc"]["value"] == 1.0 and d["within_prompt"]["n_prompts"] == 2
+    assert d.within_prompt.auroc.value == 1.0 and d.within_prompt.n_prompts == 2
     # majority voting as a filter: a's modal answer "3" (samples 0, 1) -> 1 (gap +.5); b's "7" (samples 0, 2) -> 0 (gap -.25)
-    echo = d["majority_echo"]
-    assert echo["modal_gap"]["value"] == pytest.approx((0.5 - 0.25) / 2)
-    assert "majority_gap" not in echo
+    echo = d.majority_echo
+    assert echo.modal_gap.value == pytest.approx((0.5 - 0.25) / 2)
+    assert "majority_gap" not in d.to_json()["majority_echo"]  # schema 3 writes the modal gap instead
     # u keeps a: 0,1 -> 1 (gap +.5); b: 0,1 -> .5 (gap +.25)
-    assert echo["gap"]["value"] == pytest.approx(0.375)
+    assert echo.gap.value == pytest.approx(0.375)
     # the oracle under the same filter: a keeps 0,1 (+.5); b's g = 0 1 0 0 has median 0, so quantile:0.5 keeps all (0):
     # gap(oracle) = .25 and the share is .375 / .25 = 1.5 (a quantile filter can make u beat the binary oracle)
-    assert d["realised_share"]["value"] == pytest.approx(1.5)
+    assert d.realised_share.value == pytest.approx(1.5)
     # length bias at g = 1 within prompts: only a has two correct samples, u (.9, .8) against lengths (10, 20): -1
-    g1 = d["length_bias"]["g=1"]
-    assert g1["within_prompt"]["value"] == pytest.approx(-1.0) and g1["n_prompts"] == 1
+    g1 = d.length_bias_at(1)
+    assert g1.within_prompt.value == pytest.approx(-1.0) and g1.n_prompts == 1
     # pooled over the 3 correct samples: u (.9, .8, .7) against lengths (10, 20, 6): ranks 3 2 1 vs 2 3 1 -> rho 0.5
-    assert g1["pooled"]["value"] == pytest.approx(0.5) and g1["n_samples"] == 3
+    assert g1.pooled.value == pytest.approx(0.5) and g1.n_samples == 3
     # at g = 0: a (.2, .1) against (30, 40): -1; b (.6, .3, .4) against (5, 7, 8): ranks 3 1 2 vs 1 2 3 -> -0.5
-    g0 = d["length_bias"]["g=0"]
-    assert g0["within_prompt"]["value"] == pytest.approx((-1.0 - 0.5) / 2) and g0["n_prompts"] == 2
+    g0 = d.length_bias_at(0)
+    assert g0.within_prompt.value == pytest.approx((-1.0 - 0.5) / 2) and g0.n_prompts == 2
     # u against the answer share inside each prompt: a's shares .5 .5 .25 .25 follow u's ranks 4 3 2 1
     # (4/sqrt(20)); b's .5 .25 .5 .25 against u's ranks 3 4 1 2: (.5 - 1.5 - 1.5 + .5)/sqrt(5 x 4) = -2/sqrt(20)
-    corr = echo["correlation"]
-    assert corr["within_prompt"]["value"] == pytest.approx((4 - 2) / np.sqrt(20) / 2) and corr["n_prompts"] == 2
+    corr = echo.correlation
+    assert corr.within_prompt.value == pytest.approx((4 - 2) / np.sqrt(20) / 2) and corr.n_prompts == 2
     assert within_prompt_spearman(np.array([[0.9, 0.8, 0.2, 0.1]]), np.array([[0.5, 0.5, 0.25, 0.25]]), np.ones((1, 4), bool))[0] == pytest.approx(
         4 / np.sqrt(20)
     )
     # pooled over all 8 samples: Spearman of the two columns
     u = [0.9, 0.8, 0.2, 0.1, 0.6, 0.7, 0.3, 0.4]
     share = [0.5, 0.5, 0.25, 0.25, 0.5, 0.25, 0.5, 0.25]
-    assert corr["pooled"]["value"] == pytest.approx(spearman(u, share)) and corr["n_samples"] == 8
-    for block in (d["within_prompt"]["pairwise_accuracy"], d["calibration"]["ece"], echo["gap"], corr["pooled"], g0["within_prompt"]):
-        lo, hi = block["ci"]
-        assert lo <= block["value"] <= hi
-    assert "length_bias" not in diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, n_boot=0)
+    assert corr.pooled.value == pytest.approx(spearman(u, share)) and corr.n_samples == 8
+    for block in (d.within_prompt.pairwise_accuracy, d.calibration.ece, echo.gap, corr.pooled, g0.within_prompt):
+        lo, hi = block.ci
+        assert lo <= block.value <= hi
+    # the blocks as results.json writes them: schema 3's fields only, a block not computed left out
+    assert list(d.to_json()["length_bias"]["g=0"]) == ["within_prompt", "n_prompts", "pooled", "n_samples"]
+    no_lengths = diagnostics(prompts, [HALF.keep(p.g) for p in prompts], HALF, n_boot=0)
+    assert no_lengths.length_bias is None and "length_bias" not in no_lengths.to_json() and no_lengths.calibration.ece.ci is None
 
 
 def test_modal_keep_is_majority_voting():
@@ -164,24 +167,24 @@ def test_biases_within_prompts_find_the_truth_where_pooled_ones_do_not():
     pooled ones are far from it; when u falls with the sample's own length (or rises with its answer share),
     the within-prompt figure is near the known truth."""
     sim = _load_benchmark("rank_bias")
-    table = {(r["scenario"], r["bias"]): r for r in sim.rows(600, 8, seed=3, n_boot=100)}
+    table = {(r.scenario, r.bias): r for r in sim.rows(600, 8, seed=3, n_boot=100)}
     for bias in ("length g=0", "length g=1", "majority echo"):
         r = table[("prompt", bias)]
-        assert r["truth"] == 0.0 and r["n_prompts"] > 300
-        assert abs(r["within_prompt"]["value"]) < 0.05
-        lo, hi = r["within_prompt"]["ci"]
+        assert r.truth == 0.0 and r.measured.n_prompts > 300
+        assert abs(r.measured.within_prompt.value) < 0.05
+        lo, hi = r.measured.within_prompt.ci
         assert lo < 0.0 < hi
-        assert abs(r["pooled"]["value"]) > 0.25  # confounded by the prompt's difficulty
+        assert abs(r.measured.pooled.value) > 0.25  # confounded by the prompt's difficulty
     for bias in ("length g=0", "length g=1"):
         r = table[("length", bias)]
-        assert -0.65 < r["truth"] < -0.5
-        assert abs(r["within_prompt"]["value"] - r["truth"]) < 0.05
-        assert abs(r["pooled"]["value"] - r["truth"]) > 0.2
+        assert -0.65 < r.truth < -0.5
+        assert abs(r.measured.within_prompt.value - r.truth) < 0.05
+        assert abs(r.measured.pooled.value - r.truth) > 0.2
     echo = table[("share", "majority echo")]
-    assert echo["truth"] == 1.0 and echo["within_prompt"]["value"] == pytest.approx(1.0)
-    assert echo["pooled"]["value"] < 0.7
+    assert echo.truth == 1.0 and echo.measured.within_prompt.value == pytest.approx(1.0)
+    assert echo.measured.pooled.value < 0.7
     # correct samples all give the gold answer: u is constant among them, so no prompt qualifies
-    assert table[("share", "length g=1")]["n_prompts"] == 0 and table[("share", "length g=1")]["within_prompt"]["value"] is None
+    assert table[("share", "length g=1")].measured.n_prompts == 0 and table[("share", "length g=1")].measured.within_prompt.value is None
     # the expected Spearman's correlation of the truth, against the textbook's limits
     assert sim.expected_spearman(-1 / np.sqrt(2), 2) == pytest.approx(2 / np.pi * np.arcsin(-1 / np.sqrt(2)))  # Kendall's tau
     assert sim.expected_spearman(0.5, 10**6) == pytest.approx(6 / np.pi * np.arcsin(0.25), abs=1e-5)
@@ -193,9 +196,9 @@ def test_gap_curve_subsamples_without_replacement():
     classes = answer_classes([PromptScores("a", [1, 0], [0.9, 0.1], [True, False], ["a", "b"])])
     one, two = gap_curve(G, U, HALF, classes)
     # k = 1: each single sample keeps itself: J(f[w]) = J = .5, best-of-1 = .5, maj@1 = .5
-    assert (one["n"], one["J_filtered"], one["gap"], one["best_of_n"], one["maj@k"], one["subsets"]) == (1, 0.5, 0.0, 0.5, 0.5, 2)
+    assert (one.n, one.J_filtered, one.gap, one.best_of_n, one.maj_at_k, one.subsets) == (1, 0.5, 0.0, 0.5, 0.5, 2)
     # k = 2: the filter keeps sample 0: J(f[w]) = 1, gap .5; best-of-2 = 1; pass@2 = 1; maj@2: a tie of two single answers -> 1/2
-    assert (two["J_filtered"], two["gap"], two["best_of_n"], two["pass@k"], two["maj@k"]) == (1.0, 0.5, 1.0, 1.0, 0.5)
+    assert (two.J_filtered, two.gap, two.best_of_n, two.pass_at_k, two.maj_at_k) == (1.0, 0.5, 1.0, 1.0, 0.5)
 
 
 def test_gap_curve_seeded_subsets_estimate_the_exact_mean():
@@ -203,9 +206,9 @@ def test_gap_curve_seeded_subsets_estimate_the_exact_mean():
     G = (rng.random((30, 12)) < 0.4).astype(float)
     U = np.clip(0.5 * G + 0.6 * rng.random((30, 12)), 0, 1)
     prompts = [PromptScores(str(i), list(G[i]), list(U[i]), [True] * 12, [None] * 12) for i in range(30)]
-    point = {p["n"]: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}
-    assert point[4]["subsets"] == 200  # C(12, 4) = 495 > 200: seeded subsets
-    assert point[4] == {p["n"]: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}[4]  # reproducible
+    point = {p.n: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}
+    assert point[4].subsets == 200  # C(12, 4) = 495 > 200: seeded subsets
+    assert point[4] == {p.n: p for p in gap_curve(G, U, HALF, answer_classes(prompts), seed=3)}[4]  # reproducible
     # the exact mean over all 495 subsets, by enumeration
     from itertools import combinations
 
@@ -214,8 +217,8 @@ def test_gap_curve_seeded_subsets_estimate_the_exact_mean():
         Gs, Us = G[:, rows], U[:, rows]
         keep = np.array([HALF.keep(u) for u in Us])
         exact.append(((Gs * keep).sum(1) / keep.sum(1)).mean())
-    assert point[4]["J_filtered"] == pytest.approx(float(np.mean(exact)), abs=0.02)
-    assert point[12]["subsets"] == 1 and point[12]["pass@k"] == pytest.approx(float((G.sum(1) > 0).mean()))
+    assert point[4].J_filtered == pytest.approx(float(np.mean(exact)), abs=0.02)
+    assert point[12].subsets == 1 and point[12].pass_at_k == pytest.approx(float((G.sum(1) > 0).mean()))
 
 
 def test_position_bias_share_of_flipped_matches():
@@ -223,7 +226,7 @@ def test_position_bias_share_of_flipped_matches():
     flips = [[1, 1, 0, 0], [0, 0, 0, 0]]
     played = [[1, 2, 2, 1], [1, 1, 0, 0]]
     b = position_bias(flips, played, n_boot=100)
-    assert b["value"] == pytest.approx(2 / 8) and b["matches"] == 4
+    assert b.value == pytest.approx(2 / 8) and b.matches == 4 and b.ci is not None
     assert position_bias([[0, 0]], [[0, 0]]) is None
 
 
@@ -256,7 +259,7 @@ def test_analyze_an_old_run_and_rescore_it_to_the_current_schema(tmp_path, capsy
     assert results.verifiers["oracle"].within_prompt.auroc.value == 1.0
     assert mc.length_bias is None and mc.position_bias is None  # no token counts; not a pairwise verifier
     assert [p.n for p in mc.by_n] == [1, 2, 4] and mc.by_n[-1].J_filtered == pytest.approx(mc.J_filtered.value)
-    assert mc.calibration.ece.value == pytest.approx(calibration(np.array(list(g.values()), float), np.array(list(u.values())))["ece"], abs=1e-6)
+    assert mc.calibration.ece.value == pytest.approx(calibration(np.array(list(g.values()), float), np.array(list(u.values()))).ece.value, abs=1e-6)
 
 
 def test_a_run_writes_schema_2_with_position_bias_and_the_token_axis(tmp_path, capsys):
@@ -296,9 +299,9 @@ def test_gap_curve_over_m_verifications():
     V = np.array([[[1.0, 0.0], [0.0, np.nan]]])  # sample 0 read 1 then 0; sample 1 read 0, then nothing readable
     one, two = gap_curve_m(G, V, HALF)
     # m' = 1: first verification u = (1, 0) keeps sample 0 -> 1; second u = (0, 0 unreadable) keeps both -> .5
-    assert (one["m"], one["J_filtered"], one["gap"], one["best_of_n"], one["subsets"]) == (1, 0.75, 0.25, 0.75, 2)
+    assert (one.m, one.J_filtered, one.gap, one.best_of_n, one.subsets) == (1, 0.75, 0.25, 0.75, 2)
     # m' = 2: u = (.5, 0) keeps sample 0
-    assert (two["m"], two["J_filtered"], two["gap"], two["best_of_n"]) == (2, 1.0, 0.5, 1.0)
+    assert (two.m, two.J_filtered, two.gap, two.best_of_n) == (2, 1.0, 0.5, 1.0)
 
 
 def test_cot_verdicts_keep_each_verification_value():
@@ -402,7 +405,7 @@ def test_analyze_gives_typed_diagnostics_whose_json_is_the_computed_blocks(tmp_p
         keep = data.keep(m, rule, data.doc_ids)
         prompts = [PromptScores(x, [int(v) for v in data.G[i]], data.u[m][x], keep[i].tolist(), data.answers[x]) for i, x in enumerate(data.doc_ids)]
         raw = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
-        assert json.dumps(d.to_json()) == json.dumps(raw), m
+        assert json.dumps(d.to_json()) == json.dumps(raw.to_json()), m
     assert "position_bias" not in diagnostics["mc"].to_json() and "by_m" not in diagnostics["mc"].to_json()
 
 

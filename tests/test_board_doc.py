@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gapbench.harness.errors import GapbenchError
-from gapbench.leaderboards.board import Board, CrossMatrix, Table, dumps, load, parse
+from gapbench.leaderboards.board import Board, Table, dumps, load, parse
+from gapbench.leaderboards.matrix import Matrix
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "smollm2-gemma3" / "leaderboard.json"
 
@@ -16,7 +17,7 @@ def test_the_committed_board_reads_into_types_and_writes_the_same_bytes():
     board = load(COMMITTED)
     assert isinstance(board, Board) and all(isinstance(t, Table) for t in board.tables)
     crossed = [t for t in board.tables if t.cross]
-    assert crossed and isinstance(crossed[0].cross[0], CrossMatrix) and crossed[0].plots.cross
+    assert crossed and isinstance(crossed[0].cross[0], Matrix) and crossed[0].plots.cross
     assert any(c.is_self for c in crossed[0].cross[0].cells)  # "self" in the file
     assert dumps(board) == COMMITTED.read_text(encoding="utf-8")
 

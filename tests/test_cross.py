@@ -13,6 +13,8 @@ from gapbench.harness.errors import GapbenchError
 from gapbench.harness.results import load as load_results
 from gapbench.harness.settings import RunOptions
 from gapbench.leaderboards import cross
+from gapbench.leaderboards.matrix import dumps as dumps_matrix
+from gapbench.leaderboards.matrix import load as load_matrix
 
 ARGS = dict(task_args={"arith": {"per_level": "3", "levels": "add1+add2"}}, n=3, n_boot=50)
 
@@ -53,11 +55,11 @@ def test_every_model_verifies_every_models_stored_samples(tmp_path):
         assert r.model.id == f and r.verifier_model.id == g
         assert "generate" not in r.timings  # no generation in a cross cell
     matrix = cross.cells(results, "mc")
-    assert matrix["generators"] == ["fa", "fb"] and matrix["verifiers"] == ["fa", "fb"]
-    assert [c["self"] for c in matrix["cells"]] == [True, False, False, True]
+    assert matrix.generators == ["fa", "fb"] and matrix.verifiers == ["fa", "fb"]
+    assert [c.is_self for c in matrix.cells] == [True, False, False, True]
     # a row's J(f) is the generator's, whoever verifies
     for f in ("fa", "fb"):
-        assert len({json.dumps(cross.cell(matrix, f, g)["J"]) for g in ("fa", "fb")}) == 1
+        assert len({repr(matrix.cell(f, g).J) for g in ("fa", "fb")}) == 1
 
 
 def test_adding_a_model_costs_only_its_row_and_column(tmp_path):
@@ -72,7 +74,7 @@ def test_adding_a_model_costs_only_its_row_and_column(tmp_path):
     new_cells = {"fc", "fa--by--fc", "fb--by--fc", "fc--by--fa", "fc--by--fb"}
     assert {p.name for p in tmp_path.iterdir() if p.is_dir()} == {"fa", "fb", "fa--by--fb", "fb--by--fa"} | new_cells
     matrix = cross.cells(results, "mc")
-    assert matrix["generators"] == ["fa", "fb", "fc"] and len(matrix["cells"]) == 9
+    assert matrix.generators == ["fa", "fb", "fc"] and len(matrix.cells) == 9
 
 
 def test_cells_hold_each_results_numbers_with_intervals(tmp_path):
@@ -90,14 +92,15 @@ def test_cells_hold_each_results_numbers_with_intervals(tmp_path):
         (d / "results.json").write_text(json.dumps(data))
         results.append(load_results(d / "results.json")[0])
     matrix = cross.cells(results, "mc")
-    assert matrix["generators"] == ["f"] and matrix["verifiers"] == ["f", "h"]
-    good, bad = cross.cell(matrix, "f", "f"), cross.cell(matrix, "f", "h")
+    assert matrix.generators == ["f"] and matrix.verifiers == ["f", "h"]
+    good, bad = matrix.cell("f", "f"), matrix.cell("f", "h")
+    assert good is not None and bad is not None and matrix.cell("h", "f") is None
     # u of the diagonal ranks every correct sample first: keeping the top half keeps only correct ones
-    assert good["J"]["value"] == pytest.approx(0.5) and good["gap"]["value"] == pytest.approx(0.5)
-    assert good["auroc"]["value"] == pytest.approx(1.0) and good["auroc"]["ci"] == [1.0, 1.0]
+    assert good.J.value == pytest.approx(0.5) and good.gap.value == pytest.approx(0.5)
+    assert good.auroc.value == pytest.approx(1.0) and good.auroc.ci == [1.0, 1.0]
     # h's u ranks them last: the filter keeps only wrong ones, AUROC 0
-    assert bad["gap"]["value"] == pytest.approx(-0.5) and bad["auroc"]["value"] == pytest.approx(0.0)
-    assert bad["relative_gap"]["ci"] is not None and bad["gap"]["ci"][0] <= -0.5 <= bad["gap"]["ci"][1]
+    assert bad.gap.value == pytest.approx(-0.5) and bad.auroc.value == pytest.approx(0.0)
+    assert bad.relative_gap.ci is not None and bad.gap.ci[0] <= -0.5 <= bad.gap.ci[1]
     text = cross.tables(matrix)
     assert "| f | **+0.500 [+0.500, +0.500]** (self) | -0.500 [-0.500, -0.500] |" in text
     assert "| f | **1.000 [1.000, 1.000]** (self) | 0.000 [0.000, 0.000] |" in text
@@ -120,8 +123,10 @@ def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(
     printed = capsys.readouterr().out
     assert "| gap(f, g): generator f \\ verifier g | fa | fb |" in printed and "(self)" in printed
     assert (out / "cross-arith.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    matrix = json.loads((out / "cross-arith.json").read_text())
-    assert matrix == cross.read_matrix(out, "arith", "mc")
+    written = (out / "cross-arith.json").read_text()
+    matrix = load_matrix(out / "cross-arith.json")
+    assert matrix == cross.read_matrix(out, "arith", "mc") and dumps_matrix(matrix) == written  # the codec writes back its bytes
+    assert list(json.loads(written)["cells"][0]) == ["generator", "verifier", "self", "n_prompts", "n", "J", "J_filtered", "gap", "relative_gap", "auroc"]
     board = build([out], tmp_path / "board", "cross", plots=True)
     table = board.board.tables[0]
     assert [r.checkpoint for r in table.rows] == ["fa", "fb"]  # the cross cells are not checkpoint rows
@@ -130,10 +135,33 @@ def test_the_command_writes_table_json_and_heatmap_and_a_board_shows_the_matrix(
     assert "### Generator x verifier (mc)" in readme and "(cross-arith-test.png)" in readme
     assert readme_sections_missing_from_index(tmp_path / "board") == []  # index.html shows every README section
     index = (tmp_path / "board" / "index.html").read_text()
-    self_gap = cross.cell(matrix, "fa", "fa")["gap"]
-    assert f"<td><b>{self_gap['value']:+.3f} [" in index and 'src="cross-arith-test.png"' in index  # the matrix's cells and heatmap
+    self_gap = matrix.cell("fa", "fa").gap
+    assert f"<td><b>{self_gap.value:+.3f} [" in index and 'src="cross-arith-test.png"' in index  # the matrix's cells and heatmap
     assert (tmp_path / "board" / "cross-arith-test.png").is_file()
     assert len(list((tmp_path / "board" / "results").glob("*--by--*.json"))) == 2
     assert load_results(out / "fa--by--fb" / "arith" / "results.json")[0].run.dir == "m/fa--by--fb/arith"
     report = check_board(tmp_path / "board")
     assert report.ok, report.failures  # rebuilt identically, and no machine path on it
+
+
+def test_a_damaged_matrix_file_names_the_file_and_the_field(tmp_path):
+    from gapbench.harness.results import Metric
+    from gapbench.leaderboards.matrix import Cell, Matrix
+
+    m = Metric(0.5, [0.25, 0.75])
+    good = Matrix("arith", "test", "mc", ["f"], ["f"], [Cell("f", "f", True, 4, 2, m, m, m, m, Metric(None, None))])
+    path = tmp_path / "cross-arith.json"
+    path.write_text(dumps_matrix(good))
+    assert load_matrix(path) == good and '"self": true' in path.read_text()
+    data = json.loads(path.read_text())
+    data["cells"][0]["gap"]["value"] = "abc"
+    path.write_text(json.dumps(data))
+    with pytest.raises(GapbenchError, match=r"cross-arith.json: cells\[0\].gap.value: expected a number or null, got \"abc\".*gapbench cross"):
+        load_matrix(path)
+    del data["cells"][0]["self"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(GapbenchError, match=r"cross-arith.json: missing field 'cells\[0\].self'"):
+        load_matrix(path)
+    path.write_text("{")
+    with pytest.raises(GapbenchError, match="cross-arith.json: not valid JSON"):
+        load_matrix(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gapbench.harness.format import NA, compact, display, human, interval, metric, number, pvalue
 from gapbench.harness.results import Metric
 from gapbench.leaderboards import cross
+from gapbench.leaderboards.matrix import Cell, Matrix
 
 
 def test_number_rounds_signs_and_never_prints_minus_zero():
@@ -29,14 +30,8 @@ def test_display_and_human():
 
 
 def test_the_cross_matrix_prints_through_format():
-    matrix = {
-        "generators": ["f"],
-        "verifiers": ["f", "h"],
-        "cells": [
-            {"generator": "f", "verifier": "f", "n_prompts": 4, "n": 2, "J": {"value": 0.5, "ci": [0.25, 0.75]},
-             "gap": {"value": 0.0004, "ci": [-0.0002, 0.01]}, "relative_gap": {"value": None, "ci": None}, "auroc": {"value": 1.0, "ci": None}},
-        ],
-    }
+    j, gap, none = Metric(0.5, [0.25, 0.75]), Metric(0.0004, [-0.0002, 0.01]), Metric(None, None)
+    matrix = Matrix("arith", "test", "mc", ["f"], ["f", "h"], [Cell("f", "f", True, 4, 2, j, j, gap, none, Metric(1.0, None))])
     text = cross.tables(matrix)
     assert "| f | 0.500 [0.250, 0.750] | 4 x 2 |" in text
     assert "| f | **+0.000 [+0.000, +0.010]** (self) | – |" in text  # h's cell is missing: the en dash

@@ -310,7 +310,7 @@ def test_bootstrap_relative_gap_skips_resamples_without_room():
     J_x = np.array([0.5] + [1.0] * 9)
     Jw_x = np.array([1.0] + [1.0] * 9)
     ci = bootstrap(J_x, Jw_x, n_boot=500, seed=0)
-    assert ci["relative_gap"] == [1.0, 1.0]
+    assert ci.relative_gap == [1.0, 1.0]
 
 
 def test_summarize_shape_and_json():

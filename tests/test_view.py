@@ -134,11 +134,32 @@ def test_the_numbers_on_the_page_are_those_of_results_json(browser, run_dir, run
     assert p.errors == []
 
 
-def test_a_new_numeric_field_of_results_json_shows_up(run_dir, tmp_path):
+def test_a_new_numeric_field_of_results_json_shows_up():
+    from dataclasses import dataclass, field
+
+    from gapbench.harness.results import Metric, PositionBias, RelativeGap
     from gapbench.harness.view.page import flatten
 
-    rows = dict(flatten({"gap": {"value": 0.25, "ci": [0.1, 0.4]}, "ece": 0.125, "by_group": {"x": 1}, "deep": {"k": 3}}))
-    assert rows == {"gap": "0.250 [0.100, 0.400]", "ece": "0.125", "deep.k": "3"}
+    @dataclass
+    class Later:  # a block as a later results.json might add it
+        gap: Metric
+        relative_gap: RelativeGap
+        position: PositionBias
+        ece: float
+        label: str
+        by_group: dict = field(default_factory=lambda: {"x": 1})
+        deep: dict = field(default_factory=lambda: {"k": 3, "pass@k": {"1": 0.5}})
+
+    rows = dict(flatten(Later(Metric(0.25, [0.1, 0.4]), RelativeGap(0.5, None, n_excluded=2), PositionBias(0.1, [0.0, 0.2], matches=7), 0.125, "text")))
+    assert rows == {
+        "gap": "0.250 [0.100, 0.400]",
+        "relative_gap": "0.500 (2 excluded)",
+        "position.value": "0.100",  # a block with more than a value and its interval: each number on its own
+        "position.matches": "7",
+        "ece": "0.125",
+        "deep.k": "3",
+        "deep.pass@k.1": "0.500",
+    }
 
 
 def test_opening_a_prompt_shows_its_samples_and_every_verifiers_replies(browser, run_dir, run_page):
@@ -445,3 +466,25 @@ def test_the_runs_analysis_plots_are_embedded(run_dir, tmp_path):
 
     png = base64.b64encode((run / "analysis" / "gap-vs-n.png").read_bytes()).decode()
     assert f'alt="gap-vs-n" src="data:image/png;base64,{png}"' in text and "not a plot" not in text
+
+
+def test_the_calibration_chart_draws_the_bins_results_json_holds(run_dir):
+    """The reliability diagram reads results.json's calibration.bins (no second binning in the viewer);
+    a results.json from before it held them (schema 1) gets the same bins from harness.metrics."""
+    import numpy as np
+
+    from gapbench.harness.metrics import calibration
+    from gapbench.harness.results import update
+    from gapbench.harness.view.collect import load_view
+    from gapbench.harness.view.page import calibration_bins
+
+    view = load_view(run_dir)
+    mc = view.results.verifiers["mc"]
+    assert mc.calibration is not None and calibration_bins(view, "mc") is mc.calibration.bins
+    G = np.array([view.g(d) for d in view.doc_ids], dtype=float)
+    U = np.array([view.u["mc"][d] for d in view.doc_ids], dtype=float)
+    recomputed = calibration(G, U).bins
+    assert [(b.lo, b.count) for b in recomputed] == [(b.lo, b.count) for b in mc.calibration.bins]
+    assert [b.mean_u for b in recomputed] == pytest.approx([b.mean_u for b in mc.calibration.bins], abs=1e-12)
+    view.results.verifiers["mc"] = update(mc, calibration=None)  # as a schema-1 results.json reads
+    assert calibration_bins(view, "mc") == recomputed

@@ -18,26 +18,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from gapbench.harness.filters import parse_filter
 from gapbench.harness.format import NA, metric, number
-from gapbench.harness.metrics import PromptScores
+from gapbench.harness.metrics import Diagnostics, PromptScores
 from gapbench.harness.report import verifier_order
 from gapbench.harness.results import (
     SCHEMA_VERSION,
-    Calibration,
     CurvePoint,
-    CurvePointM,
-    MajorityEcho,
-    Metric,
-    PositionBias,
     RankBias,
-    WithinPrompt,
-    from_json,
     present,
-    to_json,
     update,
     write,
 )
@@ -47,29 +38,6 @@ from gapbench.harness.scoring import verifier_diagnostics
 from gapbench.harness.store import locate
 
 ANALYSIS_DIR = "analysis"
-
-
-@dataclass(kw_only=True)
-class Diagnostics:
-    """The diagnostics of one verifier: the blocks results.json's ``verifiers.<method>`` holds from schema 2
-    on (:class:`harness.results.VerifierResults`, the same types), which ``--rescore`` writes there."""
-
-    within_prompt: WithinPrompt
-    realised_share: Metric
-    calibration: Calibration
-    length_bias: dict[str, RankBias] | None = None  # "g=0", "g=1"; absent when the run recorded no token counts
-    majority_echo: MajorityEcho
-    position_bias: PositionBias | None = None  # pairwise verifiers (tournament) only; absent otherwise
-    by_n: list[CurvePoint]
-    by_m: list[CurvePointM] | None = None  # absent unless the verifier read m > 1 verifications per sample
-
-    def length_bias_at(self, g: int) -> RankBias | None:
-        """The length bias among the samples with ground truth ``g`` (0 or 1), or None without token counts."""
-        return (self.length_bias or {}).get(f"g={g}")
-
-    def to_json(self) -> dict:
-        """The blocks as :func:`harness.scoring.verifier_diagnostics` gives them (absent ones left out)."""
-        return to_json(self)
 
 
 def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = None, filter_spec: str | None = None) -> dict[str, Diagnostics]:
@@ -83,8 +51,7 @@ def analyze_run(data: RunData, *, n_boot: int | None = None, seed: int | None = 
         prompts = [
             PromptScores(d, [int(x) for x in data.G[i]], data.u[m][d], keep[i].tolist(), data.answers[d]) for i, d in enumerate(data.doc_ids)
         ]
-        blocks = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
-        out[m] = from_json(Diagnostics, blocks, str(data.dir), f"verifiers.{m}")  # typed once, by the results codec
+        out[m] = verifier_diagnostics(prompts, data.verdicts[m], rule, data.lengths, n_boot=n_boot, seed=seed)
     return out
 
 

@@ -14,11 +14,13 @@ import base64
 import gzip
 import io
 import json
+from dataclasses import is_dataclass
 from pathlib import Path
+from typing import Any
 
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.format import display, metric, number
-from gapbench.harness.results import to_json
+from gapbench.harness.results import CalibrationBin, entries, to_json
 from gapbench.harness.view.collect import RunView, sample_replies
 from gapbench.harness.view.prompts import DIFFERS
 
@@ -42,16 +44,30 @@ def public_name(text):
     return head + sep + "…/" + "/".join(parts[-3:])
 
 
-def flatten(block: dict, prefix: str = "") -> list[tuple[str, str]]:
-    """Every number of a results block as (dotted name, text): a field added to results.json later
-    shows up without a change here. Metrics ({value, ci}) are one entry."""
+METRIC_KEYS = frozenset({"value", "ci", "n_excluded"})  # a block of only these is one number with its interval
+
+
+def _pairs(block: Any) -> list[tuple[str, Any]]:
+    """A typed block's (JSON key, value) pairs as results.json writes them, or a dict's items."""
+    return list(block.items()) if isinstance(block, dict) else entries(block)
+
+
+def flatten(block: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Every number of a typed results block as (dotted name as in results.json, text): a field added to
+    results.json later shows up without a change here. A block of only a value, its interval and the
+    prompts left out (a ``Metric``, a ``RelativeGap``, a schema-2 ``RankBias``) is one entry."""
     out = []
-    for k, v in block.items():
+    for k, v in _pairs(block):
         name = f"{prefix}{k}"
         if k in SKIP_FLAT:
             continue
-        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "ci", "n_excluded"}:
-            out.append((name, metric(v) + (f" ({v['n_excluded']} excluded)" if v.get("n_excluded") else "")))
+        if is_dataclass(v):
+            keys = {key for key, _ in entries(v)}
+            if "value" in keys and keys <= METRIC_KEYS:
+                excluded = getattr(v, "n_excluded", 0)
+                out.append((name, metric(v) + (f" ({excluded} excluded)" if excluded else "")))
+            else:
+                out += flatten(v, name + ".")
         elif isinstance(v, dict):
             out += flatten(v, name + ".")
         elif isinstance(v, (int, float)) or v is None:
@@ -69,8 +85,8 @@ def _env():
 
 def render(template: str, **context) -> str:
     """A page from ``templates/<template>`` with the shared style and script."""
-    assets = {name: (TEMPLATES / name).read_text(encoding="utf-8") for name in ("view.css", "view.js")}
-    return _env().get_template(template).render(css=assets["view.css"], js=assets["view.js"], **context)
+    css, js = ((TEMPLATES / name).read_text(encoding="utf-8") for name in ("view.css", "view.js"))
+    return _env().get_template(template).render(css=css, js=js, **context)
 
 
 # --- charts -----------------------------------------------------------------------------------
@@ -115,9 +131,25 @@ def sweep_chart(results) -> str | None:
         return _svg(fig)
 
 
-def calibration_chart(view: RunView, bins: int = 10) -> str | None:
-    """Mean g against mean u in equal-width bins of u, per self-verification method (the diagonal is
-    perfect calibration)."""
+def calibration_bins(view: RunView, method: str) -> list[CalibrationBin]:
+    """The reliability diagram's bins of one verifier: results.json's (``calibration.bins``), or for a
+    results.json from before it held them (schema 1), the same bins from the run's g and u
+    (:func:`harness.metrics.calibration`)."""
+    block = view.results.verifiers.get(method)
+    if block is not None and block.calibration is not None:
+        return block.calibration.bins
+    import numpy as np
+
+    from gapbench.harness.metrics import calibration
+
+    G = np.array([view.g(d) for d in view.doc_ids], dtype=float)
+    U = np.array([view.u[method][d] for d in view.doc_ids], dtype=float)
+    return calibration(G, U).bins
+
+
+def calibration_chart(view: RunView) -> str | None:
+    """Mean g against mean u in equal-width bins of u (results.json's ``calibration.bins``), per
+    self-verification method (the diagonal is perfect calibration)."""
     methods = [m for m in view.methods if getattr(view.parsers.get(m), "uses_model", True)]
     if not methods:
         return None
@@ -131,13 +163,8 @@ def calibration_chart(view: RunView, bins: int = 10) -> str | None:
         fig, ax = plt.subplots(figsize=(3.6, 3.0))
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--")
         for m in methods:
-            sums = [[0.0, 0.0, 0] for _ in range(bins)]
-            for d in view.doc_ids:
-                for u, g in zip(view.u[m][d], view.g(d)):
-                    b = sums[min(int(u * bins), bins - 1)]
-                    b[0], b[1], b[2] = b[0] + u, b[1] + g, b[2] + 1
-            pts = [(s[0] / s[2], s[1] / s[2]) for s in sums if s[2]]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=m)
+            pts = calibration_bins(view, m)
+            ax.plot([p.mean_u for p in pts], [p.mean_g for p in pts], marker="o", ms=3, label=m)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("u (bin mean)")
@@ -297,18 +324,17 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
         )
         for k, v in enumerate(views):
             blobs.append((f"d{k}-{idx}", _pack(_details(v, d))))
+    labels = [public_name(v.label) for v in views]
+    if len(set(labels)) < len(labels):  # the same model twice (two seeds, two settings): tell them apart
+        labels = [f"{x} ({v.results.run.config_hash if v.results.run else k + 1})" for k, (x, v) in enumerate(zip(labels, views))]
     data = {
         "runs": [
-            {"label": public_name(v.label), "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
-            for v in views
+            {"label": x, "methods": v.methods, "n": v.n, "heads": v.prompts.heads, "vhead": v.prompts.head_of, "pnote": v.prompts.note}
+            for v, x in zip(views, labels)
         ],
         "groupKeys": group_keys,
         "rows": rows,
     }
-    labels = [public_name(v.label) for v in views]
-    if len(set(labels)) < len(labels):  # the same model twice (two seeds, two settings): tell them apart
-        labels = [f"{x} ({v.results.run.config_hash if v.results.run else k + 1})" for k, (x, v) in enumerate(zip(labels, views))]
-    data["runs"] = [{**run, "label": x} for run, x in zip(data["runs"], labels)]
     runs = []
     for v, label in zip(views, labels):
         r = v.results
@@ -316,8 +342,8 @@ def run_page(views: list[RunView], title: str | None = None) -> str:
             {
                 "header": {**_header(v), "label": label},
                 "results": r,
-                "flat_gen": flatten(to_json(r.generation)),
-                "flat": {m: flatten(to_json(b)) for m, b in r.verifiers.items()},
+                "flat_gen": flatten(r.generation),
+                "flat": {m: flatten(b) for m, b in r.verifiers.items()},
                 "groups": _groups(r),
                 "sweep": sweep_chart(r),
                 "calibration": calibration_chart(v),
