@@ -1,3 +1,3 @@
 """gapbench harness: command line, configuration, stage runner, run store, metrics, model backends."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
