@@ -61,3 +61,20 @@ def test_every_declared_package_is_imported():
     # accelerate and gguf are needed by transformers' GGUF loading of the embedded model, not imported
     unused = declared() - used - {"accelerate", "gguf"}
     assert not unused, f"declared in pyproject.toml but never imported: {sorted(unused)}"
+
+
+def test_the_quick_start_is_two_commands_the_main_run_and_the_test_suite():
+    """README's Quick start: one command runs the main job on the embedded model, one the test suite
+    (the tox command .ci/run runs too); nothing more to type on a fresh machine."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README's Quick start has no bash block"
+    commands = [line.split("#", 1)[0].strip() for line in block[1].splitlines() if line.split("#", 1)[0].strip()]
+    assert len(commands) == 2, commands
+    assert "gapbench run" in commands[0] and "torch==2.13.0" in commands[0]
+    assert commands[1].endswith("tox") and "tox -e py" in (root / ".ci" / "run").read_text()
