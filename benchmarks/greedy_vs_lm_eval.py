@@ -213,7 +213,7 @@ def main() -> None:
                     if metric != "exact_match":
                         continue
                     se = metrics.get(f"exact_match_stderr,{filt}")
-                    se_text = f" +- {se:.3f} (stderr; 95% interval [{value - 1.96 * se:.3f}, {value + 1.96 * se:.3f}])" if isinstance(se, float) else ""
+                    se_text = f" +- {se:.3f} (lm-eval's stderr; value +- 1.96 stderr within [0, 1]: [{max(0.0, value - 1.96 * se):.3f}, {min(1.0, value + 1.96 * se):.3f}])" if isinstance(se, float) else ""
                     print(f"  {task_name} exact_match,{filt}: {value:.3f}{se_text}")
     print(f"end: {load()}")
 
