@@ -62,6 +62,24 @@ def first_difference(a: list[int], b: list[int]) -> int:
     return k
 
 
+def divergence(lm, tok, context: str, a_text: str, b_text: str, k: int) -> str:
+    """The two texts' tokens at their first differing position ``k``, with their logits from one unpadded
+    float32 forward pass of the context and the ``k`` tokens they share, the top-2 margin, and whose
+    token that pass picks (``a_text``: lm-eval's, ``b_text``: gapbench's)."""
+    import torch
+
+    a_ids = tok.encode(a_text, add_special_tokens=False)
+    b_ids = tok.encode(b_text, add_special_tokens=False)
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([lm.tok_encode(context) + a_ids[:k]])).logits[0, -1].float()
+    top = torch.topk(logits, 2)
+    chosen = {"lm-eval": a_ids[k] if k < len(a_ids) else None, "gapbench": b_ids[k] if k < len(b_ids) else None}
+    shown = ", ".join(f"{who} {tok.decode([t])!r} {logits[t].item():.5f}" for who, t in chosen.items() if t is not None)
+    best = int(top.indices[0].item())
+    winner = " and ".join(who for who, t in chosen.items() if t == best) or repr(tok.decode([best]))
+    return f"{shown}; top-2 margin {(top.values[0] - top.values[1]).item():.2e}; the unpadded pass picks {winner}'s token"
+
+
 def local_gsm8k_yaml(folder: Path, data_dir: Path) -> str:
     """examples/lm-eval-local/gsm8k_local.yaml with its relative data files made absolute, written to
     ``folder`` (a temporary include path): lm-eval then reads them from any working directory."""
@@ -95,7 +113,6 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     print(f"start: {load()}", flush=True)
 
-    import torch
     from lm_eval.models.huggingface import HFLM
 
     from gapbench.harness.config import Sampling
@@ -175,19 +192,7 @@ def main() -> None:
         if lm is not None and differing:
             print(f"\nwhere {LM_EVAL} and {TRANSFORMERS} differ (the first {args.investigate}): one unpadded float32 forward pass of the prompt and the common tokens")
             for i, k in differing[: args.investigate]:
-                a_ids = tok.encode(texts[LM_EVAL][i], add_special_tokens=False)
-                b_ids = tok.encode(texts[TRANSFORMERS][i], add_special_tokens=False)
-                context = lm.tok_encode(requests[i][0])
-                with torch.no_grad():
-                    logits = lm.model(torch.tensor([context + a_ids[:k]])).logits[0, -1].float()
-                top = torch.topk(logits, 2)
-                chosen = {"lm-eval": a_ids[k] if k < len(a_ids) else None, "gapbench": b_ids[k] if k < len(b_ids) else None}
-                shown = ", ".join(f"{who} {tok.decode([t])!r} {logits[t].item():.5f}" for who, t in chosen.items() if t is not None)
-                winner = [who for who, t in chosen.items() if t == top.indices[0].item()]
-                print(
-                    f"  prompt {i}, token {k}: {shown}; top-2 margin {(top.values[0] - top.values[1]).item():.2e}; the unpadded pass picks {' and '.join(winner) or repr(tok.decode([top.indices[0].item()]))}'s token",
-                    flush=True,
-                )
+                print(f"  prompt {i}, token {k}: {divergence(lm, tok, requests[i][0], texts[LM_EVAL][i], texts[TRANSFORMERS][i], k)}", flush=True)
 
         if args.json:
             rows = [{"doc_id": d.doc_id, "target": d.target, **{n: {"response": texts[n][i], "answer": grades[n][i].answer, "g": grades[n][i].g} for n in names}} for i, d in enumerate(docs)]
