@@ -52,10 +52,10 @@ class LazyModel:
         return self._lm
 
     def close(self) -> None:
-        """Stop what the loaded model started (its memory, a server); a later call loads it again."""
+        """Stop what the loaded model started (its memory, a server). The closed model stays readable
+        (its counters), not callable: a runner closes only the models it loaded, once its run is done."""
         if self._lm is not None:
-            lm, self._lm = self._lm, None
-            backends.close(lm)
+            backends.close(self._lm)
 
     @property
     def loaded(self) -> bool:
