@@ -5,7 +5,7 @@ torch's default is one OpenMP thread per logical CPU, each spinning while it wai
 each other through the scheduler: a cached default run took 11 min 37 s with the default and 1 min
 30 s with ``OMP_NUM_THREADS=1`` (benchmarks/threads.py measures it). So, unless the user set
 ``OMP_NUM_THREADS`` (then that is used, as is), gapbench takes the physical cores it may run on
-(``os.sched_getaffinity``) less those the load average says are busy, at least 1, and sets
+(``os.sched_getaffinity``) less those other work keeps busy now (:func:`busy_cpus`), at least 1, and sets
 ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep rather than spin while waiting) unless it is set. Both go
 into the environment before torch is imported (OpenMP reads them once, at load), and into
 ``torch.set_num_threads`` where torch is already loaded. The choice is printed in the run's header
@@ -63,14 +63,45 @@ def choose(environ: dict | None = None, load: float | None = None) -> ThreadChoi
         return ThreadChoice(int(given), "OMP_NUM_THREADS", wait)
     cpus = allowed_cpus()
     cores = physical_cores(cpus)
+    what = "load average"
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
-    free = len(cpus) - int(load + 0.5)  # the logical CPUs the load average leaves idle
+        load = busy_cpus()
+        what = "CPUs busy now"
+        if load is None:
+            try:
+                load, what = os.getloadavg()[0], "load average"
+            except OSError:
+                load = 0.0
+    free = len(cpus) - int(load + 0.5)  # the logical CPUs the other work leaves idle
     threads = max(1, min(cores, free))
-    return ThreadChoice(threads, f"auto: {cores} physical core(s) of {len(cpus)} CPU(s) allowed, load average {load:.2f}; set OMP_NUM_THREADS to choose", wait)
+    return ThreadChoice(threads, f"auto: {cores} physical core(s) of {len(cpus)} CPU(s) allowed, {what} {load:.2f}; set OMP_NUM_THREADS to choose", wait)
+
+
+def busy_cpus(seconds: float = 0.25) -> float | None:
+    """How many CPUs other work keeps busy now: the non-idle share of /proc/stat's CPU time over
+    ``seconds``, times the CPUs (None where /proc/stat cannot be read). The 1-minute load average
+    lags: a job that ended a minute ago still counts there, and a quiet machine got 1 thread of 2
+    (benchmarks/threads.py)."""
+    import time
+
+    def sample() -> tuple[int, int] | None:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        except (OSError, IndexError):
+            return None
+        if not fields or fields[0] != "cpu":
+            return None
+        ticks = [int(x) for x in fields[1:] if x.isdigit()]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
+        return sum(ticks[:8]), idle
+
+    first = sample()
+    time.sleep(seconds)
+    second = sample()
+    if first is None or second is None or second[0] <= first[0]:
+        return None
+    total, idle = second[0] - first[0], second[1] - first[1]
+    return (total - idle) / total * (os.cpu_count() or 1)
 
 
 _applied: ThreadChoice | None = None

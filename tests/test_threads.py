@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gapbench.harness import threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,29 @@ def test_the_command_line_sets_them_before_torch_loads_and_results_record_them(t
     assert f"CPU threads: {omp} (auto:" in proc.stderr
     recorded = json.loads((tmp_path / "arith" / "results.json").read_text())["run"]["threads"]
     assert recorded["threads"] == int(omp) and recorded["omp_wait_policy"] == "PASSIVE"
+
+
+def test_busy_cpus_reads_the_cpus_other_work_keeps_busy_now():
+    """/proc/stat over a quarter second: a process spinning on a CPU beside it counts as about one."""
+    import multiprocessing
+    import os
+
+    quiet = threads.busy_cpus()
+    if quiet is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= quiet <= (os.cpu_count() or 1)
+    stop = multiprocessing.Event()
+    spinner = multiprocessing.Process(target=_spin, args=(stop,))
+    spinner.start()
+    try:
+        busy = threads.busy_cpus(0.5)
+    finally:
+        stop.set()
+        spinner.join()
+    assert busy is not None and busy >= 0.6  # the spinner's core, whatever else the machine does
+    assert "CPUs busy now" in threads.choose({}).reason
+
+
+def _spin(stop) -> None:
+    while not stop.is_set():
+        pass
