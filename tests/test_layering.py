@@ -159,18 +159,25 @@ def test_every_import_goes_through_the_gapbench_namespace():
 RUN_LAYER = ("settings", "runner", "store", "config", "results", "scoring", "metrics", "view", "improve")
 
 
+def reachable(g: dict[str, set[str]], module: str) -> set[str]:
+    """Every module ``module`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for dep in g.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
 def run_layer_imports(g: dict[str, set[str]]) -> list[str]:
     """Every import, direct or through another module, by which a module of ``harness.models`` reaches
     the run layer (:data:`RUN_LAYER`): the model layer takes plain arguments and is used by it, never
     the other way round."""
     bad = []
     for module in sorted(m for m in g if m.startswith("harness.models")):
-        seen, todo = set(), [module]
-        while todo:
-            for dep in g.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
+        seen = reachable(g, module)
         bad += [f"{module} reaches {dep}" for dep in sorted(seen) if dep.split(".")[:1] == ["harness"] and dep.split(".")[1:2] and dep.split(".")[1] in RUN_LAYER]
     return bad
 
@@ -196,12 +203,7 @@ def per_run_reader_imports(g: dict[str, set[str]]) -> list[str]:
     reaches a module of ``leaderboards``."""
     bad = []
     for module in sorted(m for m in g if any(m == p or m.startswith(p + ".") for p in PER_RUN)):
-        seen, todo = set(), [module]
-        while todo:
-            for dep in g.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
+        seen = reachable(g, module)
         bad += [f"{module} reaches {dep}" for dep in sorted(seen) if dep.split(".")[0] == "leaderboards"]
     return bad
 
