@@ -30,29 +30,31 @@ def fit_sentence(s: Scaling) -> str | None:
         return None
     who = f"Across the {len(s.points)} models" if s.family == ALL_MODELS else f"Within {s.family} ({len(s.points)} sizes)"
     head = f"{who}, the relative gap ({s.verifier}) changes by {number(fit.slope, signed=True)} per decade of pre-training FLOPs"
-    kind = direction(fit.slope_ci)
-    if kind == "none":
-        return f"{head}, without an interval: {NO_RECORD}, so whether {FINDING} reappears here is not tested."
-    head += f" {bounds(fit.slope_ci)} (95%, {_how(fit.paired)})"
-    return head + {
+    return _judged(head, fit.slope_ci, fit.paired, {
+        "none": f"so whether {FINDING} reappears here is not tested.",
         "up": f": the interval lies above 0, so {FINDING} reappears here.",
         "down": f": the interval lies below 0, so the relative gap falls with compute here, against {FINDING}.",
         "flat": f": the interval includes 0, so {FINDING} is not shown here.",
-    }[kind]
+    })  # fmt: skip
 
 
 def step_sentence(s: Scaling, st: SizeStep) -> str:
     """Two sizes of one family: the difference of relative gaps, its interval and how far it supports the finding."""
     head = f"{s.family}, {st.smaller} -> {st.larger} ({s.verifier}): relative gap {number(st.difference, signed=True)}"
-    kind = direction(st.ci)
-    if kind == "none":
-        return f"{head}, without an interval: {NO_RECORD}, so this pair does not test {FINDING}."
-    head += f" {bounds(st.ci)} (95%, {_how(st.paired)})"
-    return head + {
+    return _judged(head, st.ci, st.paired, {
+        "none": f"so this pair does not test {FINDING}.",
         "up": f": the interval lies above 0, so this pair supports {FINDING}.",
         "down": f": the interval lies below 0, so this pair goes against {FINDING}.",
         "flat": f": the interval includes 0, so this pair gives no evidence either way on {FINDING}.",
-    }[kind]
+    })  # fmt: skip
+
+
+def _judged(head: str, ci: Sequence[float] | None, paired: bool | None, endings: dict[str, str]) -> str:
+    """``head`` with its interval and the ending for where that interval lies (:func:`direction`)."""
+    kind = direction(ci)
+    if kind == "none":
+        return f"{head}, without an interval: {NO_RECORD}, {endings['none']}"
+    return f"{head} {bounds(ci)} (95%, {_how(paired)})" + endings[kind]
 
 
 def sentences(t: Table) -> list[str]:
