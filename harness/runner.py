@@ -88,8 +88,10 @@ def slug(text: str) -> str:
 
 
 # what decides a run's samples (not how they are verified): a run may take another run's stored
-# samples when these agree (gapbench cross: f's samples, verified by another model g)
-GENERATION_IDENTITY = ("model", "task", "split", "limit", "n", "sampling", "seed", "chat")
+# samples when these agree (gapbench cross: f's samples, verified by another model g). Not the
+# limit: a sample is seeded by (run seed, doc_id, index) alone (sample_seed), so a run over more
+# prompts holds the same draws for the prompts both runs hold, and only those are taken
+GENERATION_IDENTITY = ("model", "task", "split", "n", "sampling", "seed", "chat")
 
 
 class Runner:

@@ -62,10 +62,15 @@ def cell_dir(out: Path, f: str, g: str) -> Path:
 
 
 # --- running the matrix ------------------------------------------------------------------------
-def run_matrix(models: list[tuple[str, str | None]], opts: RunOptions, out: Path, log: Callable[[str], object] = print) -> list[Results]:
+def run_matrix(
+    models: list[tuple[str, str | None]], opts: RunOptions, out: Path, log: Callable[[str], object] = print, samples_from: Path | None = None
+) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
-    then every other model's verification of its samples. Returns every cell's results."""
-    from gapbench.harness.runner import Runner, close_models
+    then every other model's verification of its samples. Returns every cell's results.
+    ``samples_from``: a folder of the models' own runs (``<folder>/<model>/``, as ``gapbench run --out``
+    wrote them, over these prompts or more): each diagonal takes its samples from there instead of
+    generating them (a matrix over the first 100 prompts of 200-prompt runs)."""
+    from gapbench.harness.runner import Runner, close_models, slug
 
     labels = [_label(name, args) for name, args in models]
     if len(set(labels)) != len(labels):
@@ -76,7 +81,10 @@ def run_matrix(models: list[tuple[str, str | None]], opts: RunOptions, out: Path
         for (name, args), label in zip(models, labels):
             o = replace(opts, model=name, model_args=args, verifier_model=None, verifier_model_args=None, out=str(cell_dir(out, label, label)))
             log(f"cross: {label} generates and verifies its own samples")
-            results += Runner(o, log, models=shared).run()
+            source = samples_from / slug(label) if samples_from is not None else None
+            if source is not None and not source.is_dir():
+                raise GapbenchError(f"--samples-from {samples_from}: it holds no run folder {slug(label)}/ of {label}; run `gapbench run --model {name} --out {source}` first, or drop --samples-from.")
+            results += Runner(o, log, samples_from=source, models=shared).run()
         for (name, args), label in zip(models, labels):
             for (vname, vargs), vlabel in zip(models, labels):
                 if vlabel == label:
@@ -210,6 +218,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--models", action="append", required=True, help="models, comma-separated (names, hub ids, folders); or one NAME:key=value;key=value per --models")
     p.add_argument("--out", default="runs/cross", help="folder of the matrix: one run folder per cell, and cross-<task>.md/.json/.png")
+    p.add_argument(
+        "--samples-from",
+        default=None,
+        help="a folder of the models' own runs (FOLDER/MODEL/, from gapbench run --out, over these prompts or more): the diagonal takes their samples instead of generating",
+    )
     p.add_argument("--method", default=None, help="the verification method of the matrix (default: the first of --verifiers)")
     add_options(p, RunOptions, skip=CROSS_SKIP)
     p.set_defaults(func=cmd_cross)
@@ -224,7 +237,7 @@ def cmd_cross(args: argparse.Namespace) -> int:
         raise GapbenchError(f"--method {method} is not among --verifiers {','.join(opts.verifiers)}.")
     out = Path(args.out)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    results = run_matrix(parse_models(args.models), opts, out, log)
+    results = run_matrix(parse_models(args.models), opts, out, log, samples_from=Path(args.samples_from) if args.samples_from else None)
     for task in dict.fromkeys(r.task.name for r in results):
         matrix = cells([r for r in results if r.task.name == task], method)
         text = tables(matrix)

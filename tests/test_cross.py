@@ -62,6 +62,35 @@ def test_every_model_verifies_every_models_stored_samples(tmp_path):
         assert len({repr(matrix.cell(f, g).J) for g in ("fa", "fb")}) == 1
 
 
+def test_a_matrix_over_fewer_prompts_takes_the_diagonal_from_longer_own_runs(tmp_path):
+    """--samples-from: the models' own runs over 6 prompts feed a matrix over the first 4; the diagonal
+    holds exactly their samples of those prompts and generates none; a missing run is a clear error."""
+    from dataclasses import replace
+
+    from gapbench.harness.runner import Runner
+
+    own = tmp_path / "own"
+    models = [fake("fa", "0.7"), fake("fb", "0.3")]
+    for (name, args), label in zip(cross.parse_models(models), ("fa", "fb")):
+        Runner(RunOptions(**ARGS, model=name, model_args=args, out=str(own / label)), lambda *_: None).run()
+    said: list[str] = []
+    results = cross.run_matrix(cross.parse_models(models), replace(RunOptions(**ARGS), limit=4), tmp_path / "m", said.append, samples_from=own)
+    assert len(results) == 4
+    for f in ("fa", "fb"):
+        longer = lines(own / f / "arith" / "samples.jsonl")
+        diagonal = lines(tmp_path / "m" / f / "arith" / "samples.jsonl")
+        docs = sorted({r["doc_id"] for r in longer})
+        assert len(docs) == 6 and len(diagonal) == 4 * 3
+        kept = {r["doc_id"] for r in diagonal}
+        assert len(kept) == 4 and kept < set(docs)
+        assert sorted(diagonal, key=repr) == sorted((r for r in longer if r["doc_id"] in kept), key=repr)
+        r = load_results(tmp_path / "m" / f / "arith" / "results.json")[0]
+        assert "generate" not in r.timings and r.sizes.n_prompts == 4
+        assert any(f"took 12 stored samples of {own / f / 'arith'}" in m for m in said)
+    with pytest.raises(GapbenchError, match="holds no run folder fa/"):
+        cross.run_matrix(cross.parse_models(models), RunOptions(**ARGS), tmp_path / "m2", said.append, samples_from=tmp_path / "nowhere")
+
+
 def test_adding_a_model_costs_only_its_row_and_column(tmp_path):
     run(tmp_path, fake("fa", "0.7"), fake("fb", "0.3"))
     before = {p: p.read_bytes() for name in ("samples.jsonl", "verdicts.jsonl") for p in tmp_path.rglob(name)}
