@@ -251,7 +251,10 @@ def _cross(own: list[Entry], crossed: list[Entry]) -> list[Matrix]:
     from gapbench.leaderboards.cross import cells
 
     generators = {e.checkpoint.lower() for e in crossed}
-    diagonal = [e for e in own if e.checkpoint.lower() in generators]
+    # a generator verified by itself among the cross results (gapbench cross --samples-from: its own
+    # verification over the matrix's prompts) is the diagonal instead of its board row's longer run
+    by_itself = {e.checkpoint.lower() for e in crossed if (e.verifier or "").lower() == e.checkpoint.lower()}
+    diagonal = [e for e in own if e.checkpoint.lower() in generators - by_itself]
     methods = set.intersection(*(set(e.results.verifiers) for e in crossed))
     return [cells([e.results for e in diagonal + crossed], m) for m in verifier_order(methods) if m != "oracle"]
 

@@ -67,31 +67,45 @@ def run_matrix(
 ) -> list[Results]:
     """Run every cell that is not stored yet: each model's own run (it generates and self-verifies),
     then every other model's verification of its samples. Returns every cell's results.
+
     ``samples_from``: a folder of the models' own runs (``<folder>/<model>/``, as ``gapbench run --out``
-    wrote them, over these prompts or more): each diagonal takes its samples from there instead of
-    generating them (a matrix over the first 100 prompts of 200-prompt runs)."""
+    wrote them, over these prompts or more, e.g. a board's 200-prompt runs for a matrix over their first
+    100). Every cell then takes its samples from there and nothing is generated; the diagonal is the
+    model verifying its own samples over the matrix's prompts, stored as ``<out>/<f>--by--<f>/`` (a
+    result whose verifier model is its generator), so a board can hold it beside the longer run."""
     from gapbench.harness.runner import Runner, close_models, slug
 
     labels = [_label(name, args) for name, args in models]
     if len(set(labels)) != len(labels):
         raise GapbenchError(f"--models names a model twice ({', '.join(labels)}); give each once (models with arguments need pretrained=NAME to tell them apart).")
+    sources = {label: cell_dir(out, label, label) for label in labels}
+    if samples_from is not None:
+        sources = {label: samples_from / slug(label) for label in labels}
+        for (name, _), label in zip(models, labels):
+            if not sources[label].is_dir():
+                raise GapbenchError(
+                    f"--samples-from {samples_from}: it holds no run folder {slug(label)}/ of {label}; "
+                    f"run `gapbench run --model {name} --out {sources[label]}` first, or drop --samples-from."
+                )
     shared: dict = {}  # loaded models, each loaded once for the whole matrix and closed at its end
     results = []
     try:
         for (name, args), label in zip(models, labels):
-            o = replace(opts, model=name, model_args=args, verifier_model=None, verifier_model_args=None, out=str(cell_dir(out, label, label)))
-            log(f"cross: {label} generates and verifies its own samples")
-            source = samples_from / slug(label) if samples_from is not None else None
-            if source is not None and not source.is_dir():
-                raise GapbenchError(f"--samples-from {samples_from}: it holds no run folder {slug(label)}/ of {label}; run `gapbench run --model {name} --out {source}` first, or drop --samples-from.")
-            results += Runner(o, log, samples_from=source, models=shared).run()
+            if samples_from is None:
+                o = replace(opts, model=name, model_args=args, verifier_model=None, verifier_model_args=None, out=str(cell_dir(out, label, label)))
+                log(f"cross: {label} generates and verifies its own samples")
+                results += Runner(o, log, models=shared).run()
+            else:
+                o = replace(opts, model=name, model_args=args, verifier_model=name, verifier_model_args=args, out=str(out / f"{slug(label)}--by--{slug(label)}"))
+                log(f"cross: {label} verifies its own samples of {sources[label]}")
+                results += Runner(o, log, samples_from=sources[label], models=shared).run()
         for (name, args), label in zip(models, labels):
             for (vname, vargs), vlabel in zip(models, labels):
                 if vlabel == label:
                     continue
                 o = replace(opts, model=name, model_args=args, verifier_model=vname, verifier_model_args=vargs, out=str(cell_dir(out, label, vlabel)))
                 log(f"cross: {vlabel} verifies the samples of {label}")
-                results += Runner(o, log, samples_from=cell_dir(out, label, label), models=shared).run()
+                results += Runner(o, log, samples_from=sources[label], models=shared).run()
     finally:
         close_models(shared)
     return results

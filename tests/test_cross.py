@@ -5,6 +5,7 @@ heatmap and board section."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from boards_support import readme_sections_missing_from_index, write_run
@@ -62,31 +63,55 @@ def test_every_model_verifies_every_models_stored_samples(tmp_path):
         assert len({repr(matrix.cell(f, g).J) for g in ("fa", "fb")}) == 1
 
 
-def test_a_matrix_over_fewer_prompts_takes_the_diagonal_from_longer_own_runs(tmp_path):
-    """--samples-from: the models' own runs over 6 prompts feed a matrix over the first 4; the diagonal
-    holds exactly their samples of those prompts and generates none; a missing run is a clear error."""
+def test_a_matrix_over_fewer_prompts_takes_every_cells_samples_from_longer_own_runs(tmp_path, monkeypatch):
+    """--samples-from: the models' own runs over 6 prompts feed a matrix over the first 4. Nothing is
+    generated; every cell holds exactly the own run's samples of those prompts; the diagonal is the
+    model verifying itself over the 4 (f--by--f); a board holds the 6-prompt runs as its rows and the
+    matrix with that diagonal; a missing own run is a clear error."""
     from dataclasses import replace
 
+    from gapbench.harness.cli import main
     from gapbench.harness.runner import Runner
 
-    own = tmp_path / "own"
+    monkeypatch.chdir(tmp_path)  # relative run folders: a board holds no path of the machine
+    own = Path("own")
     models = [fake("fa", "0.7"), fake("fb", "0.3")]
     for (name, args), label in zip(cross.parse_models(models), ("fa", "fb")):
         Runner(RunOptions(**ARGS, model=name, model_args=args, out=str(own / label)), lambda *_: None).run()
     said: list[str] = []
-    results = cross.run_matrix(cross.parse_models(models), replace(RunOptions(**ARGS), limit=4), tmp_path / "m", said.append, samples_from=own)
+    results = cross.run_matrix(cross.parse_models(models), replace(RunOptions(**ARGS), limit=4), Path("m"), said.append, samples_from=own)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["fa--by--fa", "fa--by--fb", "fb--by--fa", "fb--by--fb"]
     assert len(results) == 4
     for f in ("fa", "fb"):
         longer = lines(own / f / "arith" / "samples.jsonl")
-        diagonal = lines(tmp_path / "m" / f / "arith" / "samples.jsonl")
-        docs = sorted({r["doc_id"] for r in longer})
-        assert len(docs) == 6 and len(diagonal) == 4 * 3
-        kept = {r["doc_id"] for r in diagonal}
-        assert len(kept) == 4 and kept < set(docs)
-        assert sorted(diagonal, key=repr) == sorted((r for r in longer if r["doc_id"] in kept), key=repr)
-        r = load_results(tmp_path / "m" / f / "arith" / "results.json")[0]
-        assert "generate" not in r.timings and r.sizes.n_prompts == 4
+        assert len({r["doc_id"] for r in longer}) == 6
+        for g in ("fa", "fb"):
+            cell = lines(tmp_path / "m" / f"{f}--by--{g}" / "arith" / "samples.jsonl")
+            kept = {r["doc_id"] for r in cell}
+            assert len(kept) == 4 and len(cell) == 4 * 3
+            assert sorted(cell, key=repr) == sorted((r for r in longer if r["doc_id"] in kept), key=repr)
+            r = load_results(tmp_path / "m" / f"{f}--by--{g}" / "arith" / "results.json")[0]
+            assert "generate" not in r.timings and r.sizes.n_prompts == 4
+            assert r.verifier_model is not None and r.verifier_model.id == g
         assert any(f"took 12 stored samples of {own / f / 'arith'}" in m for m in said)
+    matrix = cross.cells(results, "mc")
+    assert [c.is_self for c in matrix.cells] == [True, False, False, True]
+    assert {c.n_prompts for c in matrix.cells} == {4}
+
+    # the board: rows from the 6-prompt runs, the matrix (diagonal included) over the 4 prompts
+    assert main(["leaderboard", "build", "own", "m", "--out", "board", "--name", "t"]) == 0
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    table = board["tables"][0]
+    assert {row["checkpoint"] for row in table["rows"]} == {"fa", "fb"}
+    for row in table["rows"]:  # each row is the checkpoint's 6-prompt run
+        assert load_results(tmp_path / "board" / row["source"])[0].sizes.n_prompts == 6
+    (m,) = table["cross"]
+    assert {c["n_prompts"] for c in m["cells"]} == {4}
+    diag = {c["generator"]: c for c in m["cells"] if c["self"]}
+    fa_own = load_results(tmp_path / "m" / "fa--by--fa" / "arith" / "results.json")[0].verifiers["mc"]
+    assert diag["fa"]["gap"]["value"] == round(fa_own.gap.value, 6)
+    assert main(["leaderboard", "check", "board"]) == 0
+
     with pytest.raises(GapbenchError, match="holds no run folder fa/"):
         cross.run_matrix(cross.parse_models(models), RunOptions(**ARGS), tmp_path / "m2", said.append, samples_from=tmp_path / "nowhere")
 

@@ -27,13 +27,11 @@ for m in $MODELS; do
   gapbench run --model $m $ENGINE $GSM8K --verifiers mc,cot-score,oracle --out $S/gsm8k/$m
 done
 
-# 2. The 4 x 4 generator x verifier matrix on GSM8K (MC) on the same 200 prompts: its diagonal is
-#    step 1's runs (the same folders and settings), so only the 12 off-diagonal verifications are new.
-gapbench cross --models "${MODELS// /,}" $ENGINE $GSM8K --verifiers mc --out $S/gsm8k
-#    The matrix's diagonal runs scored MC alone; score them again with every verifier (no model call).
-for m in $MODELS; do
-  gapbench run --model $m $ENGINE $GSM8K --verifiers mc,cot-score,oracle --out $S/gsm8k/$m
-done
+# 2. The 4 x 4 generator x verifier matrix on GSM8K (MC) over the first 100 of those prompts. Every
+#    cell takes its samples from step 1's runs (--samples-from; nothing is generated), and the diagonal
+#    is each model verifying its own samples over the same 100 prompts (<model>--by--<model>/).
+gapbench cross --models "${MODELS// /,}" $ENGINE --tasks gsm8k --data-dir "$DATA" --limit 100 --n 4 --max-gen-toks 256 \
+    --verifiers mc --samples-from $S/gsm8k --out $S/gsm8k-cross
 
 # 3. MATH-500, the first 100 prompts x 4 samples, 512 new tokens, MC, for the Qwen pair.
 for m in qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct; do
@@ -42,5 +40,5 @@ for m in qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct; do
 done
 
 # 4. The board.
-gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 \
+gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 $S/gsm8k-cross/*/gsm8k \
     --out leaderboards/four-models --name four-models --data-dir "$DATA"
