@@ -27,6 +27,12 @@ for m in $MODELS; do
   gapbench run --model $m $ENGINE $GSM8K --verifiers mc,cot-score,oracle --out $S/gsm8k/$m
 done
 
+# 1b. The arith ladder as on leaderboards/smollm2-gemma3: its 5 levels, 40 test prompts each, x 8 samples.
+for m in $MODELS; do
+  gapbench run --model $m $ENGINE --tasks arith --task-args arith.per_level=40 --limit 200 --n 8 \
+      --verifiers mc,oracle --out $S/arith/$m
+done
+
 # 2. The 4 x 4 generator x verifier matrix on GSM8K (MC) over the first 100 of those prompts. Every
 #    cell takes its samples from step 1's runs (--samples-from; nothing is generated), and the diagonal
 #    is each model verifying its own samples over the same 100 prompts (<model>--by--<model>/).
@@ -40,5 +46,5 @@ for m in qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct; do
 done
 
 # 4. The board.
-gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 $S/gsm8k-cross/*/gsm8k \
+gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 $S/gsm8k-cross/*/gsm8k $S/arith/*/arith \
     --out leaderboards/four-models --name four-models --data-dir "$DATA"
