@@ -96,6 +96,11 @@ def find_results(paths: Sequence[str | Path]) -> list[Path]:
             found.append(p)
         elif p.is_dir():
             hits = sorted(p.rglob("results.json"))
+            if not hits and (p / "run.json").is_file():
+                raise GapbenchError(
+                    f"{p}: a run folder without results.json: its run has not finished (or was stopped before scoring). "
+                    "Run the same `gapbench run` again to finish it, or leave this folder out."
+                )
             if not hits:
                 hits = sorted(x for x in p.glob("*.json") if x.is_file())
             if not hits:

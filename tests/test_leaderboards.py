@@ -335,6 +335,11 @@ def test_cli_build_and_errors(runs, tmp_path, capsys):
     bad.write_text('{"schema_version": 1, "model": {"id": "x"}}')
     assert main(["leaderboard", "build", str(bad), "--out", str(out)]) == 2
     assert "missing field 'task.name'" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished" / "arith"  # a run folder still running: run.json, no results.json
+    unfinished.mkdir(parents=True)
+    (unfinished / "run.json").write_text('{"model": {"backend": "hf"}}')
+    assert main(["leaderboard", "build", str(unfinished), "--out", str(out)]) == 2
+    assert f"{unfinished}: a run folder without results.json: its run has not finished" in capsys.readouterr().err
 
 
 def test_render_readme_marks_uncertain_table_values(tmp_path):
