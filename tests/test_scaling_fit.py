@@ -300,3 +300,32 @@ def test_bad_outside_figures_are_refused_naming_the_field(tmp_path, change, mess
     (tmp_path / "missing.json").write_text(json.dumps({"figures": [{k: v for k, v in GOOD.items() if k != "differs"}]}))
     with pytest.raises(GapbenchError, match=r"figures\[0\]: missing differs"):
         build(four_runs(tmp_path / "runs"), tmp_path / "board", outside=tmp_path / "missing.json")
+
+
+def test_lm_eval_outside_writes_figures_the_board_reads(tmp_path):
+    """benchmarks/lm_eval_outside.py turns lm-eval's gsm8k results (numpy floats, as lm-eval gives them)
+    into outside.json entries with value +- 1.96 stderr clipped to [0, 1], which the board's reader
+    accepts; the committed four-models outside.json reads as well."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from gapbench.leaderboards import outside
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("lm_eval_outside", root / "benchmarks" / "lm_eval_outside.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    results = {"gsm8k": {"exact_match,strict-match": np.float64(0.5), "exact_match_stderr,strict-match": 0.05, "exact_match,flexible-extract": 0.02, "exact_match_stderr,flexible-extract": 0.014}}
+    figs = mod.figures("qwen2.5-coder-1.5b-instruct", results, 100, "llama.cpp-batched")
+    assert [f["figure"] for f in figs] == ["lm-eval gsm8k, exact_match (strict-match)", "lm-eval gsm8k, exact_match (flexible-extract)"]
+    assert figs[0]["value"] == 0.5 and figs[0]["interval"] == [0.402, 0.598]
+    assert figs[1]["interval"] == [0.0, 0.0474]  # clipped at 0
+    path = tmp_path / "outside.json"
+    path.write_text(json.dumps({"figures": figs}))
+    _, read = outside.read(path)
+    assert [(f.model, f.value, f.interval) for f in read] == [(f["model"], f["value"], f["interval"]) for f in figs]
+    committed = root / "leaderboards" / "four-models" / "outside.json"
+    assert all(f.task == "gsm8k" and 0 <= f.value <= 1 for f in outside.read(committed)[1])
