@@ -11,6 +11,10 @@ from gapbench.leaderboards.board import ALL_MODELS, Scaling, SizeStep, Table
 from gapbench.leaderboards.scaling import direction
 
 FINDING = "the paper's finding (the relative gap rising with pre-training compute)"
+# the oracle (u = g) is the bound every verifier is read against, not self-verification: its relative
+# gap is the share of wrong samples a perfect filter removes, which grows with pass@n, whatever the
+# paper's finding
+ORACLE = "the oracle (u = g) is the upper bound, not self-verification: its relative gap grows with pass@n, so it does not bear on " + FINDING + "."
 NO_RECORD = "the per-prompt records of some of its models are missing (build the board from their run directories)"
 
 
@@ -35,7 +39,7 @@ def fit_sentence(s: Scaling) -> str | None:
         "up": f": the interval lies above 0, so {FINDING} reappears here.",
         "down": f": the interval lies below 0, so the relative gap falls with compute here, against {FINDING}.",
         "flat": f": the interval includes 0, so {FINDING} is not shown here.",
-    })  # fmt: skip
+    }, s.verifier)  # fmt: skip
 
 
 def step_sentence(s: Scaling, st: SizeStep) -> str:
@@ -46,11 +50,14 @@ def step_sentence(s: Scaling, st: SizeStep) -> str:
         "up": f": the interval lies above 0, so this pair supports {FINDING}.",
         "down": f": the interval lies below 0, so this pair goes against {FINDING}.",
         "flat": f": the interval includes 0, so this pair gives no evidence either way on {FINDING}.",
-    })  # fmt: skip
+    }, s.verifier)  # fmt: skip
 
 
-def _judged(head: str, ci: Sequence[float] | None, paired: bool | None, endings: dict[str, str]) -> str:
-    """``head`` with its interval and the ending for where that interval lies (:func:`direction`)."""
+def _judged(head: str, ci: Sequence[float] | None, paired: bool | None, endings: dict[str, str], verifier: str = "") -> str:
+    """``head`` with its interval and the ending for where that interval lies (:func:`direction`); the
+    oracle's says what the oracle is instead."""
+    if verifier == "oracle":
+        return f"{head} {bounds(ci)}: {ORACLE}"
     kind = direction(ci)
     if kind == "none":
         return f"{head}, without an interval: {NO_RECORD}, {endings['none']}"

@@ -111,6 +111,11 @@ def test_sentences_say_rising_only_when_the_interval_is_above_zero():
     assert "no evidence either way on the paper's finding" in line
     assert "supports" in step_sentence(fam, SizeStep("a", "b", 0.1, [0.001, 0.2], True))
     assert "does not test" in step_sentence(fam, SizeStep("a", "b", 0.1, None, None))
+    # the oracle's rising relative gap is pass@n's head room, not the paper's finding
+    oracle = Scaling("oracle", ALL_MODELS, fam.points, Fit(0.2, -1.0, 0.8, 2, [0.1, 0.3], True), None)
+    for said in (fit_sentence(oracle), step_sentence(oracle, SizeStep("a", "b", 0.3, [0.2, 0.4], True))):
+        assert said is not None and "[+0." in said and "the upper bound, not self-verification" in said
+        assert "reappears" not in said and "supports" not in said
 
 
 # --- a board of four models ------------------------------------------------------------------
