@@ -77,7 +77,7 @@ def test_one_version_everywhere():
     import re
 
     project = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
-    changelog = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M)[1]
+    changelog = re.search(r"^## (?!Unreleased\b)(\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M)[1]  # the newest release, below any "Unreleased"
     cff = re.search(r"^version: (\S+)", (ROOT / "CITATION.cff").read_text(), re.M)[1]
     assert gapbench.__version__ == project == changelog == cff
     proc = subprocess.run([sys.executable, "-m", "gapbench", "--version"], capture_output=True, text=True, timeout=60)
