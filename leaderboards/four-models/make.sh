@@ -45,6 +45,11 @@ for m in qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct; do
       --verifiers mc,oracle --out $S/math500/$m
 done
 
-# 4. The board.
+# 4. Outside figures: lm-eval's own gsm8k (5-shot, greedy) on each model's GGUF and engine, over the
+#    first 60 of the board's prompts, into the board's outside.json (beside SmolLM2's model-card figure).
+python benchmarks/lm_eval_outside.py --data-dir "$DATA" --limit 60 --engine llama.cpp-batched \
+    --models "${MODELS// /,}" --out leaderboards/four-models/outside.json
+
+# 5. The board.
 gapbench leaderboard build $S/gsm8k/*/gsm8k $S/math500/*/math500 $S/gsm8k-cross/*/gsm8k $S/arith/*/arith \
     --out leaderboards/four-models --name four-models --data-dir "$DATA"
