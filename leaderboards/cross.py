@@ -78,9 +78,9 @@ def run_matrix(
     labels = [_label(name, args) for name, args in models]
     if len(set(labels)) != len(labels):
         raise GapbenchError(f"--models names a model twice ({', '.join(labels)}); give each once (models with arguments need pretrained=NAME to tell them apart).")
-    sources = {label: cell_dir(out, label, label) for label in labels}
+    # where each model's samples come from: its own diagonal cell, or its run in samples_from
+    sources = {label: samples_from / slug(label) if samples_from is not None else cell_dir(out, label, label) for label in labels}
     if samples_from is not None:
-        sources = {label: samples_from / slug(label) for label in labels}
         for (name, _), label in zip(models, labels):
             if not sources[label].is_dir():
                 raise GapbenchError(
@@ -235,7 +235,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--samples-from",
         default=None,
-        help="a folder of the models' own runs (FOLDER/MODEL/, from gapbench run --out, over these prompts or more): the diagonal takes their samples instead of generating",
+        help="a folder of the models' own runs (FOLDER/MODEL/, from gapbench run --out, over these prompts or more): every cell takes their samples and nothing is generated; the diagonal is stored as MODEL--by--MODEL",
     )
     p.add_argument("--method", default=None, help="the verification method of the matrix (default: the first of --verifiers)")
     add_options(p, RunOptions, skip=CROSS_SKIP)
