@@ -22,6 +22,7 @@ from gapbench.harness.config import RunConfig, Sampling
 from gapbench.harness.digest import text_digest
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import parse_filter
+from gapbench.harness.jsonl import read_jsonl
 from gapbench.harness.models import backends
 from gapbench.harness.results import SCHEMA_VERSION, ChatInfo, ModelInfo, Results, RunRef, SamplingInfo, Sizes, TaskInfo, ThreadsInfo, Tokens, build, from_json
 from gapbench.harness.settings import RunOptions
@@ -92,6 +93,17 @@ def slug(text: str) -> str:
 # limit: a sample is seeded by (run seed, doc_id, index) alone (sample_seed), so a run over more
 # prompts holds the same draws for the prompts both runs hold, and only those are taken
 GENERATION_IDENTITY = ("model", "task", "split", "n", "sampling", "seed", "chat")
+# what, beside the verifying model itself, decides a verdict: a run that took another run's samples
+# takes its verdicts too where these are that run's (``Runner.reuse_verdicts``)
+VERIFICATION_IDENTITY = ("task", "split", "m", "verification_sampling", "seed", "chat")
+
+
+def verifier_of(run: dict) -> tuple[dict | None, object]:
+    """The model that verified a run (run.json's ``verifier_model``, else its ``model``: self-verification)
+    and the digest of its weights as run.json recorded it (None where none was recorded)."""
+    which = "verifier_model" if run.get("verifier_model") else "model"
+    digests = run.get(DIGESTS)
+    return run.get(which), digests.get(which) if isinstance(digests, dict) else None
 
 
 class Runner:
@@ -288,6 +300,41 @@ class Runner:
         store.add_samples(new)
         return len(new)
 
+    def reuse_verdicts(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
+        """Copy into ``store`` the verdicts of :attr:`samples_from` that this run would compute itself:
+        those of its model-calling verifiers, on the prompts whose samples this run holds as that run
+        does, where that run was verified by the same model (spec and weights' digest) with the same
+        verification settings. ``gapbench cross --samples-from`` thus takes a model's own verdicts on
+        the diagonal instead of recomputing them. Returns how many; ``check_judged`` then checks each
+        against the text it judged, as any stored verdict."""
+        if self.samples_from is None:
+            return 0
+        source = RunStore(self.samples_from / slug(task.name))
+        if not source.verdicts_path.is_file() or source.dir.resolve() == store.dir.resolve():
+            return 0
+        theirs, ours = json.loads(source.run_path.read_text()), {**config.to_json(), DIGESTS: store.recorded().get(DIGESTS)}
+        if any(theirs.get(k) != ours.get(k) for k in VERIFICATION_IDENTITY) or verifier_of(theirs) != verifier_of(ours):
+            return 0
+        methods = {v.method for v in self.verifiers if v.uses_model}
+        have, stored, mine = store.replies(), source.samples(), store.samples()
+        same = {
+            doc.doc_id
+            for doc in docs
+            if all(
+                i in mine.get(doc.doc_id, {}) and i in stored.get(doc.doc_id, {}) and mine[doc.doc_id][i]["response"] == stored[doc.doc_id][i]["response"]
+                for i in range(config.n)
+            )
+        }
+        new = [
+            {k: v for k, v in r.items() if k != "__line__"}
+            for r in read_jsonl(source.verdicts_path)
+            if r.get("method") in methods and str(r.get("doc_id")) in same and r.get("key") not in have.get(r["method"], {}).get(str(r["doc_id"]), {})
+        ]
+        store.add_verdicts(new)
+        if new:
+            self.log(f"{task.name}: took {len(new)} stored verdicts of {source.dir} (the same verifier and settings)")
+        return len(new)
+
     def _shards_ready(self, task: Task, config: RunConfig, docs: list[Doc], run_dir: Path) -> None:
         """An unsharded run over a run directory that holds shards goes on only once every shard is
         done (else it would redo their prompts beside them); ``gapbench merge`` needs shards."""
@@ -343,6 +390,7 @@ class Runner:
 
     def verify_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
         samples = self._responses(docs, store, config.n)
+        self.reuse_verdicts(task, config, docs, store)
         self.check_judged(task, docs, samples, store)
         vsampling = Sampling(**config.verification_sampling)
         for v in self.verifiers:

@@ -94,6 +94,16 @@ def test_a_matrix_over_fewer_prompts_takes_every_cells_samples_from_longer_own_r
             assert "generate" not in r.timings and r.sizes.n_prompts == 4
             assert r.verifier_model is not None and r.verifier_model.id == g
         assert any(f"took 12 stored samples of {own / f / 'arith'}" in m for m in said)
+        # the diagonal takes the own run's MC verdicts of those prompts (same verifier, same settings) and
+        # computes none; the other cells' verifier differs, so they compute theirs
+        diagonal = tmp_path / "m" / f"{f}--by--{f}" / "arith"
+        kept = {r["doc_id"] for r in lines(diagonal / "samples.jsonl")}
+        taken = lines(diagonal / "verdicts.jsonl")
+        assert taken and taken == [r for r in lines(own / f / "arith" / "verdicts.jsonl") if r["doc_id"] in kept and r["method"] == "mc"]
+        assert any(f"took {len(taken)} stored verdicts of {own / f / 'arith'}" in m for m in said)
+        assert "verify:mc" not in load_results(diagonal / "results.json")[0].timings
+        other = "fb" if f == "fa" else "fa"
+        assert "verify:mc" in load_results(tmp_path / "m" / f"{f}--by--{other}" / "arith" / "results.json")[0].timings
     matrix = cross.cells(results, "mc")
     assert [c.is_self for c in matrix.cells] == [True, False, False, True]
     assert {c.n_prompts for c in matrix.cells} == {4}
