@@ -35,7 +35,8 @@ done
 
 # 2. The 4 x 4 generator x verifier matrix on GSM8K (MC) over the first 100 of those prompts. Every
 #    cell takes its samples from step 1's runs (--samples-from; nothing is generated), and the diagonal
-#    is each model verifying its own samples over the same 100 prompts (<model>--by--<model>/).
+#    is each model verifying its own samples over the same 100 prompts (<model>--by--<model>/), whose
+#    verdicts it takes from step 1's runs as well (the same verifier and settings: nothing recomputed).
 gapbench cross --models "${MODELS// /,}" $ENGINE --tasks gsm8k --data-dir "$DATA" --limit 100 --n 4 --max-gen-toks 256 \
     --verifiers mc --samples-from $S/gsm8k --out $S/gsm8k-cross
 
