@@ -310,9 +310,13 @@ class Runner:
         if self.samples_from is None:
             return 0
         source = RunStore(self.samples_from / slug(task.name))
-        if not source.verdicts_path.is_file() or source.dir.resolve() == store.dir.resolve():
+        if not (source.verdicts_path.is_file() and source.run_path.is_file()) or source.dir.resolve() == store.dir.resolve():
             return 0
-        theirs, ours = json.loads(source.run_path.read_text()), {**config.to_json(), DIGESTS: store.recorded().get(DIGESTS)}
+        try:
+            theirs = json.loads(source.run_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+        ours = {**config.to_json(), DIGESTS: store.recorded().get(DIGESTS)}
         if any(theirs.get(k) != ours.get(k) for k in VERIFICATION_IDENTITY) or verifier_of(theirs) != verifier_of(ours):
             return 0
         methods = {v.method for v in self.verifiers if v.uses_model}
