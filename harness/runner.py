@@ -274,15 +274,10 @@ class Runner:
     def reuse_samples(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
         """Copy into ``store`` the samples of :attr:`samples_from` it lacks (none when that run's
         generation settings differ from this run's; the reason is logged). Returns how many."""
-        if self.samples_from is None:
+        found = self._source_run(task, store)
+        if found is None:
             return 0
-        source = RunStore(self.samples_from / slug(task.name))
-        if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
-            return 0
-        try:
-            theirs = json.loads(source.run_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+        source, theirs = found
         ours = config.to_json()
         differ = [k for k in GENERATION_IDENTITY if theirs.get(k) != ours.get(k)]
         if differ:
@@ -300,35 +295,36 @@ class Runner:
         store.add_samples(new)
         return len(new)
 
-    def reuse_verdicts(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> int:
+    def _source_run(self, task: Task, store: RunStore) -> tuple[RunStore, dict] | None:
+        """The run of :attr:`samples_from` for ``task`` and its run.json (None: no such run, or it is
+        this run's own folder); a run.json that is not JSON is an error naming it."""
+        if self.samples_from is None:
+            return None
+        source = RunStore(self.samples_from / slug(task.name))
+        if not source.run_path.is_file() or source.dir.resolve() == store.dir.resolve():
+            return None
+        try:
+            return source, json.loads(source.run_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+
+    def reuse_verdicts(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore, samples: dict[str, list[str]]) -> int:
         """Copy into ``store`` the verdicts of :attr:`samples_from` that this run would compute itself:
         those of its model-calling verifiers, on the prompts whose samples this run holds as that run
         does, where that run was verified by the same model (spec and weights' digest) with the same
         verification settings. ``gapbench cross --samples-from`` thus takes a model's own verdicts on
         the diagonal instead of recomputing them. Returns how many; ``check_judged`` then checks each
-        against the text it judged, as any stored verdict."""
-        if self.samples_from is None:
+        against the text it judged, as any stored verdict. ``samples``: this run's, per prompt."""
+        found = self._source_run(task, store)
+        if found is None or not found[0].verdicts_path.is_file():
             return 0
-        source = RunStore(self.samples_from / slug(task.name))
-        if not (source.verdicts_path.is_file() and source.run_path.is_file()) or source.dir.resolve() == store.dir.resolve():
-            return 0
-        try:
-            theirs = json.loads(source.run_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise GapbenchError(f"{source.run_path}: not valid JSON ({exc}).") from None
+        source, theirs = found
         ours = {**config.to_json(), DIGESTS: store.recorded().get(DIGESTS)}
         if any(theirs.get(k) != ours.get(k) for k in VERIFICATION_IDENTITY) or verifier_of(theirs) != verifier_of(ours):
             return 0
         methods = {v.method for v in self.verifiers if v.uses_model}
-        have, stored, mine = store.replies(), source.samples(), store.samples()
-        same = {
-            doc.doc_id
-            for doc in docs
-            if all(
-                i in mine.get(doc.doc_id, {}) and i in stored.get(doc.doc_id, {}) and mine[doc.doc_id][i]["response"] == stored[doc.doc_id][i]["response"]
-                for i in range(config.n)
-            )
-        }
+        have, stored = store.replies(), source.samples()
+        same = {doc.doc_id for doc in docs if [stored.get(doc.doc_id, {}).get(i, {}).get("response") for i in range(config.n)] == samples[doc.doc_id]}
         new = [
             {k: v for k, v in r.items() if k != "__line__"}
             for r in read_jsonl(source.verdicts_path)
@@ -394,7 +390,7 @@ class Runner:
 
     def verify_stage(self, task: Task, config: RunConfig, docs: list[Doc], store: RunStore) -> None:
         samples = self._responses(docs, store, config.n)
-        self.reuse_verdicts(task, config, docs, store)
+        self.reuse_verdicts(task, config, docs, store, samples)
         self.check_judged(task, docs, samples, store)
         vsampling = Sampling(**config.verification_sampling)
         for v in self.verifiers:
