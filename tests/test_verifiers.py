@@ -329,3 +329,25 @@ def test_a_verifier_describes_sample_keyed_replies():
     described = v.describe_replies({"0:0": "... Verdict: correct", "1:0": "no verdict here", "5:0": "past n"}, 2)
     assert [[x["key"] for x in s] for s in described] == [["0"], ["0"]]
     assert described[0][0]["read"] == v.parse("... Verdict: correct") and described[1][0]["read"] is None
+
+
+def test_cot_score_reading_benchmark_reproduces_the_run_and_reads_the_first_score():
+    """benchmarks/cot_score_reading.py: its "ends there" reading, from the committed four-models store's
+    stored replies, gives the gap, unread count and AUROC the run itself wrote; "first score" reads a
+    score the reply argues on after, and still nothing where the reply has no score."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("cot_score_reading", root / "benchmarks" / "cot_score_reading.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.first_score("The answer 18 is correct.\nScore: 9\nTo determine the final answer, we check again.") == 9.0
+    assert parse_score("The answer 18 is correct.\nScore: 9\nTo determine the final answer, we check again.") is None
+    assert mod.first_score("Score: 12\nScore: 3") is None and mod.first_score("no score here") is None
+    run = root / "leaderboards" / "four-models" / "store" / "gsm8k" / "qwen2.5-coder-0.5b-instruct" / "gsm8k"
+    stored = json.loads((run / "results.json").read_text())["verifiers"]["cot-score"]
+    unread, total, summary = mod.score_run(run, mod.READINGS["ends there"])
+    assert total == 800 and unread == stored["unparsed"]
+    assert summary.gap.value == pytest.approx(stored["gap"]["value"])
+    assert summary.verification.auroc == pytest.approx(stored["verification"]["auroc"])
