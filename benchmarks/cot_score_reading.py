@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gapbench.verifiers import prompts  # noqa: E402
 from gapbench.harness.filters import parse_filter  # noqa: E402
 from gapbench.harness.metrics import PromptScores, VerifierSummary, summarize  # noqa: E402
+from gapbench.verifiers import prompts  # noqa: E402
 
 _SCORE_WORD = re.compile(r"score", re.I)
 
