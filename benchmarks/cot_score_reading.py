@@ -7,8 +7,8 @@ only where the reply ends with it: a reply that goes on after its score with a l
 unparsed, because a small model that writes "Score: 3" and then argues on has given no final score.
 Some models write their score and then start a new, unasked check ("Score: 10\\nTo determine the final
 answer, ..."). This script reads every stored CoT-score reply of each run folder both ways, with nothing
-generated: **ends there** (the parser, as the run scored it) and **first score** (the reply cut at the
-end of the line holding its first score, then the same parser), and prints each run's unread replies,
+generated: **ends there** (the parser, as the run scored it) and **first score** (the reply cut after
+each of its lines in turn, read by the same parser, and the first cut that gives a score), and prints each run's unread replies,
 gap, relative gap and AUROC under both, from the harness's own metrics (``gapbench.harness.metrics.summarize``,
 the run's filter, 1,000 bootstrap resamples, seed 0). If the two rows of a run agree within their
 intervals, the parser's choice does not move that run's conclusion.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,16 +29,17 @@ from gapbench.harness.filters import parse_filter  # noqa: E402
 from gapbench.harness.metrics import PromptScores, VerifierSummary, summarize  # noqa: E402
 from gapbench.verifiers import prompts  # noqa: E402
 
-_SCORE_WORD = re.compile(r"score", re.I)
-
 
 def first_score(text: str) -> float | None:
-    """The reply cut at the end of the line that holds its first "score", read by the parser."""
-    found = _SCORE_WORD.search(text)
-    if not found:
-        return None
-    end = text.find("\n", found.end())
-    return prompts.parse_score(text if end < 0 else text[:end])
+    """The first score the parser reads where the reply could have ended: the reply cut after each of
+    its lines in turn, read by the parser, and the first cut that gives a score."""
+    end = 0
+    for line in text.split("\n"):
+        end += len(line) + 1
+        score = prompts.parse_score(text[: end - 1])
+        if score is not None:
+            return score
+    return None
 
 
 READINGS: dict[str, Callable[[str], float | None]] = {"ends there": prompts.parse_score, "first score": first_score}

@@ -344,7 +344,8 @@ def test_cot_score_reading_benchmark_reproduces_the_run_and_reads_the_first_scor
     spec.loader.exec_module(mod)
     assert mod.first_score("The answer 18 is correct.\nScore: 9\nTo determine the final answer, we check again.") == 9.0
     assert parse_score("The answer 18 is correct.\nScore: 9\nTo determine the final answer, we check again.") is None
-    assert mod.first_score("Score: 12\nScore: 3") is None and mod.first_score("no score here") is None
+    assert mod.first_score("Score: 12\nScore: 3\nScore: 8") == 3.0  # the first score the parser reads
+    assert mod.first_score("no score here\nnor here") is None
     run = root / "leaderboards" / "four-models" / "store" / "gsm8k" / "qwen2.5-coder-0.5b-instruct" / "gsm8k"
     stored = json.loads((run / "results.json").read_text())["verifiers"]["cot-score"]
     unread, total, summary = mod.score_run(run, mod.READINGS["ends there"])
