@@ -333,7 +333,8 @@ def test_a_verifier_describes_sample_keyed_replies():
 
 def test_cot_score_reading_benchmark_reproduces_the_run_and_reads_the_first_score():
     """benchmarks/cot_score_reading.py: its "ends there" reading, from the committed four-models store's
-    stored replies, gives the gap, unread count and AUROC the run itself wrote; "first score" reads a
+    stored replies, gives the gap and relative gap with their intervals, the unread count and AUROC the
+    run itself wrote; "first score" reads a
     score the reply argues on after, and still nothing where the reply has no score."""
     import importlib.util
 
@@ -351,4 +352,5 @@ def test_cot_score_reading_benchmark_reproduces_the_run_and_reads_the_first_scor
     unread, total, summary = mod.score_run(run, mod.READINGS["ends there"])
     assert total == 800 and unread == stored["unparsed"]
     assert summary.gap.value == pytest.approx(stored["gap"]["value"])
+    assert summary.gap.ci == pytest.approx(stored["gap"]["ci"]) and summary.relative_gap.ci == pytest.approx(stored["relative_gap"]["ci"])
     assert summary.verification.auroc == pytest.approx(stored["verification"]["auroc"])
