@@ -119,7 +119,11 @@ class RunOptions:
     """Everything ``gapbench run`` takes. Defaults follow the paper where it has one (sampling) and a
     CPU where it does not (n = 4 samples; the paper draws 128)."""
 
-    model: str | None = option(None, "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct")
+    model: str | None = option(
+        None,
+        "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m, qwen2.5-coder-0.5b-instruct, "
+        "qwen2.5-coder-1.5b-instruct), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct",
+    )
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
     engine: str | None = option(
         None,

