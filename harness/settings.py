@@ -31,6 +31,7 @@ from typing import Any
 from gapbench.harness.config import MAX_GEN_TOKS, TEMPERATURE, TOP_P
 from gapbench.harness.errors import GapbenchError
 from gapbench.harness.filters import DEFAULT_FILTER
+from gapbench.harness.models import embedded
 from gapbench.harness.models.model_args import parse_key_values
 
 SEED = 1234
@@ -121,8 +122,8 @@ class RunOptions:
 
     model: str | None = option(
         None,
-        "hub id, local checkpoint folder, an embedded model (smollm2-135m-instruct, gemma3-270m, qwen2.5-coder-0.5b-instruct, "
-        "qwen2.5-coder-1.5b-instruct), or an lm-eval model name (hf, vllm, local-completions, ...); default: the embedded smollm2-135m-instruct",
+        f"hub id, local checkpoint folder, an embedded model ({', '.join(embedded.MODELS)}), or an lm-eval model name "
+        f"(hf, vllm, local-completions, ...); default: the embedded {embedded.DEFAULT.name}",
     )
     model_args: str | None = option(None, "lm-eval model arguments, key=value,... (e.g. pretrained=/ckpt,dtype=bfloat16)")
     engine: str | None = option(
